@@ -1,0 +1,170 @@
+# ubdkit - top-level build.  Everything is built under $(B).
+#   make            library, tools, man pages
+#   make check      unit tests (plain and ASan+UBSan), interop tests, fuzz smoke
+#   make demo       the end-to-end demo with a real UML guest
+#   make bench      benchmarks against the real peers (writes BENCHMARKS.md)
+#   make fuzz       run the header fuzzer for longer
+#   make install PREFIX=/usr/local DESTDIR=
+
+VERSION := $(shell sed -n 's/^\#define UBDK_VERSION_STRING "\(.*\)"/\1/p' cow/ubdk_cow.h)
+SOVERSION := 0
+
+B ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+WERROR ?= -Werror
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 $(WERROR)
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(CFLAGS)
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+LIB_SRC := cow/error.c cow/header.c cow/bitmap.c cow/cow.c cow/backing.c cow/ubdk_os_posix.c
+LIB_HDR := cow/ubdk_cow.h cow/ubdk_os.h cow/internal.h
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
+LIB_PIC := $(LIB_SRC:%.c=$(B)/pic/%.o)
+
+SONAME := libubdk.so.$(SOVERSION)
+SHLIB := $(B)/lib/libubdk.so.$(VERSION)
+STLIB := $(B)/lib/libubdk.a
+PCFILE := $(B)/lib/pkgconfig/ubdk.pc
+
+TOOLS := uml_mkcow
+TOOL_BINS := $(TOOLS:%=$(B)/bin/%)
+COMMON_SRC := tools/common/cli.c
+COMMON_HDR := tools/common/cli.h
+MANS := $(wildcard tools/*/*.1)
+
+TEST_SRC := $(wildcard tests/unit/*.c)
+TEST_HDR := $(wildcard tests/unit/*.h)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
+
+.PHONY: all lib tools check check-unit check-asan check-interop check-fuzz \
+	demo bench fuzz install uninstall clean deps-build deps-test
+
+all: deps-build lib tools
+
+deps-build:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+
+lib: $(SHLIB) $(STLIB) $(PCFILE)
+
+$(B)/obj/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Icow -c -o $@ $<
+
+$(B)/pic/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -Icow -c -o $@ $<
+
+$(SHLIB): $(LIB_PIC) cow/libubdk.map
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=cow/libubdk.map -o $@ $(LIB_PIC)
+	ln -sf libubdk.so.$(VERSION) $(B)/lib/$(SONAME)
+	ln -sf $(SONAME) $(B)/lib/libubdk.so
+
+$(STLIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(PCFILE): cow/ubdk.pc.in cow/ubdk_cow.h
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+tools: $(TOOL_BINS)
+
+# Tools link the static library: one self-contained binary each.
+CLI_OBJ := $(B)/obj/$(COMMON_SRC:.c=.o)
+define link-tool
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Icow -Itools/common -o $@ $(filter %.c,$^) $(CLI_OBJ) $(STLIB)
+endef
+
+$(CLI_OBJ): $(COMMON_SRC) $(COMMON_HDR) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Icow -Itools/common -c -o $@ $<
+
+$(B)/bin/uml_mkcow: tools/mkcow/uml_mkcow.c $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
+	$(link-tool)
+
+# --- tests --------------------------------------------------------------
+
+$(B)/tests/unit: $(TEST_SRC) $(TEST_HDR) $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Icow -o $@ $(TEST_SRC) $(STLIB) $(CHECK_LIBS)
+
+# The same tests and library, built with AddressSanitizer and UBSan.
+$(B)/tests/unit-asan: $(TEST_SRC) $(TEST_HDR) $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) $(CHECK_CFLAGS) \
+		-Icow -o $@ $(TEST_SRC) $(LIB_SRC) $(CHECK_LIBS)
+
+$(B)/tests/cowutil: tests/cowutil.c $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Icow -o $@ $< $(STLIB)
+
+$(B)/tests/fuzz-header: tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
+		-Icow -o $@ tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c
+
+check: deps-test all check-unit check-asan check-fuzz check-interop
+
+check-unit: $(B)/tests/unit
+	cd $(B)/tests && CK_FORK=yes ./unit
+
+check-asan: $(B)/tests/unit-asan
+	cd $(B)/tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-asan
+
+FUZZ_RUNS ?= 200000
+check-fuzz: $(B)/tests/fuzz-header
+	@mkdir -p $(B)/fuzz-corpus
+	tests/fuzz/seed-corpus.sh $(B)/fuzz-corpus
+	$(B)/tests/fuzz-header -runs=$(FUZZ_RUNS) -seed=1 $(B)/fuzz-corpus 2>&1 | tail -n 3
+
+fuzz: $(B)/tests/fuzz-header
+	@scripts/deps.sh fuzz
+	@mkdir -p $(B)/fuzz-corpus
+	tests/fuzz/seed-corpus.sh $(B)/fuzz-corpus
+	$(B)/tests/fuzz-header -max_total_time=$${FUZZ_SECONDS:-600} $(B)/fuzz-corpus
+
+check-interop: all $(B)/tests/cowutil
+	tests/interop/run.sh $(B)
+
+# --- demo and benchmarks -----------------------------------------------
+
+demo: all
+	@scripts/deps.sh demo
+	scripts/demo.sh $(B)
+
+bench: all $(B)/tests/cowutil
+	@scripts/deps.sh bench
+	bench/run.sh $(B)
+
+# --- install -------------------------------------------------------------
+
+install: lib tools
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 0755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libubdk.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libubdk.so
+	install -m 0644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(PCFILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 0644 cow/ubdk_cow.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 cow/ubdk_cow.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libubdk.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/ubdk.pc \
+		$(DESTDIR)$(PREFIX)/include/ubdk_cow.h $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) \
+		$(notdir $(MANS):%=$(DESTDIR)$(PREFIX)/share/man/man1/%) $(DESTDIR)$(PREFIX)/share/man/man3/ubdk_cow.3
+
+clean:
+	rm -rf $(B)

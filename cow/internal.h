@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Shared by the library's own files only. */
+#ifndef UBDK_INTERNAL_H
+#define UBDK_INTERNAL_H
+
+#include "ubdk_cow.h"
+
+#if defined(__GNUC__)
+#define UBDK_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define UBDK_PRINTF(a, b)
+#endif
+
+/*
+ * Record an error and return -errnum, so that callers can write
+ * `return ubdk_fail(err, CODE, EINVAL, "...")`.
+ */
+int ubdk_fail(struct ubdk_err *err, int code, int errnum, const char *fmt, ...)
+	UBDK_PRINTF(4, 5);
+
+/*
+ * Rewrite an open COW's header in place (same bitmap and data offsets),
+ * fsync, and adopt it.  Used by the rebase in backing.c.
+ */
+int ubdk__cow_replace_header(struct ubdk_cow *cow,
+			     const struct ubdk_header *hdr,
+			     struct ubdk_err *err);
+
+/* Name used in messages when the caller gave none. */
+static inline const char *ubdk_name(const char *name)
+{
+	return name ? name : "<buffer>";
+}
+
+static inline uint32_t ubdk_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t ubdk_get_be64(const uint8_t *p)
+{
+	return (uint64_t)ubdk_get_be32(p) << 32 | ubdk_get_be32(p + 4);
+}
+
+static inline uint32_t ubdk_get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[1] << 8 | p[0];
+}
+
+static inline uint64_t ubdk_get_le64(const uint8_t *p)
+{
+	return (uint64_t)ubdk_get_le32(p + 4) << 32 | ubdk_get_le32(p);
+}
+
+static inline void ubdk_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void ubdk_put_be64(uint8_t *p, uint64_t v)
+{
+	ubdk_put_be32(p, (uint32_t)(v >> 32));
+	ubdk_put_be32(p + 4, (uint32_t)v);
+}
+
+static inline void ubdk_put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void ubdk_put_le64(uint8_t *p, uint64_t v)
+{
+	ubdk_put_le32(p, (uint32_t)v);
+	ubdk_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline bool ubdk_host_is_le(void)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return false;
+#else
+	return true;
+#endif
+}
+
+#endif /* UBDK_INTERNAL_H */

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ubdk_cow.h - the UML copy-on-write (COW) disk format.
+ *
+ * A COW file holds a header naming a read-only backing file, a bitmap with
+ * one bit per sector, and a data area where the sectors whose bit is set
+ * live.  This library reads every layout the UML kernel has ever written
+ * (v1, v2, v3 and the "broken" 64-bit v3), writes v1, v2 and v3 exactly as
+ * the kernel and uml_mkcow do, answers bitmap questions a word at a time,
+ * and reads and writes the merged view of a COW and its backing file.
+ *
+ * Conventions: every function that can fail returns 0 (or a count) on
+ * success and a negative errno on failure, and, when given a non-NULL
+ * struct ubdk_err, fills in a distinct error code and a one-line message
+ * naming the file and the field.  The library keeps no global state,
+ * never prints and never exits.  All OS access goes through ubdk_os.h.
+ */
+#ifndef UBDK_COW_H
+#define UBDK_COW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UBDK_VERSION_MAJOR 0
+#define UBDK_VERSION_MINOR 1
+#define UBDK_VERSION_PATCH 0
+#define UBDK_VERSION_STRING "0.1.0"
+
+/* Runtime version of the library actually linked, as "MAJOR.MINOR.PATCH". */
+const char *ubdk_version(void);
+/* The same as MAJOR * 10000 + MINOR * 100 + PATCH. */
+int ubdk_version_number(void);
+
+#define UBDK_COW_MAGIC 0x4f4f4f4dU
+
+/* Sizes of the on-disk header structures (all packed except v3-broken). */
+#define UBDK_HDR_V1_SIZE 280U
+#define UBDK_HDR_V2_SIZE 4120U
+#define UBDK_HDR_V3_SIZE 4128U
+#define UBDK_HDR_V3_BROKEN_SIZE 4136U
+/* Enough to decode any layout. */
+#define UBDK_HDR_MAX_SIZE UBDK_HDR_V3_BROKEN_SIZE
+
+/* Room for a backing path, terminating NUL included. */
+#define UBDK_PATH_V1_MAX 256U
+#define UBDK_PATH_MAX 4096U
+
+/* What the kernel and uml_mkcow use for new files. */
+#define UBDK_DEFAULT_SECTORSIZE 512U
+#define UBDK_DEFAULT_ALIGNMENT 4096U
+
+/*
+ * Error codes.  Functions return a negative errno; the code says exactly
+ * which check failed, so that tools can map it to a message and exit code.
+ */
+enum ubdk_errcode {
+	UBDK_OK = 0,
+	UBDK_E_SYS,               /* an OS call failed: see errnum */
+	UBDK_E_NOMEM,             /* allocation failed */
+	UBDK_E_INVALID_ARG,       /* caller passed something impossible */
+	UBDK_E_SHORT_HEADER,      /* file shorter than its header */
+	UBDK_E_BAD_MAGIC,         /* not a COW file */
+	UBDK_E_BAD_VERSION,       /* version not 1, 2 or 3 */
+	UBDK_E_COW_FORMAT,        /* v3 cow_format is not the bitmap format */
+	UBDK_E_SECTORSIZE,        /* sector size zero or not a power of two */
+	UBDK_E_ALIGNMENT,         /* alignment zero */
+	UBDK_E_OVERFLOW,          /* bitmap or data region overflows 64 bits */
+	UBDK_E_BACKING_UNTERMINATED, /* backing path fills its field, no NUL */
+	UBDK_E_BACKING_EMPTY,     /* backing path is the empty string */
+	UBDK_E_SHORT_BITMAP,      /* file ends inside the bitmap */
+	UBDK_E_SHORT_DATA,        /* a sector marked present lies past EOF */
+	UBDK_E_SIZE_MISMATCH,     /* backing size differs from the header */
+	UBDK_E_MTIME_MISMATCH,    /* backing mtime differs from the header */
+	UBDK_E_LOCKED,            /* another process holds a conflicting lock */
+	UBDK_E_PATH_TOO_LONG,     /* backing path does not fit the header */
+	UBDK_E_RANGE,             /* I/O outside the device */
+	UBDK_E_READ_ONLY,         /* write through a handle opened read-only */
+	UBDK_E_NOT_REGULAR,       /* backing is not a regular file or device */
+	UBDK_E_EMPTY_BACKING,     /* backing file has size zero */
+	UBDK_E__COUNT
+};
+
+#define UBDK_ERR_MSG_MAX 512
+
+struct ubdk_err {
+	int code;                 /* enum ubdk_errcode */
+	int errnum;               /* positive errno matching the return value */
+	char msg[UBDK_ERR_MSG_MAX];
+};
+
+/* Short stable name of a code, e.g. "bad-magic"; "unknown" if out of range. */
+const char *ubdk_errcode_name(int code);
+
+/* The layouts a COW header can have. */
+enum ubdk_layout {
+	UBDK_LAYOUT_V1 = 1,
+	UBDK_LAYOUT_V2 = 2,
+	UBDK_LAYOUT_V3 = 3,
+	UBDK_LAYOUT_V3_BROKEN = 4, /* unpacked 64-bit v3, read-only support */
+};
+
+/* Name of a layout: "v1", "v2", "v3", "v3-broken". */
+const char *ubdk_layout_name(int layout);
+
+/* A decoded header, independent of the on-disk layout. */
+struct ubdk_header {
+	int layout;               /* enum ubdk_layout */
+	uint32_t version;         /* 1, 2 or 3 as stored */
+	bool v1_swapped;          /* v1 written by a host of the other endianness */
+	uint32_t mtime;           /* backing mtime, seconds, low 32 bits */
+	uint64_t size;            /* backing (= device) size in bytes */
+	uint32_t sectorsize;
+	uint32_t alignment;       /* v1/v2: equal to sectorsize */
+	uint32_t cow_format;      /* v3: 0 = bitmap */
+	char backing[UBDK_PATH_MAX];
+};
+
+/* Where everything lives in the COW file. */
+struct ubdk_geometry {
+	uint64_t header_len;      /* bytes of the on-disk header structure */
+	uint64_t sectors;         /* ceil(size / sectorsize) */
+	uint64_t bitmap_offset;
+	uint64_t bitmap_len;      /* as the kernel computes it (v1/v2 under-count) */
+	uint64_t bitmap_used;     /* bytes holding bits for sectors: ceil(sectors/8),
+	                             for v1/v2 capped at data_offset - bitmap_offset */
+	uint64_t covered;         /* sectors whose bit fits in bitmap_used bytes */
+	uint64_t data_offset;
+	uint64_t file_size;       /* apparent size of a new COW: data_offset + size */
+};
+
+/*
+ * Pure functions on header bytes: no I/O, safe on untrusted input.
+ * `name` is only used in messages (may be NULL).
+ */
+int ubdk_header_decode(const void *buf, size_t len, const char *name,
+		       struct ubdk_header *hdr, struct ubdk_err *err);
+/* Validate a decoded header and compute its geometry. */
+int ubdk_header_geometry(const struct ubdk_header *hdr, const char *name,
+			 struct ubdk_geometry *geo, struct ubdk_err *err);
+/*
+ * Encode hdr in its layout (v1, v2 or v3; never v3-broken) into buf, which
+ * must hold at least UBDK_HDR_MAX_SIZE bytes.  Unused bytes are zero.
+ * Returns the header length.
+ */
+int ubdk_header_encode(const struct ubdk_header *hdr, void *buf, size_t len,
+		       struct ubdk_err *err);
+
+/*
+ * Bitmap questions.  Bit n lives in byte n / 8, bit n % 8 (LSB first).
+ * Ranges are [start, end) in sectors.  These scan 64 bits at a time.
+ */
+bool ubdk_bitmap_test(const uint8_t *bitmap, uint64_t n);
+void ubdk_bitmap_set(uint8_t *bitmap, uint64_t n);
+/* Number of set bits in [start, end). */
+uint64_t ubdk_bitmap_count(const uint8_t *bitmap, uint64_t start,
+			   uint64_t end);
+/* First n in [start, end) whose bit equals value, or end if none. */
+uint64_t ubdk_bitmap_find(const uint8_t *bitmap, uint64_t start, uint64_t end,
+			  bool value);
+/* Set all bits in [start, end). */
+void ubdk_bitmap_set_range(uint8_t *bitmap, uint64_t start, uint64_t end);
+
+/* An open COW file and (optionally) its backing file. */
+struct ubdk_cow;
+
+enum ubdk_open_flags {
+	UBDK_OPEN_RDWR = 1 << 0,       /* COW writable (merged writes, rebase) */
+	UBDK_OPEN_LOCK = 1 << 1,       /* take the kernel's fcntl locks */
+	UBDK_OPEN_NO_BACKING = 1 << 2, /* do not open the backing file */
+	UBDK_OPEN_NO_CHECK = 1 << 3,   /* skip the size and mtime check */
+	UBDK_OPEN_BACKING_RDWR = 1 << 4, /* backing writable (in-place merge);
+	                                  with LOCK, a write lock on it */
+};
+
+/*
+ * Open a COW file.  backing_override, when non-NULL, replaces the path in
+ * the header (like uml_moo -b).  Unless NO_CHECK, the backing file's size
+ * and mtime must match the header (UBDK_E_SIZE_MISMATCH,
+ * UBDK_E_MTIME_MISMATCH).  The whole bitmap is read into memory.
+ */
+int ubdk_cow_open(const char *path, const char *backing_override, int flags,
+		  struct ubdk_cow **out, struct ubdk_err *err);
+/* Close; returns the first error from closing the files. */
+int ubdk_cow_close(struct ubdk_cow *cow);
+
+const struct ubdk_header *ubdk_cow_header(const struct ubdk_cow *cow);
+const struct ubdk_geometry *ubdk_cow_geometry(const struct ubdk_cow *cow);
+/* The in-memory bitmap, ubdk_cow_geometry()->bitmap_used bytes. */
+const uint8_t *ubdk_cow_bitmap(const struct ubdk_cow *cow);
+const char *ubdk_cow_path(const struct ubdk_cow *cow);
+/* The backing path in use (override or header), NULL with NO_BACKING. */
+const char *ubdk_cow_backing_path(const struct ubdk_cow *cow);
+/* File descriptors, for callers that do their own bulk I/O. -1 if none. */
+int ubdk_cow_fd(const struct ubdk_cow *cow);
+int ubdk_cow_backing_fd(const struct ubdk_cow *cow);
+
+/* Is sector n stored in the COW file? */
+bool ubdk_cow_test(const struct ubdk_cow *cow, uint64_t n);
+/* Number of sectors in [start, end) stored in the COW file. */
+uint64_t ubdk_cow_count(const struct ubdk_cow *cow, uint64_t start,
+			uint64_t end);
+
+/* A maximal run of sectors that all come from the same file. */
+struct ubdk_run {
+	uint64_t start;           /* first sector */
+	uint64_t count;           /* number of sectors */
+	bool in_cow;              /* true: COW data area; false: backing file */
+};
+
+/*
+ * Iterate runs over [*pos, end): fills run, advances *pos, returns 1; 0 when
+ * *pos reached end.  end is clamped to the device's sector count.
+ */
+int ubdk_cow_next_run(const struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
+		      struct ubdk_run *run);
+
+/*
+ * Read len bytes at byte offset off of the merged view: COW data where the
+ * bit is set, backing elsewhere, zeros past the end of a short backing.
+ * Reading past the device size fails with UBDK_E_RANGE.  With NO_BACKING,
+ * backing sectors read as zeros.
+ */
+int ubdk_cow_pread(struct ubdk_cow *cow, void *buf, size_t len, uint64_t off,
+		   struct ubdk_err *err);
+
+/*
+ * Write through the pair as the kernel does: data to the COW's data area
+ * first, then the bitmap bytes that changed.  off and len must be multiples
+ * of the sector size.  Requires UBDK_OPEN_RDWR.
+ */
+int ubdk_cow_pwrite(struct ubdk_cow *cow, const void *buf, size_t len,
+		    uint64_t off, struct ubdk_err *err);
+/* fsync the COW file. */
+int ubdk_cow_flush(struct ubdk_cow *cow, struct ubdk_err *err);
+
+/* Result of comparing the backing file with the header. */
+struct ubdk_backing_check {
+	bool size_ok;
+	bool mtime_ok;
+	uint64_t header_size, actual_size;
+	uint32_t header_mtime;
+	uint32_t actual_mtime;    /* low 32 bits of the file's mtime */
+	int64_t size_delta;       /* actual - header */
+	int64_t mtime_delta;      /* actual - header, seconds (32-bit wrap aware) */
+};
+
+/*
+ * Compare a backing file with hdr.  Returns 0 when both match,
+ * -ESTALE with UBDK_E_SIZE_MISMATCH or UBDK_E_MTIME_MISMATCH otherwise (size
+ * is reported first, as the kernel does); res is filled in either case.
+ */
+int ubdk_backing_check(const struct ubdk_header *hdr, const char *backing,
+		       struct ubdk_backing_check *res, struct ubdk_err *err);
+
+/*
+ * The backing path as the kernel stores it: the directory part resolved
+ * to an absolute physical path, the last component kept as given.
+ */
+int ubdk_absolutize(const char *path, char *out, size_t outlen,
+		    struct ubdk_err *err);
+
+/* How to make a new COW file. */
+struct ubdk_create_opts {
+	uint32_t version;         /* 1, 2 or 3; 0 means 3 */
+	uint32_t sectorsize;      /* 0 means 512 */
+	uint32_t alignment;       /* v3 only; 0 means 4096 */
+};
+
+/*
+ * Fill hdr for a new COW on backing (absolutized path, its size and mtime),
+ * ready for ubdk_header_encode.  Fails on an empty or non-regular backing
+ * file and on a path that does not fit the layout.
+ */
+int ubdk_create_header(const char *backing, const struct ubdk_create_opts *o,
+		       struct ubdk_header *hdr, struct ubdk_err *err);
+/*
+ * Write a new COW described by hdr to an already open, empty file: header,
+ * then one zero byte at data_offset + size - 1 so the file is sparse with
+ * the apparent size the kernel gives it.  `name` is used in messages.
+ */
+int ubdk_create_fd(int fd, const char *name, const struct ubdk_header *hdr,
+		   struct ubdk_err *err);
+/* Create path (O_EXCL unless overwrite) for backing with opts. */
+int ubdk_create(const char *path, const char *backing,
+		const struct ubdk_create_opts *o, bool overwrite,
+		struct ubdk_err *err);
+
+/*
+ * Rewrite the header of an open (RDWR) COW to name new_backing with that
+ * file's current size and mtime.  Refuses when the size differs from the
+ * header's (the contents must be the same; only path and mtime may move).
+ * Only the header bytes are rewritten, then the file is fsynced.
+ */
+int ubdk_cow_rebase(struct ubdk_cow *cow, const char *new_backing,
+		    struct ubdk_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UBDK_COW_H */
