@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cowutil - drive the format library from shell tests and benchmarks.
+ * Not installed.  Every subcommand goes through the public API only.
+ *
+ *   cowutil info COW                 header and geometry as key=value
+ *   cowutil merged [-b B] COW OUT    write the merged view to OUT (sparse)
+ *   cowutil create [-V v] [-s ss] [-a al] COW BACKING
+ *   cowutil write COW OFFSET FILE    write FILE's bytes through the pair
+ *   cowutil check COW                compare the backing with the header
+ *   cowutil runs COW                 the runs of COW sectors, one per line
+ *   cowutil grep COW STRING          sectors of the merged view holding STRING
+ *   cowutil rebase COW NEWBACKING
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ubdk_cow.h"
+
+#define CHUNK (1U << 20)
+
+static int fail(const struct ubdk_err *err)
+{
+	fprintf(stderr, "cowutil: %s [%s]\n", err->msg,
+		ubdk_errcode_name(err->code));
+	return 1;
+}
+
+static int open_cow(const char *path, const char *backing, int flags,
+		    struct ubdk_cow **cow)
+{
+	struct ubdk_err err = { 0 };
+
+	if (ubdk_cow_open(path, backing, flags, cow, &err) < 0)
+		return fail(&err);
+	return 0;
+}
+
+static int cmd_info(const char *path)
+{
+	struct ubdk_cow *cow;
+	const struct ubdk_header *h;
+	const struct ubdk_geometry *g;
+
+	if (open_cow(path, NULL, UBDK_OPEN_NO_BACKING, &cow))
+		return 1;
+	h = ubdk_cow_header(cow);
+	g = ubdk_cow_geometry(cow);
+	printf("layout=%s\nversion=%u\nbacking=%s\nmtime=%u\nsize=%llu\n"
+	       "sectorsize=%u\nalignment=%u\ncow_format=%u\nheader_len=%llu\n"
+	       "sectors=%llu\nbitmap_offset=%llu\nbitmap_len=%llu\n"
+	       "data_offset=%llu\ncow_sectors=%llu\n",
+	       ubdk_layout_name(h->layout), h->version, h->backing, h->mtime,
+	       (unsigned long long)h->size, h->sectorsize, h->alignment,
+	       h->cow_format, (unsigned long long)g->header_len,
+	       (unsigned long long)g->sectors,
+	       (unsigned long long)g->bitmap_offset,
+	       (unsigned long long)g->bitmap_len,
+	       (unsigned long long)g->data_offset,
+	       (unsigned long long)ubdk_cow_count(cow, 0, g->sectors));
+	ubdk_cow_close(cow);
+	return 0;
+}
+
+static bool all_zero(const char *buf, size_t len)
+{
+	return len == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0);
+}
+
+static int cmd_merged(const char *path, const char *backing, const char *out)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_cow *cow;
+	uint64_t size, off;
+	char *buf;
+	int fd, rc = 1;
+
+	if (open_cow(path, backing, 0, &cow))
+		return 1;
+	size = ubdk_cow_header(cow)->size;
+	buf = malloc(CHUNK);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (!buf || fd < 0) {
+		perror(out);
+		goto done;
+	}
+	for (off = 0; off < size; off += CHUNK) {
+		size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+
+		if (ubdk_cow_pread(cow, buf, n, off, &err) < 0) {
+			fail(&err);
+			goto done;
+		}
+		if (all_zero(buf, n))
+			continue;
+		if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) {
+			perror(out);
+			goto done;
+		}
+	}
+	if (ftruncate(fd, (off_t)size) < 0) {
+		perror(out);
+		goto done;
+	}
+	rc = 0;
+done:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	ubdk_cow_close(cow);
+	return rc;
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	struct ubdk_create_opts o = { 0 };
+	struct ubdk_err err = { 0 };
+	int c;
+
+	while ((c = getopt(argc, argv, "V:s:a:")) != -1) {
+		switch (c) {
+		case 'V': o.version = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 's': o.sectorsize = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'a': o.alignment = (uint32_t)strtoul(optarg, NULL, 0); break;
+		default: return 2;
+		}
+	}
+	if (argc - optind != 2)
+		return 2;
+	if (ubdk_create(argv[optind], argv[optind + 1], &o, false, &err) < 0)
+		return fail(&err);
+	return 0;
+}
+
+static int cmd_write(const char *path, const char *offstr, const char *file)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_cow *cow;
+	struct stat st;
+	char *buf;
+	int fd, rc = 1;
+
+	fd = open(file, O_RDONLY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		perror(file);
+		return 1;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf || read(fd, buf, (size_t)st.st_size) != st.st_size) {
+		perror(file);
+		close(fd);
+		free(buf);
+		return 1;
+	}
+	close(fd);
+	if (open_cow(path, NULL, UBDK_OPEN_RDWR | UBDK_OPEN_LOCK, &cow)) {
+		free(buf);
+		return 1;
+	}
+	if (ubdk_cow_pwrite(cow, buf, (size_t)st.st_size,
+			    strtoull(offstr, NULL, 0), &err) < 0 ||
+	    ubdk_cow_flush(cow, &err) < 0)
+		fail(&err);
+	else
+		rc = 0;
+	free(buf);
+	ubdk_cow_close(cow);
+	return rc;
+}
+
+static int cmd_check(const char *path)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_backing_check chk;
+	struct ubdk_cow *cow;
+	int ret;
+
+	if (open_cow(path, NULL, UBDK_OPEN_NO_BACKING, &cow))
+		return 1;
+	ret = ubdk_backing_check(ubdk_cow_header(cow),
+				 ubdk_cow_header(cow)->backing, &chk, &err);
+	ubdk_cow_close(cow);
+	printf("size_ok=%d\nmtime_ok=%d\nsize_delta=%lld\nmtime_delta=%lld\n",
+	       chk.size_ok, chk.mtime_ok, (long long)chk.size_delta,
+	       (long long)chk.mtime_delta);
+	return ret < 0 ? fail(&err) : 0;
+}
+
+static int cmd_runs(const char *path)
+{
+	struct ubdk_cow *cow;
+	struct ubdk_run run;
+	uint64_t pos = 0;
+
+	if (open_cow(path, NULL, UBDK_OPEN_NO_BACKING, &cow))
+		return 1;
+	while (ubdk_cow_next_run(cow, &pos, UINT64_MAX, &run))
+		if (run.in_cow)
+			printf("%llu %llu\n", (unsigned long long)run.start,
+			       (unsigned long long)run.count);
+	ubdk_cow_close(cow);
+	return 0;
+}
+
+static int cmd_grep(const char *path, const char *needle)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_cow *cow;
+	uint64_t size, off;
+	size_t nlen = strlen(needle);
+	char *buf;
+	int rc = 0;
+
+	if (open_cow(path, NULL, 0, &cow))
+		return 1;
+	size = ubdk_cow_header(cow)->size;
+	buf = malloc(CHUNK);
+	for (off = 0; buf && off < size; off += CHUNK) {
+		size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+
+		if (ubdk_cow_pread(cow, buf, n, off, &err) < 0) {
+			rc = fail(&err);
+			break;
+		}
+		for (char *p = buf; (p = memmem(p, n - (size_t)(p - buf),
+						needle, nlen)); p++)
+			printf("%llu\n", (unsigned long long)(off + (uint64_t)(p - buf)));
+	}
+	free(buf);
+	ubdk_cow_close(cow);
+	return rc;
+}
+
+static int cmd_rebase(const char *path, const char *newb)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_cow *cow;
+	int ret;
+
+	if (open_cow(path, NULL, UBDK_OPEN_RDWR | UBDK_OPEN_NO_BACKING, &cow))
+		return 1;
+	ret = ubdk_cow_rebase(cow, newb, &err);
+	ubdk_cow_close(cow);
+	return ret < 0 ? fail(&err) : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(cmd, "info") && argc == 3)
+		return cmd_info(argv[2]);
+	if (!strcmp(cmd, "merged") && argc == 4)
+		return cmd_merged(argv[2], NULL, argv[3]);
+	if (!strcmp(cmd, "merged") && argc == 6 && !strcmp(argv[2], "-b"))
+		return cmd_merged(argv[4], argv[3], argv[5]);
+	if (!strcmp(cmd, "create"))
+		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(cmd, "write") && argc == 5)
+		return cmd_write(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "check") && argc == 3)
+		return cmd_check(argv[2]);
+	if (!strcmp(cmd, "runs") && argc == 3)
+		return cmd_runs(argv[2]);
+	if (!strcmp(cmd, "grep") && argc == 4)
+		return cmd_grep(argv[2], argv[3]);
+	if (!strcmp(cmd, "rebase") && argc == 4)
+		return cmd_rebase(argv[2], argv[3]);
+	fprintf(stderr, "usage: cowutil info|merged|create|write|check|runs|grep|rebase ...\n");
+	return 2;
+}

@@ -1,0 +1,69 @@
+# Shared shell helpers for tests, the demo and the benchmarks.  Source it.
+# Needs: B (build dir, absolute), T (scratch dir, absolute).
+
+: "${UML:=linux.uml}"
+UML_TIMEOUT=${UML_TIMEOUT:-180}
+
+# Boot a UML guest on the host's root (read-only hostfs) with INIT as init.
+#   uml_boot UMID INIT LOG ubd-args...
+# The guest's console goes to LOG; returns linux.uml's status.
+uml_boot() {
+	_ub_umid=$1 _ub_init=$2 _ub_log=$3
+	shift 3
+	mkdir -p "$T/uml"
+	chmod +x "$_ub_init"
+	timeout -k 10 "$UML_TIMEOUT" "$UML" mem=128M root=/dev/root \
+		rootfstype=hostfs hostfs=/ ro init="$_ub_init" "$@" \
+		umid="$_ub_umid" uml_dir="$T/uml" con=null con0=fd:0,fd:1 \
+		</dev/null >"$_ub_log" 2>&1
+}
+
+# Start of every guest init script: a usable PATH, /proc, scratch space.
+guest_prologue() {
+	cat <<'EOS'
+#!/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sys /sys 2>/dev/null
+mount -t tmpfs tmp /tmp 2>/dev/null
+EOS
+}
+
+# Write an unsigned integer at a byte offset of a file, without truncating.
+#   put_int FILE OFFSET VALUE BYTES be|le
+put_int() {
+	# sh has no locals: these names must not clash with any caller's.
+	_pi_f=$1 _pi_off=$2 _pi_v=$3 _pi_n=$4 _pi_order=$5 _pi_s= _pi_i=0
+	while [ "$_pi_i" -lt "$_pi_n" ]; do
+		if [ "$_pi_order" = be ]; then
+			_pi_shift=$(( (_pi_n - 1 - _pi_i) * 8 ))
+		else
+			_pi_shift=$(( _pi_i * 8 ))
+		fi
+		_pi_s="$_pi_s\\$(printf %03o $(( (_pi_v >> _pi_shift) & 255 )))"
+		_pi_i=$((_pi_i + 1))
+	done
+	# shellcheck disable=SC2059
+	printf "$_pi_s" | dd of="$_pi_f" bs=1 seek="$_pi_off" conv=notrunc status=none
+}
+
+# Write a string (no NUL added) at a byte offset.
+put_str() {
+	printf '%s' "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# Copy one sector of SRC into DST: copy_sector SRC SRCOFF DST DSTOFF SS
+copy_bytes() {
+	dd if="$1" of="$3" bs="$5" count=1 iflag=skip_bytes oflag=seek_bytes \
+		skip="$2" seek="$4" conv=notrunc status=none
+}
+
+mtime_of() { stat -c %Y "$1"; }
+size_of() { stat -c %s "$1"; }
+blocks_of() { stat -c %b "$1"; }
+
+# Value of KEY from `cowutil info`.
+info_get() {
+	"$B/tests/cowutil" info "$1" | sed -n "s/^$2=//p"
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Small helpers shared by the ubdkit command-line tools. */
+#ifndef UBDK_CLI_H
+#define UBDK_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "ubdk_cow.h"
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define CLI_NORETURN __attribute__((noreturn))
+#else
+#define CLI_PRINTF(a, b)
+#define CLI_NORETURN
+#endif
+
+/* Name the tool reports itself as (basename of argv[0]). */
+extern const char *cli_prog;
+
+void cli_init(const char *argv0);
+/* "prog: message" on stderr. */
+void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* Print err's message as "prog: message". */
+void cli_report(const struct ubdk_err *err);
+/* "prog (ubdkit) VERSION" on stdout. */
+void cli_version(void);
+/* Parse an unsigned 32-bit number; false if not a clean number. */
+bool cli_parse_u32(const char *s, unsigned *out);
+/* Write s as a JSON string literal (with quotes) to f. */
+void cli_json_string(FILE *f, const char *s);
+
+#endif /* UBDK_CLI_H */
