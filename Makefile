@@ -138,7 +138,7 @@ check-interop: all $(B)/tests/cowutil
 
 # --- demo and benchmarks -----------------------------------------------
 
-demo: all
+demo: all $(B)/tests/cowutil
 	@scripts/deps.sh demo
 	scripts/demo.sh $(B)
 

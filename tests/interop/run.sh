@@ -75,7 +75,7 @@ make_master() {
 	echo "hello from the master" >"$T/tree/hello.txt"
 	echo "version=1" >"$T/tree/etc/app.conf"
 	head -c 300000 /dev/urandom >"$T/tree/data/blob.bin"
-	mkfs.ext4 -q -F -b 4096 -L master -d "$T/tree" "$T/master.img" 32M ||
+	mkfs.ext4 -q -F -b 4096 -L master -d "$T/tree" "$T/master.img" 32M >/dev/null ||
 		fail "mkfs.ext4"
 }
 
@@ -221,23 +221,38 @@ t_old_layouts_read() {
 		fail "rounding: sector 8 not read from the slack bit"
 }
 
-# The kernel reads the old layouts the same way we do.
+# The kernel reads the old layouts the same way we do.  The guest reads the
+# device one 4 KiB block per request: linux.uml 6.1 returns wrong data for
+# larger (multi-segment) requests and for 512-byte O_DIRECT reads when a
+# page mixes COW and backing sectors, as these hand-built files do (see
+# docs/format.md, "Kernel quirks").
 t_old_layouts_kernel() {
 	cd "$T"
-	randfile back.img $((2048 * 512))
+	randfile back.img $((1024 * 512))
 	{
 		guest_prologue
-		echo 'echo "GUEST-SUM $(md5sum </dev/ubda | cut -c1-32)"'
-		echo 'poweroff -f'
+		cat <<'EOS'
+i=0
+while [ $i -lt 128 ]; do
+	echo "B4K $i $(dd if=/dev/ubda bs=4096 skip=$i count=1 2>/dev/null | md5sum | cut -c1-32)"
+	i=$((i + 1))
+done
+poweroff -f
+EOS
 	} >init.sh
 	for lay in v1 v2 v3b; do
-		build_old $lay $lay.cow "$T/back.img" 2048 512 4096 "0 7 8 9 1000 2047"
+		build_old $lay $lay.cow "$T/back.img" 1024 512 4096 "0 7 8 9 100 1000 1023"
 		uml_boot ol "$T/init.sh" $lay.log ubdar="$T/$lay.cow" ||
 			{ cat $lay.log >&2; fail "$lay: boot"; }
-		grep -q "GUEST-SUM $(md5sum <$lay.cow.expect | cut -c1-32)" $lay.log ||
-			{ grep GUEST $lay.log >&2; fail "$lay: kernel sees different data"; }
 		"$COWUTIL" merged $lay.cow ours.img && cmp ours.img $lay.cow.expect ||
-			fail "$lay: library disagrees"
+			fail "$lay: library disagrees with the layout"
+		i=0
+		while [ $i -lt 128 ]; do
+			want=$(dd if=ours.img bs=4096 skip=$i count=1 2>/dev/null | md5sum | cut -c1-32)
+			grep -q "B4K $i $want" $lay.log ||
+				fail "$lay: the kernel reads block $i differently"
+			i=$((i + 1))
+		done
 	done
 }
 
@@ -329,7 +344,10 @@ t_locks_like_the_kernel() {
 	grep -q locked err.txt || { wait $pid; fail "no lock error: $(cat err.txt)"; }
 	wait $pid
 	"$COWUTIL" write guest.cow 0 sector || fail "write after the guest stopped"
-	[ "$("$COWUTIL" runs guest.cow | head -n1)" = "0 1" ] || fail "bit not set"
+	# The guest's own writes may share sector 0's bitmap word: compare data.
+	"$COWUTIL" merged guest.cow merged.img || fail merged
+	head -c 512 merged.img | cmp - sector || fail "sector 0 not written"
+	"$COWUTIL" runs guest.cow | grep -q '^0 ' || fail "bit 0 not set"
 }
 
 # --- runner -----------------------------------------------------------------

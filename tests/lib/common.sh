@@ -12,7 +12,7 @@ uml_boot() {
 	shift 3
 	mkdir -p "$T/uml"
 	chmod +x "$_ub_init"
-	timeout -k 10 "$UML_TIMEOUT" "$UML" mem=128M root=/dev/root \
+	timeout -k 10 "$UML_TIMEOUT" "$UML" mem="${UML_MEM:-128M}" root=/dev/root \
 		rootfstype=hostfs hostfs=/ ro init="$_ub_init" "$@" \
 		umid="$_ub_umid" uml_dir="$T/uml" con=null con0=fd:0,fd:1 \
 		</dev/null >"$_ub_log" 2>&1
