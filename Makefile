@@ -89,7 +89,8 @@ $(CLI_OBJ): $(COMMON_SRC) $(COMMON_HDR) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icow -Itools/common -c -o $@ $<
 
-$(B)/bin/uml_mkcow: tools/mkcow/uml_mkcow.c $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
+$(B)/bin/uml_mkcow: tools/mkcow/uml_mkcow.c tools/mkcow/clone.c tools/mkcow/names.c \
+		tools/mkcow/clone.h tools/mkcow/names.h $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
 	$(link-tool)
 
 # --- tests --------------------------------------------------------------
@@ -110,7 +111,7 @@ $(B)/tests/cowutil: tests/cowutil.c $(STLIB)
 
 $(B)/tests/fuzz-header: tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c $(LIB_HDR)
 	@mkdir -p $(@D)
-	clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
+	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Icow -o $@ tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c
 
 check: deps-test all check-unit check-asan check-fuzz check-interop
@@ -125,13 +126,18 @@ FUZZ_RUNS ?= 200000
 check-fuzz: $(B)/tests/fuzz-header
 	@mkdir -p $(B)/fuzz-corpus
 	tests/fuzz/seed-corpus.sh $(B)/fuzz-corpus
-	$(B)/tests/fuzz-header -runs=$(FUZZ_RUNS) -seed=1 $(B)/fuzz-corpus 2>&1 | tail -n 3
+	@mkdir -p $(B)/fuzz-crashes
+	$(B)/tests/fuzz-header -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
+		$(B)/fuzz-corpus >$(B)/fuzz.log 2>&1 || { tail -n 40 $(B)/fuzz.log; exit 1; }
+	@tail -n 2 $(B)/fuzz.log
 
 fuzz: $(B)/tests/fuzz-header
 	@scripts/deps.sh fuzz
 	@mkdir -p $(B)/fuzz-corpus
 	tests/fuzz/seed-corpus.sh $(B)/fuzz-corpus
-	$(B)/tests/fuzz-header -max_total_time=$${FUZZ_SECONDS:-600} $(B)/fuzz-corpus
+	@mkdir -p $(B)/fuzz-crashes
+	$(B)/tests/fuzz-header -max_total_time=$${FUZZ_SECONDS:-600} \
+		-artifact_prefix=$(B)/fuzz-crashes/ $(B)/fuzz-corpus
 
 check-interop: all $(B)/tests/cowutil
 	tests/interop/run.sh $(B)

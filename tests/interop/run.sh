@@ -4,25 +4,11 @@
 #   tests/interop/run.sh BUILD_DIR [TEST_NAME...]
 set -u
 
-B=$(cd "${1:?usage: run.sh BUILD_DIR [TEST...]}" && pwd)
-shift
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-T=$(mktemp -d /tmp/ubdk-interop.XXXXXX)
-trap 'rm -rf "$T"' EXIT INT TERM
-export B T
-. "$ROOT/tests/lib/common.sh"
-
+SUITE=interop
 COWUTIL=$B/tests/cowutil
 MKCOW=$B/bin/uml_mkcow
 PEER_MKCOW=/usr/bin/uml_mkcow
 PEER_MOO=/usr/bin/uml_moo
-
-# Tests run in a subshell: fail ends that test only.
-fail() { echo "    $*" >&2; exit 1; }
-
-# Random bytes of a given size.
-randfile() { head -c "$2" /dev/urandom >"$1"; }
 
 # --- uml_mkcow: our library writes the same bytes --------------------------
 
@@ -350,26 +336,4 @@ t_locks_like_the_kernel() {
 	"$COWUTIL" runs guest.cow | grep -q '^0 ' || fail "bit 0 not set"
 }
 
-# --- runner -----------------------------------------------------------------
-
-ALL="t_mkcow_bytes_equal_peer t_parse_peer_header t_kernel_created_header
-t_library_cow_boots t_old_layouts_read t_old_layouts_kernel
-t_library_v1_v2_boot t_backing_check_and_rebase t_locks_like_the_kernel"
-[ $# -gt 0 ] && ALL="$*"
-
-pass=0 failed=0 names=
-for t in $ALL; do
-	rm -rf "${T:?}"/* && mkdir -p "$T"
-	if ($t) >"$T.out" 2>&1; then
-		echo "PASS: $t"
-		pass=$((pass + 1))
-	else
-		echo "FAIL: $t"
-		sed 's/^/    /' "$T.out" | tail -n 40
-		failed=$((failed + 1))
-		names="$names $t"
-	fi
-	rm -f "$T.out"
-done
-echo "interop: $pass passed, $failed failed"
-[ $failed -eq 0 ]
+. "$(dirname "$0")/../lib/runner.sh"

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * uml_mkcow - create a COW file for a UML backing file.
- * Drop-in for uml-utilities' tool: uml_mkcow [-f] COW BACKING.
+ * uml_mkcow - create COW files for a UML backing file.
+ *
+ * A drop-in for uml-utilities' tool (uml_mkcow [-f] COW BACKING) that also
+ * makes thousands of clones in one call, each appearing only complete, and
+ * rebases existing COW files after their master was moved or touched.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
-#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,200 +18,388 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clone.h"
+#include "names.h"
 #include "ubdk_cow.h"
 
-enum { EXIT_USAGE = 2 };
+/* Documented in uml_mkcow(1). */
+enum {
+	EXIT_FAILED = 1,        /* I/O error; clones made before it are valid */
+	EXIT_USAGE = 2,
+	EXIT_BACKING = 3,       /* backing file missing, unreadable, unusable */
+	EXIT_EXISTS = 4,        /* a COW name exists, repeats or is the backing */
+	EXIT_REBASE_REFUSED = 5, /* the new backing's size differs */
+};
+
+struct options {
+	struct ubdk_create_opts create;
+	const char *backing;
+	const char *rebase;
+	const char *name_template;
+	unsigned long start;
+	size_t count;
+	bool force, json, quiet;
+};
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s [OPTIONS] COW BACKING\n"
-		"Create the copy-on-write file COW on top of BACKING.\n\n"
-		"  -f, --force             replace COW if it exists\n"
+		"       %s [OPTIONS] COW... BACKING\n"
+		"       %s [OPTIONS] -b BACKING COW...\n"
+		"       %s [OPTIONS] --count N --name TEMPLATE BACKING\n"
+		"       %s --rebase NEWBACKING COW...\n"
+		"Create copy-on-write files for UML guests on top of BACKING.\n\n"
+		"  -f, --force             replace COW files that exist\n"
+		"  -b, --backing FILE      the backing file; all arguments are COWs\n"
+		"  -n, --count N           make N clones named by --name\n"
+		"  -N, --name TEMPLATE     clone names, one %%d: 'guest-%%04d.cow'\n"
+		"      --start K           first number for the template (default 0)\n"
 		"  -V, --format-version N  COW format version 1, 2 or 3 (default 3)\n"
 		"  -s, --sector-size N     sector size in bytes (default 512)\n"
 		"  -a, --alignment N       v3 alignment of bitmap and data (default 4096)\n"
-		"  -j, --json              print what was created as JSON\n"
+		"  -r, --rebase NEWBACKING point each COW at NEWBACKING (same size)\n"
+		"  -j, --json              print what was done as JSON\n"
+		"  -q, --quiet             no progress on stderr\n"
 		"  -h, --help              show this help\n"
 		"      --version           show the version\n\n"
-		"Exit status: 0 created, 1 failed (nothing left behind), 2 usage error.\n",
-		cli_prog);
+		"Exit status: 0 done; 1 I/O error (clones made before it are complete);\n"
+		"2 usage; 3 backing file unusable; 4 a COW exists, repeats or is the\n"
+		"backing; 5 rebase refused (sizes differ).\n",
+		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
 }
 
-/* Directory part of path, for the temporary file. */
-static void dir_of(const char *path, char *out, size_t len)
+static int parse_args(int argc, char **argv, struct options *o)
 {
-	char tmp[PATH_MAX];
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	snprintf(out, len, "%s", dirname(tmp));
-}
-
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0 && errno != EINVAL) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	close(fd);
-	return 0;
-}
-
-/*
- * Write the COW under a temporary name in the target directory and move it
- * into place only when complete, so that no real name ever holds a
- * truncated header.
- */
-static int create_atomic(const char *path, const struct ubdk_header *hdr,
-			 bool force, struct ubdk_err *err)
-{
-	char dir[PATH_MAX], tmp[PATH_MAX + 32];
-	mode_t mask;
-	int fd, ret;
-
-	dir_of(path, dir, sizeof(dir));
-	if (snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir,
-		     strrchr(path, '/') ? strrchr(path, '/') + 1 : path) >=
-	    (int)sizeof(tmp)) {
-		snprintf(err->msg, sizeof(err->msg), "%s: name too long", path);
-		return -ENAMETOOLONG;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err->msg, sizeof(err->msg), "%s: cannot create: %s",
-			 path, strerror(errno));
-		return ret;
-	}
-	/* mkostemp makes 0600; give the mode a plain creat(0644) would. */
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0644 & ~mask) < 0) {
-		ret = -errno;
-		snprintf(err->msg, sizeof(err->msg), "%s: chmod: %s", path,
-			 strerror(errno));
-	} else {
-		ret = ubdk_create_fd(fd, path, hdr, err);
-	}
-	if (ret == 0 && fsync(fd) < 0) {
-		ret = -errno;
-		snprintf(err->msg, sizeof(err->msg), "%s: fsync: %s", path,
-			 strerror(errno));
-	}
-	if (close(fd) < 0 && ret == 0) {
-		ret = -errno;
-		snprintf(err->msg, sizeof(err->msg), "%s: close: %s", path,
-			 strerror(errno));
-	}
-	if (ret == 0) {
-		/* link() refuses an existing name; rename() replaces it. */
-		if (force ? rename(tmp, path) : link(tmp, path)) {
-			ret = -errno;
-			snprintf(err->msg, sizeof(err->msg), "%s: %s", path,
-				 errno == EEXIST ?
-				 "already exists (use -f to replace it)" :
-				 strerror(errno));
-		}
-	}
-	if (ret < 0 || !force)
-		unlink(tmp);
-	if (ret == 0)
-		sync_dir(dir);
-	return ret;
-}
-
-int main(int argc, char **argv)
-{
+	enum { OPT_VERSION = 256, OPT_START };
 	static const struct option longopts[] = {
 		{ "force", no_argument, NULL, 'f' },
+		{ "backing", required_argument, NULL, 'b' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "start", required_argument, NULL, OPT_START },
 		{ "format-version", required_argument, NULL, 'V' },
 		{ "sector-size", required_argument, NULL, 's' },
 		{ "alignment", required_argument, NULL, 'a' },
+		{ "rebase", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ubdk_create_opts o = { 0 };
-	struct ubdk_err err = { 0 };
-	struct ubdk_header hdr;
-	bool force = false, json = false;
 	unsigned v;
 	int c;
 
-	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "fV:s:a:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fb:n:N:V:s:a:r:jqh", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			force = true;
+			o->force = true;
+			break;
+		case 'b':
+			o->backing = optarg;
+			break;
+		case 'n':
+			if (!cli_parse_u32(optarg, &v) || v == 0) {
+				cli_error("--count must be a positive number, not '%s'",
+					  optarg);
+				return -1;
+			}
+			o->count = v;
+			break;
+		case 'N':
+			o->name_template = optarg;
+			break;
+		case OPT_START:
+			if (!cli_parse_u32(optarg, &v)) {
+				cli_error("--start must be a number, not '%s'", optarg);
+				return -1;
+			}
+			o->start = v;
 			break;
 		case 'V':
 			if (!cli_parse_u32(optarg, &v) || v < 1 || v > 3) {
 				cli_error("--format-version must be 1, 2 or 3, not '%s'",
 					  optarg);
-				return EXIT_USAGE;
+				return -1;
 			}
-			o.version = v;
+			o->create.version = v;
 			break;
 		case 's':
-			if (!cli_parse_u32(optarg, &v) || v == 0 || (v & (v - 1)) ||
-			    v > (1U << 30)) {
-				cli_error("--sector-size must be a power of two, not '%s'",
-					  optarg);
-				return EXIT_USAGE;
+			if (!cli_parse_u32(optarg, &v) || v < 512 || (v & (v - 1)) ||
+			    v > (1U << 16)) {
+				cli_error("--sector-size must be a power of two from "
+					  "512 to 65536, not '%s'", optarg);
+				return -1;
 			}
-			o.sectorsize = v;
+			o->create.sectorsize = v;
 			break;
 		case 'a':
-			if (!cli_parse_u32(optarg, &v) || v == 0) {
-				cli_error("--alignment must be a positive number, not '%s'",
-					  optarg);
-				return EXIT_USAGE;
+			if (!cli_parse_u32(optarg, &v) || v == 0 || v > (1U << 30)) {
+				cli_error("--alignment must be a number from 1 to "
+					  "2^30, not '%s'", optarg);
+				return -1;
 			}
-			o.alignment = v;
+			o->create.alignment = v;
+			break;
+		case 'r':
+			o->rebase = optarg;
 			break;
 		case 'j':
-			json = true;
+			o->json = true;
+			break;
+		case 'q':
+			o->quiet = true;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
-		case 'v':
+			exit(0);
+		case OPT_VERSION:
 			cli_version();
-			return 0;
+			exit(0);
 		default:
 			usage(stderr);
-			return EXIT_USAGE;
+			return -1;
 		}
 	}
-	if (argc - optind != 2) {
-		usage(stderr);
-		return EXIT_USAGE;
+	if (o->create.alignment && o->create.version && o->create.version < 3) {
+		cli_error("--alignment applies to format version 3 only");
+		return -1;
 	}
-	if (o.alignment && o.version && o.version < 3) {
-		cli_error("--alignment applies to version 3 only");
-		return EXIT_USAGE;
-	}
-	if (ubdk_create_header(argv[optind + 1], &o, &hdr, &err) < 0 ||
-	    create_atomic(argv[optind], &hdr, force, &err) < 0) {
-		cli_report(&err);
-		return EXIT_FAILURE;
-	}
-	if (json) {
-		printf("{\"cow\":");
-		cli_json_string(stdout, argv[optind]);
-		printf(",\"backing\":");
-		cli_json_string(stdout, hdr.backing);
-		printf(",\"version\":%u,\"size\":%llu,\"mtime\":%u,"
-		       "\"sectorsize\":%u,\"alignment\":%u}\n", hdr.version,
-		       (unsigned long long)hdr.size, hdr.mtime, hdr.sectorsize,
-		       hdr.alignment);
+	if (!o->count != !o->name_template) {
+		cli_error("--count and --name go together");
+		return -1;
 	}
 	return 0;
+}
+
+/* Backing and COW names from the arguments left after the options. */
+static int split_operands(int argc, char **argv, struct options *o,
+			  char ***names, size_t *count)
+{
+	int nargs = argc - optind;
+	char msg[256];
+
+	if (o->rebase) {
+		if (nargs < 1 || o->backing || o->count) {
+			cli_error("--rebase takes only COW files");
+			return -1;
+		}
+		*names = argv + optind;
+		*count = (size_t)nargs;
+		return 0;
+	}
+	if (!o->backing) {
+		/* Like cp: the last operand is the one everything refers to. */
+		if (nargs < (o->count ? 1 : 2)) {
+			usage(stderr);
+			return -1;
+		}
+		o->backing = argv[argc - 1];
+		nargs--;
+	}
+	if (o->count) {
+		if (nargs != 0) {
+			cli_error("with --count, give only the backing file");
+			return -1;
+		}
+		*names = names_expand(o->name_template, o->start, o->count, msg,
+				      sizeof(msg));
+		if (!*names) {
+			cli_error("%s", msg);
+			return -1;
+		}
+		*count = o->count;
+		return 0;
+	}
+	if (nargs < 1) {
+		usage(stderr);
+		return -1;
+	}
+	*names = argv + optind;
+	*count = (size_t)nargs;
+	return 0;
+}
+
+/*
+ * Refuse before creating anything: a name given twice, a name that is the
+ * backing file, or (without -f) a name that exists.
+ */
+static int check_names(char *const *names, size_t count, const char *backing,
+		       bool force)
+{
+	struct stat bst, st;
+	long dup = names_find_duplicate(names, count);
+
+	if (dup >= 0) {
+		cli_error("%s: named twice", names[dup]);
+		return -1;
+	}
+	if (stat(backing, &bst) < 0)
+		bst.st_ino = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (lstat(names[i], &st) < 0)
+			continue;
+		if (bst.st_ino && st.st_dev == bst.st_dev &&
+		    st.st_ino == bst.st_ino) {
+			cli_error("%s: is the backing file itself", names[i]);
+			return -1;
+		}
+		if (!force) {
+			cli_error("%s: already exists (use -f to replace it)",
+				  names[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool show_progress;
+
+static void progress(size_t done, size_t total)
+{
+	if (show_progress)
+		fprintf(stderr, "\r%s: %zu/%zu clones", cli_prog, done, total);
+}
+
+static void print_created(const struct ubdk_header *hdr, char *const *names,
+			  size_t made, const struct ubdk_err *err)
+{
+	struct ubdk_geometry geo;
+
+	ubdk_header_geometry(hdr, NULL, &geo, NULL);
+	printf("{\"backing\":");
+	cli_json_string(stdout, hdr->backing);
+	printf(",\"size\":%llu,\"mtime\":%u,\"version\":%u,\"sectorsize\":%u,"
+	       "\"alignment\":%u,\"data_offset\":%llu,\"apparent_size\":%llu,"
+	       "\"count\":%zu,\"created\":[", (unsigned long long)hdr->size,
+	       hdr->mtime, hdr->version, hdr->sectorsize, hdr->alignment,
+	       (unsigned long long)geo.data_offset,
+	       (unsigned long long)geo.file_size, made);
+	for (size_t i = 0; i < made; i++) {
+		if (i)
+			putchar(',');
+		cli_json_string(stdout, names[i]);
+	}
+	printf("]");
+	if (err) {
+		printf(",\"error\":");
+		cli_json_string(stdout, err->msg);
+	}
+	printf("}\n");
+}
+
+static int create_clones(const struct options *o, char *const *names,
+			 size_t count)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_header hdr;
+	struct clone_job job = { .hdr = &hdr, .names = names, .count = count,
+				 .force = o->force, .progress = progress };
+	size_t made;
+	int fd, ret;
+
+	/* The backing file is resolved, stat'ed and checked once. */
+	if (ubdk_create_header(o->backing, &o->create, &hdr, &err) < 0) {
+		cli_report(&err);
+		return err.code == UBDK_E_SECTORSIZE ||
+		       err.code == UBDK_E_ALIGNMENT ? EXIT_USAGE : EXIT_BACKING;
+	}
+	fd = open(hdr.backing, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		cli_error("backing file %s: cannot open for reading: %s",
+			  hdr.backing, strerror(errno));
+		return EXIT_BACKING;
+	}
+	close(fd);
+	if (check_names(names, count, hdr.backing, o->force) < 0)
+		return EXIT_EXISTS;
+
+	show_progress = !o->quiet && count >= 1000 && isatty(STDERR_FILENO);
+	ret = clone_all(&job, &made, &err);
+	if (show_progress)
+		fputc('\n', stderr);
+	if (o->json)
+		print_created(&hdr, names, made, ret < 0 ? &err : NULL);
+	if (ret < 0) {
+		if (count > 1)
+			cli_error("%s (%zu of %zu clones made, each complete)",
+				  err.msg, made, count);
+		else
+			cli_report(&err);
+		return ret == -EEXIST ? EXIT_EXISTS : EXIT_FAILED;
+	}
+	return 0;
+}
+
+static int rebase_all(const struct options *o, char *const *names,
+		      size_t count)
+{
+	int status = 0;
+
+	if (o->json)
+		printf("{\"rebased\":[");
+	for (size_t i = 0; i < count; i++) {
+		struct ubdk_err err = { 0 };
+		struct ubdk_cow *cow;
+		char old[UBDK_PATH_MAX];
+		int ret;
+
+		/* The lock makes a running guest's COW fail, not change under it. */
+		ret = ubdk_cow_open(names[i], NULL, UBDK_OPEN_RDWR | UBDK_OPEN_LOCK |
+				    UBDK_OPEN_NO_BACKING | UBDK_OPEN_NO_CHECK,
+				    &cow, &err);
+		if (ret == 0) {
+			snprintf(old, sizeof(old), "%s", ubdk_cow_header(cow)->backing);
+			ret = ubdk_cow_rebase(cow, o->rebase, &err);
+			if (ret == 0 && o->json) {
+				printf("%s{\"cow\":", status || i == 0 ? "" : ",");
+				cli_json_string(stdout, names[i]);
+				printf(",\"old_backing\":");
+				cli_json_string(stdout, old);
+				printf(",\"backing\":");
+				cli_json_string(stdout, ubdk_cow_header(cow)->backing);
+				printf(",\"mtime\":%u}", ubdk_cow_header(cow)->mtime);
+			}
+			if (ubdk_cow_close(cow) < 0 && ret == 0) {
+				cli_error("%s: closing failed", names[i]);
+				status = EXIT_FAILED;
+			}
+		}
+		if (ret < 0) {
+			cli_report(&err);
+			if (err.code == UBDK_E_SIZE_MISMATCH)
+				status = EXIT_REBASE_REFUSED;
+			else if (!status)
+				status = err.code == UBDK_E_SYS &&
+					 strstr(err.msg, "backing file") ?
+					 EXIT_BACKING : EXIT_FAILED;
+		}
+	}
+	if (o->json)
+		printf("]}\n");
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	char **names = NULL;
+	size_t count = 0;
+	int status;
+
+	cli_init(argv[0]);
+	/* Past RLIMIT_FSIZE, report EFBIG instead of dying half-way. */
+	signal(SIGXFSZ, SIG_IGN);
+	if (parse_args(argc, argv, &o) < 0 ||
+	    split_operands(argc, argv, &o, &names, &count) < 0)
+		return EXIT_USAGE;
+	if (o.rebase)
+		status = rebase_all(&o, names, count);
+	else
+		status = create_clones(&o, names, count);
+	if (o.count)
+		names_free(names);
+	return status;
 }
