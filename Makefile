@@ -41,7 +41,7 @@ TEST_HDR := $(wildcard tests/unit/*.h)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
-.PHONY: all lib tools check check-unit check-asan check-interop check-fuzz \
+.PHONY: all lib tools check check-unit check-asan check-interop check-mkcow check-fuzz \
 	demo bench fuzz install uninstall clean deps-build deps-test
 
 all: deps-build lib tools
@@ -114,7 +114,7 @@ $(B)/tests/fuzz-header: tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bi
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Icow -o $@ tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c
 
-check: deps-test all check-unit check-asan check-fuzz check-interop
+check: deps-test all check-unit check-asan check-fuzz check-interop check-mkcow
 
 check-unit: $(B)/tests/unit
 	cd $(B)/tests && CK_FORK=yes ./unit
@@ -141,6 +141,9 @@ fuzz: $(B)/tests/fuzz-header
 
 check-interop: all $(B)/tests/cowutil
 	tests/interop/run.sh $(B)
+
+check-mkcow: all $(B)/tests/cowutil
+	tests/mkcow/run.sh $(B)
 
 # --- demo and benchmarks -----------------------------------------------
 

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,19 @@ void cli_error(const char *fmt, ...)
 void cli_report(const struct ubdk_err *err)
 {
 	cli_error("%s", err->msg[0] ? err->msg : strerror(err->errnum));
+}
+
+void cli_bad_option(char *const *argv, int optopt_value)
+{
+	/* getopt leaves optind past the offending word. */
+	const char *word = optind > 0 ? argv[optind - 1] : "?";
+
+	if (optopt_value && strchr(word, optopt_value) && word[1] != '-')
+		cli_error("option '-%c' is unknown or needs an argument "
+			  "(see --help)", optopt_value);
+	else
+		cli_error("option '%s' is unknown or needs an argument "
+			  "(see --help)", word);
 }
 
 void cli_version(void)

@@ -24,6 +24,11 @@ void cli_init(const char *argv0);
 void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* Print err's message as "prog: message". */
 void cli_report(const struct ubdk_err *err);
+/*
+ * After getopt_long() returned '?' with opterr = 0: one line naming the
+ * unknown option or the option missing its argument.
+ */
+void cli_bad_option(char *const *argv, int optopt_value);
 /* "prog (ubdkit) VERSION" on stdout. */
 void cli_version(void);
 /* Parse an unsigned 32-bit number; false if not a clean number. */

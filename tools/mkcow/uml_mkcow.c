@@ -91,6 +91,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	unsigned v;
 	int c;
 
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "fb:n:N:V:s:a:r:jqh", longopts,
 				NULL)) != -1) {
 		switch (c) {
@@ -159,7 +160,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			cli_version();
 			exit(0);
 		default:
-			usage(stderr);
+			cli_bad_option(argv, optopt);
 			return -1;
 		}
 	}
@@ -193,7 +194,8 @@ static int split_operands(int argc, char **argv, struct options *o,
 	if (!o->backing) {
 		/* Like cp: the last operand is the one everything refers to. */
 		if (nargs < (o->count ? 1 : 2)) {
-			usage(stderr);
+			cli_error("expected %s (see --help)", o->count ?
+				  "BACKING" : "COW... BACKING");
 			return -1;
 		}
 		o->backing = argv[argc - 1];
@@ -214,7 +216,7 @@ static int split_operands(int argc, char **argv, struct options *o,
 		return 0;
 	}
 	if (nargs < 1) {
-		usage(stderr);
+		cli_error("expected at least one COW name (see --help)");
 		return -1;
 	}
 	*names = argv + optind;
@@ -336,8 +338,23 @@ static int create_clones(const struct options *o, char *const *names,
 static int rebase_all(const struct options *o, char *const *names,
 		      size_t count)
 {
-	int status = 0;
+	struct stat st;
+	int fd, status = 0;
 
+	/* The new backing is checked once, before any COW is touched. */
+	fd = open(o->rebase, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		cli_error("backing file %s: %s", o->rebase, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_BACKING;
+	}
+	close(fd);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		cli_error("backing file %s: not a regular file or block device",
+			  o->rebase);
+		return EXIT_BACKING;
+	}
 	if (o->json)
 		printf("{\"rebased\":[");
 	for (size_t i = 0; i < count; i++) {
@@ -372,9 +389,7 @@ static int rebase_all(const struct options *o, char *const *names,
 			if (err.code == UBDK_E_SIZE_MISMATCH)
 				status = EXIT_REBASE_REFUSED;
 			else if (!status)
-				status = err.code == UBDK_E_SYS &&
-					 strstr(err.msg, "backing file") ?
-					 EXIT_BACKING : EXIT_FAILED;
+				status = EXIT_FAILED;
 		}
 	}
 	if (o->json)
