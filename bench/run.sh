@@ -43,33 +43,40 @@ peak_rss_kib() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-# Results: each bench appends markdown to $T/results.md.
-emit() { printf '%s\n' "$*" >>"$T/results.md"; }
+# Each bench writes its section with emit; sections are kept in
+# bench/results/NAME.md, so running one bench keeps the others' results.
+RESULTS=$ROOT/bench/results
+emit() { printf '%s\n' "$*" >>"$RESULTS/$CURRENT.md.tmp"; }
 
 workload_ensure
-: >"$T/results.md"
+mkdir -p "$RESULTS"
 
 benches=$*
 [ -n "$benches" ] || benches=$(cd "$ROOT/bench" && ls b_*.sh | sed 's/^b_//; s/\.sh$//')
 for b in $benches; do
 	echo "bench: $b" >&2
+	CURRENT=$b
+	: >"$RESULTS/$b.md.tmp"
+	emit "<!-- $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), median of $REPEAT -->"
 	. "$ROOT/bench/b_$b.sh"
 	"bench_$b"
+	mv "$RESULTS/$b.md.tmp" "$RESULTS/$b.md"
 done
 
 {
 	echo "# Benchmarks"
 	echo
-	echo "Written by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d), $(nproc) cores,"
-	echo "$(uname -sr). Times are medians of $REPEAT warm-cache runs; compare"
-	echo "ratios measured in the same run, not absolute times across runs."
+	echo "Written by \`make bench\` (bench/run.sh); each section says when and"
+	echo "where it ran. Times are medians of warm-cache runs; compare ratios"
+	echo "measured in the same run, not absolute times across runs: the"
+	echo "machines are shared and noisy."
 	echo
 	echo "Reproduce everything with \`make bench\`, one benchmark with"
 	echo "\`bench/run.sh build NAME\`."
 	echo
 	echo "Workload: $(workload_describe)"
 	echo
-	cat "$T/results.md"
+	cat "$RESULTS"/*.md
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "bench: results in $OUT" >&2
