@@ -32,8 +32,8 @@ PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 
 TOOLS := uml_mkcow
 TOOL_BINS := $(TOOLS:%=$(B)/bin/%)
-COMMON_SRC := tools/common/cli.c
-COMMON_HDR := tools/common/cli.h
+COMMON_SRC := tools/common/cli.c tools/common/atomic.c
+COMMON_HDR := tools/common/cli.h tools/common/atomic.h
 MANS := $(wildcard tools/*/*.1)
 
 TEST_SRC := $(wildcard tests/unit/*.c)
@@ -79,13 +79,13 @@ $(PCFILE): cow/ubdk.pc.in cow/ubdk_cow.h
 tools: $(TOOL_BINS)
 
 # Tools link the static library: one self-contained binary each.
-CLI_OBJ := $(B)/obj/$(COMMON_SRC:.c=.o)
+CLI_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
 define link-tool
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icow -Itools/common -o $@ $(filter %.c,$^) $(CLI_OBJ) $(STLIB)
 endef
 
-$(CLI_OBJ): $(COMMON_SRC) $(COMMON_HDR) $(LIB_HDR)
+$(CLI_OBJ): $(B)/obj/tools/common/%.o: tools/common/%.c $(COMMON_HDR) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icow -Itools/common -c -o $@ $<
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "clone.h"
+#include "atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,21 +28,17 @@ struct dir {
 };
 
 struct pending {
-	int fd;
+	struct atomic_file file;
 	size_t dir;                  /* index into the job's directories */
-	char *tmp;                   /* hidden name, named fallback only */
 };
 
 struct state {
 	const struct clone_job *job;
 	struct dir *dirs;
 	size_t ndirs, dirs_cap;
-	bool use_tmpfile;
 	uint8_t *header;             /* encoded once for all clones */
 	size_t header_len;
 	uint64_t file_size;
-	mode_t mode;                 /* 0644 less the umask */
-	unsigned tmp_seq;
 	struct ubdk_err *err;
 };
 
@@ -77,25 +74,6 @@ static size_t batch_size(size_t want)
 	       (size_t)rl.rlim_cur - FDS_RESERVED : 16;
 }
 
-static void split_dir(const char *name, char *dir, size_t len)
-{
-	const char *slash = strrchr(name, '/');
-
-	if (!slash)
-		snprintf(dir, len, ".");
-	else if (slash == name)
-		snprintf(dir, len, "/");
-	else
-		snprintf(dir, len, "%.*s", (int)(slash - name), name);
-}
-
-static const char *base_of(const char *name)
-{
-	const char *slash = strrchr(name, '/');
-
-	return slash ? slash + 1 : name;
-}
-
 /* Index of name's directory, opened on first use. */
 static int dir_index(struct state *s, const char *name, size_t *idx)
 {
@@ -103,7 +81,7 @@ static int dir_index(struct state *s, const char *name, size_t *idx)
 	struct dir *d;
 	int fd;
 
-	split_dir(name, path, sizeof(path));
+	atomic_dir_of(name, path, sizeof(path));
 	/* Names from one template share a directory: check the last first. */
 	for (size_t i = s->ndirs; i-- > 0;) {
 		if (strcmp(s->dirs[i].path, path) == 0) {
@@ -132,67 +110,6 @@ static int dir_index(struct state *s, const char *name, size_t *idx)
 	return 0;
 }
 
-/* A fresh hidden name next to name, for the fallback and for replacing. */
-static int tmp_name(struct state *s, const char *name, char *out, size_t len)
-{
-	char dir[PATH_MAX];
-	int n;
-
-	split_dir(name, dir, sizeof(dir));
-	n = snprintf(out, len, "%s/.%s.%ld.%u.tmp", dir, base_of(name),
-		     (long)getpid(), s->tmp_seq++);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static int open_unnamed(struct state *s, const char *name, struct pending *p)
-{
-	char tmp[PATH_MAX];
-
-	if (s->use_tmpfile) {
-		p->fd = openat(s->dirs[p->dir].fd, ".",
-			       O_TMPFILE | O_WRONLY | O_CLOEXEC, s->mode);
-		if (p->fd >= 0)
-			return 0;
-		/* Only a filesystem without O_TMPFILE falls back. */
-		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-			return fail(s, errno, name, "cannot create");
-		s->use_tmpfile = false;
-	}
-	for (int tries = 0; tries < 100; tries++) {
-		if (tmp_name(s, name, tmp, sizeof(tmp)) < 0) {
-			errno = ENAMETOOLONG;
-			break;
-		}
-		p->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			     s->mode);
-		if (p->fd >= 0) {
-			p->tmp = strdup(tmp);
-			if (p->tmp)
-				return 0;
-			close(p->fd);
-			unlink(tmp);
-			errno = ENOMEM;
-			break;
-		}
-		if (errno != EEXIST)
-			break;
-	}
-	p->fd = -1;
-	return fail(s, errno, name, "cannot create");
-}
-
-static void discard(struct pending *p)
-{
-	if (p->fd >= 0)
-		close(p->fd);
-	if (p->tmp) {
-		unlink(p->tmp);
-		free(p->tmp);
-	}
-	p->fd = -1;
-	p->tmp = NULL;
-}
-
 /*
  * Write one clone, not yet visible under its name: the header, and the
  * apparent size the kernel gives a new COW, as a hole (the same bytes as
@@ -205,69 +122,27 @@ static int write_one(struct state *s, const char *name, struct pending *p)
 
 	if (ret < 0)
 		return ret;
-	ret = open_unnamed(s, name, p);
+	ret = atomic_open(&p->file, s->dirs[p->dir].fd, name, 0644, false);
 	if (ret < 0)
-		return ret;
+		return fail(s, -ret, name, "cannot create");
 	n = (ssize_t)s->header_len;
 	if (n > 0)
-		n = pwrite(p->fd, s->header, s->header_len, 0);
+		n = pwrite(p->file.fd, s->header, s->header_len, 0);
 	if (n >= 0 && (size_t)n != s->header_len)
 		errno = ENOSPC;
 	if ((size_t)n != s->header_len ||
-	    ftruncate(p->fd, (off_t)s->file_size) < 0) {
+	    ftruncate(p->file.fd, (off_t)s->file_size) < 0) {
 		ret = fail(s, errno, name, "writing");
-		discard(p);
+		atomic_discard(&p->file);
 	}
 	return ret;
-}
-
-static int link_fd(int fd, const char *name)
-{
-	char proc[64];
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	return linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) < 0 ?
-	       -errno : 0;
-}
-
-static int rename_to(const char *from, const char *to)
-{
-	return rename(from, to) < 0 ? -errno : 0;
 }
 
 /* Give a written clone its final name. */
 static int publish(struct state *s, const char *name, struct pending *p)
 {
-	char tmp[PATH_MAX];
-	int ret;
+	int ret = atomic_publish(&p->file, name, s->job->force);
 
-	if (p->tmp) {
-		/* Named fallback: the clone already has a hidden name. */
-		if (s->job->force) {
-			ret = rename_to(p->tmp, name);
-			if (ret == 0) {
-				free(p->tmp);
-				p->tmp = NULL;
-			}
-		} else {
-			ret = link(p->tmp, name) < 0 ? -errno : 0;
-		}
-	} else if (!s->job->force) {
-		/* linkat() refuses an existing name: no race with others. */
-		ret = link_fd(p->fd, name);
-	} else {
-		/* rename() replaces atomically, but needs a name to move. */
-		do {
-			ret = tmp_name(s, name, tmp, sizeof(tmp));
-			if (ret == 0)
-				ret = link_fd(p->fd, tmp);
-		} while (ret == -EEXIST);
-		if (ret == 0) {
-			ret = rename_to(tmp, name);
-			if (ret < 0)
-				unlink(tmp);
-		}
-	}
 	if (ret == -EEXIST) {
 		fail(s, EEXIST, name, "cannot create");
 		snprintf(s->err->msg, sizeof(s->err->msg),
@@ -292,11 +167,11 @@ static int sync_batch(struct state *s, struct pending *p, size_t n,
 		int r;
 
 		if (n <= FSYNC_EACH_MAX)
-			r = fsync(p[k].fd);
+			r = fsync(p[k].file.fd);
 		else if (k > 0 && p[k].dir == p[k - 1].dir)
 			continue;
 		else
-			r = syncfs(p[k].fd);
+			r = syncfs(p[k].file.fd);
 		if (r < 0)
 			return fail(s, errno, s->job->names[first + k],
 				    "syncing");
@@ -333,22 +208,14 @@ static int prepare_header(struct state *s)
 
 int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
 {
-	struct state s = { .job = job, .err = err, .use_tmpfile = true };
+	struct state s = { .job = job, .err = err };
 	size_t bsize, i = 0, n, k;
 	struct pending *p = NULL;
-	mode_t mask;
 	int ret;
 
 	*made = 0;
 	if (job->count == 0)
 		return 0;
-	mask = umask(0);
-	umask(mask);
-	s.mode = 0644 & ~mask;
-	/* Naming an unnamed file goes through /proc.  The variable lets the
-	 * tests exercise the fallback on filesystems that have O_TMPFILE. */
-	if (access("/proc/self/fd", X_OK) < 0 || getenv("UBDK_NO_TMPFILE"))
-		s.use_tmpfile = false;
 	ret = prepare_header(&s);
 	bsize = batch_size(job->count);
 	if (ret == 0) {
@@ -366,7 +233,7 @@ int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
 		if (sync_batch(&s, p, n, i) < 0) {
 			ret = -err->errnum;
 			for (k = 0; k < n; k++)
-				discard(&p[k]);
+				atomic_discard(&p[k].file);
 			break;
 		}
 		for (k = 0; k < n; k++) {
@@ -377,7 +244,7 @@ int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
 		}
 		*made += k;
 		for (k = 0; k < n; k++)
-			discard(&p[k]);
+			atomic_discard(&p[k].file);
 		i += n;
 		if (job->progress)
 			job->progress(*made, job->count);

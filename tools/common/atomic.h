@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Files that appear under their final name only when complete.
+ *
+ * The file is written unnamed (O_TMPFILE) and linked under its name once
+ * the caller made it durable, so a crash or kill at any point leaves no
+ * partial file under a real name.  Where O_TMPFILE or /proc is missing,
+ * a hidden temporary name next to the final one is used instead.
+ */
+#ifndef UBDK_ATOMIC_H
+#define UBDK_ATOMIC_H
+
+#include <stdbool.h>
+
+struct atomic_file {
+	int fd;
+	char *tmp;      /* hidden temporary name, named fallback only */
+};
+
+/*
+ * Open a new unnamed file in the directory dirfd (which must be the
+ * directory of name, or AT_FDCWD for a name without one) for writing.
+ * Returns 0 or a negative errno.
+ */
+int atomic_open(struct atomic_file *af, int dirfd, const char *name,
+		unsigned mode, bool readable);
+/*
+ * Link the file under name.  Without replace, an existing name fails with
+ * -EEXIST and is left alone; with it, the name is replaced atomically.
+ */
+int atomic_publish(struct atomic_file *af, const char *name, bool replace);
+/* Close, and remove the temporary name if any.  Safe to call twice. */
+void atomic_discard(struct atomic_file *af);
+
+/* Directory part of name ("." if none), for opening dirfd. */
+void atomic_dir_of(const char *name, char *dir, unsigned len);
+
+#endif
