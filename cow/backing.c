@@ -21,16 +21,18 @@ static int stat_backing(const char *backing, struct ubdk_os_stat *st,
 	return 0;
 }
 
-int ubdk_backing_check(const struct ubdk_header *hdr, const char *backing,
-		       struct ubdk_backing_check *res, struct ubdk_err *err)
+/*
+ * Compare a stat of the backing file with the header.  Callers holding the
+ * backing open pass an fstat of that descriptor: opening and closing the
+ * file again would drop the process's fcntl lock on it.
+ */
+int ubdk__backing_compare(const struct ubdk_header *hdr, const char *backing,
+			  const struct ubdk_os_stat *stp,
+			  struct ubdk_backing_check *res, struct ubdk_err *err)
 {
-	struct ubdk_os_stat st;
-	int ret;
+	const struct ubdk_os_stat st = *stp;
 
 	memset(res, 0, sizeof(*res));
-	ret = stat_backing(backing, &st, err);
-	if (ret < 0)
-		return ret;
 	res->header_size = hdr->size;
 	res->actual_size = st.size;
 	res->size_delta = (int64_t)(st.size - hdr->size);
@@ -55,6 +57,19 @@ int ubdk_backing_check(const struct ubdk_header *hdr, const char *backing,
 				 res->actual_mtime, res->header_mtime,
 				 (long long)res->mtime_delta);
 	return 0;
+}
+
+int ubdk_backing_check(const struct ubdk_header *hdr, const char *backing,
+		       struct ubdk_backing_check *res, struct ubdk_err *err)
+{
+	struct ubdk_os_stat st;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = stat_backing(backing, &st, err);
+	if (ret < 0)
+		return ret;
+	return ubdk__backing_compare(hdr, backing, &st, res, err);
 }
 
 int ubdk_absolutize(const char *path, char *out, size_t outlen,

@@ -110,6 +110,7 @@ static int open_backing(struct ubdk_cow *cow, const char *override,
 {
 	bool rdwr = cow->flags & UBDK_OPEN_BACKING_RDWR;
 	struct ubdk_backing_check chk;
+	struct ubdk_os_stat st;
 	int ret;
 
 	cow->backing_path = dup_string(override ? override : cow->hdr.backing);
@@ -129,7 +130,15 @@ static int open_backing(struct ubdk_cow *cow, const char *override,
 	}
 	if (cow->flags & UBDK_OPEN_NO_CHECK)
 		return 0;
-	ret = ubdk_backing_check(&cow->hdr, cow->backing_path, &chk, err);
+	ret = ubdk_os_fstat(cow->backing_fd, &st);
+	if (ret < 0)
+		return sys_fail(err, ret, "stat of backing file", cow->backing_path);
+	if (st.type != UBDK_OS_REG && st.type != UBDK_OS_BLK)
+		return ubdk_fail(err, UBDK_E_NOT_REGULAR, EINVAL,
+				 "backing file %s: not a regular file or block "
+				 "device", cow->backing_path);
+	ret = ubdk__backing_compare(&cow->hdr, cow->backing_path, &st, &chk,
+				    err);
 	if (ret < 0 && err && err->code != UBDK_E_SYS) {
 		/* Prefix the COW's name: the message names only the backing. */
 		char msg[UBDK_ERR_MSG_MAX];

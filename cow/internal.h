@@ -22,6 +22,10 @@ int ubdk_fail(struct ubdk_err *err, int code, int errnum, const char *fmt, ...)
  * Rewrite an open COW's header in place (same bitmap and data offsets),
  * fsync, and adopt it.  Used by the rebase in backing.c.
  */
+struct ubdk_os_stat;
+int ubdk__backing_compare(const struct ubdk_header *hdr, const char *backing,
+			  const struct ubdk_os_stat *st,
+			  struct ubdk_backing_check *res, struct ubdk_err *err);
 int ubdk__cow_replace_header(struct ubdk_cow *cow,
 			     const struct ubdk_header *hdr,
 			     struct ubdk_err *err);
