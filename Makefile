@@ -30,7 +30,7 @@ SHLIB := $(B)/lib/libubdk.so.$(VERSION)
 STLIB := $(B)/lib/libubdk.a
 PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 
-TOOLS := uml_mkcow
+TOOLS := uml_mkcow uml_moo
 TOOL_BINS := $(TOOLS:%=$(B)/bin/%)
 COMMON_SRC := tools/common/cli.c tools/common/atomic.c
 COMMON_HDR := tools/common/cli.h tools/common/atomic.h
@@ -91,6 +91,10 @@ $(CLI_OBJ): $(B)/obj/tools/common/%.o: tools/common/%.c $(COMMON_HDR) $(LIB_HDR)
 
 $(B)/bin/uml_mkcow: tools/mkcow/uml_mkcow.c tools/mkcow/clone.c tools/mkcow/names.c \
 		tools/mkcow/clone.h tools/mkcow/names.h $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
+	$(link-tool)
+
+MOO_SRC := tools/moo/uml_moo.c tools/moo/merge.c tools/moo/resume.c
+$(B)/bin/uml_moo: $(MOO_SRC) tools/moo/merge.h tools/moo/resume.h $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
 	$(link-tool)
 
 # --- tests --------------------------------------------------------------
