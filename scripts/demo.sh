@@ -63,6 +63,14 @@ say "2. clone    guest.cow -> master.img: COW v$(info_get "$T/guest.cow" version
 	"$(human "$(allocated "$T/guest.cow")") on disk for a" \
 	"$(human "$(size_of "$T/guest.cow")") file (uml_mkcow)"
 
+mkdir -p "$T/clones"
+t0=$(date +%s%N)
+"$MKCOW" -q --count 500 --name "$T/clones/guest-%03d.cow" "$T/master.img"
+t1=$(date +%s%N)
+say "           + 500 more clones in one call (uml_mkcow --count 500 --name" \
+	"'clones/guest-%03d.cow'): $(( (t1 - t0) / 1000000 )) ms," \
+	"$(human $(( $(du -sk "$T/clones" | cut -f1) * 1024 ))) on disk for all 500"
+
 # --- 3. a real guest ---------------------------------------------------------
 
 {
@@ -113,4 +121,28 @@ say "              etc/app.conf: $(img_cat "$T/merged.img" /etc/app.conf | tr '\
 say "              srv/data/numbers.txt: $(img_cat "$T/merged.img" /srv/data/numbers.txt | wc -l) lines;" \
 	"var/log/old.log: $(img_has "$T/merged.img" /var/log/old.log)"
 say "            while the master still says \"$(img_cat "$T/master.img" /etc/motd)\""
+# --- 6. a new master from the guest's changes ------------------------------
+
+"$B/bin/uml_moo" -q "$T/guest.cow" "$T/master2.img"
+"$MKCOW" "$T/fresh.cow" "$T/master2.img"
+{
+	guest_prologue
+	cat <<'EOS'
+mount -o ro /dev/ubda /mnt || { echo "GUEST-ERROR mount"; poweroff -f; }
+echo "GUEST-MOTD $(cat /mnt/etc/motd)"
+echo "GUEST-NUMBERS $(wc -l </mnt/srv/data/numbers.txt)"
+umount /mnt
+poweroff -f
+EOS
+} >"$T/init2.sh"
+uml_boot demo2 "$T/init2.sh" "$T/guest2.log" ubda="$T/fresh.cow,$T/master2.img" ||
+	{ cat "$T/guest2.log" >&2; die "the second guest failed"; }
+motd2=$(sed -n 's/.*GUEST-MOTD //p' "$T/guest2.log" | tr -d '\r')
+[ "$motd2" = "Welcome to guest 1, cloned from the master." ] ||
+	{ cat "$T/guest2.log" >&2; die "the new master lacks the guest's changes"; }
+say "6. merge    uml_moo guest.cow master2.img: a new master," \
+	"$(human "$(allocated "$T/master2.img")") on disk for" \
+	"$(human "$(size_of "$T/master2.img")"); a fresh guest on a new COW over it" \
+	"reads \"$motd2\" and" \
+	"$(sed -n 's/.*GUEST-NUMBERS //p' "$T/guest2.log" | tr -d '\r') lines of srv/data/numbers.txt"
 say "demo: done; files are in $T"

@@ -119,6 +119,11 @@ static int copy_range(int src, uint64_t soff, int dst, uint64_t doff,
 				return fail(err, ENOSPC, dst_name, "writing");
 			r = put;
 		}
+		/*
+		 * Start writeback now, without waiting: the disk works while
+		 * we copy, and the final fsync only waits for the tail.
+		 */
+		sync_file_range(dst, (off64_t)doff, r, SYNC_FILE_RANGE_WRITE);
 		soff += (uint64_t)r;
 		doff += (uint64_t)r;
 		len -= (uint64_t)r;

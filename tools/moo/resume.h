@@ -29,7 +29,7 @@ int resume_path(const char *cow, char *out, unsigned len);
 int resume_read(const char *path, struct resume_record *r);
 /* Write a record atomically and durably. */
 int resume_write(const char *path, const struct resume_record *r);
-/* Remove the record and sync its directory. */
+/* Remove the record (once the merged backing file is synced). */
 int resume_remove(const char *path);
 
 #endif
