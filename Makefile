@@ -31,7 +31,7 @@ STLIB := $(B)/lib/libubdk.a
 PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 
 TOOLS := uml_mkcow uml_moo
-TOOL_BINS := $(TOOLS:%=$(B)/bin/%)
+TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 COMMON_SRC := tools/common/cli.c tools/common/atomic.c
 COMMON_HDR := tools/common/cli.h tools/common/atomic.h
 MANS := $(wildcard tools/*/*.1)
@@ -41,7 +41,7 @@ TEST_HDR := $(wildcard tests/unit/*.h)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
-.PHONY: all lib tools check check-unit check-asan check-interop check-mkcow check-fuzz \
+.PHONY: all lib tools check check-unit check-asan check-interop check-mkcow check-moo check-fuzz \
 	demo bench fuzz install uninstall clean deps-build deps-test
 
 all: deps-build lib tools
@@ -118,7 +118,7 @@ $(B)/tests/fuzz-header: tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bi
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Icow -o $@ tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c
 
-check: deps-test all check-unit check-asan check-fuzz check-interop check-mkcow
+check: deps-test all check-unit check-asan check-fuzz check-interop check-mkcow check-moo
 
 check-unit: $(B)/tests/unit
 	cd $(B)/tests && CK_FORK=yes ./unit
@@ -148,6 +148,9 @@ check-interop: all $(B)/tests/cowutil
 
 check-mkcow: all $(B)/tests/cowutil
 	tests/mkcow/run.sh $(B)
+
+check-moo: all $(B)/tests/cowutil
+	tests/moo/run.sh $(B)
 
 # --- demo and benchmarks -----------------------------------------------
 
@@ -181,3 +184,11 @@ uninstall:
 
 clean:
 	rm -rf $(B)
+
+# Tools may bring their own rules in tools/NAME/rules.mk: a link rule for
+# $(B)/bin/NAME, `TOOLS += NAME`, and a check-NAME suite target added to
+# CHECK_SUITES.  Included last so that everything above is defined.
+CHECK_SUITES :=
+-include $(wildcard tools/*/rules.mk)
+tools: $(TOOL_BINS)
+check: $(CHECK_SUITES)
