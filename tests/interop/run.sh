@@ -5,6 +5,8 @@
 set -u
 
 SUITE=interop
+. "$(dirname "$0")/../lib/runner.sh"
+
 COWUTIL=$B/tests/cowutil
 MKCOW=$B/bin/uml_mkcow
 PEER_MKCOW=/usr/bin/uml_mkcow
@@ -336,4 +338,4 @@ t_locks_like_the_kernel() {
 	"$COWUTIL" runs guest.cow | grep -q '^0 ' || fail "bit 0 not set"
 }
 
-. "$(dirname "$0")/../lib/runner.sh"
+run_tests "$@"

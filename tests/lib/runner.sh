@@ -1,6 +1,7 @@
 # Shell test runner shared by the suites under tests/.  A suite script sets
-# SUITE, defines functions named t_*, then sources this file, which runs
-# them (or only those named on its command line) and exits non-zero if any
+# SUITE, sources this file (which takes BUILD_DIR off its arguments and
+# sets up B, ROOT and T), defines functions named t_*, and ends with
+# `run_tests "$@"`, which runs them (or only those named) and fails if any
 # failed:
 #   tests/SUITE/run.sh BUILD_DIR [t_NAME...]
 # Each test runs in a subshell in an empty scratch directory $T; `fail`
@@ -19,6 +20,7 @@ fail() { echo "    $*" >&2; exit 1; }
 # Random bytes of a given size.
 randfile() { head -c "$2" /dev/urandom >"$1"; }
 
+run_tests() {
 _rs_all=$(sed -n 's/^\(t_[A-Za-z0-9_]*\)() {$/\1/p' "$0")
 [ $# -gt 0 ] && _rs_all="$*"
 
@@ -38,3 +40,4 @@ for _rs_t in $_rs_all; do
 done
 echo "$SUITE: $_rs_pass passed, $_rs_failed failed"
 [ $_rs_failed -eq 0 ]
+}
