@@ -171,7 +171,9 @@ install: lib tools
 	ln -sf libubdk.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libubdk.so
 	install -m 0644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 $(PCFILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	# The pkg-config file names the install prefix, not the build's.
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' cow/ubdk.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ubdk.pc
 	install -m 0644 cow/ubdk_cow.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
