@@ -25,7 +25,10 @@ bench_moo() {
 	# is made in PREP, untimed), with its COW pointed at it.
 	PREP="rm -f $_bk $_cw; cp --sparse=always '$CACHE/master.img' $_bk && touch -r '$CACHE/master.img' $_bk && cp --sparse=always '$CACHE/guest.cow' $_cw && sync"
 	t_peer_d=$(median_time uml_moo -d -b "$_bk" "$_cw")
+	t_peer_d_sync=$(median_time sh -c "uml_moo -d -b '$_bk' '$_cw' && sync '$_bk'")
 	t_ours_d=$(median_time "$B/bin/uml_moo" -q -d -b "$_bk" "$_cw")
+	sh -c "$PREP"
+	rss_ours_d=$(peak_rss_kib "$B/bin/uml_moo" -q -d -b "$_bk" "$_cw")
 	unset PREP
 	rm -f "$_bk" "$_cw"
 
@@ -39,7 +42,8 @@ bench_moo() {
 	emit "| \`uml_moo guest.cow new.img\` (uml-utilities) | $t_peer | 1.00 | $rss_peer |"
 	emit "| \`uml_moo guest.cow new.img\` (ubdkit) | $t_ours | $(ratio "$t_peer" "$t_ours") | $rss_ours |"
 	emit "| \`uml_moo -d -b copy.img guest.cow\` (uml-utilities) | $t_peer_d | 1.00 | |"
-	emit "| \`uml_moo -d -b copy.img guest.cow\` (ubdkit) | $t_ours_d | $(ratio "$t_peer_d" "$t_ours_d") | |"
+	emit "| \`uml_moo -d -b copy.img guest.cow && sync copy.img\` (uml-utilities, made durable) | $t_peer_d_sync | $(ratio "$t_peer_d" "$t_peer_d_sync") | |"
+	emit "| \`uml_moo -d -b copy.img guest.cow\` (ubdkit, fsyncs and keeps a resume record) | $t_ours_d | $(ratio "$t_peer_d" "$t_ours_d") | $rss_ours_d |"
 	emit ""
 	emit "Copy-only floor, same run: \`cp --sparse=always master.img\` + sync $t_cp s,"
 	emit "plus copying the COW's data (\`cp --sparse=always guest.cow\` + sync) $t_cowcopy s"

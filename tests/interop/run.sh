@@ -129,59 +129,6 @@ EOS
 		fail "master changed"
 }
 
-# Hand-built COW files of the old layouts, from the documented layout.
-#   build_old LAYOUT COW BACKING SECTORS SS ALIGN "sector..."
-# Writes the header, sets the bits, fills those sectors with random data,
-# and builds $COW.expect, the merged image the layout implies.
-build_old() {
-	_lay=$1 _cow=$2 _back=$3 _sectors=$4 _ss=$5 _align=$6 _set=$7
-	_size=$((_sectors * _ss))
-	_mt=$(mtime_of "$_back")
-	rm -f "$_cow"
-	case $_lay in
-	v1)
-		_bo=280
-		_bl=$(( (_size + _ss - 1) / (8 * _ss) ))
-		_do=$(( (_bo + _bl + _ss - 1) / _ss * _ss ))
-		put_int "$_cow" 0 $((0x4f4f4f4d)) 4 le
-		put_int "$_cow" 4 1 4 le
-		put_str "$_cow" 8 "$_back"
-		put_int "$_cow" 264 "$_mt" 4 le
-		put_int "$_cow" 268 "$_size" 8 le
-		put_int "$_cow" 276 "$_ss" 4 le ;;
-	v2)
-		_bo=4120
-		_bl=$(( (_size + _ss - 1) / (8 * _ss) ))
-		_do=$(( (_bo + _bl + _ss - 1) / _ss * _ss ))
-		put_int "$_cow" 0 $((0x4f4f4f4d)) 4 be
-		put_int "$_cow" 4 2 4 be
-		put_str "$_cow" 8 "$_back"
-		put_int "$_cow" 4104 "$_mt" 4 be
-		put_int "$_cow" 4108 "$_size" 8 be
-		put_int "$_cow" 4116 "$_ss" 4 be ;;
-	v3b)
-		_bo=$(( (4136 + _align - 1) / _align * _align ))
-		_bl=$(( (_sectors + 7) / 8 ))
-		_do=$(( (_bo + _bl + _align - 1) / _align * _align ))
-		put_int "$_cow" 0 $((0x4f4f4f4d)) 4 be
-		put_int "$_cow" 4 3 4 be
-		put_int "$_cow" 8 "$_mt" 4 be
-		put_int "$_cow" 16 "$_size" 8 be
-		put_int "$_cow" 24 "$_ss" 4 be
-		put_int "$_cow" 28 "$_align" 4 be
-		put_str "$_cow" 36 "$_back" ;;
-	esac
-	truncate -s $((_do + _size)) "$_cow"
-	cp "$_back" "$_cow.expect"
-	for _n in $_set; do
-		_byte=$((_bo + _n / 8))
-		_old=$(od -An -tu1 -j "$_byte" -N1 "$_cow" | tr -d ' ')
-		put_int "$_cow" "$_byte" $((_old | (1 << (_n % 8)))) 1 le
-		head -c "$_ss" /dev/urandom >"$T/sector"
-		copy_bytes "$T/sector" 0 "$_cow" $((_do + _n * _ss)) "$_ss"
-		copy_bytes "$T/sector" 0 "$_cow.expect" $((_n * _ss)) "$_ss"
-	done
-}
 
 t_old_layouts_read() {
 	cd "$T"

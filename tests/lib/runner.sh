@@ -20,6 +20,46 @@ fail() { echo "    $*" >&2; exit 1; }
 # Random bytes of a given size.
 randfile() { head -c "$2" /dev/urandom >"$1"; }
 
+# Run a command, expect exit status $1; stdout in out.txt, stderr in
+# err.txt.  A failure must be one line, "TOOL: ..." for our tools.
+expect_status() {
+	_es_want=$1
+	shift
+	"$@" >out.txt 2>err.txt
+	_es_got=$?
+	[ "$_es_got" = "$_es_want" ] ||
+		fail "'$*' exited $_es_got, expected $_es_want: $(cat err.txt)"
+	[ "$_es_want" = 0 ] && return 0
+	[ "$(wc -l <err.txt)" = 1 ] ||
+		fail "'$*': expected a one-line error, got: $(cat err.txt)"
+	for _es_a in "$@"; do
+		case $_es_a in
+		"$B"/bin/*)
+			grep -q "^${_es_a##*/}: " err.txt ||
+				fail "'$*': error not '${_es_a##*/}: ...': $(cat err.txt)"
+			break ;;
+		esac
+	done
+}
+
+# No files other than those listed in the directory, hidden ones included.
+only_files() {
+	_of_dir=$1
+	shift
+	_of_got=$(cd "$_of_dir" && ls -A | sort | tr '\n' ' ')
+	_of_want=$(printf '%s\n' "$@" | sed '/^$/d' | sort | tr '\n' ' ')
+	[ "$_of_got" = "$_of_want" ] || fail "files in $_of_dir: '$_of_got', expected '$_of_want'"
+}
+
+# As an unprivileged user, even when the tests run as root.
+as_nobody() {
+	if [ "$(id -u)" = 0 ]; then
+		setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
+	else
+		"$@"
+	fi
+}
+
 run_tests() {
 _rs_all=$(sed -n 's/^\(t_[A-Za-z0-9_]*\)() {$/\1/p' "$0")
 [ $# -gt 0 ] && _rs_all="$*"

@@ -11,35 +11,8 @@ MKCOW=$B/bin/uml_mkcow
 COWUTIL=$B/tests/cowutil
 PEER_MKCOW=/usr/bin/uml_mkcow
 
-# Run a command, expect exit status $1; its stderr is left in err.txt.
-expect_status() {
-	_es_want=$1
-	shift
-	"$@" >out.txt 2>err.txt
-	_es_got=$?
-	[ "$_es_got" = "$_es_want" ] ||
-		fail "'$*' exited $_es_got, expected $_es_want: $(cat err.txt)"
-	[ "$_es_want" = 0 ] || [ "$(wc -l <err.txt)" = 1 ] ||
-		fail "'$*': expected a one-line error, got: $(cat err.txt)"
-}
 
-# No files other than those listed (sorted) in the directory, hidden included.
-only_files() {
-	_of_dir=$1
-	shift
-	_of_got=$(cd "$_of_dir" && ls -A | sort | tr '\n' ' ')
-	_of_want=$(printf '%s\n' "$@" | sed '/^$/d' | sort | tr '\n' ' ')
-	[ "$_of_got" = "$_of_want" ] || fail "files in $_of_dir: '$_of_got', expected '$_of_want'"
-}
 
-# As an unprivileged user, even when the tests run as root.
-as_nobody() {
-	if [ "$(id -u)" = 0 ]; then
-		setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
-	else
-		"$@"
-	fi
-}
 
 t_dropin_bytes_equal_peer() {
 	truncate -s 100M master.img

@@ -18,20 +18,6 @@ MiB=1048576
 
 # --- helpers -----------------------------------------------------------------
 
-# Run a command, expect exit status $1; stdout in out.txt, stderr in err.txt.
-# A failure must be one line "uml_moo: ...".
-expect_status() {
-	_es_want=$1
-	shift
-	"$@" >out.txt 2>err.txt
-	_es_got=$?
-	[ "$_es_got" = "$_es_want" ] ||
-		fail "'$*' exited $_es_got, expected $_es_want: $(cat err.txt)"
-	[ "$_es_want" = 0 ] && return 0
-	[ "$(wc -l <err.txt)" = 1 ] ||
-		fail "'$*': expected a one-line error, got: $(cat err.txt)"
-	grep -q '^uml_moo: ' err.txt || fail "'$*': error not 'uml_moo: ...': $(cat err.txt)"
-}
 
 # The error line names FILE ("uml_moo: FILE: problem", or another file
 # first and FILE in the problem).
@@ -46,14 +32,6 @@ no_progress() {
 		fail "progress without a terminal: $(od -c err.txt | head -n 5)"
 }
 
-# No files other than those listed in the directory, hidden ones included.
-only_files() {
-	_of_dir=$1
-	shift
-	_of_got=$(cd "$_of_dir" && ls -A | sort | tr '\n' ' ')
-	_of_want=$(printf '%s\n' "$@" | sed '/^$/d' | sort | tr '\n' ' ')
-	[ "$_of_got" = "$_of_want" ] || fail "files in $_of_dir: '$_of_got', expected '$_of_want'"
-}
 
 # Content and mtime of files, to check that nothing changed.
 snap() {
@@ -62,61 +40,6 @@ snap() {
 	done
 }
 
-# Hand-built COW files of the old layouts, from the documented layout
-# (copied from tests/interop/run.sh).
-#   build_old LAYOUT COW BACKING SECTORS SS ALIGN "sector..."
-# Writes the header, sets the bits, fills those sectors with random data,
-# and builds $COW.expect, the merged image the layout implies.
-build_old() {
-	_lay=$1 _cow=$2 _back=$3 _sectors=$4 _ss=$5 _align=$6 _set=$7
-	_size=$((_sectors * _ss))
-	_mt=$(mtime_of "$_back")
-	rm -f "$_cow"
-	case $_lay in
-	v1)
-		_bo=280
-		_bl=$(( (_size + _ss - 1) / (8 * _ss) ))
-		_do=$(( (_bo + _bl + _ss - 1) / _ss * _ss ))
-		put_int "$_cow" 0 $((0x4f4f4f4d)) 4 le
-		put_int "$_cow" 4 1 4 le
-		put_str "$_cow" 8 "$_back"
-		put_int "$_cow" 264 "$_mt" 4 le
-		put_int "$_cow" 268 "$_size" 8 le
-		put_int "$_cow" 276 "$_ss" 4 le ;;
-	v2)
-		_bo=4120
-		_bl=$(( (_size + _ss - 1) / (8 * _ss) ))
-		_do=$(( (_bo + _bl + _ss - 1) / _ss * _ss ))
-		put_int "$_cow" 0 $((0x4f4f4f4d)) 4 be
-		put_int "$_cow" 4 2 4 be
-		put_str "$_cow" 8 "$_back"
-		put_int "$_cow" 4104 "$_mt" 4 be
-		put_int "$_cow" 4108 "$_size" 8 be
-		put_int "$_cow" 4116 "$_ss" 4 be ;;
-	v3b)
-		_bo=$(( (4136 + _align - 1) / _align * _align ))
-		_bl=$(( (_sectors + 7) / 8 ))
-		_do=$(( (_bo + _bl + _align - 1) / _align * _align ))
-		put_int "$_cow" 0 $((0x4f4f4f4d)) 4 be
-		put_int "$_cow" 4 3 4 be
-		put_int "$_cow" 8 "$_mt" 4 be
-		put_int "$_cow" 16 "$_size" 8 be
-		put_int "$_cow" 24 "$_ss" 4 be
-		put_int "$_cow" 28 "$_align" 4 be
-		put_str "$_cow" 36 "$_back" ;;
-	esac
-	truncate -s $((_do + _size)) "$_cow"
-	cp "$_back" "$_cow.expect"
-	for _n in $_set; do
-		_byte=$((_bo + _n / 8))
-		_old=$(od -An -tu1 -j "$_byte" -N1 "$_cow" | tr -d ' ')
-		put_int "$_cow" "$_byte" $((_old | (1 << (_n % 8)))) 1 le
-		head -c "$_ss" /dev/urandom >"$T/sector"
-		copy_bytes "$T/sector" 0 "$_cow" $((_do + _n * _ss)) "$_ss"
-		copy_bytes "$T/sector" 0 "$_cow.expect" $((_n * _ss)) "$_ss"
-	done
-	rm -f "$T/sector"
-}
 
 # A synthetic pair in $T: master.img (MB MiB of random data, mtime in the
 # past), c.cow (v3 by uml-utilities) with RUNS runs of COW data about

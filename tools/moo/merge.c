@@ -140,7 +140,7 @@ static int copy_range(int src, uint64_t soff, int dst, uint64_t doff,
 static int copy_uncovered(struct ubdk_cow *cow, int src, int dst,
 			  uint64_t start, uint64_t end, char **buf,
 			  struct merge_progress *p, const char *src_name,
-			  struct ubdk_err *err)
+			  const char *dst_name, struct ubdk_err *err)
 {
 	uint64_t ss = ubdk_cow_header(cow)->sectorsize;
 	uint64_t pos = start / ss, last = (end + ss - 1) / ss;
@@ -158,7 +158,7 @@ static int copy_uncovered(struct ubdk_cow *cow, int src, int dst,
 			b = end;
 		if (a < b)
 			ret = copy_range(src, a, dst, a, b - a, buf, p,
-					 &p->from_backing, src_name, "output",
+					 &p->from_backing, src_name, dst_name,
 					 err);
 	}
 	return ret;
@@ -166,7 +166,7 @@ static int copy_uncovered(struct ubdk_cow *cow, int src, int dst,
 
 int merge_copy_extents(struct ubdk_cow *cow, int src, int dst, uint64_t size,
 		       struct merge_progress *p, const char *src_name,
-		       struct ubdk_err *err)
+		       const char *dst_name, struct ubdk_err *err)
 {
 	char *buf = NULL;
 	off_t pos = 0, data, hole;
@@ -174,7 +174,7 @@ int merge_copy_extents(struct ubdk_cow *cow, int src, int dst, uint64_t size,
 
 	/* The apparent size first: what is not copied stays a hole. */
 	if (ftruncate(dst, (off_t)size) < 0)
-		return fail(err, errno, "output", "setting its size");
+		return fail(err, errno, dst_name, "setting its size");
 	while ((uint64_t)pos < size && ret == 0) {
 		data = lseek(src, pos, SEEK_DATA);
 		if (data < 0 && errno == ENXIO)
@@ -191,7 +191,8 @@ int merge_copy_extents(struct ubdk_cow *cow, int src, int dst, uint64_t size,
 				hole = (off_t)size;
 		}
 		ret = copy_uncovered(cow, src, dst, (uint64_t)data,
-				     (uint64_t)hole, &buf, p, src_name, err);
+				     (uint64_t)hole, &buf, p, src_name,
+				     dst_name, err);
 		pos = hole;
 	}
 	free(buf);

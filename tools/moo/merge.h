@@ -35,7 +35,7 @@ uint64_t merge_cow_bytes(const struct ubdk_cow *cow);
  */
 int merge_copy_extents(struct ubdk_cow *cow, int src, int dst, uint64_t size,
 		       struct merge_progress *p, const char *src_name,
-		       struct ubdk_err *err);
+		       const char *dst_name, struct ubdk_err *err);
 /* Write every sector the COW holds into dst at its device offset. */
 int merge_overlay(struct ubdk_cow *cow, int dst, const char *dst_name,
 		  struct merge_progress *p, struct ubdk_err *err);

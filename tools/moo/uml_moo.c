@@ -47,6 +47,7 @@ struct result {
 	double seconds;
 	bool verified;
 	const char *backing;
+	uint64_t size;
 };
 
 static void usage(FILE *f)
@@ -181,6 +182,15 @@ static int open_status(const struct ubdk_err *err)
 	}
 }
 
+static bool interrupted_merge(const char *cow)
+{
+	struct resume_record r;
+	char path[4096];
+
+	return resume_path(cow, path, sizeof(path)) == 0 &&
+	       resume_read(path, &r) == 0;
+}
+
 static int open_cow(const struct options *o, int flags, struct ubdk_cow **cow)
 {
 	struct ubdk_err err = { 0 };
@@ -193,7 +203,12 @@ static int open_cow(const struct options *o, int flags, struct ubdk_cow **cow)
 	close(fd);
 	if (ubdk_cow_open(o->cow, o->backing, flags, cow, &err) == 0)
 		return 0;
-	if (err.code == UBDK_E_SIZE_MISMATCH || err.code == UBDK_E_MTIME_MISMATCH)
+	if (err.code == UBDK_E_MTIME_MISMATCH && interrupted_merge(o->cow))
+		cli_error("%s: an in-place merge of it was interrupted and "
+			  "changed its backing file; finish it with 'uml_moo -d "
+			  "%s'", o->cow, o->cow);
+	else if (err.code == UBDK_E_SIZE_MISMATCH ||
+		 err.code == UBDK_E_MTIME_MISMATCH)
 		cli_error("%s; if its content is unchanged, name it with -b or "
 			  "record it with 'uml_mkcow --rebase BACKING %s'",
 			  err.msg, o->cow);
@@ -243,6 +258,7 @@ static int merge_new(const struct options *o, struct result *res)
 	if (status)
 		return status;
 	res->backing = strdup(ubdk_cow_backing_path(cow));
+	res->size = ubdk_cow_header(cow)->size;
 	status = check_output(o, cow);
 	if (status)
 		goto out;
@@ -261,7 +277,7 @@ static int merge_new(const struct options *o, struct result *res)
 	res->prog.total = data + merge_cow_bytes(cow);
 	ret = merge_copy_extents(cow, ubdk_cow_backing_fd(cow), af.fd,
 				 ubdk_cow_header(cow)->size, &res->prog,
-				 ubdk_cow_backing_path(cow), &err);
+				 ubdk_cow_backing_path(cow), o->output, &err);
 	if (ret == 0)
 		ret = merge_overlay(cow, af.fd, o->output, &res->prog, &err);
 	if (ret == 0 && fsync(af.fd) < 0)
@@ -318,6 +334,7 @@ static int merge_in_place(const struct options *o, struct result *res)
 	if (status)
 		return status;
 	res->backing = strdup(ubdk_cow_backing_path(cow));
+	res->size = ubdk_cow_header(cow)->size;
 	if (resume_path(o->cow, record, sizeof(record)) < 0 ||
 	    fstat(ubdk_cow_backing_fd(cow), &st) < 0) {
 		cli_error("%s: %s", o->cow, strerror(ENAMETOOLONG));
@@ -396,8 +413,9 @@ static void print_summary(const struct options *o, const struct result *r)
 		cli_json_string(stdout, r->backing ? r->backing : "");
 		printf(",\"output\":");
 		cli_json_string(stdout, out ? out : "");
-		printf(",\"bytes_from_backing\":%llu,\"bytes_from_cow\":%llu,"
+		printf(",\"size\":%llu,\"bytes_from_backing\":%llu,\"bytes_from_cow\":%llu,"
 		       "\"seconds\":%.3f,\"verified\":%s}\n",
+		       (unsigned long long)r->size,
 		       (unsigned long long)r->prog.from_backing,
 		       (unsigned long long)r->prog.from_cow, r->seconds,
 		       r->verified ? "true" : "false");
