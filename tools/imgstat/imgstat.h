@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* imgstat.h - the modes of uml_imgstat, each writing one part of a report. */
+#ifndef IMGSTAT_H
+#define IMGSTAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "img.h"
+#include "out.h"
+
+/* Exit statuses, documented in uml_imgstat(1). */
+enum {
+	ST_OK = 0,
+	ST_PROBLEMS = 1,      /* --check found problems */
+	ST_FAILED = 2,        /* usage error, or a file could not be examined */
+};
+
+struct opts {
+	bool stat, map, check, files, json, strict;
+	const char *backing;
+	uint64_t align, gap;   /* --map */
+};
+
+/* Each returns an exit status for its file. */
+int mode_stat(struct out *o, struct img *im, const struct opts *op);
+int mode_map(struct out *o, struct img *im, const struct opts *op);
+int mode_check(struct out *o, struct img *im, const struct opts *op);
+int mode_files(struct out *o, struct img *im, const struct opts *op);
+
+/* Shared helpers. */
+const char *layout_description(const struct img *im);
+/* A process holding an fcntl lock on fd (a running guest): its pid, or 0. */
+long lock_holder(int fd);
+/* Report an error for a file: one line on stderr, "error" in the document. */
+void file_error(struct out *o, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+#endif /* IMGSTAT_H */
