@@ -16,6 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <et/com_err.h>
+#include <ext2fs/ext2fs.h>
+
 #include "cli.h"
 #include "imgstat.h"
 
@@ -210,6 +213,7 @@ int main(int argc, char **argv)
 	int status = ST_OK;
 
 	cli_init(argv[0]);
+	initialize_ext2_error_table();
 	if (parse_args(argc, argv, &op) < 0)
 		return ST_FAILED;
 	out_init(&o, stdout, op.json);
