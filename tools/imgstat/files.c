@@ -55,11 +55,12 @@ enum {
 	F_FLAGS = 1 << 7,
 	F_XATTR = 1 << 8,
 	F_TYPE = 1 << 9,
+	F_REPLACED = 1 << 10,      /* another inode under the same name */
 };
 
 static const char *const field_names[] = {
 	"content", "size", "mode", "owner", "mtime", "ctime", "links", "flags",
-	"xattr", "type",
+	"xattr", "type", "replaced",
 };
 
 enum change_kind { CH_ADDED, CH_DELETED, CH_MODIFIED, CH_RENAMED };
@@ -504,9 +505,13 @@ static errcode_t read_or_zero(ext2_filsys fs, uint64_t p, uint64_t n,
 	return io_channel_read_blk64(fs->io, p, (int)n, buf);
 }
 
-/* Number of logical blocks of [l, l + n) whose content differs. */
+/*
+ * Number of blocks of [l, l + n) whose content differs, between physical
+ * blocks pk (in K) and pm (in M), 0 meaning a hole; only the first `last`
+ * bytes of the final block count when last is not 0.
+ */
 static uint64_t compare_range(struct ctx *c, uint64_t pk, uint64_t pm,
-			      uint64_t n)
+			      uint64_t n, unsigned last)
 {
 	uint64_t diff = 0;
 
@@ -529,10 +534,13 @@ static uint64_t compare_range(struct ctx *c, uint64_t pk, uint64_t pm,
 			diff += chunk;
 			goto next;
 		}
-		for (uint64_t i = 0; i < chunk; i++)
-			if (memcmp(c->buf_k + i * c->bs, c->buf_m + i * c->bs,
-				   c->bs))
+		for (uint64_t i = 0; i < chunk; i++) {
+			size_t len = last && chunk == n && i == chunk - 1 ?
+				     last : c->bs;
+
+			if (memcmp(c->buf_k + i * c->bs, c->buf_m + i * c->bs, len))
 				diff++;
+		}
 next:
 		n -= chunk;
 		if (pk)
@@ -543,28 +551,34 @@ next:
 	return diff;
 }
 
-/* Blocks of content that differ between the two maps of one file. */
+/*
+ * Compare the content of one file before (map mk, size_k) and after (mm,
+ * size_m): the blocks whose bytes differ within the common length
+ * (*differ), plus blocks past the old end (returned with *differ).
+ */
 static uint64_t compare_maps(struct ctx *c, const struct fmap *mk,
 			     uint64_t size_k, const struct fmap *mm,
-			     uint64_t size_m)
+			     uint64_t size_m, uint64_t *differ)
 {
-	uint64_t nk = (size_k + c->bs - 1) / c->bs;
-	uint64_t nm = (size_m + c->bs - 1) / c->bs;
-	uint64_t lo = nk < nm ? nk : nm, hi = nk < nm ? nm : nk, l = 0;
-	uint64_t diff = hi - lo;
+	uint64_t common = size_k < size_m ? size_k : size_m;
+	uint64_t nblk = (common + c->bs - 1) / c->bs, l = 0;
+	unsigned tail = (unsigned)(common % c->bs);
 	size_t ck = 0, cm = 0;
 
-	while (l < lo) {
+	*differ = 0;
+	while (l < nblk) {
 		uint64_t rk, rm, pk = lookup(mk, &ck, l, &rk);
 		uint64_t pm = lookup(mm, &cm, l, &rm);
 		uint64_t n = rk < rm ? rk : rm;
 
-		if (n > lo - l)
-			n = lo - l;
-		diff += compare_range(c, pk, pm, n);
+		if (n > nblk - l)
+			n = nblk - l;
+		*differ += compare_range(c, pk, pm, n, l + n == nblk ? tail : 0);
 		l += n;
 	}
-	return diff;
+	if (size_m > size_k)
+		return *differ + (size_m + c->bs - 1) / c->bs - nblk;
+	return *differ;
 }
 
 static uint64_t xtime(const union inode_buf *b, unsigned isz, uint32_t lo,
@@ -612,10 +626,11 @@ static bool is_dir_mode(uint16_t mode)
 }
 
 /*
- * Fields that differ between the K and M inodes of one file, content
- * included; *blocks gets the number of differing content blocks.
+ * Fields that differ between the K inode kino (a) and the M inode mino (b)
+ * of one file, content included.  "content" means bytes within the common
+ * length differ; *blocks gets those blocks plus the blocks past the old end.
  */
-static unsigned inode_diff(struct ctx *c, ext2_ino_t ino,
+static unsigned inode_diff(struct ctx *c, ext2_ino_t kino, ext2_ino_t mino,
 			   union inode_buf *a, union inode_buf *b,
 			   uint64_t *blocks)
 {
@@ -659,26 +674,32 @@ static unsigned inode_diff(struct ctx *c, ext2_ino_t ino,
 		   (LINUX_S_ISLNK(mode) && (ext2fs_is_fast_symlink(ia) ||
 					    ext2fs_is_fast_symlink(ib)))) {
 		/* Data in the inode (and its system.data attribute). */
-		if (memcmp(ia->i_block, ib->i_block, sizeof(ia->i_block)) ||
-		    (f & F_XATTR) || (f & F_SIZE)) {
+		uint64_t common = EXT2_I_SIZE(ia) < EXT2_I_SIZE(ib) ?
+				  EXT2_I_SIZE(ia) : EXT2_I_SIZE(ib);
+
+		if (common > sizeof(ia->i_block))
+			common = sizeof(ia->i_block);
+		if (memcmp(ia->i_block, ib->i_block, (size_t)common) ||
+		    ((f & F_XATTR) && EXT2_I_SIZE(ib) > sizeof(ib->i_block)))
 			f |= F_CONTENT;
+		if (f & (F_CONTENT | F_SIZE))
 			*blocks = 1;
-		}
 		if ((ia->i_flags & ib->i_flags) & EXT4_INLINE_DATA_FL)
 			f &= ~(unsigned)F_XATTR;
 	} else if (LINUX_S_ISREG(mode) || LINUX_S_ISLNK(mode) ||
 		   is_dir_mode(mode)) {
-		struct fmap mk, mm;
+		struct fmap mk = { 0 }, mm = { 0 };
+		uint64_t differ = 0;
 
-		if (get_map(c->k.fs, ino, a, &mk) == 0 &&
-		    get_map(c->m.fs, ino, b, &mm) == 0)
+		if (get_map(c->k.fs, kino, a, &mk) == 0 &&
+		    get_map(c->m.fs, mino, b, &mm) == 0)
 			*blocks = compare_maps(c, &mk, EXT2_I_SIZE(ia), &mm,
-					       EXT2_I_SIZE(ib));
+					       EXT2_I_SIZE(ib), &differ);
 		else
-			*blocks = 1;
+			*blocks = differ = 1;
 		map_free(&mk);
 		map_free(&mm);
-		if (*blocks)
+		if (differ)
 			f |= F_CONTENT;
 	}
 	return f;
@@ -878,7 +899,7 @@ static void same_entry(struct ctx *c, const char *kpath, const char *mpath,
 			return;
 		}
 		if (type != EXT2_FT_DIR) {
-			f = inode_diff(c, ino, &a, &b, &blocks);
+			f = inode_diff(c, ino, ino, &a, &b, &blocks);
 			if (f) {
 				struct change *x = record(c, CH_MODIFIED, mpath,
 							  NULL, type, ino);
@@ -891,7 +912,7 @@ static void same_entry(struct ctx *c, const char *kpath, const char *mpath,
 		} else {
 			/* A directory's entries speak for it: only report
 			 * what entries do not explain. */
-			f = inode_diff(c, ino, &a, &b, &blocks) &
+			f = inode_diff(c, ino, ino, &a, &b, &blocks) &
 			    (F_MODE | F_OWNER | F_FLAGS | F_XATTR);
 			if (f) {
 				struct change *x = record(c, CH_MODIFIED, mpath,
@@ -987,14 +1008,15 @@ static void renamed(struct ctx *c, struct orphan *d, struct orphan *a)
 	if (read_inode(c->k.fs, d->ino, &ib_k) == 0 &&
 	    read_inode(c->m.fs, a->ino, &ib_m) == 0) {
 		/* Renaming changes the ctime (and a directory's ".."). */
-		f = inode_diff(c, a->ino, &ib_k, &ib_m, &blocks) & ~(unsigned)F_CTIME;
+		f = inode_diff(c, d->ino, a->ino, &ib_k, &ib_m, &blocks) &
+		    ~(unsigned)F_CTIME;
 		if (a->type == EXT2_FT_DIR)
 			f &= F_MODE | F_OWNER | F_FLAGS | F_XATTR;
 		x->size = EXT2_I_SIZE(EXT2_INODE(&ib_m.l));
 		x->size_before = EXT2_I_SIZE(EXT2_INODE(&ib_k.l));
 	}
 	x->fields = f;
-	x->changed_blocks = f & F_CONTENT ? blocks : 0;
+	x->changed_blocks = blocks;
 	if (a->type == EXT2_FT_DIR) {
 		char *kp = xstrdup(d->path), *mp = xstrdup(a->path);
 
@@ -1124,6 +1146,60 @@ static bool expand_orphans(struct ctx *c, struct orphans *o, bool deleted)
 	return any;
 }
 
+static int orphan_path_cmp(const void *a, const void *b)
+{
+	const struct orphan *x = *(struct orphan *const *)a;
+	const struct orphan *y = *(struct orphan *const *)b;
+
+	return strcmp(x->path, y->path);
+}
+
+/*
+ * A name deleted and added again with another inode (a file rewritten by
+ * "write a copy, rename it over"): one modification, "replaced".
+ */
+static void match_replaced(struct ctx *c)
+{
+	struct orphan **as = malloc((c->add.n + 1) * sizeof(*as));
+	size_t na = 0;
+
+	if (!as) {
+		fprintf(stderr, "uml_imgstat: out of memory\n");
+		exit(2);
+	}
+	for (size_t k = 0; k < c->add.n; k++)
+		if (!c->add.v[k].matched)
+			as[na++] = &c->add.v[k];
+	qsort(as, na, sizeof(*as), orphan_path_cmp);
+	for (size_t k = 0; k < c->del.n; k++) {
+		struct orphan *d = &c->del.v[k], key = { .path = d->path }, *kp = &key;
+		struct orphan **hit;
+		union inode_buf ib_k, ib_m;
+		struct change *x;
+		uint64_t blocks = 0;
+		unsigned f = F_REPLACED;
+
+		if (d->matched)
+			continue;
+		hit = bsearch(&kp, as, na, sizeof(*as), orphan_path_cmp);
+		if (!hit || (*hit)->matched || (*hit)->type != d->type)
+			continue;
+		d->matched = (*hit)->matched = true;
+		x = record(c, CH_MODIFIED, d->path, NULL, d->type, (*hit)->ino);
+		if (read_inode(c->k.fs, d->ino, &ib_k) == 0 &&
+		    read_inode(c->m.fs, (*hit)->ino, &ib_m) == 0) {
+			f |= inode_diff(c, d->ino, (*hit)->ino, &ib_k, &ib_m, &blocks);
+			if (d->type == EXT2_FT_DIR)
+				f &= F_MODE | F_OWNER | F_FLAGS | F_XATTR | F_REPLACED;
+			x->size = EXT2_I_SIZE(EXT2_INODE(&ib_m.l));
+			x->size_before = EXT2_I_SIZE(EXT2_INODE(&ib_k.l));
+		}
+		x->fields = f;
+		x->changed_blocks = d->type == EXT2_FT_DIR ? 0 : blocks;
+	}
+	free(as);
+}
+
 static void settle_orphans(struct ctx *c)
 {
 	for (int round = 0; round < 1000000; round++) {
@@ -1134,6 +1210,8 @@ static void settle_orphans(struct ctx *c)
 		if (!any)
 			break;
 	}
+	if (c->same_fs)
+		match_replaced(c);
 	for (size_t i = 0; i < c->del.n; i++) {
 		struct orphan *d = &c->del.v[i];
 		union inode_buf b;
@@ -1368,7 +1446,7 @@ static void write_changes(struct out *o, struct ctx *c)
 			if (x->fields & F_SIZE)
 				fprintf(o->f, "; size %" PRIu64 " -> %" PRIu64,
 					x->size_before, x->size);
-			if (x->fields & F_CONTENT && x->changed_blocks)
+			if (x->changed_blocks)
 				fprintf(o->f, "; %" PRIu64 " block%s differ%s",
 					x->changed_blocks,
 					x->changed_blocks == 1 ? "" : "s",
