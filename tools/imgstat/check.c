@@ -370,6 +370,10 @@ int mode_check(struct out *o, struct img *im, const struct opts *op)
 			printf("  %s %s: %s\n", f->v[i].sev == SEV_ERROR ?
 			       "error" : "warning", f->v[i].code, f->v[i].msg);
 	}
+	if (ret)
+		cli_error("%s: check found %d error%s and %d warning%s", im->path,
+			  f->errors, f->errors == 1 ? "" : "s", f->warnings,
+			  f->warnings == 1 ? "" : "s");
 	free(f);
 	return ret;
 }

@@ -1436,7 +1436,7 @@ static void write_changes(struct out *o, struct ctx *c)
 		fprintf(o->f, "  %c ", kind_letters[x->kind]);
 		if (x->kind == CH_RENAMED) {
 			print_name(o->f, x->from);
-			fputs(" -> ", o->f);
+			fputs(x->type == EXT2_FT_DIR ? "/ -> " : " -> ", o->f);
 		}
 		print_name(o->f, x->path);
 		if (x->type == EXT2_FT_DIR)
