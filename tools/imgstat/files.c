@@ -144,6 +144,8 @@ struct ctx {
 	uint8_t *cat;
 	uint64_t unexplained;      /* blocks of cat still CAT_NONE */
 	struct iset force;         /* compare even if the inode did not change */
+	struct iset walked;        /* directories of M walked (loop guard) */
+	struct iset expanded_k, expanded_m; /* orphan directories expanded */
 	struct change *ch;
 	size_t nch, capch;
 	struct orphans del, add;
@@ -833,7 +835,8 @@ static errcode_t read_dir(struct ctx *c, ext2_filsys fs, ext2_ino_t dir,
 			 "(inode %u) %s", path, dir, fs == c->k.fs ?
 			 "in the backing file" : "in the merged view");
 	}
-	qsort(l->v, l->n, sizeof(*l->v), ent_cmp);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), ent_cmp);
 	return ret;
 }
 
@@ -938,8 +941,10 @@ static void walk(struct ctx *c, const char *kpath, const char *mpath,
 	struct entlist ek, em;
 	size_t i = 0, j = 0;
 
-	if (c->depth >= MAX_DEPTH)
+	/* A directory is walked once: a damaged filesystem may loop. */
+	if (c->depth >= MAX_DEPTH || iset_has(&c->walked, mino))
 		return;
+	iset_add(&c->walked, mino);
 	c->depth++;
 	if (c->same_fs && kino == mino && !dir_changed(c, kino)) {
 		read_dir(c, c->m.fs, mino, mpath, &em);
@@ -1129,9 +1134,12 @@ static bool expand_orphans(struct ctx *c, struct orphans *o, bool deleted)
 		if (lives_on(c, other, self, o->v[i].ino, EXT2_FT_DIR))
 			continue;
 		o->v[i].done = true;
+		ino = o->v[i].ino;
+		if (iset_has(deleted ? &c->expanded_k : &c->expanded_m, ino))
+			continue;
+		iset_add(deleted ? &c->expanded_k : &c->expanded_m, ino);
 		any = true;
 		path = xstrdup(o->v[i].path);
-		ino = o->v[i].ino;
 		if (read_dir(c, self, ino, path, &l) == 0) {
 			for (size_t k = 0; k < l.n; k++) {
 				char *p = join(path, l.v[k].name);
@@ -1400,7 +1408,8 @@ static void write_changes(struct out *o, struct ctx *c)
 {
 	uint64_t counts[4] = { 0 }, cats[CAT__COUNT] = { 0 };
 
-	qsort(c->ch, c->nch, sizeof(*c->ch), change_cmp);
+	if (c->nch > 1)
+		qsort(c->ch, c->nch, sizeof(*c->ch), change_cmp);
 	for (size_t i = 0; i < c->nch; i++)
 		counts[c->ch[i].kind]++;
 	for (uint64_t i = 0; i < c->ncblocks; i++)
@@ -1495,6 +1504,9 @@ static void ctx_free(struct ctx *c)
 	free(c->cbidx);
 	free(c->cat);
 	free(c->force.v);
+	free(c->walked.v);
+	free(c->expanded_k.v);
+	free(c->expanded_m.v);
 	free(c->buf_k);
 	free(c->buf_m);
 	if (c->have_k)
