@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static uint32_t be32(const uint8_t *p)
@@ -78,10 +79,11 @@ static int add_extent(struct img *im, size_t *cap, uint64_t start,
 }
 
 /*
- * Read the stored parts of [bitmap_offset, bitmap_offset + area_present)
- * into im->area, recording them in im->ax.
+ * Find the stored parts of [bitmap_offset, bitmap_offset + area_present)
+ * (SEEK_DATA/SEEK_HOLE), recording them in im->ax, and read them into
+ * buf unless it is NULL (the area is mapped).
  */
-static int load_area(struct img *im)
+static int load_area(struct img *im, uint8_t *buf)
 {
 	uint64_t base = im->geo.bitmap_offset, end = base + im->area_present;
 	uint64_t pos = base;
@@ -98,7 +100,7 @@ static int load_area(struct img *im)
 			if (d < 0 && errno == ENXIO)
 				break;
 			if (d < 0) {
-				/* No SEEK_DATA here: read everything. */
+				/* No SEEK_DATA here: all of it is data. */
 				sparse = false;
 				continue;
 			}
@@ -111,18 +113,55 @@ static int load_area(struct img *im)
 			d = (off_t)pos;
 			h = (off_t)end;
 		}
-		got = pread_full(im->fd, im->area + ((uint64_t)d - base),
-				 (size_t)((uint64_t)h - (uint64_t)d), (uint64_t)d);
-		if (got < 0)
-			return (int)got;
-		if (got == 0)
-			break;
+		got = (int64_t)((uint64_t)h - (uint64_t)d);
+		if (buf) {
+			got = pread_full(im->fd, buf + ((uint64_t)d - base),
+					 (size_t)got, (uint64_t)d);
+			if (got < 0)
+				return (int)got;
+			if (got == 0)
+				break;
+		}
 		ret = add_extent(im, &cap, (uint64_t)d - base, (uint64_t)got);
 		if (ret < 0)
 			return ret;
 		pos = (uint64_t)d + (uint64_t)got;
 	}
 	return 0;
+}
+
+/*
+ * The bitmap area, mapped read-only from a regular file (no copy, no
+ * zeroed memory: a scattered bitmap costs only its stored pages), or read
+ * into a buffer.
+ */
+static int open_area(struct img *im)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uint64_t map_off, len;
+
+	if (pg <= 0)
+		pg = 4096;
+	map_off = im->geo.bitmap_offset & ~((uint64_t)pg - 1);
+	len = im->geo.bitmap_offset - map_off + im->area_present;
+	if (S_ISREG(im->st.st_mode) && im->area_present && len <= SIZE_MAX) {
+		void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, im->fd,
+			       (off_t)map_off);
+
+		if (p != MAP_FAILED) {
+			im->map = p;
+			im->map_len = (size_t)len;
+			im->area = (const uint8_t *)p + (im->geo.bitmap_offset - map_off);
+			return load_area(im, NULL);
+		}
+	}
+	if (im->area_present > SIZE_MAX - 16)
+		return -ENOMEM;
+	im->buf = calloc(1, (size_t)((im->area_present + 7) & ~(uint64_t)7) + 8);
+	if (!im->buf)
+		return -ENOMEM;
+	im->area = im->buf;
+	return load_area(im, im->buf);
 }
 
 static void open_backing(struct img *im, const char *override)
@@ -213,21 +252,16 @@ int img_open(struct img *im, const char *path, const char *backing_override,
 
 		im->area_present = avail < im->area_len ? avail : im->area_len;
 	}
-	if (im->area_present > SIZE_MAX - 16) {
-		im->bitmap_errno = ENOMEM;
-		return 0;
-	}
-	im->area = calloc(1, (size_t)((im->area_present + 7) & ~(uint64_t)7) + 8);
-	if (!im->area) {
-		im->bitmap_errno = ENOMEM;
-		return 0;
-	}
 	{
-		int r = load_area(im);
+		int r = open_area(im);
 
 		if (r < 0) {
 			im->bitmap_errno = -r;
-			free(im->area);
+			if (im->map)
+				munmap(im->map, im->map_len);
+			free(im->buf);
+			im->map = NULL;
+			im->buf = NULL;
 			im->area = NULL;
 			return 0;
 		}
@@ -243,9 +277,13 @@ void img_close(struct img *im)
 		close(im->fd);
 	if (im->bfd >= 0)
 		close(im->bfd);
-	free(im->area);
+	if (im->map)
+		munmap(im->map, im->map_len);
+	free(im->buf);
 	free(im->ax);
 	im->fd = im->bfd = -1;
+	im->map = NULL;
+	im->buf = NULL;
 	im->area = NULL;
 	im->ax = NULL;
 }

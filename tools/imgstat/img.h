@@ -52,7 +52,10 @@ struct img {
 	 * file has holes or ends early.  area_len bytes are meaningful; the
 	 * buffer is padded to a multiple of 8.
 	 */
-	uint8_t *area;
+	const uint8_t *area;
+	void *map;                     /* area mapped from the file, or NULL */
+	size_t map_len;
+	uint8_t *buf;                  /* or read into this buffer */
 	uint64_t area_len;
 	uint64_t area_present;         /* bytes of the area before EOF */
 	struct extent *ax;             /* stored (non-hole) parts, area-relative */
