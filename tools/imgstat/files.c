@@ -1632,6 +1632,7 @@ int mode_files(struct out *o, struct img *im, const struct opts *op)
 	out_u64(o, "offset", NULL, c.off);
 	out_u64(o, "block_size", NULL, c.bs);
 	out_bool(o, "same_filesystem", NULL, c.same_fs);
+	out_str(o, "backing_status", NULL, backing_status(im));
 	out_bool(o, "needs_recovery", NULL,
 		 ext2fs_has_feature_journal_needs_recovery(c.m.fs->super));
 	out_obj_end(o);
@@ -1647,6 +1648,10 @@ int mode_files(struct out *o, struct img *im, const struct opts *op)
 		else if (!c.same_fs)
 			fputs("  the guest made a new filesystem (another UUID): "
 			      "everything is new\n", o->f);
+		if (strcmp(backing_status(im), "ok"))
+			fprintf(o->f, "  warning: the backing file does not match the "
+				"header (%s): the comparison may not show what the "
+				"guest did\n", backing_status(im));
 		if (ext2fs_has_feature_journal_needs_recovery(c.m.fs->super))
 			fputs("  warning: the journal needs recovery (the guest "
 			      "did not unmount it): changes still in the journal "

@@ -81,7 +81,7 @@ static void write_geometry(struct out *o, const struct img *im)
 	out_obj_end(o);
 }
 
-static const char *backing_status(const struct img *im)
+const char *backing_status(const struct img *im)
 {
 	if (im->bfd < 0)
 		return im->berrno == ENOENT ? "missing" : "unreadable";
@@ -261,6 +261,10 @@ int mode_stat(struct out *o, struct img *im, const struct opts *op)
 	out_obj_end(o);
 	out_i64(o, "locked_by", pid ? "in use: locked by pid" : NULL, pid);
 	if (img_view_ok(im)) {
+		if (strcmp(backing_status(im), "ok"))
+			out_line(o, "note: the backing file does not match the "
+				 "header: the merged view below may not be what "
+				 "the guest saw");
 		if (probe_content(o, im, NULL) < 0)
 			status = ST_FAILED;
 	} else {
