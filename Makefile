@@ -192,5 +192,6 @@ clean:
 # CHECK_SUITES.  Included last so that everything above is defined.
 CHECK_SUITES :=
 -include $(wildcard tools/*/rules.mk)
+-include kernel/rules.mk
 tools: $(TOOL_BINS)
 check: $(CHECK_SUITES)

@@ -1,0 +1,18 @@
+# kernel/rules.mk - included by the top-level Makefile.
+#   make kernel        build/kernel/linux: UML 6.1 with ubd/ and cow/
+#   make kernel-stock  build/kernel/linux-stock: the same with the stock ubd
+#   make check-kernel  boot tests (part of make check)
+# kernel/build.sh is always run: the kernel's own make decides what is stale.
+
+.PHONY: kernel kernel-stock check-kernel
+
+kernel:
+	kernel/build.sh $(B) ours
+
+kernel-stock:
+	kernel/build.sh $(B) stock
+
+check-kernel: all kernel $(B)/tests/cowutil
+	tests/kernel/run.sh $(B)
+
+CHECK_SUITES += check-kernel

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Wire this project's driver into an unpacked linux-source tree:
+#   kernel/wire.sh SRC ROOT
+# - SRC/arch/um/drivers/ubdk/ holds symbolic links to ROOT/ubd/* (the driver
+#   and its Kbuild and Kconfig) and ubdk/cow/ to ROOT/cow/*.[ch] (the format
+#   library, compiled unchanged as host-side objects);
+# - arch/um/drivers/Kconfig sources ubdk/Kconfig (CONFIG_UBDK_UBD, which
+#   excludes the stock CONFIG_BLK_DEV_UBD) and arch/um/drivers/Makefile
+#   descends into ubdk/.
+# Idempotent; links follow files added to or removed from ubd/ and cow/.
+set -eu
+SRC=$1 ROOT=$2
+D=$SRC/arch/um/drivers
+
+mkdir -p "$D/ubdk/cow"
+link_dir() { # link_dir FROM TO patterns...
+	_from=$1 _to=$2
+	shift 2
+	# Drop links to files that are gone.
+	for l in "$_to"/*; do
+		[ -L "$l" ] && [ ! -e "$l" ] && rm -f "$l"
+	done
+	for p in "$@"; do
+		for f in "$_from"/$p; do
+			[ -e "$f" ] || continue
+			t=$_to/$(basename "$f")
+			[ "$(readlink "$t" 2>/dev/null || true)" = "$f" ] || ln -sfn "$f" "$t"
+		done
+	done
+}
+link_dir "$ROOT/ubd" "$D/ubdk" '*.c' '*.h' Kbuild Kconfig
+link_dir "$ROOT/cow" "$D/ubdk/cow" '*.c' '*.h'
+
+grep -q 'arch/um/drivers/ubdk/Kconfig' "$D/Kconfig" ||
+	printf '\nsource "arch/um/drivers/ubdk/Kconfig"\n' >>"$D/Kconfig"
+grep -q 'CONFIG_UBDK_UBD' "$D/Makefile" ||
+	printf '\n# ubdkit: this project'"'"'s ubd driver (kernel/wire.sh)\nobj-$(CONFIG_UBDK_UBD) += ubdk/\n' >>"$D/Makefile"

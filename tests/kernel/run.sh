@@ -1,0 +1,472 @@
+#!/bin/sh
+# Boot tests of the UML kernel built with this project's ubd driver and COW
+# library (build/kernel/linux, `make kernel`), against the stock driver
+# (Debian's linux.uml) and uml-utilities.
+#   tests/kernel/run.sh BUILD_DIR [t_NAME...]
+# KILL_ROUNDS (default 20) sets how many times the SIGKILL test kills a guest.
+set -u
+
+SUITE=kernel
+. "$(dirname "$0")/../lib/runner.sh"
+
+OURS=$B/kernel/linux
+STOCK=/usr/bin/linux.uml
+COWUTIL=$B/tests/cowutil
+MOO=$B/bin/uml_moo
+PEER_MOO=/usr/bin/uml_moo
+KILL_ROUNDS=${KILL_ROUNDS:-20}
+
+[ -x "$OURS" ] || { echo "kernel: $OURS missing: run make kernel" >&2; exit 1; }
+
+# boot KERNEL UMID INIT-BODY-FILE LOG ubd-args...: the body is appended to
+# the guest prologue and followed by poweroff.
+boot() {
+	_bk=$1 _bu=$2 _bb=$3 _bl=$4
+	shift 4
+	{ guest_prologue; cat "$_bb"; echo 'echo GUEST-END; poweroff -f'; } >"$T/$_bu.init"
+	UML=$_bk uml_boot "$_bu" "$T/$_bu.init" "$_bl" "$@"
+}
+ours() { boot "$OURS" "$@"; }
+stock() { boot "$STOCK" "$@"; }
+ended() { grep -q GUEST-END "$1" || { tail -n 30 "$1" >&2; fail "guest did not finish ($1)"; }; }
+
+# A backing file of random bytes, sized in MiB, and its md5.
+rand_backing() { head -c $(($2 * 1048576)) /dev/urandom >"$1"; }
+md5() { md5sum <"$1" | cut -d' ' -f1; }
+
+# Guest snippet writing a marker pattern: PATTERN-<tag>-<offset> in 4 KiB
+# blocks at the given 4 KiB block numbers of /dev/ubda, synced.
+guest_marks() { # tag blocks...
+	_gm_tag=$1
+	shift
+	for _gm_b in "$@"; do
+		echo "yes PATTERN-$_gm_tag-$_gm_b | head -c 4096 | dd of=/dev/ubda bs=4096 seek=$_gm_b conv=notrunc status=none"
+	done
+	echo 'sync; blockdev --flushbufs /dev/ubda'
+}
+# The same, applied on the host to an image.
+host_marks() { # image tag blocks...
+	_hm_img=$1 _hm_tag=$2
+	shift 2
+	for _hm_b in "$@"; do
+		yes "PATTERN-$_hm_tag-$_hm_b" | head -c 4096 |
+			dd of="$_hm_img" bs=4096 seek="$_hm_b" conv=notrunc status=none
+	done
+}
+
+# --- the build ----------------------------------------------------------
+
+t_build_uses_our_driver_and_library() {
+	o=$B/kernel/obj
+	grep -qx 'CONFIG_UBDK_UBD=y' "$o/.config" || fail "CONFIG_UBDK_UBD not set"
+	! grep -q '^CONFIG_BLK_DEV_UBD=y' "$o/.config" || fail "stock ubd enabled"
+	[ -f "$o/arch/um/drivers/ubdk/ubdk.o" ] || fail "ubdk.o not built"
+	for f in cow/cow.o cow/header.o cow/bitmap.o cow/ubdk_os_posix.o ubd_host.o ubd_kern.o; do
+		[ -f "$o/arch/um/drivers/ubdk/$f" ] || fail "$f not built"
+	done
+	# The stock driver and the kernel's own COW code are not compiled.
+	for f in ubd_kern.o ubd_user.o cow_user.o; do
+		[ ! -e "$o/arch/um/drivers/$f" ] || fail "stock $f was built"
+	done
+	nm "$OURS" | grep -q ' T ubdk_cow_open$' || fail "library not linked"
+	! nm "$OURS" | grep -q ' read_cow_header$' || fail "stock COW code linked"
+}
+
+t_boot_plain_device() {
+	rand_backing disk.img 8
+	cat >body <<'EOS'
+echo HELLO-UBDK
+grep ' ubd$' /proc/devices
+ls /sys/block | grep ubd
+echo "SUM=$(md5sum </dev/ubda | cut -d' ' -f1)"
+echo "SIZE=$(blockdev --getsize64 /dev/ubda)"
+echo "RO=$(blockdev --getro /dev/ubda)"
+echo "SERIAL=$(cat /sys/block/ubda/serial)"
+echo "DISCARD=$(cat /sys/block/ubda/queue/discard_max_bytes)"
+echo "DEV=$(stat -c %t:%T /dev/ubda)"
+yes PLAIN-WRITE | head -c 8192 | dd of=/dev/ubda bs=4096 seek=100 conv=notrunc,fsync status=none
+EOS
+	ours plainb body log ubda="$T/disk.img,,SER-42" || true
+	ended log
+	grep -q HELLO-UBDK log || fail "no greeting"
+	grep -q '^ *98 ubd$' log || fail "major 98 not registered: $(grep ubd log)"
+	grep -qx 'ubda' log || fail "no ubda"
+	grep -qx "SIZE=$((8 * 1048576))" log || fail "size"
+	grep -qx "RO=0" log || fail "read-only"
+	grep -qx "SERIAL=SER-42" log || fail "serial"
+	grep -qx "DEV=62:0" log || fail "major:minor not 98:0 (hex 62:0)"
+	grep -q "^DISCARD=[1-9]" log || fail "discard off"
+	cp disk.img expect.img
+	# The read happened before the write.
+	sum=$(md5 disk.img)
+	yes PLAIN-WRITE | head -c 8192 | dd of=expect.img bs=4096 seek=100 conv=notrunc status=none
+	cmp disk.img expect.img || fail "write not in the file"
+	[ "$sum" != "$(grep '^SUM=' log | cut -d= -f2)" ] || true
+}
+
+t_flags_r_t_d_c_s() {
+	rand_backing disk.img 4
+	truncate -s 4M back.img
+	cp disk.img orig.img
+	cat >body <<'EOS'
+echo "RO=$(blockdev --getro /dev/ubda)"
+dd if=/dev/zero of=/dev/ubda bs=4096 count=1 conv=notrunc,fsync status=none 2>/dev/null && echo WRITE-OK || echo WRITE-FAILED
+echo "DISCARD=$(cat /sys/block/ubdb/queue/discard_max_bytes)"
+echo "MAGIC=$(head -c 4 /dev/ubdc)"
+echo "CSIZE=$(blockdev --getsize64 /dev/ubdc)"
+yes SYNC-WRITE | head -c 4096 | dd of=/dev/ubdd bs=4096 seek=3 conv=notrunc status=none
+sync
+EOS
+	"$COWUTIL" create d.cow back.img || fail "cowutil create"
+	cp disk.img s.img
+	ours flags body log ubda0r="$T/disk.img" ubdbt="$T/orig.img" ubdcd="$T/d.cow" \
+		ubddsc="$T/s.img" || true
+	ended log
+	grep -qx RO=1 log || fail "r: not read-only"
+	grep -qx WRITE-FAILED log || fail "r: write went through"
+	cmp disk.img orig.img || fail "r: file changed"
+	grep -qx DISCARD=0 log || fail "t: discard still on"
+	grep -qx MAGIC=OOOM log || fail "d: COW file not used raw"
+	grep -qx "CSIZE=$(( $(size_of d.cow) ))" log || fail "d: size"
+	yes SYNC-WRITE | head -c 4096 | dd of=orig.img bs=4096 seek=3 conv=notrunc status=none
+	cmp s.img orig.img || fail "s,c: write missing"
+}
+
+# --- ext4 made and filled in the guest, checked from the host ------------
+
+t_ext4_made_in_guest_read_from_host() {
+	truncate -s 64M back.img
+	cat >body <<'EOS'
+mkfs.ext4 -q -F /dev/ubda || echo MKFS-FAILED
+mkdir -p /tmp/m && mount -t ext4 /dev/ubda /tmp/m || echo MOUNT-FAILED
+i=0
+while [ $i -lt 20 ]; do
+	head -c $((i * 37000 + 1)) /dev/urandom >/tmp/m/f$i
+	echo "SUM f$i $(md5sum </tmp/m/f$i | cut -d' ' -f1)"
+	i=$((i + 1))
+done
+mkdir /tmp/m/dir && cp /bin/ls /tmp/m/dir/ls
+sync
+umount /tmp/m
+EOS
+	ours ext4 body log ubda="$T/g.cow,$T/back.img" || true
+	ended log
+	! grep -q FAILED log || fail "guest: $(grep FAILED log)"
+	grep -q 'Creating .*g.cow.* as COW file' log || fail "no creation message"
+	[ "$(info_get g.cow layout)" = v3 ] || fail "not a v3 COW"
+	[ "$(info_get g.cow backing)" = "$T/back.img" ] || fail "backing path"
+	"$COWUTIL" merged g.cow merged.img || fail "cowutil merged"
+	e2fsck -fn merged.img >fsck.txt 2>&1 || { cat fsck.txt; fail "fsck of the merged view"; }
+	grep '^SUM ' log | while read -r _ f sum; do
+		debugfs -R "dump /$f $T/out" merged.img 2>/dev/null
+		[ "$(md5 out)" = "$sum" ] || { echo "$f differs" >&2; exit 1; }
+	done || fail "file contents"
+	debugfs -R "dump /dir/ls $T/ls" merged.img 2>/dev/null
+	cmp ls /bin/ls || fail "dir/ls"
+	"$MOO" g.cow moo.img >/dev/null || fail "our uml_moo"
+	cmp merged.img moo.img || fail "our uml_moo differs from the merged view"
+	"$PEER_MOO" g.cow peer.img >/dev/null 2>&1 || fail "uml-utilities uml_moo"
+	cmp merged.img peer.img || fail "uml-utilities' uml_moo differs"
+	# The stock kernel sees the same file system.
+	cat >body2 <<'EOS'
+mkdir -p /tmp/m && mount -o ro -t ext4 /dev/ubda /tmp/m && echo "SUM2 $(md5sum </tmp/m/f7 | cut -d' ' -f1)"
+umount /tmp/m
+EOS
+	stock ext4s body2 log2 ubda="$T/g.cow,$T/back.img" || true
+	ended log2
+	[ "$(sed -n 's/^SUM2 //p' log2)" = "$(sed -n 's/^SUM f7 //p' log)" ] || fail "stock read f7 differently"
+}
+
+# --- compatibility matrix --------------------------------------------------
+
+# Writers: stock and ours, each on a fresh COW (created at boot) of one random
+# backing, writing marker blocks.  Readers: stock, ours, uml_moo (both).
+t_compat_matrix() {
+	rand_backing back.img 16
+	for w in stock ours; do
+		guest_marks "$w" 0 1 7 100 1023 2047 4095 >body.$w
+		$w "w$w" body.$w "wlog.$w" ubda="$T/$w.cow,$T/back.img" || true
+		ended "wlog.$w"
+		grep -q 'Creating' "wlog.$w" || fail "$w: COW not created"
+		cp back.img "expect.$w"
+		host_marks "expect.$w" "$w" 0 1 7 100 1023 2047 4095
+	done
+	# The two writers made the same header and bitmap.
+	do_=$(info_get ours.cow data_offset)
+	cmp -n "$do_" ours.cow stock.cow || fail "header/bitmap bytes differ between stock and ours"
+	echo 'echo "SUM=$(md5sum </dev/ubda | cut -d" " -f1)"' >rbody
+	for w in stock ours; do
+		want=$(md5 "expect.$w")
+		for r in stock ours; do
+			$r "r$w$r" rbody "rlog.$w.$r" ubda="$T/$w.cow,$T/back.img" || true
+			ended "rlog.$w.$r"
+			[ "$(sed -n 's/^SUM=//p' "rlog.$w.$r")" = "$want" ] ||
+				fail "written by $w, read by $r: wrong data"
+		done
+		"$PEER_MOO" "$w.cow" "peer.$w" >/dev/null 2>&1 || fail "uml_moo on $w.cow"
+		cmp "peer.$w" "expect.$w" || fail "written by $w, uml-utilities' uml_moo: wrong"
+		"$MOO" "$w.cow" "moo.$w" >/dev/null || fail "our uml_moo on $w.cow"
+		cmp "moo.$w" "expect.$w" || fail "written by $w, our uml_moo: wrong"
+	done
+	# Taking turns on one COW: ours writes over stock's, stock over ours.
+	guest_marks ours2 1 5 4095 >body.o2
+	ours to2 body.o2 l.o2 ubda="$T/stock.cow,$T/back.img" || true
+	ended l.o2
+	host_marks expect.stock ours2 1 5 4095
+	guest_marks stock2 7 9 >body.s2
+	stock ts2 body.s2 l.s2 ubda="$T/stock.cow,$T/back.img" || true
+	ended l.s2
+	host_marks expect.stock stock2 7 9
+	"$COWUTIL" merged stock.cow turns.img || fail merged
+	cmp turns.img expect.stock || fail "taking turns: wrong data"
+}
+
+t_old_layouts_and_uml_mkcow() {
+	# COWs made by uml_mkcow and v2/v1 layouts made by the library.
+	rand_backing back.img 4
+	uml_mkcow peer.cow back.img >/dev/null
+	"$COWUTIL" create -V 2 v2.cow back.img || fail "v2"
+	"$COWUTIL" create -V 1 v1.cow back.img || fail "v1"
+	{ guest_marks a 3 700; echo 'echo "SUM=$(md5sum </dev/ubda | cut -d" " -f1)"'; } >body
+	cp back.img expect.img
+	host_marks expect.img a 3 700
+	want=$(md5 expect.img)
+	for c in peer v2 v1; do
+		ours "o$c" body "log.$c" ubda="$T/$c.cow,$T/back.img" || true
+		ended "log.$c"
+		[ "$(sed -n 's/^SUM=//p' "log.$c")" = "$want" ] || fail "$c: guest read wrong data"
+		"$COWUTIL" merged "$c.cow" "m.$c" || fail "$c: merged"
+		cmp "m.$c" expect.img || fail "$c: merged view wrong"
+		[ "$(info_get "$c.cow" layout)" = "$c" ] || [ $c = peer ] || fail "$c: layout changed"
+	done
+}
+
+# --- backing checks and the backing-path switch ---------------------------
+
+t_backing_checks_and_switch() {
+	rand_backing back.img 4
+	echo 'dd if=/dev/ubda of=/dev/null bs=4096 count=1 status=none 2>/dev/null && echo OPEN-OK || echo OPEN-FAILED' >body
+	guest_marks sw 10 >wbody
+	ours mk wbody log0 ubda="$T/c.cow,$T/back.img" || true
+	ended log0
+	cp back.img expect.img
+	host_marks expect.img sw 10
+	# mtime mismatch: refused, by both kernels.
+	touch -d '2001-01-01' back.img
+	for k in ours stock; do
+		$k "mt$k" body "log.mt.$k" ubda="$T/c.cow,$T/back.img" || true
+		ended "log.mt.$k"
+		grep -qx OPEN-FAILED "log.mt.$k" || fail "$k: mtime mismatch not refused"
+	done
+	grep -q 'mtime' log.mt.ours || fail "ours: no mtime message"
+	touch -d "@$(info_get c.cow mtime)" back.img
+	ours ok body log.ok ubda="$T/c.cow,$T/back.img" || true
+	grep -qx OPEN-OK log.ok || fail "matching mtime refused"
+	# Size mismatch.
+	cp -p back.img big.img && truncate -s 5M big.img && touch -d "@$(info_get c.cow mtime)" big.img
+	"$COWUTIL" create s.cow back.img || fail create
+	mv back.img keep.img && mv big.img back.img
+	ours sz body log.sz ubda="$T/s.cow" || true
+	grep -qx OPEN-FAILED log.sz || fail "size mismatch not refused"
+	grep -qi 'size\|bytes' log.sz || fail "no size message"
+	mv keep.img back.img
+	# Moved backing: the command line names the new path; header rewritten.
+	mkdir moved && mv back.img moved/new.img
+	echo 'echo "SUM=$(md5sum </dev/ubda | cut -d" " -f1)"' >rbody
+	ours swo rbody log.sw ubda="$T/c.cow,$T/moved/new.img" || true
+	ended log.sw
+	grep -q "Switching backing file to '$T/moved/new.img'" log.sw || fail "no switch message"
+	[ "$(info_get c.cow backing)" = "$T/moved/new.img" ] || fail "header not rewritten: $(info_get c.cow backing)"
+	[ "$(sed -n 's/^SUM=//p' log.sw)" = "$(md5 expect.img)" ] || fail "switched: wrong data"
+	# The stock kernel reads the switched COW on its own.
+	stock sws rbody log.sws ubda="$T/c.cow" || true
+	[ "$(sed -n 's/^SUM=//p' log.sws)" = "$(md5 expect.img)" ] || fail "stock after switch: wrong data"
+	# And ours follows a switch made by stock.
+	mv moved/new.img moved/again.img
+	stock sw2 rbody log.sw2 ubda="$T/c.cow,$T/moved/again.img" || true
+	[ "$(info_get c.cow backing)" = "$T/moved/again.img" ] || fail "stock did not switch"
+	ours sw3 rbody log.sw3 ubda="$T/c.cow" || true
+	[ "$(sed -n 's/^SUM=//p' log.sw3)" = "$(md5 expect.img)" ] || fail "ours after stock's switch"
+}
+
+# --- host locks ---------------------------------------------------------------
+
+# Is a write (w) or read (r) fcntl lock on FILE refused?
+lock_refused() {
+	python3 - "$1" "$2" <<'EOF'
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, (fcntl.LOCK_EX if sys.argv[2] == "w" else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+except OSError:
+    sys.exit(0)
+sys.exit(1)
+EOF
+}
+
+t_host_locks() {
+	rand_backing back.img 4
+	cat >body <<EOS
+echo GUEST-UP
+dd if=/dev/ubda of=/dev/null bs=4096 count=1 status=none
+exec 3</dev/ubda
+while [ ! -e $T/go ]; do sleep 0.1; done
+EOS
+	for k in ours stock; do
+		rm -f go
+		$k "lk$k" body "log.$k" ubda="$T/c.cow,$T/back.img" &
+		pid=$!
+		i=0
+		until grep -q GUEST-UP "log.$k" 2>/dev/null; do
+			sleep 0.2; i=$((i + 1)); [ $i -lt 150 ] || break
+		done
+		lock_refused c.cow r && c_locked=1 || c_locked=0
+		lock_refused back.img w && b_locked=1 || b_locked=0
+		lock_refused back.img r && b_read=1 || b_read=0
+		# A second guest on the same COW fails to open it.
+		echo 'dd if=/dev/ubda of=/dev/null bs=4096 count=1 status=none 2>/dev/null && echo OPEN-OK || echo OPEN-FAILED' >b2
+		ours "lk2$k" b2 "log2.$k" ubda="$T/c.cow,$T/back.img" || true
+		touch go
+		wait $pid
+		[ $c_locked = 1 ] || fail "$k: COW not write-locked"
+		[ $b_locked = 1 ] || fail "$k: backing not read-locked"
+		[ $b_read = 0 ] || fail "$k: backing write-locked"
+		grep -qx OPEN-FAILED "log2.$k" || fail "ours opened a COW that $k holds"
+	done
+	# 'c': no locks.
+	rm -f go
+	ours lkc body log.c ubdac="$T/c.cow,$T/back.img" &
+	pid=$!
+	i=0
+	until grep -q GUEST-UP log.c 2>/dev/null; do sleep 0.2; i=$((i + 1)); [ $i -lt 150 ] || break; done
+	lock_refused c.cow w && c_locked=1 || c_locked=0
+	touch go
+	wait $pid
+	[ $c_locked = 0 ] || fail "'c' still locks"
+}
+
+# --- hot-plug through mconsole ----------------------------------------------
+
+mcon() { uml_mconsole "$T/uml/$1/mconsole" "$2"; }
+
+t_hotplug_mconsole() {
+	rand_backing back.img 4
+	cat >body <<EOS
+echo GUEST-UP
+i=0
+while [ ! -e /sys/block/ubdb ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i + 1)); done
+echo "HOT=\$(cat /sys/block/ubdb/size)"
+yes HOTPLUG | head -c 4096 | dd of=/dev/ubdb bs=4096 seek=5 conv=notrunc,fsync status=none
+exec 3</dev/ubdb
+echo HOLDING
+while [ ! -e $T/release ]; do sleep 0.1; done
+exec 3<&-
+echo RELEASED
+while [ -e /sys/block/ubdb ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done
+[ -e /sys/block/ubdb ] && echo STILL-THERE || echo GONE
+EOS
+	ours hp body log &
+	pid=$!
+	i=0
+	until grep -q GUEST-UP log 2>/dev/null; do sleep 0.2; i=$((i + 1)); [ $i -lt 150 ] || break; done
+	mcon hp "config ubdb=$T/hot.cow,$T/back.img" >cfg.out 2>&1 || { cat cfg.out; fail "config failed"; }
+	i=0
+	until grep -q HOLDING log; do sleep 0.2; i=$((i + 1)); [ $i -lt 150 ] || break; done
+	mcon hp "config ubdb" >get.out 2>&1
+	mcon hp "remove ubdb" >busy.out 2>&1 && busy=0 || busy=1
+	touch release
+	i=0
+	until grep -q RELEASED log; do sleep 0.2; i=$((i + 1)); [ $i -lt 150 ] || break; done
+	sleep 0.5
+	mcon hp "remove ubdb" >rm.out 2>&1 || { cat rm.out; fail "remove failed"; }
+	mcon hp "config ubdb" >get2.out 2>&1
+	wait $pid
+	ended log
+	grep -q "OK $T/hot.cow,$T/back.img" get.out || fail "config ubdb: $(cat get.out)"
+	[ $busy = 1 ] || fail "removed an open device: $(cat busy.out)"
+	grep -q GONE log || fail "device still there after remove"
+	grep -qx "HOT=8192" log || fail "hot-plugged size"
+	cp back.img expect.img
+	yes HOTPLUG | head -c 4096 | dd of=expect.img bs=4096 seek=5 conv=notrunc status=none
+	"$COWUTIL" merged hot.cow m.img && cmp m.img expect.img || fail "hot-plugged write"
+}
+
+# --- discard and write-zeroes -------------------------------------------------
+
+t_discard_and_write_zeroes() {
+	rand_backing back.img 8
+	cat >body <<'EOS'
+dd if=/dev/urandom of=/dev/ubda bs=1M count=8 conv=fsync status=none
+blkdiscard -o 1048576 -l 2097152 /dev/ubda && echo DISCARD-OK
+blkdiscard -z -o 4194304 -l 1048576 /dev/ubda && echo ZERO-OK
+sync
+echo "Z1=$(dd if=/dev/ubda bs=1M skip=1 count=2 status=none | tr -d '\0' | wc -c)"
+echo "Z2=$(dd if=/dev/ubda bs=1M skip=4 count=1 status=none | tr -d '\0' | wc -c)"
+EOS
+	ours dsc body log ubda="$T/c.cow,$T/back.img" || true
+	ended log
+	grep -qx DISCARD-OK log || fail "discard failed"
+	grep -qx ZERO-OK log || fail "write-zeroes failed"
+	grep -qx Z1=0 log || fail "discarded range not zero in the guest"
+	grep -qx Z2=0 log || fail "zeroed range not zero in the guest"
+	"$COWUTIL" merged c.cow m.img || fail merged
+	[ "$(dd if=m.img bs=1M skip=1 count=2 status=none | tr -d '\0' | wc -c)" = 0 ] || fail "discarded range not zero on the host"
+	[ "$(dd if=m.img bs=1M skip=4 count=1 status=none | tr -d '\0' | wc -c)" = 0 ] || fail "zeroed range not zero on the host"
+	# The hole is really punched: less than 8 MiB of data allocated.
+	[ $(( $(blocks_of c.cow) * 512 )) -lt $((7 * 1048576)) ] || fail "no hole punched: $(blocks_of c.cow) blocks"
+	"$PEER_MOO" c.cow peer.img >/dev/null 2>&1 && cmp peer.img m.img || fail "uml_moo view differs"
+}
+
+# --- SIGKILL at any moment ------------------------------------------------------
+
+t_sigkill_keeps_flushed_writes() {
+	truncate -s 64M back.img
+	mkfs.ext4 -q -F back.img
+	cat >body <<'EOS'
+mkdir -p /tmp/m && mount -t ext4 /dev/ubda /tmp/m || echo MOUNT-FAILED
+echo GUEST-UP
+i=0
+while :; do
+	printf 'record-%06d %s\n' $i "$(head -c 300 /dev/zero | tr '\0' x)" >>/tmp/m/log
+	if [ $((i % 7)) = 0 ]; then
+		head -c $((4096 * (i % 13 + 1))) /dev/urandom >/tmp/m/blob-$((i % 5))
+	fi
+	dd if=/dev/null of=/tmp/m/log oflag=append conv=notrunc,fsync status=none
+	echo "FLUSHED $i"
+	i=$((i + 1))
+done
+EOS
+	round=0
+	while [ $round -lt "$KILL_ROUNDS" ]; do
+		rm -f c.cow m.img
+		ours "kill$round" body log ubda="$T/c.cow,$T/back.img" &
+		bpid=$!
+		i=0
+		until grep -q GUEST-UP log 2>/dev/null; do sleep 0.1; i=$((i + 1)); [ $i -lt 300 ] || break; done
+		grep -q MOUNT-FAILED log && fail "round $round: mount failed"
+		# Kill somewhere in the next 0 to 2 seconds.
+		sleep "$(awk -v r="$(od -An -tu2 -N2 /dev/urandom)" 'BEGIN { printf "%.2f", (r % 200) / 100 }')"
+		upid=$(cat "$T/uml/kill$round/pid" 2>/dev/null)
+		[ -n "$upid" ] || fail "round $round: no pid file"
+		kill -9 "$upid"
+		wait $bpid
+		# The I/O thread dies with it: the COW's lock is free again.
+		i=0
+		while lock_refused c.cow w; do sleep 0.1; i=$((i + 1)); [ $i -lt 100 ] || fail "round $round: COW still locked"; done
+		last=$(sed -n 's/^FLUSHED //p' log | tail -n 1)
+		"$COWUTIL" merged c.cow m.img || fail "round $round: merged"
+		e2fsck -E journal_only -p m.img >/dev/null 2>&1
+		e2fsck -fn m.img >fsck.txt 2>&1 || { cat fsck.txt; fail "round $round: fsck not clean"; }
+		if [ -n "$last" ]; then
+			debugfs -R "dump /log $T/got" m.img 2>/dev/null
+			grep -q "^record-$(printf %06d "$last") " got ||
+				fail "round $round: flushed record $last missing (file has $(wc -l <got) lines)"
+			n=$(grep -c '^record-' got)
+			[ "$n" -gt "$last" ] || fail "round $round: $n records, $last flushed"
+		fi
+		echo "round $round: killed after record ${last:-none}"
+		round=$((round + 1))
+	done
+}
+
+run_tests "$@"

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ubd_host.h - between the two halves of the ubd driver.
+ *
+ * ubd_kern.c is kernel code: it talks to the block layer.  ubd_host.c is
+ * host code (built against the host's libc, like every *_user.c of UML): it
+ * opens the device's files through ubdkit's COW library and runs the I/O
+ * thread, a host thread sharing the kernel's address space, which serves
+ * requests sent as pointers over a socket pair and sends them back done.
+ *
+ * Only plain C types here: this header is compiled on both sides.
+ */
+#ifndef UBDK_UBD_HOST_H
+#define UBDK_UBD_HOST_H
+
+/* Request operations. */
+enum {
+	UBDH_OP_READ,
+	UBDH_OP_WRITE,
+	UBDH_OP_FLUSH,
+	UBDH_OP_DISCARD,
+	UBDH_OP_ZEROES,
+	/* Write back what the I/O thread holds for the device and forget
+	 * it; sent before the device is closed. */
+	UBDH_OP_QUIESCE,
+};
+
+/* Longest request, in segments (one page each at most). */
+#define UBDH_MAX_SEGS 128
+
+/* Laid out as a struct iovec. */
+struct ubdh_seg {
+	void *base;
+	unsigned long len;
+};
+
+struct ubdh_dev;
+
+/* One request, owned by the kernel side until the thread sends it back. */
+struct ubdh_req {
+	struct ubdh_dev *dev;
+	void *cookie;                /* the kernel side's own pointer */
+	unsigned long long off;      /* device byte offset */
+	unsigned long long len;      /* bytes */
+	int op;
+	int error;                   /* 0 or a positive errno */
+	int nseg;
+	struct ubdh_seg seg[UBDH_MAX_SEGS];
+	struct ubdh_seg scratch[UBDH_MAX_SEGS]; /* the thread's own use */
+};
+
+/* How to open a device (the command-line flags). */
+struct ubdh_opts {
+	int writable;                /* not 'r' */
+	int sync;                    /* 's': every write reaches the disk */
+	int no_cow;                  /* 'd': never treat the file as a COW */
+	int shared;                  /* 'c': no host locks */
+};
+
+/* What opening found. */
+struct ubdh_info {
+	unsigned long long size;     /* device bytes */
+	unsigned int sectorsize;     /* logical block size to expose */
+	int writable;                /* may differ from asked: read-only host file */
+	int cow;                     /* the file is a COW file */
+	int created;                 /* a new COW file was made */
+	int switched;                /* the header now names the given backing */
+	int trim;                    /* discard and write-zeroes can work */
+};
+
+#define UBDH_MSG_MAX 512
+
+/*
+ * Size of the device a file (and backing file) will make, without opening
+ * it for I/O or locking it.  Returns 0 or a negative errno.
+ */
+int ubdh_probe_size(const char *file, const char *backing, int no_cow,
+		    unsigned long long *size, char *msg, int msglen);
+
+/*
+ * Open a device: the file (created as a COW of backing when missing), its
+ * locks, its checks.  Called in kernel context.  On failure, a negative
+ * errno and a one-line reason in msg.
+ */
+int ubdh_open(const char *file, const char *backing,
+	      const struct ubdh_opts *opts, struct ubdh_dev **out,
+	      struct ubdh_info *info, char *msg, int msglen);
+/* The backing file in use, or NULL. */
+const char *ubdh_backing(const struct ubdh_dev *dev);
+/* Close (after UBDH_OP_QUIESCE went through the thread). */
+void ubdh_close(struct ubdh_dev *dev);
+
+/*
+ * Start the I/O thread on a stack whose top is sp; *fd_out is the kernel's
+ * end of the socket pair.  Returns the thread's pid or a negative errno.
+ */
+int ubdh_start_thread(unsigned long sp, int *fd_out);
+void ubdh_stop_thread(int pid);
+
+#endif

@@ -1,0 +1,809 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ubd_kern.c - the block-layer side of ubdkit's ubd driver.
+ *
+ * User-Mode Linux block devices /dev/ubda../dev/ubdp (major 98) backed by
+ * host files, with the stock driver's command line:
+ *
+ *	ubd<n>[rsdct]=<file>[(,|:)<backing>][(,|:)<serial>]
+ *
+ * and mconsole "config ubd<n>=..." / "remove ubd<n>" for hot-plug.  Each
+ * request is handed, as a pointer to its blk-mq payload, to the host side
+ * (ubd_host.c), whose I/O thread does the I/O through ubdkit's COW library
+ * and hands the pointer back; the socket it comes back on raises UBD_IRQ,
+ * whose handler completes the request.
+ */
+#include <linux/ata.h>
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/completion.h>
+#include <linux/ctype.h>
+#include <linux/hdreg.h>
+#include <linux/init.h>
+#include <linux/interrupt.h>
+#include <linux/major.h>
+#include <linux/mutex.h>
+#include <linux/platform_device.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/workqueue.h>
+
+#include <init.h>
+#include <irq_kern.h>
+#include <kern_util.h>
+#include <os.h>
+#include "mconsole_kern.h"
+
+#include "ubd_host.h"
+
+#define UBD_SHIFT 4
+#define MAX_DEV 16
+#define DRIVER_NAME "uml-blkdev"
+#define UBD_QUEUE_DEPTH 64
+/* The I/O thread's stack: 2^order pages. */
+#define UBD_STACK_ORDER 2
+
+/* What the command line or mconsole asked for one unit. */
+struct ubd_conf {
+	char *file;
+	char *backing;
+	char *serial;
+	char *owned;		/* kstrdup()ed config string, or NULL */
+	bool readonly, sync, no_cow, shared, no_trim;
+};
+
+struct ubd {
+	int unit;
+	struct ubd_conf *conf;
+	u64 size;
+	unsigned int sectorsize;
+	/* Protected by ubd_open_lock. */
+	int count;
+	struct ubdh_dev *hdev;
+	struct ubdh_info info;
+
+	struct gendisk *disk;
+	struct blk_mq_tag_set tag_set;
+	struct platform_device pdev;
+};
+
+/* Configuration, adding and removing units. */
+static DEFINE_MUTEX(ubd_lock);
+/* Opening and closing the host files (taken inside ubd_lock, never around). */
+static DEFINE_MUTEX(ubd_open_lock);
+
+static struct ubd_conf ubd_confs[MAX_DEV];
+static struct ubd *ubd_devs[MAX_DEV];
+static bool ubd_global_sync = IS_ENABLED(CONFIG_BLK_DEV_UBD_SYNC);
+static bool ubd_started;
+
+/* The kernel's end of the socket pair to the I/O thread. */
+static int thread_fd = -1;
+static int io_pid = -1;
+
+static int parse_unit(char **ptr)
+{
+	char *str = *ptr, *end;
+	int n = -1;
+
+	if (isdigit(*str)) {
+		n = simple_strtoul(str, &end, 0);
+		if (end == str)
+			return -1;
+		*ptr = end;
+	} else if (*str >= 'a' && *str <= 'z') {
+		n = *str - 'a';
+		*ptr = str + 1;
+	}
+	return n;
+}
+
+/*
+ * Parse "<n>[flags]=file[,backing][,serial]" (the part after "ubd") into
+ * ubd_confs.  str is kept: the names point into it.  *unit is -1 for a
+ * general option ("=sync").
+ */
+static int ubd_parse(char *str, int *unit, char **error)
+{
+	struct ubd_conf conf = { };
+	struct ubd_conf *c;
+	int n, i;
+	char *s;
+
+	*unit = -1;
+	if (*str == '=') {
+		if (!strcmp(str + 1, "sync")) {
+			ubd_global_sync = true;
+			return 0;
+		}
+		pr_warn("ubd: fake major not supported any more\n");
+		return 0;
+	}
+	n = parse_unit(&str);
+	if (n < 0) {
+		*error = "Couldn't parse device number";
+		return -EINVAL;
+	}
+	if (n >= MAX_DEV) {
+		*error = "Device number out of range";
+		return -EINVAL;
+	}
+	for (i = 0; *str != '='; i++, str++) {
+		if (i == 5) {
+			*error = "Too many flags specified";
+			return -EINVAL;
+		}
+		switch (*str) {
+		case 'r':
+			conf.readonly = true;
+			break;
+		case 's':
+			conf.sync = true;
+			break;
+		case 'd':
+			conf.no_cow = true;
+			break;
+		case 'c':
+			conf.shared = true;
+			break;
+		case 't':
+			conf.no_trim = true;
+			break;
+		case '\0':
+			*error = "Missing '='";
+			return -EINVAL;
+		default:
+			*error = "Expected '=' or flag letter (r, s, c, t or d)";
+			return -EINVAL;
+		}
+	}
+	str++;
+	s = strsep(&str, ",:");
+	conf.file = *s ? s : NULL;
+	s = strsep(&str, ",:");
+	conf.backing = s && *s ? s : NULL;
+	s = strsep(&str, ",:");
+	conf.serial = s && *s ? s : NULL;
+	if (conf.backing && conf.no_cow) {
+		*error = "Can't specify both 'd' and a cow file";
+		return -EINVAL;
+	}
+	if (!conf.file) {
+		*error = "No file given";
+		return -EINVAL;
+	}
+
+	mutex_lock(&ubd_lock);
+	c = &ubd_confs[n];
+	if (c->file) {
+		mutex_unlock(&ubd_lock);
+		*error = "Device is already configured";
+		return -EBUSY;
+	}
+	*c = conf;
+	mutex_unlock(&ubd_lock);
+	*unit = n;
+	return 0;
+}
+
+static int ubd_setup(char *str)
+{
+	char *error;
+	int unit;
+
+	if (ubd_parse(str, &unit, &error))
+		pr_err("Failed to initialize device with \"%s\" : %s\n", str,
+		       error);
+	return 1;
+}
+
+__setup("ubd", ubd_setup);
+__uml_help(ubd_setup,
+"ubd<n><flags>=<filename>[(:|,)<filename2>][(:|,)<serial>]\n"
+"    Attach host file <filename> as block device /dev/ubd<n> (n is 0-15 or\n"
+"    a-p).  With two names, the first is a COW file on the backing file\n"
+"    <filename2>, created when missing; with one, a COW file is detected.\n"
+"    Flags: r read-only, s synchronous writes, d no COW detection,\n"
+"    c shared (no host locks), t no discard.  ubdkit's driver.\n\n"
+);
+
+/* --- requests ------------------------------------------------------------ */
+
+static blk_status_t ubd_status(struct request *rq, int error)
+{
+	switch (error) {
+	case 0:
+		return BLK_STS_OK;
+	case ENOSYS:
+	case EOPNOTSUPP:
+		/* The host file system cannot: stop asking, as stock does. */
+		if (req_op(rq) == REQ_OP_DISCARD)
+			blk_queue_max_discard_sectors(rq->q, 0);
+		else if (req_op(rq) == REQ_OP_WRITE_ZEROES)
+			blk_queue_max_write_zeroes_sectors(rq->q, 0);
+		return BLK_STS_NOTSUPP;
+	case ENOSPC:
+		return BLK_STS_NOSPC;
+	}
+	return BLK_STS_IOERR;
+}
+
+static void ubd_done(struct ubdh_req *req)
+{
+	if (req->op == UBDH_OP_QUIESCE) {
+		complete(req->cookie);
+		return;
+	}
+	blk_mq_end_request(blk_mq_rq_from_pdu(req),
+			   ubd_status(blk_mq_rq_from_pdu(req), req->error));
+}
+
+static irqreturn_t ubd_intr(int irq, void *dev_id)
+{
+	static struct ubdh_req *done[UBD_QUEUE_DEPTH];
+	static size_t have;
+	int n, i, whole;
+
+	for (;;) {
+		n = os_read_file(thread_fd, (char *)done + have,
+				 sizeof(done) - have);
+		if (n <= 0)
+			break;
+		have += n;
+		whole = have / sizeof(done[0]);
+		for (i = 0; i < whole; i++)
+			ubd_done(done[i]);
+		have -= whole * sizeof(done[0]);
+		memmove(done, &done[whole], have);
+	}
+	if (n < 0 && n != -EAGAIN)
+		pr_err("ubd: reading from the I/O thread failed: %d\n", n);
+	return IRQ_HANDLED;
+}
+
+static int ubd_send(struct ubdh_req *req)
+{
+	int n = os_write_file(thread_fd, &req, sizeof(req));
+
+	if (n == sizeof(req))
+		return 0;
+	if (n != -EAGAIN)
+		pr_err("ubd: writing to the I/O thread failed: %d\n", n);
+	return n < 0 ? n : -EIO;
+}
+
+static blk_status_t ubd_queue_rq(struct blk_mq_hw_ctx *hctx,
+				 const struct blk_mq_queue_data *bd)
+{
+	struct ubd *ubd = hctx->queue->queuedata;
+	struct request *rq = bd->rq;
+	struct ubdh_req *req = blk_mq_rq_to_pdu(rq);
+	struct req_iterator iter;
+	struct bio_vec bvec;
+	int n = 0, ret;
+
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		req->op = UBDH_OP_READ;
+		break;
+	case REQ_OP_WRITE:
+		req->op = UBDH_OP_WRITE;
+		break;
+	case REQ_OP_FLUSH:
+		req->op = UBDH_OP_FLUSH;
+		break;
+	case REQ_OP_DISCARD:
+		req->op = UBDH_OP_DISCARD;
+		break;
+	case REQ_OP_WRITE_ZEROES:
+		req->op = UBDH_OP_ZEROES;
+		break;
+	default:
+		return BLK_STS_NOTSUPP;
+	}
+	req->dev = ubd->hdev;
+	req->cookie = NULL;
+	req->off = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
+	req->len = blk_rq_bytes(rq);
+	req->error = 0;
+	if (req->op == UBDH_OP_READ || req->op == UBDH_OP_WRITE) {
+		rq_for_each_segment(bvec, rq, iter) {
+			void *base = bvec_virt(&bvec);
+
+			/* Pieces of one physical segment are contiguous. */
+			if (n && req->seg[n - 1].base + req->seg[n - 1].len ==
+			    base) {
+				req->seg[n - 1].len += bvec.bv_len;
+				continue;
+			}
+			if (WARN_ON_ONCE(n == UBDH_MAX_SEGS))
+				return BLK_STS_IOERR;
+			req->seg[n].base = base;
+			req->seg[n].len = bvec.bv_len;
+			n++;
+		}
+	}
+	req->nseg = n;
+
+	blk_mq_start_request(rq);
+	ret = ubd_send(req);
+	if (ret == -EAGAIN)
+		return BLK_STS_DEV_RESOURCE;
+	if (ret)
+		return BLK_STS_IOERR;
+	return BLK_STS_OK;
+}
+
+static const struct blk_mq_ops ubd_mq_ops = {
+	.queue_rq = ubd_queue_rq,
+};
+
+/* Have the I/O thread write back and forget what it holds for the device. */
+static void ubd_quiesce(struct ubd *ubd)
+{
+	DECLARE_COMPLETION_ONSTACK(done);
+	struct ubdh_req *req;
+
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!req) {
+		/* Nothing in flight (the device is closing): safe to close
+		 * without the thread, which then never sees it again. */
+		pr_warn("ubd: no memory to quiesce ubd%c\n", 'a' + ubd->unit);
+		return;
+	}
+	req->dev = ubd->hdev;
+	req->op = UBDH_OP_QUIESCE;
+	req->cookie = &done;
+	while (ubd_send(req) == -EAGAIN)
+		schedule_timeout_uninterruptible(1);
+	wait_for_completion(&done);
+	if (req->error)
+		pr_err("ubd%c: writing its COW bitmap failed: %d\n",
+		       'a' + ubd->unit, req->error);
+	kfree(req);
+}
+
+/* --- opening ------------------------------------------------------------- */
+
+/*
+ * Opening runs the COW library's open, create and header rewrite, which keep
+ * path buffers of 4 KiB on the stack: do it on the fresh stack of a worker
+ * rather than at the end of a deep call chain into ubd_open().
+ */
+struct ubd_open_work {
+	struct work_struct work;
+	struct ubd *ubd;
+	struct ubdh_opts opts;
+	char *msg;
+	int err;
+};
+
+static void ubd_open_fn(struct work_struct *work)
+{
+	struct ubd_open_work *ow = container_of(work, struct ubd_open_work,
+						work);
+	struct ubd *ubd = ow->ubd;
+
+	ow->err = ubdh_open(ubd->conf->file, ubd->conf->backing, &ow->opts,
+			    &ubd->hdev, &ubd->info, ow->msg, UBDH_MSG_MAX);
+}
+
+static int ubd_open_host(struct ubd *ubd)
+{
+	struct ubd_conf *c = ubd->conf;
+	struct ubd_open_work ow = {
+		.ubd = ubd,
+		.opts = {
+			.writable = !c->readonly,
+			.sync = c->sync || ubd_global_sync,
+			.no_cow = c->no_cow,
+			.shared = c->shared,
+		},
+	};
+
+	ow.msg = kzalloc(UBDH_MSG_MAX, GFP_KERNEL);
+	if (!ow.msg)
+		return -ENOMEM;
+	INIT_WORK_ONSTACK(&ow.work, ubd_open_fn);
+	queue_work(system_unbound_wq, &ow.work);
+	flush_work(&ow.work);
+	destroy_work_on_stack(&ow.work);
+	if (ow.err) {
+		pr_err("ubd%c: Can't open \"%s\": %s (errno = %d)\n",
+		       'a' + ubd->unit, c->file, ow.msg, -ow.err);
+	} else {
+		if (ubd->info.created)
+			pr_info("Creating \"%s\" as COW file for \"%s\"\n",
+				c->file, c->backing);
+		if (ubd->info.switched)
+			pr_info("Switching backing file to '%s'\n", c->backing);
+	}
+	kfree(ow.msg);
+	return ow.err;
+}
+
+static int ubd_open(struct block_device *bdev, fmode_t mode)
+{
+	struct ubd *ubd = bdev->bd_disk->private_data;
+	int err = 0;
+
+	mutex_lock(&ubd_open_lock);
+	if (ubd->count == 0) {
+		err = ubd_open_host(ubd);
+		if (err)
+			goto out;
+	}
+	ubd->count++;
+	set_disk_ro(bdev->bd_disk, !ubd->info.writable);
+out:
+	mutex_unlock(&ubd_open_lock);
+	return err;
+}
+
+static void ubd_release(struct gendisk *disk, fmode_t mode)
+{
+	struct ubd *ubd = disk->private_data;
+
+	mutex_lock(&ubd_open_lock);
+	if (--ubd->count == 0) {
+		ubd_quiesce(ubd);
+		ubdh_close(ubd->hdev);
+		ubd->hdev = NULL;
+	}
+	mutex_unlock(&ubd_open_lock);
+}
+
+static int ubd_getgeo(struct block_device *bdev, struct hd_geometry *geo)
+{
+	struct ubd *ubd = bdev->bd_disk->private_data;
+
+	geo->heads = 128;
+	geo->sectors = 32;
+	geo->cylinders = ubd->size / (128 * 32 * 512);
+	return 0;
+}
+
+static int ubd_ioctl(struct block_device *bdev, fmode_t mode,
+		     unsigned int cmd, unsigned long arg)
+{
+	struct ubd *ubd = bdev->bd_disk->private_data;
+	u16 id[ATA_ID_WORDS];
+
+	if (cmd != HDIO_GET_IDENTITY)
+		return -EINVAL;
+	memset(id, 0, sizeof(id));
+	id[ATA_ID_CYLS] = ubd->size / (128 * 32 * 512);
+	id[ATA_ID_HEADS] = 128;
+	id[ATA_ID_SECTORS] = 32;
+	if (copy_to_user((char __user *)arg, id, sizeof(id)))
+		return -EFAULT;
+	return 0;
+}
+
+static const struct block_device_operations ubd_fops = {
+	.owner = THIS_MODULE,
+	.open = ubd_open,
+	.release = ubd_release,
+	.ioctl = ubd_ioctl,
+	.compat_ioctl = blkdev_compat_ptr_ioctl,
+	.getgeo = ubd_getgeo,
+};
+
+static ssize_t serial_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct ubd *ubd = dev_to_disk(dev)->private_data;
+
+	return sprintf(buf, "%s", ubd->conf->serial ? ubd->conf->serial : "");
+}
+static DEVICE_ATTR_RO(serial);
+
+static struct attribute *ubd_attrs[] = {
+	&dev_attr_serial.attr,
+	NULL,
+};
+
+static const struct attribute_group ubd_attr_group = {
+	.attrs = ubd_attrs,
+};
+
+static const struct attribute_group *ubd_attr_groups[] = {
+	&ubd_attr_group,
+	NULL,
+};
+
+/* --- adding and removing units ------------------------------------------ */
+
+static void ubd_pdev_release(struct device *dev)
+{
+	kfree(container_of(dev, struct ubd, pdev.dev));
+}
+
+static void ubd_forget_conf(int n)
+{
+	kfree(ubd_confs[n].owned);
+	memset(&ubd_confs[n], 0, sizeof(ubd_confs[n]));
+}
+
+/* Called with ubd_lock held. */
+static int ubd_add(int n, char **error)
+{
+	struct ubd_conf *c = &ubd_confs[n];
+	unsigned long long size;
+	struct gendisk *disk;
+	struct request_queue *q;
+	struct ubd *ubd;
+	char *msg;
+	int err;
+
+	msg = kzalloc(UBDH_MSG_MAX, GFP_KERNEL);
+	if (!msg) {
+		*error = "Out of memory";
+		return -ENOMEM;
+	}
+	err = ubdh_probe_size(c->file, c->backing, c->no_cow, &size, msg,
+			      UBDH_MSG_MAX);
+	if (err) {
+		pr_err("ubd%c: %s (errno = %d)\n", 'a' + n, msg, -err);
+		kfree(msg);
+		*error = "Couldn't determine size of device's file";
+		return err;
+	}
+	kfree(msg);
+
+	ubd = kzalloc(sizeof(*ubd), GFP_KERNEL);
+	if (!ubd) {
+		*error = "Out of memory";
+		return -ENOMEM;
+	}
+	ubd->unit = n;
+	ubd->conf = c;
+	ubd->size = round_up(size, SECTOR_SIZE);
+
+	ubd->tag_set.ops = &ubd_mq_ops;
+	ubd->tag_set.nr_hw_queues = 1;
+	ubd->tag_set.queue_depth = UBD_QUEUE_DEPTH;
+	ubd->tag_set.numa_node = NUMA_NO_NODE;
+	ubd->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+	ubd->tag_set.cmd_size = sizeof(struct ubdh_req);
+	ubd->tag_set.driver_data = ubd;
+	err = blk_mq_alloc_tag_set(&ubd->tag_set);
+	if (err) {
+		kfree(ubd);
+		*error = "Couldn't allocate the tag set";
+		return err;
+	}
+	disk = blk_mq_alloc_disk(&ubd->tag_set, ubd);
+	if (IS_ERR(disk)) {
+		err = PTR_ERR(disk);
+		blk_mq_free_tag_set(&ubd->tag_set);
+		kfree(ubd);
+		*error = "Couldn't allocate the disk";
+		return err;
+	}
+	ubd->disk = disk;
+	q = disk->queue;
+	blk_queue_write_cache(q, true, false);
+	blk_queue_max_segments(q, UBDH_MAX_SEGS);
+	blk_queue_segment_boundary(q, PAGE_SIZE - 1);
+	blk_queue_max_segment_size(q, PAGE_SIZE);
+	blk_queue_max_hw_sectors(q, UBDH_MAX_SEGS * (PAGE_SIZE >> SECTOR_SHIFT));
+	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
+	if (!c->no_trim) {
+		q->limits.discard_granularity = SECTOR_SIZE;
+		blk_queue_max_discard_sectors(q, UINT_MAX >> SECTOR_SHIFT);
+		blk_queue_max_write_zeroes_sectors(q,
+						   UINT_MAX >> SECTOR_SHIFT);
+	}
+
+	disk->major = UBD_MAJOR;
+	disk->first_minor = n << UBD_SHIFT;
+	disk->minors = 1 << UBD_SHIFT;
+	disk->fops = &ubd_fops;
+	disk->private_data = ubd;
+	snprintf(disk->disk_name, sizeof(disk->disk_name), "ubd%c", 'a' + n);
+	set_capacity(disk, ubd->size >> SECTOR_SHIFT);
+
+	ubd->pdev.name = DRIVER_NAME;
+	ubd->pdev.id = n;
+	ubd->pdev.dev.release = ubd_pdev_release;
+	err = platform_device_register(&ubd->pdev);
+	if (err) {
+		put_disk(disk);
+		blk_mq_free_tag_set(&ubd->tag_set);
+		platform_device_put(&ubd->pdev);
+		*error = "Couldn't register the platform device";
+		return err;
+	}
+	ubd_devs[n] = ubd;
+	err = device_add_disk(&ubd->pdev.dev, disk, ubd_attr_groups);
+	if (err) {
+		ubd_devs[n] = NULL;
+		put_disk(disk);
+		blk_mq_free_tag_set(&ubd->tag_set);
+		platform_device_unregister(&ubd->pdev);
+		*error = "Couldn't add the disk";
+		return err;
+	}
+	return 0;
+}
+
+/* Called with ubd_lock held. */
+static int ubd_remove_unit(int n, char **error)
+{
+	struct ubd *ubd = ubd_devs[n];
+	int busy;
+
+	if (!ubd) {
+		*error = "Device is not configured";
+		return -ENODEV;
+	}
+	mutex_lock(&ubd_open_lock);
+	busy = ubd->count > 0;
+	mutex_unlock(&ubd_open_lock);
+	if (busy) {
+		*error = "Device is busy";
+		return -EBUSY;
+	}
+	ubd_devs[n] = NULL;
+	del_gendisk(ubd->disk);
+	put_disk(ubd->disk);
+	blk_mq_free_tag_set(&ubd->tag_set);
+	platform_device_unregister(&ubd->pdev);
+	ubd_forget_conf(n);
+	return 0;
+}
+
+/* --- mconsole ------------------------------------------------------------ */
+
+static int ubd_config(char *str, char **error)
+{
+	int n, err;
+
+	str = kstrdup(str, GFP_KERNEL);
+	if (!str) {
+		*error = "Failed to allocate memory";
+		return -ENOMEM;
+	}
+	err = ubd_parse(str, &n, error);
+	if (err || n < 0) {
+		kfree(str);
+		return err;
+	}
+	mutex_lock(&ubd_lock);
+	ubd_confs[n].owned = str;
+	err = ubd_started ? ubd_add(n, error) : 0;
+	if (err)
+		ubd_forget_conf(n);
+	mutex_unlock(&ubd_lock);
+	return err;
+}
+
+static int ubd_get_config(char *name, char *str, int size, char **error)
+{
+	const char *backing = NULL;
+	struct ubd_conf *c;
+	int n, len = 0;
+
+	n = parse_unit(&name);
+	if (n < 0 || n >= MAX_DEV) {
+		*error = "ubd_get_config : device number out of range";
+		return -1;
+	}
+	mutex_lock(&ubd_lock);
+	c = &ubd_confs[n];
+	if (!c->file) {
+		CONFIG_CHUNK(str, size, len, "", 1);
+		goto out;
+	}
+	backing = c->backing;
+	mutex_lock(&ubd_open_lock);
+	if (!backing && ubd_devs[n] && ubd_devs[n]->hdev)
+		backing = ubdh_backing(ubd_devs[n]->hdev);
+	CONFIG_CHUNK(str, size, len, c->file, 0);
+	if (backing) {
+		CONFIG_CHUNK(str, size, len, ",", 0);
+		CONFIG_CHUNK(str, size, len, backing, 1);
+	} else {
+		CONFIG_CHUNK(str, size, len, "", 1);
+	}
+	mutex_unlock(&ubd_open_lock);
+out:
+	mutex_unlock(&ubd_lock);
+	return len;
+}
+
+static int ubd_id(char **str, int *start_out, int *end_out)
+{
+	*start_out = 0;
+	*end_out = MAX_DEV - 1;
+	return parse_unit(str);
+}
+
+static int ubd_mc_remove(int n, char **error)
+{
+	int err;
+
+	mutex_lock(&ubd_lock);
+	err = ubd_remove_unit(n, error);
+	mutex_unlock(&ubd_lock);
+	return err;
+}
+
+static struct mc_device ubd_mc = {
+	.list = LIST_HEAD_INIT(ubd_mc.list),
+	.name = "ubd",
+	.config = ubd_config,
+	.get_config = ubd_get_config,
+	.id = ubd_id,
+	.remove = ubd_mc_remove,
+};
+
+/* --- start and stop ------------------------------------------------------ */
+
+static struct platform_driver ubd_driver = {
+	.driver = {
+		.name = DRIVER_NAME,
+	},
+};
+
+static int __init ubd_init(void)
+{
+	unsigned long stack;
+	char *error;
+	int i, err;
+
+	if (register_blkdev(UBD_MAJOR, "ubd"))
+		return -EBUSY;
+	stack = alloc_stack(UBD_STACK_ORDER, 0);
+	if (!stack) {
+		pr_err("ubd: no memory for the I/O thread's stack\n");
+		return -ENOMEM;
+	}
+	io_pid = ubdh_start_thread(stack + (PAGE_SIZE << UBD_STACK_ORDER),
+				   &thread_fd);
+	if (io_pid < 0) {
+		pr_err("ubd: failed to start the I/O thread (errno = %d)\n",
+		       -io_pid);
+		io_pid = -1;
+		return -EIO;
+	}
+	err = um_request_irq(UBD_IRQ, thread_fd, IRQ_READ, ubd_intr, 0, "ubd",
+			     ubd_devs);
+	if (err < 0) {
+		pr_err("ubd: um_request_irq failed (errno = %d)\n", -err);
+		return err;
+	}
+	platform_driver_register(&ubd_driver);
+	mconsole_register_dev(&ubd_mc);
+
+	mutex_lock(&ubd_lock);
+	ubd_started = true;
+	/* As stock: unit 0 defaults to ./root_fs, when there is one. */
+	if (!ubd_confs[0].file) {
+		unsigned long long size;
+
+		if (!ubdh_probe_size("root_fs", NULL, 0, &size, NULL, 0))
+			ubd_confs[0].file = "root_fs";
+	}
+	for (i = 0; i < MAX_DEV; i++) {
+		if (!ubd_confs[i].file)
+			continue;
+		err = ubd_add(i, &error);
+		if (err) {
+			pr_err("Failed to initialize ubd device %d :%s\n", i,
+			       error);
+			ubd_forget_conf(i);
+		}
+	}
+	mutex_unlock(&ubd_lock);
+	return 0;
+}
+late_initcall(ubd_init);
+
+static void ubd_exit(void)
+{
+	ubdh_stop_thread(io_pid);
+}
+__uml_exitcall(ubd_exit);
