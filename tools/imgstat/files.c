@@ -39,689 +39,24 @@
 #include <et/com_err.h>
 
 #include "extfs.h"
+#include "fsdiff.h"
 #include "imgstat.h"
 #include "pairio.h"
 #include "probe.h"
-
-/* What changed in a file (the "fields" of a change). */
-enum {
-	F_CONTENT = 1 << 0,
-	F_SIZE = 1 << 1,
-	F_MODE = 1 << 2,
-	F_OWNER = 1 << 3,
-	F_MTIME = 1 << 4,
-	F_CTIME = 1 << 5,
-	F_LINKS = 1 << 6,
-	F_FLAGS = 1 << 7,
-	F_XATTR = 1 << 8,
-	F_TYPE = 1 << 9,
-	F_REPLACED = 1 << 10,      /* another inode under the same name */
-};
 
 static const char *const field_names[] = {
 	"content", "size", "mode", "owner", "mtime", "ctime", "links", "flags",
 	"xattr", "type", "replaced",
 };
 
-enum change_kind { CH_ADDED, CH_DELETED, CH_MODIFIED, CH_RENAMED };
 static const char *const kind_names[] = { "added", "deleted", "modified",
 					  "renamed" };
 static const char kind_letters[] = { 'A', 'D', 'M', 'R' };
 
-/* Categories of the blocks the COW holds. */
-enum { CAT_NONE, CAT_META, CAT_JOURNAL, CAT_DIR, CAT_FILE, CAT_FREE,
-       CAT__COUNT };
 static const char *const cat_keys[] = { "unexplained", "metadata", "journal",
 					"directories", "files", "free" };
 
-/* Bytes of file content that may be read to compare, per call. */
-#define READ_BUDGET (512ULL << 20)
-#define MAX_DEPTH 4096
-
-struct change {
-	int kind;
-	char *path, *from;
-	int type;                  /* EXT2_FT_* */
-	ext2_ino_t ino;
-	uint64_t size, size_before;
-	unsigned fields;
-	uint64_t changed_blocks;
-};
-
-struct ent {
-	char *name;
-	ext2_ino_t ino;
-	int type;
-};
-
-struct entlist {
-	struct ent *v;
-	size_t n, cap;
-};
-
-struct orphan {
-	char *path;
-	ext2_ino_t ino;
-	int type;
-	bool done;                 /* expanded, matched or final */
-	bool matched;
-};
-
-struct orphans {
-	struct orphan *v;
-	size_t n, cap;
-};
-
-/* A set of inode numbers (open addressing). */
-struct iset {
-	uint32_t *v;
-	size_t cap, n;
-};
-
-/* A piece of a file's block map. */
-struct fext {
-	uint64_t lblk, pblk, len;
-	bool uninit;
-};
-
-struct fmap {
-	struct fext *v;
-	size_t n, cap;
-	struct extent *meta;       /* tree, indirect and xattr blocks */
-	size_t nmeta, capmeta;
-};
-
-struct ctx {
-	struct img *im;
-	struct extfs k, m;         /* before (backing) and after (merged) */
-	bool have_k, same_fs, same_geo;
-	unsigned bs, isz;
-	uint64_t off;              /* byte offset of the filesystem */
-	struct extent *cb;         /* changed blocks, sorted, merged */
-	size_t ncb;
-	uint64_t *cbidx;           /* index of cb[i]'s first block in cat */
-	uint64_t ncblocks;
-	uint8_t *cat;
-	uint64_t unexplained;      /* blocks of cat still CAT_NONE */
-	struct iset force;         /* compare even if the inode did not change */
-	struct iset walked;        /* directories of M walked (loop guard) */
-	struct iset expanded_k, expanded_m; /* orphan directories expanded */
-	struct change *ch;
-	size_t nch, capch;
-	struct orphans del, add;
-	uint64_t budget;
-	int depth;
-	errcode_t err;
-	char errwhere[512];
-	uint8_t *buf_k, *buf_m;    /* 256 blocks each, for comparing */
-};
-
-/* --- small containers ------------------------------------------------ */
-
-static void *grow(void *v, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap;
-	void *nv;
-
-	if (n < *cap)
-		return v;
-	ncap = *cap ? *cap * 2 : 16;
-	nv = realloc(v, ncap * size);
-	if (!nv) {
-		fprintf(stderr, "uml_imgstat: out of memory\n");
-		exit(2);
-	}
-	*cap = ncap;
-	return nv;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (!d) {
-		fprintf(stderr, "uml_imgstat: out of memory\n");
-		exit(2);
-	}
-	return d;
-}
-
-static char *join(const char *dir, const char *name)
-{
-	size_t a = strlen(dir), b = strlen(name);
-	char *p = malloc(a + b + 2);
-
-	if (!p) {
-		fprintf(stderr, "uml_imgstat: out of memory\n");
-		exit(2);
-	}
-	memcpy(p, dir, a);
-	if (a == 0 || dir[a - 1] != '/')
-		p[a++] = '/';
-	memcpy(p + a, name, b + 1);
-	return p;
-}
-
-static size_t iset_slot(const struct iset *s, uint32_t k)
-{
-	return (size_t)(k * 2654435761U) & (s->cap - 1);
-}
-
-static void iset_add(struct iset *s, uint32_t k)
-{
-	size_t i;
-
-	if ((s->n + 1) * 2 > s->cap) {
-		struct iset ns = { .cap = s->cap ? s->cap * 2 : 64 };
-
-		ns.v = calloc(ns.cap, sizeof(*ns.v));
-		if (!ns.v) {
-			fprintf(stderr, "uml_imgstat: out of memory\n");
-			exit(2);
-		}
-		for (size_t j = 0; j < s->cap; j++)
-			if (s->v[j])
-				iset_add(&ns, s->v[j]);
-		free(s->v);
-		*s = ns;
-	}
-	for (i = iset_slot(s, k); s->v[i]; i = (i + 1) & (s->cap - 1))
-		if (s->v[i] == k)
-			return;
-	s->v[i] = k;
-	s->n++;
-}
-
-static bool iset_has(const struct iset *s, uint32_t k)
-{
-	if (!s->cap)
-		return false;
-	for (size_t i = iset_slot(s, k); s->v[i]; i = (i + 1) & (s->cap - 1))
-		if (s->v[i] == k)
-			return true;
-	return false;
-}
-
-/* --- the blocks the COW holds ---------------------------------------- */
-
-static int build_changed_blocks(struct ctx *c)
-{
-	uint64_t ss = c->im->hdr.sectorsize, pos = 0, total = 0;
-	uint64_t fs_bytes = ext2fs_blocks_count(c->m.fs->super) * c->bs;
-	struct extent r;
-	size_t cap = 0;
-
-	while (img_next_cow_run(c->im, &pos, &r)) {
-		uint64_t s = r.start * ss, e = (r.start + r.len) * ss, b0, b1;
-
-		if (e <= c->off || s >= c->off + fs_bytes)
-			continue;
-		s = s > c->off ? s - c->off : 0;
-		e = e - c->off > fs_bytes ? fs_bytes : e - c->off;
-		b0 = s / c->bs;
-		b1 = (e + c->bs - 1) / c->bs;
-		if (c->ncb && c->cb[c->ncb - 1].start + c->cb[c->ncb - 1].len >= b0) {
-			struct extent *l = &c->cb[c->ncb - 1];
-
-			if (b1 > l->start + l->len)
-				l->len = b1 - l->start;
-			continue;
-		}
-		c->cb = grow(c->cb, &cap, c->ncb, sizeof(*c->cb));
-		c->cb[c->ncb].start = b0;
-		c->cb[c->ncb].len = b1 - b0;
-		c->ncb++;
-	}
-	c->cbidx = calloc(c->ncb + 1, sizeof(*c->cbidx));
-	if (!c->cbidx)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->ncb; i++) {
-		c->cbidx[i] = total;
-		total += c->cb[i].len;
-	}
-	c->ncblocks = total;
-	c->unexplained = total;
-	c->cat = calloc(total ? total : 1, 1);
-	return c->cat ? 0 : -ENOMEM;
-}
-
-/* Index of the first changed extent ending after block b. */
-static size_t cb_at(const struct ctx *c, uint64_t b)
-{
-	size_t lo = 0, hi = c->ncb;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (c->cb[mid].start + c->cb[mid].len <= b)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Does [b, b + n) hold a block the guest wrote? */
-static bool in_changed(const struct ctx *c, uint64_t b, uint64_t n)
-{
-	size_t i = cb_at(c, b);
-
-	return n && i < c->ncb && c->cb[i].start < b + n;
-}
-
-/*
- * Give the changed blocks of [b, b + n) a category, unless they have one;
- * returns how many got one.
- */
-static uint64_t mark(struct ctx *c, uint64_t b, uint64_t n, int cat)
-{
-	uint64_t got = 0;
-
-	for (size_t i = cb_at(c, b); i < c->ncb && c->cb[i].start < b + n; i++) {
-		uint64_t s = c->cb[i].start > b ? c->cb[i].start : b;
-		uint64_t e = c->cb[i].start + c->cb[i].len;
-
-		if (e > b + n)
-			e = b + n;
-		for (uint64_t x = s; x < e; x++) {
-			uint8_t *p = &c->cat[c->cbidx[i] + (x - c->cb[i].start)];
-
-			if (*p == CAT_NONE) {
-				*p = (uint8_t)cat;
-				got++;
-			}
-		}
-	}
-	c->unexplained -= got;
-	return got;
-}
-
-/* --- inodes and block maps ------------------------------------------- */
-
-union inode_buf {
-	struct ext2_inode_large l;
-	uint8_t raw[1024];
-};
-
-static errcode_t read_inode(ext2_filsys fs, ext2_ino_t ino, union inode_buf *b)
-{
-	memset(b, 0, sizeof(*b));
-	return ext2fs_read_inode_full(fs, ino, EXT2_INODE(&b->l),
-				      (int)(EXT2_INODE_SIZE(fs->super) <
-					    sizeof(*b) ? EXT2_INODE_SIZE(fs->super) :
-					    sizeof(*b)));
-}
-
-static bool inode_in_use(ext2_filsys fs, ext2_ino_t ino, const union inode_buf *b)
-{
-	if (ino < 1 || ino > fs->super->s_inodes_count)
-		return false;
-	if (fs->inode_map && !ext2fs_test_inode_bitmap2(fs->inode_map, ino))
-		return false;
-	return b->l.i_links_count > 0 && b->l.i_dtime == 0 && b->l.i_mode != 0;
-}
-
-/* The block of the inode table holding ino. */
-static uint64_t itable_block(ext2_filsys fs, ext2_ino_t ino)
-{
-	uint32_t ipg = fs->super->s_inodes_per_group;
-	dgrp_t g = (dgrp_t)((ino - 1) / ipg);
-	uint64_t idx = (ino - 1) % ipg;
-
-	return ext2fs_inode_table_loc(fs, g) +
-	       idx * EXT2_INODE_SIZE(fs->super) / fs->blocksize;
-}
-
-/* May the inode differ between K and M? */
-static bool inode_maybe_changed(const struct ctx *c, ext2_ino_t ino)
-{
-	if (!c->same_geo)
-		return true;
-	return in_changed(c, itable_block(c->m.fs, ino), 1) ||
-	       iset_has(&c->force, ino);
-}
-
-static void map_free(struct fmap *m)
-{
-	free(m->v);
-	free(m->meta);
-	memset(m, 0, sizeof(*m));
-}
-
-static void map_add(struct fmap *m, uint64_t l, uint64_t p, uint64_t n,
-		    bool uninit)
-{
-	if (m->n) {
-		struct fext *x = &m->v[m->n - 1];
-
-		if (x->lblk + x->len == l && x->pblk + x->len == p &&
-		    x->uninit == uninit) {
-			x->len += n;
-			return;
-		}
-	}
-	m->v = grow(m->v, &m->cap, m->n, sizeof(*m->v));
-	m->v[m->n++] = (struct fext){ l, p, n, uninit };
-}
-
-static void map_meta(struct fmap *m, uint64_t p)
-{
-	m->meta = grow(m->meta, &m->capmeta, m->nmeta, sizeof(*m->meta));
-	m->meta[m->nmeta++] = (struct extent){ p, 1 };
-}
-
-static int block_cb(ext2_filsys fs, blk64_t *blocknr, e2_blkcnt_t blockcnt,
-		    blk64_t ref_blk, int ref_offset, void *priv)
-{
-	struct fmap *m = priv;
-
-	(void)fs, (void)ref_blk, (void)ref_offset;
-	if (blockcnt < 0)
-		map_meta(m, *blocknr);
-	else
-		map_add(m, (uint64_t)blockcnt, *blocknr, 1, false);
-	return 0;
-}
-
-/* The block map of an inode: data extents and metadata blocks. */
-static errcode_t get_map(ext2_filsys fs, ext2_ino_t ino, union inode_buf *b,
-			 struct fmap *m)
-{
-	struct ext2_inode *inode = EXT2_INODE(&b->l);
-	blk64_t acl = ext2fs_file_acl_block(fs, inode);
-	errcode_t ret = 0;
-
-	memset(m, 0, sizeof(*m));
-	if (acl)
-		map_meta(m, acl);
-	if (inode->i_flags & EXT4_INLINE_DATA_FL)
-		return 0;
-	if (!ext2fs_inode_has_valid_blocks2(fs, inode))
-		return 0;
-	if (inode->i_flags & EXT4_EXTENTS_FL) {
-		ext2_extent_handle_t h;
-		struct ext2fs_extent e;
-		int op = EXT2_EXTENT_ROOT;
-
-		ret = ext2fs_extent_open2(fs, ino, inode, &h);
-		if (ret)
-			return ret;
-		while ((ret = ext2fs_extent_get(h, op, &e)) == 0) {
-			op = EXT2_EXTENT_NEXT;
-			if (e.e_flags & EXT2_EXTENT_FLAGS_SECOND_VISIT)
-				continue;
-			if (!(e.e_flags & EXT2_EXTENT_FLAGS_LEAF)) {
-				map_meta(m, e.e_pblk);
-				continue;
-			}
-			if (e.e_len)
-				map_add(m, e.e_lblk, e.e_pblk, e.e_len,
-					e.e_flags & EXT2_EXTENT_FLAGS_UNINIT);
-		}
-		ext2fs_extent_free(h);
-		if (ret == EXT2_ET_EXTENT_NO_NEXT || ret == EXT2_ET_EXTENT_NO_DOWN)
-			ret = 0;
-		return ret;
-	}
-	return ext2fs_block_iterate3(fs, ino, BLOCK_FLAG_READ_ONLY, NULL,
-				     block_cb, m);
-}
-
-/* Mark the changed blocks of an inode's map; returns how many. */
-static uint64_t mark_map(struct ctx *c, const struct fmap *m, int cat)
-{
-	uint64_t got = 0;
-
-	for (size_t i = 0; i < m->n; i++)
-		got += mark(c, m->v[i].pblk, m->v[i].len, cat);
-	for (size_t i = 0; i < m->nmeta; i++)
-		got += mark(c, m->meta[i].start, 1, cat);
-	return got;
-}
-
-/* --- comparing files ----------------------------------------------- */
-
-/* Physical block of logical block l in a map, 0 for a hole; *run: same kind. */
-static uint64_t lookup(const struct fmap *m, size_t *cur, uint64_t l,
-		       uint64_t *run)
-{
-	while (*cur < m->n && m->v[*cur].lblk + m->v[*cur].len <= l)
-		(*cur)++;
-	if (*cur < m->n && m->v[*cur].lblk <= l) {
-		const struct fext *x = &m->v[*cur];
-
-		*run = x->lblk + x->len - l;
-		return x->uninit ? 0 : x->pblk + (l - x->lblk);
-	}
-	*run = *cur < m->n ? m->v[*cur].lblk - l : UINT64_MAX;
-	return 0;
-}
-
-static errcode_t read_or_zero(ext2_filsys fs, uint64_t p, uint64_t n,
-			      uint8_t *buf)
-{
-	if (!p) {
-		memset(buf, 0, (size_t)(n * fs->blocksize));
-		return 0;
-	}
-	return io_channel_read_blk64(fs->io, p, (int)n, buf);
-}
-
-/*
- * Number of blocks of [l, l + n) whose content differs, between physical
- * blocks pk (in K) and pm (in M), 0 meaning a hole; only the first `last`
- * bytes of the final block count when last is not 0.
- */
-static uint64_t compare_range(struct ctx *c, uint64_t pk, uint64_t pm,
-			      uint64_t n, unsigned last)
-{
-	uint64_t diff = 0;
-
-	if (!pk && !pm)
-		return 0;
-	if (pk == pm && !in_changed(c, pk, n))
-		return 0;
-	while (n) {
-		uint64_t chunk = n > 256 ? 256 : n;
-
-		if (pk == pm && !in_changed(c, pk, chunk))
-			goto next;
-		if (c->budget < 2 * chunk * c->bs) {
-			diff += chunk;
-			goto next;
-		}
-		c->budget -= 2 * chunk * c->bs;
-		if (read_or_zero(c->k.fs, pk, chunk, c->buf_k) ||
-		    read_or_zero(c->m.fs, pm, chunk, c->buf_m)) {
-			diff += chunk;
-			goto next;
-		}
-		for (uint64_t i = 0; i < chunk; i++) {
-			size_t len = last && chunk == n && i == chunk - 1 ?
-				     last : c->bs;
-
-			if (memcmp(c->buf_k + i * c->bs, c->buf_m + i * c->bs, len))
-				diff++;
-		}
-next:
-		n -= chunk;
-		if (pk)
-			pk += chunk;
-		if (pm)
-			pm += chunk;
-	}
-	return diff;
-}
-
-/*
- * Compare the content of one file before (map mk, size_k) and after (mm,
- * size_m): the blocks whose bytes differ within the common length
- * (*differ), plus blocks past the old end (returned with *differ).
- */
-static uint64_t compare_maps(struct ctx *c, const struct fmap *mk,
-			     uint64_t size_k, const struct fmap *mm,
-			     uint64_t size_m, uint64_t *differ)
-{
-	uint64_t common = size_k < size_m ? size_k : size_m;
-	uint64_t nblk = (common + c->bs - 1) / c->bs, l = 0;
-	unsigned tail = (unsigned)(common % c->bs);
-	size_t ck = 0, cm = 0;
-
-	*differ = 0;
-	while (l < nblk) {
-		uint64_t rk, rm, pk = lookup(mk, &ck, l, &rk);
-		uint64_t pm = lookup(mm, &cm, l, &rm);
-		uint64_t n = rk < rm ? rk : rm;
-
-		if (n > nblk - l)
-			n = nblk - l;
-		*differ += compare_range(c, pk, pm, n, l + n == nblk ? tail : 0);
-		l += n;
-	}
-	if (size_m > size_k)
-		return *differ + (size_m + c->bs - 1) / c->bs - nblk;
-	return *differ;
-}
-
-static uint64_t xtime(const union inode_buf *b, unsigned isz, uint32_t lo,
-		      size_t extra_off)
-{
-	uint64_t extra = 0;
-
-	if (isz > EXT2_GOOD_OLD_INODE_SIZE &&
-	    (size_t)EXT2_GOOD_OLD_INODE_SIZE + b->l.i_extra_isize >= extra_off + 4)
-		memcpy(&extra, b->raw + extra_off, 4);
-	return (uint64_t)lo << 32 | extra;
-}
-
-/* In-inode extended attributes: the bytes after i_extra_isize. */
-static bool inode_xattrs_differ(const union inode_buf *a,
-				const union inode_buf *b, unsigned isz)
-{
-	unsigned sa, sb;
-
-	if (isz <= EXT2_GOOD_OLD_INODE_SIZE)
-		return false;
-	sa = EXT2_GOOD_OLD_INODE_SIZE + a->l.i_extra_isize;
-	sb = EXT2_GOOD_OLD_INODE_SIZE + b->l.i_extra_isize;
-	if (sa != sb)
-		return true;
-	return sa < isz && memcmp(a->raw + sa, b->raw + sb, isz - sa) != 0;
-}
-
-/* Extended-attribute blocks: entries, without refcount, hash, checksum. */
-static bool xattr_blocks_differ(struct ctx *c, uint64_t bk, uint64_t bm)
-{
-	if (!bk || !bm)
-		return bk != bm;
-	if (bk == bm && !in_changed(c, bk, 1))
-		return false;
-	if (read_or_zero(c->k.fs, bk, 1, c->buf_k) ||
-	    read_or_zero(c->m.fs, bm, 1, c->buf_m))
-		return true;
-	return memcmp(c->buf_k + 32, c->buf_m + 32, c->bs - 32) != 0;
-}
-
-static bool is_dir_mode(uint16_t mode)
-{
-	return LINUX_S_ISDIR(mode);
-}
-
-/*
- * Fields that differ between the K inode kino (a) and the M inode mino (b)
- * of one file, content included.  "content" means bytes within the common
- * length differ; *blocks gets those blocks plus the blocks past the old end.
- */
-static unsigned inode_diff(struct ctx *c, ext2_ino_t kino, ext2_ino_t mino,
-			   union inode_buf *a, union inode_buf *b,
-			   uint64_t *blocks)
-{
-	unsigned f = 0, isz = c->isz;
-	struct ext2_inode *ia = EXT2_INODE(&a->l), *ib = EXT2_INODE(&b->l);
-	const uint32_t structural = EXT4_EXTENTS_FL | EXT4_INLINE_DATA_FL |
-				    EXT2_INDEX_FL | EXT4_HUGE_FILE_FL |
-				    EXT4_EA_INODE_FL;
-	uint16_t mode = ib->i_mode;
-
-	*blocks = 0;
-	if ((ia->i_mode & LINUX_S_IFMT) != (ib->i_mode & LINUX_S_IFMT))
-		f |= F_TYPE;
-	if (ia->i_mode != ib->i_mode)
-		f |= F_MODE;
-	if (inode_uid(*ia) != inode_uid(*ib) || inode_gid(*ia) != inode_gid(*ib))
-		f |= F_OWNER;
-	if (EXT2_I_SIZE(ia) != EXT2_I_SIZE(ib))
-		f |= F_SIZE;
-	if (xtime(a, isz, ia->i_mtime, offsetof(struct ext2_inode_large, i_mtime_extra)) !=
-	    xtime(b, isz, ib->i_mtime, offsetof(struct ext2_inode_large, i_mtime_extra)))
-		f |= F_MTIME;
-	if (xtime(a, isz, ia->i_ctime, offsetof(struct ext2_inode_large, i_ctime_extra)) !=
-	    xtime(b, isz, ib->i_ctime, offsetof(struct ext2_inode_large, i_ctime_extra)))
-		f |= F_CTIME;
-	if (ia->i_links_count != ib->i_links_count)
-		f |= F_LINKS;
-	if ((ia->i_flags & ~structural) != (ib->i_flags & ~structural))
-		f |= F_FLAGS;
-	if (inode_xattrs_differ(a, b, isz) ||
-	    xattr_blocks_differ(c, ext2fs_file_acl_block(c->k.fs, ia),
-				ext2fs_file_acl_block(c->m.fs, ib)))
-		f |= F_XATTR;
-	if (f & F_TYPE)
-		return f | F_CONTENT;
-	/* Content. */
-	if (LINUX_S_ISCHR(mode) || LINUX_S_ISBLK(mode)) {
-		if (memcmp(ia->i_block, ib->i_block, sizeof(ia->i_block)))
-			f |= F_CONTENT;
-	} else if ((ia->i_flags | ib->i_flags) & EXT4_INLINE_DATA_FL ||
-		   (LINUX_S_ISLNK(mode) && (ext2fs_is_fast_symlink(ia) ||
-					    ext2fs_is_fast_symlink(ib)))) {
-		/* Data in the inode (and its system.data attribute). */
-		uint64_t common = EXT2_I_SIZE(ia) < EXT2_I_SIZE(ib) ?
-				  EXT2_I_SIZE(ia) : EXT2_I_SIZE(ib);
-
-		if (common > sizeof(ia->i_block))
-			common = sizeof(ia->i_block);
-		if (memcmp(ia->i_block, ib->i_block, (size_t)common) ||
-		    ((f & F_XATTR) && EXT2_I_SIZE(ib) > sizeof(ib->i_block)))
-			f |= F_CONTENT;
-		if (f & (F_CONTENT | F_SIZE))
-			*blocks = 1;
-		if ((ia->i_flags & ib->i_flags) & EXT4_INLINE_DATA_FL)
-			f &= ~(unsigned)F_XATTR;
-	} else if (LINUX_S_ISREG(mode) || LINUX_S_ISLNK(mode) ||
-		   is_dir_mode(mode)) {
-		struct fmap mk = { 0 }, mm = { 0 };
-		uint64_t differ = 0;
-
-		if (get_map(c->k.fs, kino, a, &mk) == 0 &&
-		    get_map(c->m.fs, mino, b, &mm) == 0)
-			*blocks = compare_maps(c, &mk, EXT2_I_SIZE(ia), &mm,
-					       EXT2_I_SIZE(ib), &differ);
-		else
-			*blocks = differ = 1;
-		map_free(&mk);
-		map_free(&mm);
-		if (differ)
-			f |= F_CONTENT;
-	}
-	return f;
-}
-
 /* --- recording ------------------------------------------------------ */
-
-static int mode_type(uint16_t mode)
-{
-	switch (mode & LINUX_S_IFMT) {
-	case LINUX_S_IFREG: return EXT2_FT_REG_FILE;
-	case LINUX_S_IFDIR: return EXT2_FT_DIR;
-	case LINUX_S_IFCHR: return EXT2_FT_CHRDEV;
-	case LINUX_S_IFBLK: return EXT2_FT_BLKDEV;
-	case LINUX_S_IFIFO: return EXT2_FT_FIFO;
-	case LINUX_S_IFSOCK: return EXT2_FT_SOCK;
-	case LINUX_S_IFLNK: return EXT2_FT_SYMLINK;
-	default: return EXT2_FT_UNKNOWN;
-	}
-}
 
 static const char *type_name(int t)
 {
@@ -742,12 +77,12 @@ static struct change *record(struct ctx *c, int kind, const char *path,
 {
 	struct change *x;
 
-	c->ch = grow(c->ch, &c->capch, c->nch, sizeof(*c->ch));
+	c->ch = fsd_grow(c->ch, &c->capch, c->nch, sizeof(*c->ch));
 	x = &c->ch[c->nch++];
 	memset(x, 0, sizeof(*x));
 	x->kind = kind;
-	x->path = xstrdup(path);
-	x->from = from ? xstrdup(from) : NULL;
+	x->path = fsd_strdup(path);
+	x->from = from ? fsd_strdup(from) : NULL;
 	x->type = type;
 	x->ino = ino;
 	return x;
@@ -756,8 +91,8 @@ static struct change *record(struct ctx *c, int kind, const char *path,
 static void orphan_add(struct orphans *o, const char *path, ext2_ino_t ino,
 		       int type)
 {
-	o->v = grow(o->v, &o->cap, o->n, sizeof(*o->v));
-	o->v[o->n++] = (struct orphan){ xstrdup(path), ino, type, false, false };
+	o->v = fsd_grow(o->v, &o->cap, o->n, sizeof(*o->v));
+	o->v[o->n++] = (struct orphan){ fsd_strdup(path), ino, type, false, false };
 }
 
 /* --- directories ---------------------------------------------------- */
@@ -780,7 +115,7 @@ static int dir_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *d,
 	if ((len == 1 && d->name[0] == '.') ||
 	    (len == 2 && d->name[0] == '.' && d->name[1] == '.'))
 		return 0;
-	it->l->v = grow(it->l->v, &it->l->cap, it->l->n, sizeof(*it->l->v));
+	it->l->v = fsd_grow(it->l->v, &it->l->cap, it->l->n, sizeof(*it->l->v));
 	e = &it->l->v[it->l->n++];
 	e->name = malloc((size_t)len + 1);
 	if (!e->name) {
@@ -795,8 +130,8 @@ static int dir_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *d,
 	if (e->type == EXT2_FT_UNKNOWN) {
 		union inode_buf b;
 
-		if (read_inode(it->fs, e->ino, &b) == 0)
-			e->type = mode_type(b.l.i_mode);
+		if (fsd_read_inode(it->fs, e->ino, &b) == 0)
+			e->type = fsd_mode_type(b.l.i_mode);
 	}
 	return 0;
 }
@@ -824,7 +159,7 @@ static errcode_t read_dir(struct ctx *c, ext2_filsys fs, ext2_ino_t dir,
 
 	memset(l, 0, sizeof(*l));
 	/* The flag is for inline directories only: others fail with it. */
-	ret = read_inode(fs, dir, &b);
+	ret = fsd_read_inode(fs, dir, &b);
 	if (!ret && (b.l.i_flags & EXT4_INLINE_DATA_FL))
 		flags = DIRENT_FLAG_INCLUDE_INLINE_DATA;
 	if (!ret)
@@ -847,22 +182,22 @@ static bool dir_changed(struct ctx *c, ext2_ino_t ino)
 	struct fmap m;
 	bool changed = false;
 
-	if (!inode_maybe_changed(c, ino))
+	if (!fsd_inode_maybe_changed(c, ino))
 		return false;
-	if (iset_has(&c->force, ino))
+	if (fsd_iset_has(&c->force, ino))
 		return true;
-	if (read_inode(c->k.fs, ino, &a) || read_inode(c->m.fs, ino, &b))
+	if (fsd_read_inode(c->k.fs, ino, &a) || fsd_read_inode(c->m.fs, ino, &b))
 		return true;
 	if (memcmp(a.raw, b.raw, c->isz))
 		return true;
 	/* Same inode: the same blocks, unless one of them was written. */
-	if (get_map(c->m.fs, ino, &b, &m))
+	if (fsd_get_map(c->m.fs, ino, &b, &m))
 		return true;
 	for (size_t i = 0; i < m.n && !changed; i++)
-		changed = in_changed(c, m.v[i].pblk, m.v[i].len);
+		changed = fsd_in_changed(c, m.v[i].pblk, m.v[i].len);
 	for (size_t i = 0; i < m.nmeta && !changed; i++)
-		changed = in_changed(c, m.meta[i].start, 1);
-	map_free(&m);
+		changed = fsd_in_changed(c, m.meta[i].start, 1);
+	fsd_map_free(&m);
 	return changed;
 }
 
@@ -875,34 +210,34 @@ static bool lives_on(struct ctx *c, ext2_filsys other, ext2_filsys self,
 {
 	union inode_buf a, b;
 
-	if (!c->same_fs || read_inode(self, ino, &a) || read_inode(other, ino, &b))
+	if (!c->same_fs || fsd_read_inode(self, ino, &a) || fsd_read_inode(other, ino, &b))
 		return false;
-	return inode_in_use(other, ino, &b) &&
+	return fsd_inode_in_use(other, ino, &b) &&
 	       a.l.i_generation == b.l.i_generation &&
-	       mode_type(b.l.i_mode) == type;
+	       fsd_mode_type(b.l.i_mode) == type;
 }
 
 /* An entry with the same name and inode number in K and M. */
 static void same_entry(struct ctx *c, const char *kpath, const char *mpath,
 		       ext2_ino_t ino, int type)
 {
-	if (inode_maybe_changed(c, ino)) {
+	if (fsd_inode_maybe_changed(c, ino)) {
 		union inode_buf a, b;
 		uint64_t blocks;
 		unsigned f;
 
-		if (read_inode(c->k.fs, ino, &a) || read_inode(c->m.fs, ino, &b))
+		if (fsd_read_inode(c->k.fs, ino, &a) || fsd_read_inode(c->m.fs, ino, &b))
 			return;
 		if (a.l.i_generation != b.l.i_generation ||
-		    !inode_in_use(c->k.fs, ino, &a) ||
+		    !fsd_inode_in_use(c->k.fs, ino, &a) ||
 		    (a.l.i_mode & LINUX_S_IFMT) != (b.l.i_mode & LINUX_S_IFMT)) {
 			/* Another file under the same inode number. */
-			orphan_add(&c->del, kpath, ino, mode_type(a.l.i_mode));
+			orphan_add(&c->del, kpath, ino, fsd_mode_type(a.l.i_mode));
 			orphan_add(&c->add, mpath, ino, type);
 			return;
 		}
 		if (type != EXT2_FT_DIR) {
-			f = inode_diff(c, ino, ino, &a, &b, &blocks);
+			f = fsd_inode_diff(c, ino, ino, &a, &b, &blocks);
 			if (f) {
 				struct change *x = record(c, CH_MODIFIED, mpath,
 							  NULL, type, ino);
@@ -915,7 +250,7 @@ static void same_entry(struct ctx *c, const char *kpath, const char *mpath,
 		} else {
 			/* A directory's entries speak for it: only report
 			 * what entries do not explain. */
-			f = inode_diff(c, ino, ino, &a, &b, &blocks) &
+			f = fsd_inode_diff(c, ino, ino, &a, &b, &blocks) &
 			    (F_MODE | F_OWNER | F_FLAGS | F_XATTR);
 			if (f) {
 				struct change *x = record(c, CH_MODIFIED, mpath,
@@ -942,15 +277,15 @@ static void walk(struct ctx *c, const char *kpath, const char *mpath,
 	size_t i = 0, j = 0;
 
 	/* A directory is walked once: a damaged filesystem may loop. */
-	if (c->depth >= MAX_DEPTH || iset_has(&c->walked, mino))
+	if (c->depth >= MAX_DEPTH || fsd_iset_has(&c->walked, mino))
 		return;
-	iset_add(&c->walked, mino);
+	fsd_iset_add(&c->walked, mino);
 	c->depth++;
 	if (c->same_fs && kino == mino && !dir_changed(c, kino)) {
 		read_dir(c, c->m.fs, mino, mpath, &em);
 		for (i = 0; i < em.n; i++) {
-			char *kp = join(kpath, em.v[i].name);
-			char *mp = join(mpath, em.v[i].name);
+			char *kp = fsd_join(kpath, em.v[i].name);
+			char *mp = fsd_join(mpath, em.v[i].name);
 
 			same_entry(c, kp, mp, em.v[i].ino, em.v[i].type);
 			free(kp);
@@ -967,8 +302,8 @@ static void walk(struct ctx *c, const char *kpath, const char *mpath,
 			  strcmp(ek.v[i].name, em.v[j].name);
 
 		if (cmp == 0) {
-			char *kp = join(kpath, ek.v[i].name);
-			char *mp = join(mpath, em.v[j].name);
+			char *kp = fsd_join(kpath, ek.v[i].name);
+			char *mp = fsd_join(mpath, em.v[j].name);
 
 			if (ek.v[i].ino == em.v[j].ino && c->same_fs &&
 			    ek.v[i].type == em.v[j].type) {
@@ -982,13 +317,13 @@ static void walk(struct ctx *c, const char *kpath, const char *mpath,
 			i++;
 			j++;
 		} else if (cmp < 0) {
-			char *kp = join(kpath, ek.v[i].name);
+			char *kp = fsd_join(kpath, ek.v[i].name);
 
 			orphan_add(&c->del, kp, ek.v[i].ino, ek.v[i].type);
 			free(kp);
 			i++;
 		} else {
-			char *mp = join(mpath, em.v[j].name);
+			char *mp = fsd_join(mpath, em.v[j].name);
 
 			orphan_add(&c->add, mp, em.v[j].ino, em.v[j].type);
 			free(mp);
@@ -1010,10 +345,10 @@ static void renamed(struct ctx *c, struct orphan *d, struct orphan *a)
 
 	d->matched = a->matched = true;
 	d->done = a->done = true;
-	if (read_inode(c->k.fs, d->ino, &ib_k) == 0 &&
-	    read_inode(c->m.fs, a->ino, &ib_m) == 0) {
+	if (fsd_read_inode(c->k.fs, d->ino, &ib_k) == 0 &&
+	    fsd_read_inode(c->m.fs, a->ino, &ib_m) == 0) {
 		/* Renaming changes the ctime (and a directory's ".."). */
-		f = inode_diff(c, d->ino, a->ino, &ib_k, &ib_m, &blocks) &
+		f = fsd_inode_diff(c, d->ino, a->ino, &ib_k, &ib_m, &blocks) &
 		    ~(unsigned)F_CTIME;
 		if (a->type == EXT2_FT_DIR)
 			f &= F_MODE | F_OWNER | F_FLAGS | F_XATTR;
@@ -1023,7 +358,7 @@ static void renamed(struct ctx *c, struct orphan *d, struct orphan *a)
 	x->fields = f;
 	x->changed_blocks = blocks;
 	if (a->type == EXT2_FT_DIR) {
-		char *kp = xstrdup(d->path), *mp = xstrdup(a->path);
+		char *kp = fsd_strdup(d->path), *mp = fsd_strdup(a->path);
 
 		walk(c, kp, mp, d->ino, a->ino);
 		free(kp);
@@ -1083,7 +418,7 @@ static bool match_orphans(struct ctx *c)
 		}
 		free(ds);
 		free(as);
-		/* Indices, since renamed() may grow (move) the arrays. */
+		/* Indices, since renamed() may fsd_grow (move) the arrays. */
 		for (size_t k = 0; k < np; k += 2) {
 			size_t di = (size_t)(pairs[k] - c->del.v);
 			size_t ai = (size_t)(pairs[k + 1] - c->add.v);
@@ -1097,11 +432,11 @@ static bool match_orphans(struct ctx *c)
 			union inode_buf a, b;
 
 			if (c->del.v[di].type != c->add.v[ai].type ||
-			    read_inode(c->k.fs, c->del.v[di].ino, &a) ||
-			    read_inode(c->m.fs, c->add.v[ai].ino, &b) ||
+			    fsd_read_inode(c->k.fs, c->del.v[di].ino, &a) ||
+			    fsd_read_inode(c->m.fs, c->add.v[ai].ino, &b) ||
 			    a.l.i_generation != b.l.i_generation ||
-			    !inode_in_use(c->k.fs, c->del.v[di].ino, &a) ||
-			    !inode_in_use(c->m.fs, c->add.v[ai].ino, &b))
+			    !fsd_inode_in_use(c->k.fs, c->del.v[di].ino, &a) ||
+			    !fsd_inode_in_use(c->m.fs, c->add.v[ai].ino, &b))
 				continue;
 			renamed(c, &c->del.v[di], &c->add.v[ai]);
 			any = true;
@@ -1135,14 +470,14 @@ static bool expand_orphans(struct ctx *c, struct orphans *o, bool deleted)
 			continue;
 		o->v[i].done = true;
 		ino = o->v[i].ino;
-		if (iset_has(deleted ? &c->expanded_k : &c->expanded_m, ino))
+		if (fsd_iset_has(deleted ? &c->expanded_k : &c->expanded_m, ino))
 			continue;
-		iset_add(deleted ? &c->expanded_k : &c->expanded_m, ino);
+		fsd_iset_add(deleted ? &c->expanded_k : &c->expanded_m, ino);
 		any = true;
-		path = xstrdup(o->v[i].path);
+		path = fsd_strdup(o->v[i].path);
 		if (read_dir(c, self, ino, path, &l) == 0) {
 			for (size_t k = 0; k < l.n; k++) {
-				char *p = join(path, l.v[k].name);
+				char *p = fsd_join(path, l.v[k].name);
 
 				orphan_add(o, p, l.v[k].ino, l.v[k].type);
 				free(p);
@@ -1194,9 +529,9 @@ static void match_replaced(struct ctx *c)
 			continue;
 		d->matched = (*hit)->matched = true;
 		x = record(c, CH_MODIFIED, d->path, NULL, d->type, (*hit)->ino);
-		if (read_inode(c->k.fs, d->ino, &ib_k) == 0 &&
-		    read_inode(c->m.fs, (*hit)->ino, &ib_m) == 0) {
-			f |= inode_diff(c, d->ino, (*hit)->ino, &ib_k, &ib_m, &blocks);
+		if (fsd_read_inode(c->k.fs, d->ino, &ib_k) == 0 &&
+		    fsd_read_inode(c->m.fs, (*hit)->ino, &ib_m) == 0) {
+			f |= fsd_inode_diff(c, d->ino, (*hit)->ino, &ib_k, &ib_m, &blocks);
 			if (d->type == EXT2_FT_DIR)
 				f &= F_MODE | F_OWNER | F_FLAGS | F_XATTR | F_REPLACED;
 			x->size = EXT2_I_SIZE(EXT2_INODE(&ib_m.l));
@@ -1228,7 +563,7 @@ static void settle_orphans(struct ctx *c)
 		if (d->matched)
 			continue;
 		x = record(c, CH_DELETED, d->path, NULL, d->type, d->ino);
-		if (read_inode(c->k.fs, d->ino, &b) == 0)
+		if (fsd_read_inode(c->k.fs, d->ino, &b) == 0)
 			x->size_before = x->size = EXT2_I_SIZE(EXT2_INODE(&b.l));
 	}
 	for (size_t i = 0; i < c->add.n; i++) {
@@ -1239,148 +574,9 @@ static void settle_orphans(struct ctx *c)
 		if (a->matched)
 			continue;
 		x = record(c, CH_ADDED, a->path, NULL, a->type, a->ino);
-		if (read_inode(c->m.fs, a->ino, &b) == 0)
+		if (fsd_read_inode(c->m.fs, a->ino, &b) == 0)
 			x->size = EXT2_I_SIZE(EXT2_INODE(&b.l));
 	}
-}
-
-/* --- accounting for the changed blocks --------------------------------- */
-
-static void mark_metadata(struct ctx *c)
-{
-	ext2_filsys fs = c->m.fs;
-	unsigned ipb_blocks = (unsigned)((uint64_t)fs->super->s_inodes_per_group *
-					 c->isz / c->bs);
-
-	for (dgrp_t g = 0; g < fs->group_desc_count; g++) {
-		blk64_t super = 0, old_desc = 0, new_desc = 0;
-		blk_t used = 0;
-
-		ext2fs_super_and_bgd_loc2(fs, g, &super, &old_desc, &new_desc,
-					  &used);
-		if (super || g == 0)
-			mark(c, super, 1, CAT_META);
-		if (old_desc)
-			mark(c, old_desc, fs->desc_blocks +
-			     fs->super->s_reserved_gdt_blocks, CAT_META);
-		if (new_desc)
-			mark(c, new_desc, 1, CAT_META);
-		mark(c, ext2fs_block_bitmap_loc(fs, g), 1, CAT_META);
-		mark(c, ext2fs_inode_bitmap_loc(fs, g), 1, CAT_META);
-		mark(c, ext2fs_inode_table_loc(fs, g), ipb_blocks, CAT_META);
-	}
-	if (fs->super->s_first_data_block)
-		mark(c, 0, fs->super->s_first_data_block, CAT_META);
-	/* The block holding the superblock at 1024 when blocks are 1 KiB+. */
-	mark(c, 0, 1, CAT_META);
-}
-
-/* The blocks of the reserved inodes (journal, resize, quota...). */
-static void mark_reserved_inodes(struct ctx *c)
-{
-	ext2_filsys fs = c->m.fs;
-
-	for (ext2_ino_t ino = 1; ino < EXT2_FIRST_INO(fs->super); ino++) {
-		union inode_buf b;
-		struct fmap m;
-
-		if (ino == EXT2_ROOT_INO || read_inode(fs, ino, &b) ||
-		    !b.l.i_mode)
-			continue;
-		if (get_map(fs, ino, &b, &m) == 0)
-			mark_map(c, &m, ino == EXT2_JOURNAL_INO ? CAT_JOURNAL :
-				 CAT_META);
-		map_free(&m);
-	}
-}
-
-/* Blocks of inodes whose inode-table block the guest wrote. */
-static void mark_changed_inodes(struct ctx *c)
-{
-	ext2_filsys fs = c->m.fs;
-	uint32_t ipg = fs->super->s_inodes_per_group;
-	unsigned per_block = c->bs / c->isz;
-
-	for (dgrp_t g = 0; g < fs->group_desc_count; g++) {
-		uint64_t t = ext2fs_inode_table_loc(fs, g);
-		uint64_t nb = ((uint64_t)ipg * c->isz + c->bs - 1) / c->bs;
-
-		for (size_t i = cb_at(c, t); i < c->ncb && c->cb[i].start < t + nb; i++) {
-			uint64_t s = c->cb[i].start > t ? c->cb[i].start : t;
-			uint64_t e = c->cb[i].start + c->cb[i].len;
-
-			if (e > t + nb)
-				e = t + nb;
-			for (uint64_t blk = s; blk < e; blk++) {
-				for (unsigned k = 0; k < per_block; k++) {
-					uint64_t idx = (blk - t) * per_block + k;
-					ext2_ino_t ino = (ext2_ino_t)(g * (uint64_t)ipg + idx + 1);
-					union inode_buf b;
-					struct fmap m;
-
-					if (idx >= ipg || read_inode(fs, ino, &b) ||
-					    !inode_in_use(fs, ino, &b))
-						continue;
-					if (get_map(fs, ino, &b, &m) == 0)
-						mark_map(c, &m, LINUX_S_ISDIR(b.l.i_mode) ?
-							 CAT_DIR : CAT_FILE);
-					map_free(&m);
-				}
-			}
-		}
-	}
-}
-
-/*
- * Blocks written by the guest that no changed inode, no metadata and no
- * free space explains: find their owners with an inode scan and have
- * them compared even though their inode did not change.
- */
-static void find_owners(struct ctx *c)
-{
-	ext2_filsys fs = c->m.fs;
-	ext2_inode_scan scan;
-	ext2_ino_t ino;
-	union inode_buf b;
-
-	if (ext2fs_open_inode_scan(fs, 0, &scan))
-		return;
-	while (ext2fs_get_next_inode_full(scan, &ino, EXT2_INODE(&b.l),
-					  (int)(c->isz < sizeof(b) ? c->isz :
-						sizeof(b))) == 0 && ino) {
-		struct fmap m;
-		bool hit = false;
-
-		if (!inode_in_use(fs, ino, &b) || ino < EXT2_FIRST_INO(fs->super))
-			continue;
-		if (get_map(fs, ino, &b, &m))
-			continue;
-		for (size_t i = 0; i < m.n && !hit; i++)
-			hit = in_changed(c, m.v[i].pblk, m.v[i].len);
-		for (size_t i = 0; i < m.nmeta && !hit; i++)
-			hit = in_changed(c, m.meta[i].start, 1);
-		/* Its blocks explain some that nothing else did. */
-		if (hit && mark_map(c, &m, LINUX_S_ISDIR(b.l.i_mode) ? CAT_DIR :
-				    CAT_FILE))
-			iset_add(&c->force, ino);
-		map_free(&m);
-		if (!c->unexplained)
-			break;
-	}
-	ext2fs_close_inode_scan(scan);
-}
-
-static void mark_free(struct ctx *c)
-{
-	ext2_filsys fs = c->m.fs;
-
-	if (!fs->block_map)
-		return;
-	for (size_t i = 0; i < c->ncb; i++)
-		for (uint64_t b = c->cb[i].start; b < c->cb[i].start + c->cb[i].len; b++)
-			if (b >= ext2fs_blocks_count(fs->super) ||
-			    !ext2fs_test_block_bitmap2(fs->block_map, b))
-				mark(c, b, 1, CAT_FREE);
 }
 
 /* --- output --------------------------------------------------------- */
@@ -1515,20 +711,6 @@ static void ctx_free(struct ctx *c)
 		extfs_close(&c->m);
 }
 
-/* Inode tables, inode size and groups equal: K and M index alike. */
-static bool same_geometry(ext2_filsys a, ext2_filsys b)
-{
-	if (a->group_desc_count != b->group_desc_count ||
-	    a->super->s_inodes_per_group != b->super->s_inodes_per_group ||
-	    EXT2_INODE_SIZE(a->super) != EXT2_INODE_SIZE(b->super) ||
-	    a->blocksize != b->blocksize)
-		return false;
-	for (dgrp_t g = 0; g < a->group_desc_count; g++)
-		if (ext2fs_inode_table_loc(a, g) != ext2fs_inode_table_loc(b, g))
-			return false;
-	return true;
-}
-
 int mode_files(struct out *o, struct img *im, const struct opts *op)
 {
 	struct probe_result pr;
@@ -1575,10 +757,10 @@ int mode_files(struct out *o, struct img *im, const struct opts *op)
 	c.isz = EXT2_INODE_SIZE(c.m.fs->super);
 	c.same_fs = c.have_k && !memcmp(c.k.fs->super->s_uuid,
 					c.m.fs->super->s_uuid, 16);
-	c.same_geo = c.same_fs && same_geometry(c.k.fs, c.m.fs);
+	c.same_geo = c.same_fs && fsd_same_geometry(c.k.fs, c.m.fs);
 	c.buf_k = malloc(256 * (size_t)c.bs);
 	c.buf_m = malloc(256 * (size_t)c.bs);
-	if (!c.buf_k || !c.buf_m || build_changed_blocks(&c) < 0 ||
+	if (!c.buf_k || !c.buf_m || fsd_changed_blocks(&c) < 0 ||
 	    ext2fs_read_bitmaps(c.m.fs) ||
 	    (c.have_k && ext2fs_read_inode_bitmap(c.k.fs))) {
 		file_error(o, "%s: reading the filesystem's bitmaps failed",
@@ -1588,13 +770,13 @@ int mode_files(struct out *o, struct img *im, const struct opts *op)
 	}
 
 	/* Account for the blocks the guest wrote; find data-only changes. */
-	mark_metadata(&c);
-	mark_reserved_inodes(&c);
-	mark_free(&c);
+	fsd_mark_metadata(&c);
+	fsd_mark_reserved_inodes(&c);
+	fsd_mark_free(&c);
 	if (c.same_geo) {
-		mark_changed_inodes(&c);
+		fsd_mark_changed_inodes(&c);
 		if (c.unexplained)
-			find_owners(&c);
+			fsd_find_owners(&c);
 	}
 
 	if (c.same_fs) {
