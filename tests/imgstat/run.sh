@@ -390,6 +390,9 @@ t_check_damage() {
 	# The data of set sectors cut off.
 	truncate -s $((do + 2 * MiB)) c.cow
 	check_finds short-data
+	# The COW names itself.
+	"$IS" --check -b c.cow c.cow >out.txt 2>err.txt
+	grep -q 'error backing-is-self' out.txt || fail "self: $(cat out.txt)"
 	# The backing file gone.
 	mv back.img gone.img
 	check_finds backing-missing

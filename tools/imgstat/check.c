@@ -284,6 +284,11 @@ static void check_backing(struct findings *f, const struct img *im)
 		    im->backing);
 		return;
 	}
+	if (im->bst.st_dev == im->st.st_dev && im->bst.st_ino == im->st.st_ino) {
+		add(f, SEV_ERROR, "backing-is-self",
+		    "the backing file %s is this COW file itself", im->backing);
+		return;
+	}
 	if (im->chk_done && !c->size_ok)
 		add(f, SEV_ERROR, "size-mismatch",
 		    "backing file %s is %" PRIu64 " bytes but the header says %"
