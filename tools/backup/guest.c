@@ -93,7 +93,7 @@ int guest_locate(const char *arg, const char *uml_dir, struct guest *g)
 	while (strlen(g->dir) > 1 && g->dir[strlen(g->dir) - 1] == '/')
 		g->dir[strlen(g->dir) - 1] = '\0';
 	slash = strrchr(g->dir, '/');
-	snprintf(g->umid, sizeof(g->umid), "%s", slash ? slash + 1 : g->dir);
+	snprintf(g->umid, sizeof(g->umid), "%.*s", NAME_MAX, slash ? slash + 1 : g->dir);
 	if (stat(g->sock, &st) < 0)
 		return -errno;
 	g->pid = read_pid_file(g->dir);
@@ -133,7 +133,7 @@ int guest_has_open(const struct guest *g, dev_t dev, ino_t ino)
 	if (!d)
 		return -errno;
 	while (!found && (de = readdir(d))) {
-		char fdpath[128];
+		char fdpath[400];
 
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;

@@ -18,7 +18,7 @@
 #include <sys/types.h>
 
 struct guest {
-	char umid[256];
+	char umid[NAME_MAX + 1];
 	char dir[PATH_MAX];     /* the umid directory */
 	char sock[108];         /* its mconsole socket */
 	pid_t pid;              /* kernel process, 0 if unknown */
