@@ -121,6 +121,10 @@ say "              etc/app.conf: $(img_cat "$T/merged.img" /etc/app.conf | tr '\
 say "              srv/data/numbers.txt: $(img_cat "$T/merged.img" /srv/data/numbers.txt | wc -l) lines;" \
 	"var/log/old.log: $(img_has "$T/merged.img" /var/log/old.log)"
 say "            while the master still says \"$(img_cat "$T/master.img" /etc/motd)\""
+"$B/bin/uml_imgstat" --files "$T/guest.cow" >"$T/files.txt" || die "uml_imgstat --files failed"
+say "   files    uml_imgstat --files guest.cow, read from the pair without merging:"
+sed -n 's/^  \([ADMR] \)/              \1/p' "$T/files.txt"
+
 # --- 6. a new master from the guest's changes ------------------------------
 
 "$B/bin/uml_moo" -q "$T/guest.cow" "$T/master2.img"
