@@ -409,6 +409,12 @@ static int write_bitmap(struct ubdh_dev *dev)
 	return 0;
 }
 
+void ubdh_write_back(struct ubdh_dev *dev)
+{
+	if (dev && dev->cow)
+		write_bitmap(dev);
+}
+
 void ubdh_close(struct ubdh_dev *dev)
 {
 	if (!dev)

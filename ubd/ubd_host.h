@@ -89,6 +89,8 @@ int ubdh_open(const char *file, const char *backing,
 const char *ubdh_backing(const struct ubdh_dev *dev);
 /* Close (after UBDH_OP_QUIESCE went through the thread). */
 void ubdh_close(struct ubdh_dev *dev);
+/* At shutdown, with the thread stopped: write what it held back. */
+void ubdh_write_back(struct ubdh_dev *dev);
 
 /*
  * Start the I/O thread on a stack whose top is sp; *fd_out is the kernel's

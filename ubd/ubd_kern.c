@@ -802,8 +802,18 @@ static int __init ubd_init(void)
 }
 late_initcall(ubd_init);
 
+/*
+ * Halt, reboot or poweroff: stop the I/O thread, then write the COW bitmap
+ * pages it held back, so that every completed write keeps its bits even
+ * without a flush (as with the stock driver, which writes them at once).
+ */
 static void ubd_exit(void)
 {
+	int i;
+
 	ubdh_stop_thread(io_pid);
+	for (i = 0; i < MAX_DEV; i++)
+		if (ubd_devs[i] && ubd_devs[i]->hdev)
+			ubdh_write_back(ubd_devs[i]->hdev);
 }
 __uml_exitcall(ubd_exit);

@@ -61,7 +61,7 @@ t_build_uses_our_driver_and_library() {
 	grep -qx 'CONFIG_UBDK_UBD=y' "$o/.config" || fail "CONFIG_UBDK_UBD not set"
 	! grep -q '^CONFIG_BLK_DEV_UBD=y' "$o/.config" || fail "stock ubd enabled"
 	[ -f "$o/arch/um/drivers/ubdk/ubdk.o" ] || fail "ubdk.o not built"
-	for f in cow/cow.o cow/header.o cow/bitmap.o cow/ubdk_os_posix.o ubd_host.o ubd_kern.o; do
+	for f in cow/cow.o cow/header.o cow/bitmap.o ubdk_os_uml.o ubd_host.o ubd_kern.o; do
 		[ -f "$o/arch/um/drivers/ubdk/$f" ] || fail "$f not built"
 	done
 	# The stock driver and the kernel's own COW code are not compiled.
