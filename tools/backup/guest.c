@@ -118,9 +118,10 @@ int guest_abspath(const struct guest *g, const char *path, char *out, size_t len
 	return 0;
 }
 
-int guest_has_open(const struct guest *g, dev_t dev, ino_t ino)
+int guest_has_open(const struct guest *g, const char *name, dev_t dev, ino_t ino)
 {
-	char path[64];
+	char path[64], link[PATH_MAX + 16];
+	size_t nlen = strlen(name);
 	struct dirent *de;
 	struct stat st;
 	DIR *d;
@@ -134,12 +135,23 @@ int guest_has_open(const struct guest *g, dev_t dev, ino_t ino)
 		return -errno;
 	while (!found && (de = readdir(d))) {
 		char fdpath[400];
+		ssize_t n;
 
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
-		if (stat(fdpath, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+		if (stat(fdpath, &st) == 0 && st.st_dev == dev && st.st_ino == ino) {
 			found = 1;
+			break;
+		}
+		/* Another file under that name: replaced, or deleted. */
+		n = readlink(fdpath, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			if (!strncmp(link, name, nlen) &&
+			    (link[nlen] == '\0' || !strcmp(link + nlen, " (deleted)")))
+				found = 2;
+		}
 	}
 	closedir(d);
 	return found;

@@ -35,8 +35,12 @@ int guest_locate(const char *arg, const char *uml_dir, struct guest *g);
 /* Make a path from the guest's command line absolute (relative to its cwd). */
 int guest_abspath(const struct guest *g, const char *path, char *out, size_t len);
 
-/* Does the guest have the file dev:ino open?  1, 0, or -errno if unknown. */
-int guest_has_open(const struct guest *g, dev_t dev, ino_t ino);
+/*
+ * Does the guest have the file dev:ino (named name) open?  1 yes; 0 no (an
+ * unused device is not kept open); 2 no, but another file it opened under
+ * that name (since replaced or deleted); -errno if it cannot be known.
+ */
+int guest_has_open(const struct guest *g, const char *name, dev_t dev, ino_t ino);
 
 /* Is the kernel process still there?  (true when the pid is unknown) */
 bool guest_alive(const struct guest *g);

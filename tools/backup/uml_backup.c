@@ -173,6 +173,22 @@ static bool parse_seconds(const char *s, int *ms)
 	return *ms > 0;
 }
 
+/* "ubd3", "ubdd", "3", "d" -> 3; -1 if not a device name. */
+static int parse_unit(const char *s)
+{
+	char *end;
+	long n;
+
+	if (!strncmp(s, "ubd", 3))
+		s += 3;
+	if (s[0] >= 'a' && s[0] <= 'p' && s[1] == '\0')
+		return s[0] - 'a';
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	n = strtol(s, &end, 10);
+	return *end || n < 0 || n >= MAX_DEV ? -1 : (int)n;
+}
+
 static int parse_args(int argc, char **argv, struct options *o, int *mode)
 {
 	enum { OPT_VERSION = 256, OPT_NOSYNC, OPT_SYNCTO, OPT_OFFLINE, OPT_VERIFY };
@@ -220,6 +236,11 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 					cli_error("too many devices (at most %d)", MAX_DEV);
 					return -1;
 				}
+				if (parse_unit(tok) < 0) {
+					cli_error("%s: not a ubd device name (ubd0..ubd15, "
+						  "ubda..ubdp)", tok);
+					return -1;
+				}
 				o->devices[o->ndevices++] = tok;
 			}
 			break;
@@ -228,6 +249,9 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 			o->uml_dir = optarg;
 			break;
 		case 'c':
+			/* "-c gzip" as well as "-cgzip" and "--compress=gzip". */
+			if (!optarg && optind < argc && pack_parse(argv[optind]) > 0)
+				optarg = argv[optind++];
 			o->compress = optarg ? pack_parse(optarg) : PACK_LZ4;
 			if (o->compress < 0) {
 				cli_error("--compress: unknown format '%s' (lz4 or gzip)", optarg);
@@ -335,22 +359,6 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 	o->guest = argv[optind];
 	o->dest = argv[optind + 1];
 	return 0;
-}
-
-/* "ubd3", "ubdd", "3", "d" -> 3; -1 if not a device name. */
-static int parse_unit(const char *s)
-{
-	char *end;
-	long n;
-
-	if (!strncmp(s, "ubd", 3))
-		s += 3;
-	if (s[0] >= 'a' && s[0] <= 'p' && s[1] == '\0')
-		return s[0] - 'a';
-	if (s[0] < '0' || s[0] > '9')
-		return -1;
-	n = strtol(s, &end, 10);
-	return *end || n < 0 || n >= MAX_DEV ? -1 : (int)n;
 }
 
 /* --- the test hook ------------------------------------------------------ */
@@ -487,8 +495,8 @@ static int query_device(struct backup *b, int unit, bool required)
 	st = open_source(d);
 	if (st)
 		return st;
-	ret = guest_has_open(&b->g, d->st.st_dev, d->st.st_ino);
-	if (ret == 0) {
+	ret = guest_has_open(&b->g, d->cow, d->st.st_dev, d->st.st_ino);
+	if (ret == 2) {
 		cli_error("%s: %s is not the file the guest has open (renamed or "
 			  "replaced?)", d->name, d->cow);
 		return EXIT_DEVICE;
@@ -509,11 +517,6 @@ static int find_devices(struct backup *b)
 		for (int i = 0; i < o->ndevices; i++) {
 			int unit = parse_unit(o->devices[i]);
 
-			if (unit < 0) {
-				cli_error("%s: not a ubd device name (ubd0..ubd15, ubda..ubdp)",
-					  o->devices[i]);
-				return EXIT_USAGE;
-			}
 			for (int j = 0; j < b->ndev; j++)
 				if (b->dev[j].unit == unit)
 					unit = -1;

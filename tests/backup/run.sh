@@ -1,0 +1,454 @@
+#!/bin/sh
+# Tests of uml_backup against real linux.uml guests: a guest keeps writing
+# numbered, checksummed records (each one fsynced) to an ext4 on its COW
+# while it is backed up; the backup, merged with its backing, must pass
+# fsck and hold a gap-free prefix of the records.  Also: compression and
+# restore (ours, lz4 -d, gunzip), --verify, offline backups and their lock
+# check, SIGKILL and SIGTERM in the middle of the pause (the guest must run
+# afterwards, no backup may look complete), a guest that exits or stops
+# answering during the backup, bad destinations, bad devices, and the
+# mconsole client's own unit tests.
+#   tests/backup/run.sh BUILD_DIR [t_NAME...]
+set -u
+
+SUITE=backup
+. "$(dirname "$0")/../lib/runner.sh"
+
+BK=$B/bin/uml_backup
+COWUTIL=$B/tests/cowutil
+MKCOW=$B/bin/uml_mkcow
+UML_TIMEOUT=600
+
+# --- helpers -----------------------------------------------------------------
+
+# Run a command, expect exit status $1; stdout in out.txt, stderr in err.txt.
+# A failure must be one line "uml_backup: ...".
+expect_status() {
+	_es_want=$1
+	shift
+	"$@" >out.txt 2>err.txt
+	_es_got=$?
+	[ "$_es_got" = "$_es_want" ] ||
+		fail "'$*' exited $_es_got, expected $_es_want: $(cat err.txt)"
+	[ "$_es_want" = 0 ] && return 0
+	[ "$(grep -cv '^uml_backup: watchdog' err.txt)" = 1 ] ||
+		fail "'$*': expected a one-line error, got: $(cat err.txt)"
+	grep -q '^uml_backup: ' err.txt || fail "'$*': error not 'uml_backup: ...': $(cat err.txt)"
+}
+
+err_has() {
+	grep -qi -- "$1" err.txt || fail "error does not say '$1': $(cat err.txt)"
+}
+
+# The records a guest writes: "REC n c(n)", c(n) = (n * 7919 + 104729) % 1000003.
+rec_check() {
+	awk 'BEGIN { bad = 0 }
+	{
+		want = sprintf("REC %08d %07d", NR, (NR * 7919 + 104729) % 1000003)
+		if ($0 != want) { printf "record %d is \"%s\", expected \"%s\"\n", NR, $0, want; bad = 1; exit 1 }
+	}
+	END { if (!bad) print NR }'
+}
+
+# A guest init script: mount ubda, write records until $T/stop.UMID exists,
+# each appended with fsync; a megabyte of buffered writes every 10 records
+# keeps dirty data around for the sync.  Prints "N n" after each record.
+writer_init() {
+	cat <<EOS
+#!/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+mount -t proc proc /proc 2>/dev/null
+mount /dev/ubda /mnt || { echo GUEST-ERROR mount; poweroff -f; }
+echo GUEST-READY
+n=0
+while [ ! -e "$T/stop.$1" ]; do
+	n=\$((n + 1))
+	printf 'REC %08d %07d\n' \$n \$(( (n * 7919 + 104729) % 1000003 )) |
+		dd of=/mnt/rec oflag=append conv=notrunc,fsync status=none
+	echo "N \$n"
+	[ \$((n % 10)) = 0 ] && dd if=/dev/urandom of=/mnt/bulk bs=64k count=16 conv=notrunc status=none
+done
+umount /mnt
+echo GUEST-DONE
+poweroff -f
+EOS
+}
+
+# Boot a writer guest in the background: start_guest UMID ubd-args...
+# Waits until it wrote 5 records.  Its pid is in $T/pid.UMID.
+start_guest() {
+	_sg_umid=$1
+	shift
+	writer_init "$_sg_umid" >"$T/init.$_sg_umid.sh"
+	uml_boot "$_sg_umid" "$T/init.$_sg_umid.sh" "$T/log.$_sg_umid" "$@" &
+	echo $! >"$T/pid.$_sg_umid"
+	wait_records "$_sg_umid" 5 120 || { cat "$T/log.$_sg_umid" >&2; fail "guest $_sg_umid did not start writing"; }
+}
+
+# The last record number a guest printed.
+last_rec() {
+	sed -n 's/^N \([0-9]*\).*/\1/p' "$T/log.$1" 2>/dev/null | tail -n 1
+}
+
+# wait_records UMID N SECONDS: until the guest printed record N.
+wait_records() {
+	_wr_i=0
+	while [ "$_wr_i" -lt $(($3 * 10)) ]; do
+		_wr_n=$(last_rec "$1")
+		[ -n "$_wr_n" ] && [ "$_wr_n" -ge "$2" ] && return 0
+		grep -q GUEST-ERROR "$T/log.$1" 2>/dev/null && return 1
+		sleep 0.1
+		_wr_i=$((_wr_i + 1))
+	done
+	return 1
+}
+
+# The guest is running: it writes new records within 20 s.
+assert_running() {
+	_ar_n=$(last_rec "$1")
+	wait_records "$1" $((_ar_n + 2)) 20 ||
+		fail "guest $1 is not running (stuck at record $_ar_n)${2:+: $2}"
+}
+
+sock() { echo "$T/uml/$1/mconsole"; }
+uml_pid() { cat "$T/uml/$1/pid"; }
+
+stop_guest() {
+	touch "$T/stop.$1"
+	_sg_pid=$(cat "$T/pid.$1")
+	wait "$_sg_pid" 2>/dev/null
+	grep -q GUEST-DONE "$T/log.$1" || { tail -n 20 "$T/log.$1" >&2; fail "guest $1 did not end cleanly"; }
+}
+
+# Kill every guest of this test (and, on the way out, undo mounts).
+kill_guests() {
+	for _kg in "$T"/uml/*/pid; do
+		[ -f "$_kg" ] || continue
+		_kg_pid=$(cat "$_kg")
+		for _kg_c in $(cat /proc/"$_kg_pid"/task/*/children 2>/dev/null) "$_kg_pid"; do
+			kill -9 "$_kg_c" 2>/dev/null
+		done
+	done
+	for _kg in "$T"/pid.*; do
+		[ -f "$_kg" ] && wait "$(cat "$_kg")" 2>/dev/null
+	done
+	return 0
+}
+
+on_exit() {
+	kill_guests
+	umount "$T/ro" "$T/small" 2>/dev/null
+}
+
+# An ext4 master and a COW on it: make_disk NAME SIZE_MB
+make_disk() {
+	mkfs.ext4 -q -F -b 4096 "$T/$1.img" "${2}M" >/dev/null 2>&1 || fail "mkfs.ext4"
+	"$MKCOW" -q "$T/$1.cow" "$T/$1.img" || fail "uml_mkcow"
+}
+
+# merged_check COW MINRECORDS: the COW merged with its backing passes fsck
+# (after replaying the journal, as mounting would) and holds a gap-free
+# prefix of at least MINRECORDS records; prints the number of records.
+merged_check() {
+	rm -f "$T/merged.img"
+	"$COWUTIL" merged "$1" "$T/merged.img" >/dev/null || fail "cowutil merged $1"
+	e2fsck -fy "$T/merged.img" >"$T/fsck.log" 2>&1
+	[ $? -le 1 ] || { cat "$T/fsck.log" >&2; fail "$1: e2fsck -fy failed"; }
+	e2fsck -fn "$T/merged.img" >"$T/fsck.log" 2>&1 ||
+		{ cat "$T/fsck.log" >&2; fail "$1: not clean after journal replay"; }
+	_mc_n=$(debugfs -R "cat /rec" "$T/merged.img" 2>/dev/null | rec_check) ||
+		fail "$1: records: $_mc_n"
+	[ "$_mc_n" -ge "$2" ] || fail "$1: only $_mc_n records, expected at least $2"
+	rm -f "$T/merged.img"
+	echo "$_mc_n"
+}
+
+# The manifest has the documented keys.
+manifest_keys() {
+	for _mk in format guest mconsole live created method pause_ms devices device \
+		cow backing size mtime file compression checksums crc32 sha256_tree; do
+		grep -q "\"$_mk\":" "$1" || fail "$1: no key \"$_mk\""
+	done
+}
+
+json_num() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" "$1" | head -n 1; }
+json_str() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1" | head -n 1; }
+
+# A directory left by a failed or killed run: nothing that looks complete.
+no_backup() {
+	[ ! -e "$1/manifest.json" ] || fail "$1: a failed run left a manifest"
+	_nb=$(ls -A "$1" 2>/dev/null | grep -v '^\.' | tr '\n' ' ')
+	[ -z "$_nb" ] || fail "$1: a failed run left files: $_nb"
+}
+
+# --- tests -------------------------------------------------------------------
+
+t_mconsole_client() {
+	"$B/tests/mconsole_test" "$T" || fail "mconsole unit tests"
+}
+
+t_usage() {
+	expect_status 0 "$BK" --help
+	grep -q 'Exit status' out.txt || fail "--help has no exit codes"
+	expect_status 0 "$BK" --version
+	grep -q '^uml_backup (ubdkit) ' out.txt || fail "--version: $(cat out.txt)"
+	expect_status 2 "$BK"
+	expect_status 2 "$BK" onlyone
+	expect_status 2 "$BK" --bogus g d
+	expect_status 2 "$BK" -m magic g d
+	expect_status 2 "$BK" -c zip g d
+	expect_status 2 "$BK" -t 0 g d
+	expect_status 2 "$BK" -d ubdz g d
+	err_has "not a ubd device"
+	expect_status 2 "$BK" restore
+	expect_status 2 "$BK" verify a b
+	expect_status 1 "$BK" verify "$T/nothing"
+	err_has "no manifest"
+}
+
+t_no_guest() {
+	expect_status 3 "$BK" -u "$T/uml" nosuchumid "$T/d1"
+	err_has "no such guest"
+	[ ! -e "$T/d1" ] || fail "destination created for a missing guest"
+	# A stale socket: the guest was killed and left it behind.
+	mkdir -p "$T/uml/stale"
+	python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])" \
+		"$T/uml/stale/mconsole" || fail "python3"
+	expect_status 3 "$BK" -u "$T/uml" stale "$T/d1"
+	err_has "not running"
+	# A socket nobody answers on.
+	mkdir -p "$T/uml/mute"
+	python3 -c "import socket,sys,time; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); open(sys.argv[2],'w').close(); time.sleep(30)" \
+		"$T/uml/mute/mconsole" "$T/mute.ready" &
+	mute=$!
+	while [ ! -e "$T/mute.ready" ]; do sleep 0.1; done
+	t0=$(date +%s%N)
+	expect_status 3 "$BK" -t 1 "$T/uml/mute/mconsole" "$T/d1"
+	t1=$(date +%s%N)
+	kill $mute
+	err_has "not answering"
+	[ $(( (t1 - t0) / 1000000 )) -lt 5000 ] || fail "took $(( (t1 - t0) / 1000000 )) ms for a 1 s timeout"
+	[ ! -e "$T/d1" ] || fail "destination created for a mute guest"
+}
+
+# The main scenario: one guest, three devices (two COWs, one plain file),
+# many backups while it writes records.
+t_live() {
+	trap on_exit EXIT
+	make_disk disk 128
+	make_disk second 16
+	head -c $((8 * 1048576)) /dev/zero >"$T/plain.img"
+	start_guest g1 ubda="$T/disk.cow,$T/disk.img" ubdb="$T/second.cow,$T/second.img" \
+		ubdc="$T/plain.img"
+	S=$(sock g1)
+
+	# All devices: ubd2 has no COW; refused before the guest is touched.
+	expect_status 4 "$BK" -u "$T/uml" g1 "$T/all"
+	err_has "ubd2: .*plain.img is not a COW file"
+	[ ! -e "$T/all" ] || fail "destination created although a device has no COW"
+	expect_status 4 "$BK" -u "$T/uml" -d ubd5 g1 "$T/all"
+	err_has "not configured"
+
+	# A plain backup of both COWs, by socket path, while records are written.
+	n0=$(last_rec g1)
+	expect_status 0 "$BK" -j -d ubda,ubdb "$S" "$T/b1"
+	cat err.txt
+	manifest_keys "$T/b1/manifest.json"
+	cmp -s out.txt "$T/b1/manifest.json" || fail "--json output is not the manifest"
+	[ -f "$T/b1/ubd0.cow" ] && [ -f "$T/b1/ubd1.cow" ] || fail "files: $(ls "$T/b1")"
+	pause=$(json_num "$T/b1/manifest.json" pause_ms)
+	method=$(json_str "$T/b1/manifest.json" method)
+	echo "plain backup: method $method, pause $pause ms, records before $n0"
+	[ "$(json_str "$T/b1/manifest.json" guest)" = g1 ] || fail "guest name"
+	grep -q "\"backing\": \"$T/disk.img\"" "$T/b1/manifest.json" || fail "backing path"
+	assert_running g1 "after the plain backup"
+	expect_status 0 "$BK" verify "$T/b1"
+
+	# Compressed: lz4 (default) and gzip; the other methods.
+	expect_status 0 "$BK" -q -c -d 0 "$S" "$T/b2"
+	[ -f "$T/b2/ubd0.cow.lz4" ] && [ ! -e "$T/b2/ubd0.cow" ] || fail "lz4 files: $(ls "$T/b2")"
+	expect_status 0 "$BK" -q --compress=gzip -l 1 --verify -d a "$S" "$T/b3"
+	[ -f "$T/b3/ubd0.cow.gz" ] || fail "gzip files: $(ls "$T/b3")"
+	for m in compare copy; do
+		expect_status 0 "$BK" -q -j -m $m -d 0 "$S" "$T/m-$m"
+		[ "$(json_str "$T/m-$m/manifest.json" method)" = $m ] || fail "method $m not used"
+		echo "method $m: pause $(json_num "$T/m-$m/manifest.json" pause_ms) ms"
+	done
+	expect_status 5 "$BK" -m reflink -d 0 "$S" "$T/m-reflink"
+	err_has "cannot share extents"
+	assert_running g1 "after compressed backups"
+
+	# An existing backup is kept unless -f.
+	expect_status 5 "$BK" -d 0 "$S" "$T/b1"
+	err_has "already holds a backup"
+
+	# Killed with SIGKILL in the middle of the pause: the watchdog resumes
+	# the guest; nothing looks like a backup.
+	UBDK_BACKUP_TEST_STALL="$T/stall" "$BK" -d 0 "$S" "$T/k9" >out.txt 2>err.txt &
+	bk=$!
+	i=0
+	while [ ! -e "$T/stall" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -e "$T/stall" ] || fail "the backup never reached the pause: $(cat err.txt)"
+	n1=$(last_rec g1)
+	sleep 1
+	[ "$(last_rec g1)" = "$n1" ] || fail "the guest wrote while stopped"
+	kill -9 $bk
+	wait $bk 2>/dev/null
+	rm -f "$T/stall"
+	assert_running g1 "after SIGKILL of the backup"
+	no_backup "$T/k9"
+	grep -q "watchdog.*resumed it" err.txt || fail "watchdog did not say it resumed: $(cat err.txt)"
+
+	# SIGTERM and SIGINT in the pause: resumed, exit 7.
+	for sig in TERM INT; do
+		UBDK_BACKUP_TEST_STALL="$T/stall" "$BK" -d 0 "$S" "$T/k-$sig" >out.txt 2>err.txt &
+		bk=$!
+		i=0
+		while [ ! -e "$T/stall" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+		kill -$sig $bk
+		wait $bk
+		st=$?
+		rm -f "$T/stall"
+		[ $st = 7 ] || fail "SIG$sig: exit $st: $(cat err.txt)"
+		grep -q "interrupted" err.txt || fail "SIG$sig: $(cat err.txt)"
+		assert_running g1 "after SIG$sig"
+		no_backup "$T/k-$sig"
+	done
+
+	# The guest stops answering in the pause (SIGSTOP): `go` times out, the
+	# watchdog keeps trying and resumes it once it answers again.
+	UBDK_BACKUP_TEST_STALL="$T/stall" "$BK" -t 1 -d 0 "$S" "$T/mute" >out.txt 2>err.txt &
+	bk=$!
+	i=0
+	while [ ! -e "$T/stall" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -STOP "$(uml_pid g1)"
+	rm -f "$T/stall"
+	wait $bk
+	st=$?
+	[ $st = 3 ] || { kill -CONT "$(uml_pid g1)"; fail "mute guest: exit $st: $(cat err.txt)"; }
+	grep -q "not answering 'go'" err.txt || { kill -CONT "$(uml_pid g1)"; fail "mute guest: $(cat err.txt)"; }
+	sleep 1
+	kill -CONT "$(uml_pid g1)"
+	assert_running g1 "after it answered again (watchdog)"
+	no_backup "$T/mute"
+
+	# Destinations: a file, read-only, full, a file size limit mid-copy.
+	: >"$T/afile"
+	expect_status 5 "$BK" -d 0 "$S" "$T/afile"
+	err_has "not a directory"
+	if [ "$(id -u)" = 0 ] && mkdir -p "$T/ro" "$T/small" &&
+		mount -t tmpfs -o ro,size=1m tmpfs "$T/ro" 2>/dev/null; then
+		expect_status 5 "$BK" -d 0 "$S" "$T/ro/b"
+		err_has "read-only"
+		umount "$T/ro"
+		mount -t tmpfs -o size=1m tmpfs "$T/small"
+		expect_status 5 "$BK" -d 0 "$S" "$T/small/b"
+		err_has "not enough space"
+		no_backup "$T/small/b"
+		umount "$T/small"
+	else
+		echo "NOTE: not root or no tmpfs: read-only and full destinations skipped"
+	fi
+	(ulimit -f 100 && exec "$BK" -d 0 "$S" "$T/fsize") >out.txt 2>err.txt
+	st=$?
+	[ $st = 5 ] || fail "file size limit: exit $st: $(cat err.txt)"
+	err_has "too large"
+	no_backup "$T/fsize"
+	assert_running g1 "after the destination errors"
+
+	# Offline backups are refused while the guest holds the files.
+	expect_status 6 "$BK" --offline "$T/disk.cow" "$T/off"
+	err_has "in use by a running guest"
+
+	# One last backup, then the guest ends.
+	expect_status 0 "$BK" -q -d 0 "$S" "$T/b4"
+	n_b4=$(last_rec g1)
+	stop_guest g1
+	n_end=$(last_rec g1)
+	trap - EXIT
+
+	# Every backup is a consistent point in time.
+	c1=$(merged_check "$T/b1/ubd0.cow" "$n0")
+	echo "b1: $c1 records (guest had written $n0 before, $n_end at the end)"
+	[ "$c1" -lt "$n_end" ] || fail "b1 holds records written after it"
+	c4=$(merged_check "$T/b4/ubd0.cow" "$c1")
+	[ "$c4" -le $((n_b4 + 1)) ] || fail "b4 holds $c4 records, more than the $n_b4 written when it returned"
+	for m in compare copy; do
+		merged_check "$T/m-$m/ubd0.cow" "$c1" >/dev/null
+	done
+	# ubdb: the kernel made its COW; nothing was written, still a valid COW.
+	"$COWUTIL" check "$T/b1/ubd1.cow" >/dev/null || fail "ubd1 backup not a valid COW"
+
+	# Restores: ours (sparse), lz4 -d, gunzip -- all the same bytes.
+	expect_status 0 "$BK" restore "$T/b2/ubd0.cow.lz4"
+	grep -q "checksums match" err.txt || fail "restore did not check the manifest: $(cat err.txt)"
+	[ "$(blocks_of "$T/b2/ubd0.cow")" -lt $(( $(size_of "$T/b2/ubd0.cow") / 512 / 4 )) ] ||
+		fail "restored COW is not sparse"
+	lz4 -d -q -c "$T/b2/ubd0.cow.lz4" | cmp - "$T/b2/ubd0.cow" || fail "lz4 -d differs"
+	merged_check "$T/b2/ubd0.cow" "$c1" >/dev/null
+	expect_status 0 "$BK" restore -j "$T/b3/ubd0.cow.gz" "$T/b3.cow"
+	gunzip -c "$T/b3/ubd0.cow.gz" | cmp - "$T/b3.cow" || fail "gunzip differs"
+	merged_check "$T/b3.cow" "$c1" >/dev/null
+	expect_status 5 "$BK" restore "$T/b3/ubd0.cow.gz" "$T/b3.cow"
+	expect_status 0 "$BK" restore -f "$T/b3/ubd0.cow.gz" "$T/b3.cow"
+
+	# --verify catches damage, in plain and compressed backups.
+	printf 'X' | dd of="$T/b4/ubd0.cow" bs=1 seek=5000 conv=notrunc status=none
+	expect_status 1 "$BK" verify "$T/b4"
+	err_has "checksum mismatch"
+	size=$(size_of "$T/b3/ubd0.cow.gz")
+	printf 'XY' | dd of="$T/b3/ubd0.cow.gz" bs=1 seek=$((size / 2)) conv=notrunc status=none
+	expect_status 1 "$BK" verify "$T/b3"
+	expect_status 1 "$BK" restore "$T/b3/ubd0.cow.gz" "$T/bad.cow"
+	[ ! -e "$T/bad.cow" ] || fail "a failed restore left its output"
+
+	# Offline now that the guest is gone: by --offline and by a COW as GUEST.
+	expect_status 0 "$BK" -j --offline "$T/disk.cow" "$T/second.cow" "$T/off"
+	grep -q '"live": false' "$T/off/manifest.json" || fail "offline manifest"
+	cmp "$T/off/ubd0.cow" "$T/disk.cow" || fail "offline copy differs"
+	cmp "$T/off/ubd1.cow" "$T/second.cow" || fail "offline copy of ubd1 differs"
+	expect_status 0 "$BK" -q -c gzip "$T/disk.cow" "$T/off2"
+	expect_status 0 "$BK" --verify "$T/off2"
+
+	# The backup boots as it is: a guest on b1/ubd0.cow reads the records.
+	cat >"$T/boot.sh" <<EOS
+#!/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc 2>/dev/null
+mount /dev/ubda /mnt || { echo GUEST-ERROR mount; poweroff -f; }
+echo "GUEST-RECORDS \$(wc -l </mnt/rec)"
+echo "GUEST-LAST \$(tail -n 1 /mnt/rec)"
+umount /mnt
+poweroff -f
+EOS
+	uml_boot bootb "$T/boot.sh" "$T/log.boot" ubda="$T/b1/ubd0.cow" ||
+		{ cat "$T/log.boot" >&2; fail "booting the backup"; }
+	got=$(sed -n 's/^GUEST-RECORDS \([0-9]*\).*/\1/p' "$T/log.boot")
+	[ "$got" = "$c1" ] || { tail -n 20 "$T/log.boot" >&2; fail "booted backup has '$got' records, expected $c1"; }
+}
+
+# The guest goes away while it is stopped for the backup.
+t_guest_exits() {
+	trap on_exit EXIT
+	make_disk disk 64
+	start_guest g2 ubda="$T/disk.cow,$T/disk.img"
+	UBDK_BACKUP_TEST_STALL="$T/stall" "$BK" -u "$T/uml" g2 "$T/gone" >out.txt 2>err.txt &
+	bk=$!
+	i=0
+	while [ ! -e "$T/stall" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -e "$T/stall" ] || fail "the backup never reached the pause: $(cat err.txt)"
+	kill_guests
+	rm -f "$T/stall"
+	wait $bk
+	st=$?
+	[ $st = 3 ] || fail "guest gone: exit $st: $(cat err.txt)"
+	grep -q "exited during the backup" err.txt || fail "message: $(cat err.txt)"
+	no_backup "$T/gone"
+	# And a guest that is gone before we start: its socket is stale.
+	expect_status 3 "$BK" -u "$T/uml" g2 "$T/gone2"
+	err_has "not running"
+	trap - EXIT
+}
+
+run_tests "$@"
