@@ -917,6 +917,7 @@ static int pause_and_copy(struct backup *b)
 		if (r.err && strstr(r.text, "Already stopped")) {
 			/* Somebody else stopped it: leave it as we found it. */
 			already = true;
+			watchdog_release(&b->wd);
 			if (!b->o->quiet)
 				cli_error("%s: note: the guest was already stopped; it is "
 					  "left stopped", b->g.umid);
@@ -1207,15 +1208,15 @@ static void summary(struct backup *b)
 	}
 	if (b->live)
 		fprintf(stderr, "%s: %s: %d device%s, %.1f MiB of COW data backed up into "
-			"%s (%s%s%.1f MiB); paused %.1f ms (%s, %.1f MiB copied while "
-			"stopped)\n", cli_prog, b->g.umid, b->ndev, b->ndev == 1 ? "" : "s",
+			"%s (stored: %s%s%.1f MiB); paused %.1f ms (%s, %.1f MiB copied "
+			"while stopped)\n", cli_prog, b->g.umid, b->ndev, b->ndev == 1 ? "" : "s",
 			(double)data / 1048576.0, b->dest, b->o->compress ?
 			pack_name(b->o->compress) : "", b->o->compress ? " " : "",
 			(double)stored / 1048576.0, b->pause_ms, method_names[b->method],
 			(double)paused / 1048576.0);
 	else
 		fprintf(stderr, "%s: %d COW file%s, %.1f MiB of data backed up into %s "
-			"(%s%s%.1f MiB)\n", cli_prog, b->ndev, b->ndev == 1 ? "" : "s",
+			"(stored: %s%s%.1f MiB)\n", cli_prog, b->ndev, b->ndev == 1 ? "" : "s",
 			(double)data / 1048576.0, b->dest, b->o->compress ?
 			pack_name(b->o->compress) : "", b->o->compress ? " " : "",
 			(double)stored / 1048576.0);
