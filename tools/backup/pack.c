@@ -13,6 +13,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_CLMUL 1
+#endif
+
 #define OUTBUF (4U << 20)
 
 const char *pack_name(int format)
@@ -61,6 +67,105 @@ static const uint8_t *zeros(void)
 
 /* --- checksums ----------------------------------------------------------- */
 
+#ifdef HAVE_CLMUL
+/*
+ * CRC-32 (the gzip polynomial, reflected) by folding 64 bytes at a time
+ * with carry-less multiplication, then Barrett reduction ("Fast CRC
+ * Computation for Generic Polynomials Using PCLMULQDQ", Gopal et al.).
+ * len >= 64 and a multiple of 16; crc is the inverted running value.
+ */
+__attribute__((target("pclmul,sse4.1")))
+static uint32_t crc32_clmul(const uint8_t *buf, size_t len, uint32_t crc)
+{
+	static const uint64_t k1k2[2] __attribute__((aligned(16))) = { 0x0154442bd4, 0x01c6e41596 };
+	static const uint64_t k3k4[2] __attribute__((aligned(16))) = { 0x01751997d0, 0x00ccaa009e };
+	static const uint64_t k5k0[2] __attribute__((aligned(16))) = { 0x0163cd6124, 0 };
+	static const uint64_t poly[2] __attribute__((aligned(16))) = { 0x01db710641, 0x01f7011641 };
+	__m128i x0, x1, x2, x3, x4, x5, x6, x7, x8;
+
+	x1 = _mm_loadu_si128((const __m128i *)(buf + 0x00));
+	x2 = _mm_loadu_si128((const __m128i *)(buf + 0x10));
+	x3 = _mm_loadu_si128((const __m128i *)(buf + 0x20));
+	x4 = _mm_loadu_si128((const __m128i *)(buf + 0x30));
+	x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
+	x0 = _mm_load_si128((const __m128i *)k1k2);
+	buf += 64;
+	len -= 64;
+	while (len >= 64) {
+		x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+		x6 = _mm_clmulepi64_si128(x2, x0, 0x00);
+		x7 = _mm_clmulepi64_si128(x3, x0, 0x00);
+		x8 = _mm_clmulepi64_si128(x4, x0, 0x00);
+		x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
+		x2 = _mm_clmulepi64_si128(x2, x0, 0x11);
+		x3 = _mm_clmulepi64_si128(x3, x0, 0x11);
+		x4 = _mm_clmulepi64_si128(x4, x0, 0x11);
+		x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), _mm_loadu_si128((const __m128i *)(buf + 0x00)));
+		x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), _mm_loadu_si128((const __m128i *)(buf + 0x10)));
+		x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), _mm_loadu_si128((const __m128i *)(buf + 0x20)));
+		x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), _mm_loadu_si128((const __m128i *)(buf + 0x30)));
+		buf += 64;
+		len -= 64;
+	}
+	/* Fold the four lanes into one. */
+	x0 = _mm_load_si128((const __m128i *)k3k4);
+	x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+	x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, x0, 0x11), x2), x5);
+	x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+	x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, x0, 0x11), x3), x5);
+	x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+	x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, x0, 0x11), x4), x5);
+	while (len >= 16) {
+		x2 = _mm_loadu_si128((const __m128i *)buf);
+		x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
+		x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, x0, 0x11), x2), x5);
+		buf += 16;
+		len -= 16;
+	}
+	/* 128 bits to 64. */
+	x2 = _mm_clmulepi64_si128(x1, x0, 0x10);
+	x3 = _mm_setr_epi32(~0, 0, ~0, 0);
+	x1 = _mm_srli_si128(x1, 8);
+	x1 = _mm_xor_si128(x1, x2);
+	x0 = _mm_loadl_epi64((const __m128i *)k5k0);
+	x2 = _mm_srli_si128(x1, 4);
+	x1 = _mm_and_si128(x1, x3);
+	x1 = _mm_clmulepi64_si128(x1, x0, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+	/* Barrett reduction to 32 bits. */
+	x0 = _mm_load_si128((const __m128i *)poly);
+	x2 = _mm_and_si128(x1, x3);
+	x2 = _mm_clmulepi64_si128(x2, x0, 0x10);
+	x2 = _mm_and_si128(x2, x3);
+	x2 = _mm_clmulepi64_si128(x2, x0, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+	return (uint32_t)_mm_extract_epi32(x1, 1);
+}
+
+static int have_clmul = -1;
+#endif
+
+/* zlib's crc32 where the CPU cannot do better. */
+static unsigned long crc_update(unsigned long crc, const uint8_t *p, size_t n)
+{
+#ifdef HAVE_CLMUL
+	if (have_clmul < 0) {
+		unsigned a, b, c, d;
+
+		have_clmul = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_PCLMUL) &&
+			     (c & bit_SSE4_1) && !getenv("UBDK_CRC_GENERIC");
+	}
+	if (have_clmul && n >= 64) {
+		size_t chunk = n & ~(size_t)15;
+
+		crc = ~crc32_clmul(p, chunk, ~(uint32_t)crc) & 0xffffffffUL;
+		p += chunk;
+		n -= chunk;
+	}
+#endif
+	return n ? crc32_z(crc, p, n) : crc;
+}
+
 void sums_init(struct pack_sums *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -98,7 +203,7 @@ void sums_unit(struct pack_sums *s, const uint8_t *data, size_t len)
 	} else {
 		if (!data)
 			data = zeros();
-		s->crc = crc32_z(s->crc, data, len);
+		s->crc = crc_update(s->crc, data, len);
 		sha256_init(&c);
 		sha256_update(&c, data, len);
 		sha256_final(&c, leaf);
@@ -552,7 +657,7 @@ int packer_unit(void *ctx, const uint8_t *data, size_t len)
 	}
 	if (!data)
 		data = zeros();
-	p->crc = crc32_z(p->crc, data, len);
+	p->crc = crc_update(p->crc, data, len);
 	p->z.next_in = (Bytef *)data;
 	p->z.avail_in = (uInt)len;
 	p->z_dirty = true;
@@ -1016,7 +1121,7 @@ static int gz_member(struct reader *r, z_stream *z, struct assembler *a,
 		}
 		r->pos += in_before - z->avail_in;
 		produced = PACK_UNIT - z->avail_out;
-		crc = crc32_z(crc, out, produced);
+		crc = crc_update(crc, out, produced);
 		ret = asm_feed(a, out, produced);
 		if (ret < 0 || zr == Z_STREAM_END)
 			break;

@@ -216,14 +216,6 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 	o->timeout_ms = 5000;
 	o->sync_timeout_ms = 5000;
 	*mode = 0;
-	if (argc > 1 && !strcmp(argv[1], "restore"))
-		*mode = 'r';
-	else if (argc > 1 && !strcmp(argv[1], "verify"))
-		*mode = 'v';
-	if (*mode) {
-		argv++;
-		argc--;
-	}
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "d:u:c::l:m:t:fjqh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -319,6 +311,12 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 		}
 	}
 	nargs = argc - optind;
+	/* The subcommand is the first word that is not an option. */
+	if (nargs > 0 && (!strcmp(argv[optind], "restore") || !strcmp(argv[optind], "verify"))) {
+		*mode = argv[optind][0];
+		optind++;
+		nargs--;
+	}
 	if (*mode == 0 && o->verify && nargs == 1)
 		*mode = 'v';
 	if (*mode == 'r') {
