@@ -138,7 +138,7 @@ kill_guests() {
 
 on_exit() {
 	kill_guests
-	umount "$T/ro" "$T/small" 2>/dev/null
+	umount "$T/ro" "$T/small" "$T/xfs" 2>/dev/null
 }
 
 # An ext4 master and a COW on it: make_disk NAME SIZE_MB
@@ -278,6 +278,24 @@ t_live() {
 	expect_status 5 "$BK" -m reflink -d 0 "$S" "$T/m-reflink"
 	err_has "cannot share extents"
 	assert_running g1 "after compressed backups"
+
+	# Exactly the COW as it was in the pause: copy it ourselves while the
+	# backup waits in the pause (the guest stopped, its I/O idle), then
+	# compare with what the backup wrote.
+	for m in auto compare copy; do
+		rm -f "$T/stall" "$T/truth.cow"
+		UBDK_BACKUP_TEST_STALL="$T/stall" "$BK" -q -m $m -d 0 "$S" "$T/t-$m" >out.txt 2>err.txt &
+		bk=$!
+		i=0
+		while [ ! -e "$T/stall" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+		[ -e "$T/stall" ] || fail "$m: the backup never reached the pause: $(cat err.txt)"
+		cp --sparse=always "$T/disk.cow" "$T/truth.cow"
+		rm -f "$T/stall"
+		wait $bk || fail "$m: backup failed: $(cat err.txt)"
+		cmp "$T/t-$m/ubd0.cow" "$T/truth.cow" ||
+			fail "$m: the backup differs from the COW as it was in the pause"
+	done
+	rm -f "$T/truth.cow"
 
 	# An existing backup is kept unless -f.
 	expect_status 5 "$BK" -d 0 "$S" "$T/b1"
@@ -449,6 +467,42 @@ t_guest_exits() {
 	expect_status 3 "$BK" -u "$T/uml" g2 "$T/gone2"
 	err_has "not running"
 	trap - EXIT
+}
+
+# On a filesystem that shares extents the pause is one FICLONE per COW.
+# Needs root, xfsprogs and loop devices; skipped otherwise.
+t_reflink() {
+	if [ "$(id -u)" != 0 ] || ! command -v mkfs.xfs >/dev/null; then
+		echo "NOTE: not root or no mkfs.xfs (xfsprogs): skipped"
+		return 0
+	fi
+	truncate -s 600M "$T/xfs.img"
+	mkfs.xfs -q -m reflink=1 "$T/xfs.img" || fail "mkfs.xfs"
+	mkdir -p "$T/xfs"
+	if ! mount -o loop "$T/xfs.img" "$T/xfs" 2>/dev/null; then
+		echo "NOTE: no loop mount here: skipped"
+		return 0
+	fi
+	trap on_exit EXIT
+	mkfs.ext4 -q -F -b 4096 "$T/xfs/disk.img" 128M >/dev/null 2>&1 || fail "mkfs.ext4"
+	"$MKCOW" -q "$T/xfs/disk.cow" "$T/xfs/disk.img" || fail "uml_mkcow"
+	start_guest g3 ubda="$T/xfs/disk.cow,$T/xfs/disk.img"
+	n0=$(last_rec g3)
+	expect_status 0 "$BK" -j -u "$T/uml" g3 "$T/xfs/b"
+	[ "$(json_str "$T/xfs/b/manifest.json" method)" = reflink ] ||
+		fail "method $(json_str "$T/xfs/b/manifest.json" method), expected reflink"
+	echo "reflink: pause $(json_num "$T/xfs/b/manifest.json" pause_ms) ms"
+	# Across filesystems: no reflink, the tracked copy.
+	expect_status 0 "$BK" -j -u "$T/uml" g3 "$T/b-ext4"
+	[ "$(json_str "$T/b-ext4/manifest.json" method)" != reflink ] || fail "reflink across filesystems"
+	expect_status 0 "$BK" -q -m reflink -c -u "$T/uml" g3 "$T/xfs/bz"
+	assert_running g3 "after reflink backups"
+	stop_guest g3
+	trap - EXIT
+	merged_check "$T/xfs/b/ubd0.cow" "$n0" >/dev/null
+	merged_check "$T/b-ext4/ubd0.cow" "$n0" >/dev/null
+	expect_status 0 "$BK" verify "$T/xfs/bz"
+	umount "$T/xfs" || fail "umount"
 }
 
 run_tests "$@"

@@ -99,6 +99,7 @@ struct backup {
 	int ndev;
 	int dirfd;
 	char dest[PATH_MAX];
+	bool made_dest;                 /* we created DESTDIR */
 	int method;
 	char method_note[300];
 	const char *io_idle;
@@ -548,7 +549,9 @@ static int prepare_dest(struct backup *b)
 	struct stat st;
 
 	snprintf(b->dest, sizeof(b->dest), "%s", o->dest);
-	if (mkdir(o->dest, 0755) < 0 && errno != EEXIST) {
+	if (mkdir(o->dest, 0755) == 0)
+		b->made_dest = true;
+	else if (errno != EEXIST) {
 		cli_error("%s: cannot create the directory: %s", o->dest, strerror(errno));
 		return EXIT_DEST;
 	}
@@ -1191,6 +1194,9 @@ static void cleanup(struct backup *b)
 		atomic_discard(&d->af);
 		atomic_discard(&d->zf);
 	}
+	/* A directory we made for nothing goes too (only if empty). */
+	if (b->made_dest)
+		rmdir(b->dest);
 }
 
 static void summary(struct backup *b)
