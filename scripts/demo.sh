@@ -149,4 +149,8 @@ say "6. merge    uml_moo guest.cow master2.img: a new master," \
 	"$(human "$(size_of "$T/master2.img")"); a fresh guest on a new COW over it" \
 	"reads \"$motd2\" and" \
 	"$(sed -n 's/.*GUEST-NUMBERS //p' "$T/guest2.log" | tr -d '\r') lines of srv/data/numbers.txt"
+# --- 7. a live backup ------------------------------------------------------
+
+. "$ROOT/tests/backup/demo-step.sh"
+
 say "demo: done; files are in $T"
