@@ -105,7 +105,7 @@ struct backup {
 	const char *io_idle;
 	bool synced, drained;
 	long long dirty_kb;
-	double t_start, t_precopy, t_sync, pause_ms, t_post, t_compress;
+	double t_start, t_precopy, t_sync, pause_ms, t_post, t_compress, t_fsync;
 	char created[32];
 	uint64_t tracked_writes;
 	struct watchdog wd;
@@ -625,13 +625,37 @@ static long long meminfo_kb(const char *text, const char *key)
 	return p ? strtoll(p + strlen(key), NULL, 10) : -1;
 }
 
+/* Dirty + Writeback in kB from `proc meminfo`; -1 if not shown. */
+static int meminfo(struct backup *b, long long *dirty, long long *wb)
+{
+	struct mc_reply r;
+	int ret = command(b, "proc meminfo", &r);
+
+	if (ret < 0)
+		return guest_error(b, ret, "proc meminfo");
+	*dirty = meminfo_kb(r.text, "\nDirty:");
+	*wb = meminfo_kb(r.text, "\nWriteback:");
+	mc_reply_free(&r);
+	return 0;
+}
+
+/*
+ * `sysrq s`, then wait until the sync has written out what was dirty: no
+ * writeback left, and dirty data down to a few pages or to a quarter of
+ * what it was (a guest that keeps writing dirties new pages meanwhile).
+ */
 static int sync_guest(struct backup *b)
 {
 	const struct options *o = b->o;
 	double t0 = now(), deadline = t0 + o->sync_timeout_ms / 1000.0;
+	long long dirty, wb, before;
 	struct mc_reply r;
-	int ret;
+	int ret, st;
 
+	st = meminfo(b, &dirty, &wb);
+	if (st)
+		return st;
+	before = dirty + wb;
 	ret = command(b, "sysrq s", &r);
 	if (ret < 0)
 		return guest_error(b, ret, "sysrq s");
@@ -640,14 +664,12 @@ static int sync_guest(struct backup *b)
 	b->synced = !r.err;
 	mc_reply_free(&r);
 	for (;;) {
-		long long dirty, wb;
-
-		ret = command(b, "proc meminfo", &r);
-		if (ret < 0)
-			return guest_error(b, ret, "proc meminfo");
-		dirty = meminfo_kb(r.text, "\nDirty:");
-		wb = meminfo_kb(r.text, "\nWriteback:");
-		mc_reply_free(&r);
+		usleep(20000);
+		if (interrupted)
+			return EXIT_INTERRUPTED;
+		st = meminfo(b, &dirty, &wb);
+		if (st)
+			return st;
 		if (dirty < 0 || wb < 0) {
 			if (!o->quiet)
 				cli_error("%s: warning: 'proc meminfo' shows no Dirty or "
@@ -655,8 +677,7 @@ static int sync_guest(struct backup *b)
 			break;
 		}
 		b->dirty_kb = dirty + wb;
-		/* Drained: nothing under writeback, at most a few pages dirty. */
-		if (wb == 0 && dirty <= 256) {
+		if (wb == 0 && (dirty <= 256 || dirty * 4 <= before)) {
 			b->drained = true;
 			break;
 		}
@@ -668,9 +689,6 @@ static int sync_guest(struct backup *b)
 					  b->dirty_kb, o->sync_timeout_ms / 1000.0);
 			break;
 		}
-		if (interrupted)
-			return EXIT_INTERRUPTED;
-		usleep(20000);
 	}
 	b->t_sync = now() - t0;
 	return 0;
@@ -751,7 +769,7 @@ static int choose_method(struct backup *b)
 /* Copy everything while the guest runs, then catch up with its writes. */
 static int precopy(struct backup *b)
 {
-	struct snap_ctx c = { .intr = &interrupted, .writeback = true };
+	struct snap_ctx c = { .intr = &interrupted, .writeback = !b->o->compress };
 	double t0 = now();
 	int ret;
 
@@ -799,7 +817,7 @@ static int catch_up(struct backup *b, struct snap_ctx *c, uint64_t *dirty_bytes)
 
 static int catch_up_running(struct backup *b)
 {
-	struct snap_ctx c = { .intr = &interrupted, .writeback = true };
+	struct snap_ctx c = { .intr = &interrupted, .writeback = !b->o->compress };
 	uint64_t dirty;
 	int ret;
 
@@ -937,6 +955,7 @@ static int pause_and_copy(struct backup *b)
 		if (ret == -ESRCH) {
 			cli_error("%s: the guest exited during the backup", b->g.umid);
 			status = EXIT_GUEST;
+			gone = true;
 		} else if (ret == -ETIMEDOUT) {
 			cli_error("%s: the guest's I/O thread still had work in flight "
 				  "after 10 s", b->g.umid);
@@ -994,8 +1013,6 @@ static int finish_device(struct backup *b, struct device *d)
 	double t0;
 	int ret;
 
-	if (fsync(d->af.fd) < 0)
-		return fsync_error(d->file, errno);
 	/* The copy is a COW in its own right: count its sectors. */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", d->af.fd);
 	if (ubdk_cow_open(d->af.tmp ? d->af.tmp : proc, NULL,
@@ -1025,19 +1042,28 @@ static int finish_device(struct backup *b, struct device *d)
 	if (ret == 0 && pc.packer)
 		ret = packer_finish(pc.packer, &d->stored_bytes);
 	packer_free(pc.packer);
-	b->t_compress += o->compress ? now() - t0 : 0;
+	b->t_compress += now() - t0;
 	if (ret == -EINTR)
 		return EXIT_INTERRUPTED;
 	if (ret < 0)
 		return fsync_error(d->file, -ret);
 	sums_final(&d->sums);
+	t0 = now();
+	/*
+	 * Synced after the checksums: writeback began during the copy and
+	 * went on while they were computed.  An uncompressed copy that only
+	 * fed the compressor is never synced: it is dropped.
+	 */
 	if (o->compress) {
 		if (fsync(d->zf.fd) < 0)
 			return fsync_error(d->file, errno);
 		atomic_discard(&d->af);
 	} else {
+		if (fsync(d->af.fd) < 0)
+			return fsync_error(d->file, errno);
 		d->stored_bytes = d->data_bytes;
 	}
+	b->t_fsync += now() - t0;
 	return 0;
 }
 
@@ -1090,9 +1116,9 @@ static char *manifest_text(struct backup *b, size_t *len)
 	json_kv_str(f, "io_idle", b->io_idle, true);
 	fprintf(f, ",\n  \"pause_ms\": %.3f", b->pause_ms);
 	fprintf(f, ",\n  \"timing_ms\": {\"precopy\": %.1f, \"sync\": %.1f, "
-		"\"pause\": %.3f, \"checksum_compress\": %.1f, \"total\": %.1f}",
+		"\"pause\": %.3f, \"checksum_compress\": %.1f, \"fsync\": %.1f, \"total\": %.1f}",
 		b->t_precopy * 1000, b->t_sync * 1000, b->pause_ms,
-		b->t_compress * 1000, (b->t_post - b->t_start) * 1000);
+		b->t_compress * 1000, b->t_fsync * 1000, (b->t_post - b->t_start) * 1000);
 	if (b->method == M_TRACK)
 		fprintf(f, ",\n  \"tracked_writes\": %llu", (unsigned long long)b->tracked_writes);
 	fprintf(f, ",\n  \"devices\": [");
