@@ -43,6 +43,7 @@ EOS
 			eval "_kern=\$_$_k"
 			UML=$_kern UML_MEM=512M uml_boot "kb$_k$_i" "$T/kbench.init" "$T/kbench.log" \
 				ubda="$T/kbench.cow,$_bk" || true
+			sed -i 's/\r$//' "$T/kbench.log"
 			grep -q BENCH-END "$T/kbench.log" && ! grep -q FIO-FAILED "$T/kbench.log" ||
 				{ tail -n 30 "$T/kbench.log" >&2; echo "bench: $_k guest failed" >&2; return 1; }
 			sed -n "s/^RESULT /$_k /p" "$T/kbench.log" >>"$T/kbench.results"

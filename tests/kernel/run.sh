@@ -312,16 +312,21 @@ sys.exit(1)
 EOF
 }
 
+# The guest waits for the host through a hostfs directory listing (a
+# looked-up name may be cached as missing; a listing is read afresh).
 t_host_locks() {
+	mkdir sig
 	rand_backing back.img 4
+	# The prologue's tmpfs on /tmp hides the host's /tmp, where $T is.
 	cat >body <<EOS
+umount /tmp
 echo GUEST-UP
 dd if=/dev/ubda of=/dev/null bs=4096 count=1 status=none
 exec 3</dev/ubda
-while [ ! -e $T/go ]; do sleep 0.1; done
+until ls $T/sig | grep -q go; do sleep 0.1; done
 EOS
 	for k in ours stock; do
-		rm -f go
+		rm -f sig/go
 		$k "lk$k" body "log.$k" ubda="$T/c.cow,$T/back.img" &
 		pid=$!
 		i=0
@@ -334,7 +339,7 @@ EOS
 		# A second guest on the same COW fails to open it.
 		echo 'dd if=/dev/ubda of=/dev/null bs=4096 count=1 status=none 2>/dev/null && echo OPEN-OK || echo OPEN-FAILED' >b2
 		ours "lk2$k" b2 "log2.$k" ubda="$T/c.cow,$T/back.img" || true
-		touch go
+		touch sig/go
 		wait $pid
 		[ $c_locked = 1 ] || fail "$k: COW not write-locked"
 		[ $b_locked = 1 ] || fail "$k: backing not read-locked"
@@ -342,13 +347,13 @@ EOS
 		grep -qx OPEN-FAILED "log2.$k" || fail "ours opened a COW that $k holds"
 	done
 	# 'c': no locks.
-	rm -f go
+	rm -f sig/go
 	ours lkc body log.c ubdac="$T/c.cow,$T/back.img" &
 	pid=$!
 	i=0
 	until grep -q GUEST-UP log.c 2>/dev/null; do sleep 0.2; i=$((i + 1)); [ $i -lt 150 ] || break; done
 	lock_refused c.cow w && c_locked=1 || c_locked=0
-	touch go
+	touch sig/go
 	wait $pid
 	[ $c_locked = 0 ] || fail "'c' still locks"
 }
@@ -358,8 +363,10 @@ EOS
 mcon() { uml_mconsole "$T/uml/$1/mconsole" "$2"; }
 
 t_hotplug_mconsole() {
+	mkdir sig
 	rand_backing back.img 4
 	cat >body <<EOS
+umount /tmp
 echo GUEST-UP
 i=0
 while [ ! -e /sys/block/ubdb ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i + 1)); done
@@ -367,7 +374,7 @@ echo "HOT=\$(cat /sys/block/ubdb/size)"
 yes HOTPLUG | head -c 4096 | dd of=/dev/ubdb bs=4096 seek=5 conv=notrunc,fsync status=none
 exec 3</dev/ubdb
 echo HOLDING
-while [ ! -e $T/release ]; do sleep 0.1; done
+until ls $T/sig | grep -q release; do sleep 0.1; done
 exec 3<&-
 echo RELEASED
 while [ -e /sys/block/ubdb ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done
@@ -382,7 +389,7 @@ EOS
 	until grep -q HOLDING log; do sleep 0.2; i=$((i + 1)); [ $i -lt 150 ] || break; done
 	mcon hp "config ubdb" >get.out 2>&1
 	mcon hp "remove ubdb" >busy.out 2>&1 && busy=0 || busy=1
-	touch release
+	touch sig/release
 	i=0
 	until grep -q RELEASED log; do sleep 0.2; i=$((i + 1)); [ $i -lt 150 ] || break; done
 	sleep 0.5
@@ -446,7 +453,7 @@ done
 EOS
 	round=0
 	while [ $round -lt "$KILL_ROUNDS" ]; do
-		rm -f c.cow m.img
+		rm -f c.cow m.img log
 		ours "kill$round" body log ubda="$T/c.cow,$T/back.img" &
 		bpid=$!
 		i=0
@@ -456,9 +463,15 @@ EOS
 		sleep "$(awk -v r="$(od -An -tu2 -N2 /dev/urandom)" 'BEGIN { printf "%.2f", (r % 200) / 100 }')"
 		upid=$(cat "$T/uml/kill$round/pid" 2>/dev/null)
 		[ -n "$upid" ] || fail "round $round: no pid file"
-		kill -9 "$upid"
+		# Kill the whole instance at once: timeout(1) made it a process
+		# group.  (Killing only the main process is not a crash: its
+		# ptraced guest processes are let go and run on as host
+		# processes for a moment, printing lines the guest never did.)
+		pgid=$(ps -o pgid= -p "$upid" | tr -d ' ')
+		[ -n "$pgid" ] && [ "$pgid" != "$(ps -o pgid= -p $$ | tr -d ' ')" ] ||
+			fail "round $round: no process group of its own"
+		kill -9 "-$pgid"
 		wait $bpid
-		# The I/O thread dies with it: the COW's lock is free again.
 		i=0
 		while lock_refused c.cow w; do sleep 0.1; i=$((i + 1)); [ $i -lt 100 ] || fail "round $round: COW still locked"; done
 		last=$(sed -n 's/^FLUSHED //p' log | tail -n 1)
@@ -472,6 +485,49 @@ EOS
 			n=$(grep -c '^record-' got)
 			[ "$n" -gt "$last" ] || fail "round $round: $n records, $last flushed"
 		fi
+		echo "round $round: killed after record ${last:-none}"
+		round=$((round + 1))
+	done
+}
+
+# The same promise on the raw device: O_DIRECT writes of numbered records
+# to scattered new blocks, each followed by fsync; after the kill every
+# record the guest saw flushed is in the merged view.
+t_sigkill_raw_device() {
+	rand_backing back.img 64
+	cat >body <<'EOS'
+echo GUEST-UP
+i=0
+while :; do
+	printf 'record-%06d\n' $i | dd of=/dev/ubda bs=4096 seek=$((i * 37 % 16000)) conv=sync,notrunc,fsync oflag=direct status=none
+	echo "FLUSHED $i"
+	i=$((i + 1))
+done
+EOS
+	round=0
+	while [ $round -lt "$KILL_ROUNDS" ]; do
+		rm -f c.cow m.img log
+		ours "raw$round" body log ubda="$T/c.cow,$T/back.img" &
+		bpid=$!
+		i=0
+		until grep -q GUEST-UP log 2>/dev/null; do sleep 0.1; i=$((i + 1)); [ $i -lt 300 ] || break; done
+		sleep "$(awk -v r="$(od -An -tu2 -N2 /dev/urandom)" 'BEGIN { printf "%.2f", (r % 150) / 100 }')"
+		upid=$(cat "$T/uml/raw$round/pid" 2>/dev/null)
+		[ -n "$upid" ] || fail "round $round: no pid file"
+		pgid=$(ps -o pgid= -p "$upid" | tr -d ' ')
+		[ -n "$pgid" ] && [ "$pgid" != "$(ps -o pgid= -p $$ | tr -d ' ')" ] ||
+			fail "round $round: no process group of its own"
+		kill -9 "-$pgid"
+		wait $bpid
+		last=$(sed -n 's/^FLUSHED //p' log | tail -n 1)
+		"$COWUTIL" merged c.cow m.img || fail "round $round: merged"
+		grep -a -o 'record-[0-9]*' m.img | sort -u >have
+		j=0
+		while [ -n "$last" ] && [ $j -le "$last" ]; do
+			grep -qx "record-$(printf %06d $j)" have ||
+				fail "round $round: flushed record $j of 0..$last missing"
+			j=$((j + 1))
+		done
 		echo "round $round: killed after record ${last:-none}"
 		round=$((round + 1))
 	done
