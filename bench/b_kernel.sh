@@ -27,8 +27,8 @@ run() { # name read|write fio-args...
 	$_fio --name=\$n "\$@" >/tmp/\$n.json 2>/tmp/\$n.err || { echo "FIO-FAILED \$n"; cat /tmp/\$n.err; }
 	echo "RESULT \$n \$(jq ".jobs[0].\$d.bw_bytes" /tmp/\$n.json)"
 }
-run randwrite write --rw=randwrite --bs=4k --iodepth=16 --size=1G --io_size=128M --end_fsync=1
-run randread read --rw=randread --bs=4k --iodepth=16 --size=1G --io_size=128M
+run randwrite write --rw=randwrite --bs=4k --iodepth=32 --iodepth_batch_submit=16 --iodepth_batch_complete_min=8 --size=1G --io_size=128M --end_fsync=1
+run randread read --rw=randread --bs=4k --iodepth=32 --iodepth_batch_submit=16 --iodepth_batch_complete_min=8 --size=1G --io_size=128M
 run seqwrite write --rw=write --bs=1M --iodepth=4 --size=1G --end_fsync=1
 run seqread read --rw=read --bs=1M --iodepth=4 --size=1G
 echo BENCH-END
@@ -68,8 +68,8 @@ EOS
 		_s=$(_med stock $_t)
 		_o=$(_med ours $_t)
 		case $_t in
-		randwrite) _d="4 KiB random writes, iodepth 16, 128 MiB of new blocks" ;;
-		randread) _d="4 KiB random reads, iodepth 16, 128 MiB" ;;
+		randwrite) _d="4 KiB random writes, iodepth 32 (batches of 16), 128 MiB of new blocks" ;;
+		randread) _d="4 KiB random reads, iodepth 32 (batches of 16), 128 MiB" ;;
 		seqwrite) _d="sequential write 1 GiB, 1 MiB blocks, iodepth 4" ;;
 		seqread) _d="sequential read 1 GiB, 1 MiB blocks, iodepth 4" ;;
 		esac

@@ -63,6 +63,12 @@ struct ubd {
 	struct ubdh_dev *hdev;
 	struct ubdh_info info;
 
+	/* Requests queued but not yet sent to the I/O thread: sent in one
+	 * write when the block layer says the batch is complete. */
+	spinlock_t lock;
+	int nstaged;
+	struct ubdh_req *staged[UBD_QUEUE_DEPTH];
+
 	struct gendisk *disk;
 	struct blk_mq_tag_set tag_set;
 	struct platform_device pdev;
@@ -262,15 +268,56 @@ static irqreturn_t ubd_intr(int irq, void *dev_id)
 	return IRQ_HANDLED;
 }
 
+static int ubd_send_all(struct ubdh_req **reqs, int n)
+{
+	size_t len = n * sizeof(reqs[0]), done = 0;
+	int ret;
+
+	/*
+	 * The socket never fills up (at most UBD_QUEUE_DEPTH requests per
+	 * device are in flight), so a short write only means "again".
+	 */
+	while (done < len) {
+		ret = os_write_file(thread_fd, (char *)reqs + done, len - done);
+		if (ret > 0) {
+			done += ret;
+			continue;
+		}
+		if (ret != -EAGAIN && ret != -EINTR) {
+			pr_err("ubd: writing to the I/O thread failed: %d\n",
+			       ret);
+			return ret ? ret : -EIO;
+		}
+	}
+	return 0;
+}
+
 static int ubd_send(struct ubdh_req *req)
 {
-	int n = os_write_file(thread_fd, &req, sizeof(req));
+	return ubd_send_all(&req, 1);
+}
 
-	if (n == sizeof(req))
-		return 0;
-	if (n != -EAGAIN)
-		pr_err("ubd: writing to the I/O thread failed: %d\n", n);
-	return n < 0 ? n : -EIO;
+/* Send the staged requests; fail them if that is impossible. */
+static void ubd_commit(struct ubd *ubd)
+{
+	struct ubdh_req *reqs[UBD_QUEUE_DEPTH];
+	unsigned long flags;
+	int n, i;
+
+	spin_lock_irqsave(&ubd->lock, flags);
+	n = ubd->nstaged;
+	memcpy(reqs, ubd->staged, n * sizeof(reqs[0]));
+	ubd->nstaged = 0;
+	spin_unlock_irqrestore(&ubd->lock, flags);
+	if (n && ubd_send_all(reqs, n))
+		for (i = 0; i < n; i++)
+			blk_mq_end_request(blk_mq_rq_from_pdu(reqs[i]),
+					   BLK_STS_IOERR);
+}
+
+static void ubd_commit_rqs(struct blk_mq_hw_ctx *hctx)
+{
+	ubd_commit(hctx->queue->queuedata);
 }
 
 static blk_status_t ubd_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -281,7 +328,8 @@ static blk_status_t ubd_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct ubdh_req *req = blk_mq_rq_to_pdu(rq);
 	struct req_iterator iter;
 	struct bio_vec bvec;
-	int n = 0, ret;
+	bool full;
+	int n = 0;
 
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
@@ -327,16 +375,18 @@ static blk_status_t ubd_queue_rq(struct blk_mq_hw_ctx *hctx,
 	req->nseg = n;
 
 	blk_mq_start_request(rq);
-	ret = ubd_send(req);
-	if (ret == -EAGAIN)
-		return BLK_STS_DEV_RESOURCE;
-	if (ret)
-		return BLK_STS_IOERR;
+	spin_lock_irq(&ubd->lock);
+	ubd->staged[ubd->nstaged++] = req;
+	full = ubd->nstaged == UBD_QUEUE_DEPTH;
+	spin_unlock_irq(&ubd->lock);
+	if (bd->last || full)
+		ubd_commit(ubd);
 	return BLK_STS_OK;
 }
 
 static const struct blk_mq_ops ubd_mq_ops = {
 	.queue_rq = ubd_queue_rq,
+	.commit_rqs = ubd_commit_rqs,
 };
 
 /* Have the I/O thread write back and forget what it holds for the device. */
@@ -345,6 +395,7 @@ static void ubd_quiesce(struct ubd *ubd)
 	DECLARE_COMPLETION_ONSTACK(done);
 	struct ubdh_req *req;
 
+	ubd_commit(ubd);
 	req = kzalloc(sizeof(*req), GFP_KERNEL);
 	if (!req) {
 		/* Nothing in flight (the device is closing): safe to close
@@ -355,8 +406,10 @@ static void ubd_quiesce(struct ubd *ubd)
 	req->dev = ubd->hdev;
 	req->op = UBDH_OP_QUIESCE;
 	req->cookie = &done;
-	while (ubd_send(req) == -EAGAIN)
-		schedule_timeout_uninterruptible(1);
+	if (ubd_send(req)) {
+		kfree(req);
+		return;
+	}
 	wait_for_completion(&done);
 	if (req->error)
 		pr_err("ubd%c: writing its COW bitmap failed: %d\n",
@@ -559,6 +612,7 @@ static int ubd_add(int n, char **error)
 	}
 	ubd->unit = n;
 	ubd->conf = c;
+	spin_lock_init(&ubd->lock);
 	ubd->size = round_up(size, SECTOR_SIZE);
 
 	ubd->tag_set.ops = &ubd_mq_ops;
