@@ -450,7 +450,11 @@ EOS
 t_guest_exits() {
 	trap on_exit EXIT
 	make_disk disk 64
-	start_guest g2 ubda="$T/disk.cow,$T/disk.img"
+	# Relative paths on the guest's command line: resolved against its cwd.
+	start_guest g2 ubda=disk.cow,disk.img
+	(cd / && exec "$BK" -q -j -u "$T/uml" g2 "$T/rel") >out.txt 2>err.txt ||
+		fail "relative paths: $(cat err.txt)"
+	grep -q "\"cow\": \"$T/disk.cow\"" out.txt || fail "relative COW path not resolved: $(cat out.txt)"
 	UBDK_BACKUP_TEST_STALL="$T/stall" "$BK" -u "$T/uml" g2 "$T/gone" >out.txt 2>err.txt &
 	bk=$!
 	i=0
