@@ -41,7 +41,7 @@ EOS
 		for _k in stock ours; do
 			rm -f "$T/kbench.cow"
 			eval "_kern=\$_$_k"
-			UML=$_kern UML_MEM=512M uml_boot "kb$_k$_i" "$T/kbench.init" "$T/kbench.log" \
+			UML=$_kern UML_MEM=512M UML_TIMEOUT=1200 uml_boot "kb$_k$_i" "$T/kbench.init" "$T/kbench.log" \
 				ubda="$T/kbench.cow,$_bk" || true
 			sed -i 's/\r$//' "$T/kbench.log"
 			grep -q BENCH-END "$T/kbench.log" && ! grep -q FIO-FAILED "$T/kbench.log" ||
