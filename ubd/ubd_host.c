@@ -105,12 +105,14 @@ static int probe_header(int fd, struct ubdk_header *hdr)
 }
 
 int ubdh_probe_size(const char *file, const char *backing, int no_cow,
-		    unsigned long long *size, char *msg, int msglen)
+		    unsigned long long *size, unsigned int *sectorsize,
+		    char *msg, int msglen)
 {
 	struct ubdk_header *hdr;
 	struct ubdk_os_stat st;
 	int fd, ret;
 
+	*sectorsize = 512;
 	/* A COW and its backing: the backing's size (the COW may not exist
 	 * yet: it is made at the first open). */
 	if (backing) {
@@ -131,8 +133,11 @@ int ubdh_probe_size(const char *file, const char *backing, int no_cow,
 	ret = ubdk_os_fstat(fd, &st);
 	*size = ret < 0 ? 0 : st.size;
 	hdr = no_cow ? NULL : ubdk_os_alloc(sizeof(*hdr));
-	if (!ret && hdr && !probe_header(fd, hdr))
+	if (!ret && hdr && !probe_header(fd, hdr)) {
 		*size = hdr->size;
+		if (hdr->sectorsize >= 512 && hdr->sectorsize <= 4096)
+			*sectorsize = hdr->sectorsize;
+	}
 	ubdk_os_free(hdr);
 	ubdk_os_close(fd);
 	return ret;

@@ -71,11 +71,13 @@ struct ubdh_info {
 #define UBDH_MSG_MAX 512
 
 /*
- * Size of the device a file (and backing file) will make, without opening
- * it for I/O or locking it.  Returns 0 or a negative errno.
+ * Size of the device a file (and backing file) will make, and its logical
+ * block size (a COW file's sector size, else 512), without opening it for
+ * I/O or locking it.  Returns 0 or a negative errno.
  */
 int ubdh_probe_size(const char *file, const char *backing, int no_cow,
-		    unsigned long long *size, char *msg, int msglen);
+		    unsigned long long *size, unsigned int *sectorsize,
+		    char *msg, int msglen);
 
 /*
  * Open a device: the file (created as a COW of backing when missing), its

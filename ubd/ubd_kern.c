@@ -584,6 +584,7 @@ static int ubd_add(int n, char **error)
 {
 	struct ubd_conf *c = &ubd_confs[n];
 	unsigned long long size;
+	unsigned int ss;
 	struct gendisk *disk;
 	struct request_queue *q;
 	struct ubd *ubd;
@@ -595,7 +596,7 @@ static int ubd_add(int n, char **error)
 		*error = "Out of memory";
 		return -ENOMEM;
 	}
-	err = ubdh_probe_size(c->file, c->backing, c->no_cow, &size, msg,
+	err = ubdh_probe_size(c->file, c->backing, c->no_cow, &size, &ss, msg,
 			      UBDH_MSG_MAX);
 	if (err) {
 		pr_err("ubd%c: %s (errno = %d)\n", 'a' + n, msg, -err);
@@ -614,6 +615,7 @@ static int ubd_add(int n, char **error)
 	ubd->conf = c;
 	spin_lock_init(&ubd->lock);
 	ubd->size = round_up(size, SECTOR_SIZE);
+	ubd->sectorsize = ss;
 
 	ubd->tag_set.ops = &ubd_mq_ops;
 	ubd->tag_set.nr_hw_queues = 1;
@@ -644,8 +646,10 @@ static int ubd_add(int n, char **error)
 	blk_queue_max_segment_size(q, PAGE_SIZE);
 	blk_queue_max_hw_sectors(q, UBDH_MAX_SEGS * (PAGE_SIZE >> SECTOR_SHIFT));
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
+	/* A COW file's bits and slots are per its sector size. */
+	blk_queue_logical_block_size(q, ubd->sectorsize);
 	if (!c->no_trim) {
-		q->limits.discard_granularity = SECTOR_SIZE;
+		q->limits.discard_granularity = ubd->sectorsize;
 		blk_queue_max_discard_sectors(q, UINT_MAX >> SECTOR_SHIFT);
 		blk_queue_max_write_zeroes_sectors(q,
 						   UINT_MAX >> SECTOR_SHIFT);
@@ -837,8 +841,9 @@ static int __init ubd_init(void)
 	/* As stock: unit 0 defaults to ./root_fs, when there is one. */
 	if (!ubd_confs[0].file) {
 		unsigned long long size;
+		unsigned int ss;
 
-		if (!ubdh_probe_size("root_fs", NULL, 0, &size, NULL, 0))
+		if (!ubdh_probe_size("root_fs", NULL, 0, &size, &ss, NULL, 0))
 			ubd_confs[0].file = "root_fs";
 	}
 	for (i = 0; i < MAX_DEV; i++) {
