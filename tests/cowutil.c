@@ -11,6 +11,8 @@
  *   cowutil runs COW                 the runs of COW sectors, one per line
  *   cowutil grep COW STRING          sectors of the merged view holding STRING
  *   cowutil rebase COW NEWBACKING
+ *   cowutil same REF FILE...         name each FILE whose bytes differ from
+ *                                    REF's; reads only where either has data
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -250,6 +252,73 @@ static int cmd_rebase(const char *path, const char *newb)
 	return ret < 0 ? fail(&err) : 0;
 }
 
+static off_t next_data(int fd, off_t from, off_t size)
+{
+	off_t d = lseek(fd, from, SEEK_DATA);
+
+	return d < 0 || d > size ? size : d;
+}
+
+static off_t next_hole(int fd, off_t from, off_t size)
+{
+	off_t h = lseek(fd, from, SEEK_HOLE);
+
+	return h < 0 || h > size ? size : h;
+}
+
+/* 1 if the two files hold the same bytes; holes read as zeros. */
+static int same_bytes(int a, int b, off_t size, char *ba, char *bb)
+{
+	off_t off = 0;
+
+	while (off < size) {
+		off_t da = next_data(a, off, size), db = next_data(b, off, size);
+		off_t start = da < db ? da : db, end;
+
+		if (start >= size)
+			break;
+		end = next_hole(a, start, size);
+		if (next_hole(b, start, size) > end)
+			end = next_hole(b, start, size);
+		for (off = start; off < end;) {
+			size_t n = end - off < CHUNK ? (size_t)(end - off) : CHUNK;
+
+			if (pread(a, ba, n, off) != (ssize_t)n ||
+			    pread(b, bb, n, off) != (ssize_t)n || memcmp(ba, bb, n))
+				return 0;
+			off += (off_t)n;
+		}
+	}
+	return 1;
+}
+
+static int cmd_same(int nfiles, char **files)
+{
+	char *ba = malloc(CHUNK), *bb = malloc(CHUNK);
+	int ref = open(files[0], O_RDONLY), rc = 0;
+	struct stat rst, st;
+
+	if (!ba || !bb || ref < 0 || fstat(ref, &rst) < 0) {
+		fprintf(stderr, "cowutil: %s: %s\n", files[0], strerror(errno));
+		return 2;
+	}
+	for (int i = 1; i < nfiles; i++) {
+		int fd = open(files[i], O_RDONLY);
+
+		if (fd < 0 || fstat(fd, &st) < 0 || st.st_size != rst.st_size ||
+		    !same_bytes(ref, fd, rst.st_size, ba, bb)) {
+			printf("%s\n", files[i]);
+			rc = 1;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	close(ref);
+	free(ba);
+	free(bb);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -272,6 +341,8 @@ int main(int argc, char **argv)
 		return cmd_grep(argv[2], argv[3]);
 	if (!strcmp(cmd, "rebase") && argc == 4)
 		return cmd_rebase(argv[2], argv[3]);
-	fprintf(stderr, "usage: cowutil info|merged|create|write|check|runs|grep|rebase ...\n");
+	if (!strcmp(cmd, "same") && argc >= 3)
+		return cmd_same(argc - 2, argv + 2);
+	fprintf(stderr, "usage: cowutil info|merged|create|write|check|runs|grep|rebase|same ...\n");
 	return 2;
 }

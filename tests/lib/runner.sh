@@ -11,7 +11,11 @@ B=$(cd "${1:?usage: run.sh BUILD_DIR [TEST...]}" && pwd)
 shift
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/ubdk-$SUITE.XXXXXX")
-trap 'chmod -R u+rwX "$T" 2>/dev/null; rm -rf "$T" "$T.out"' EXIT INT TERM
+trap 'chmod -R u+rwX "$T" 2>/dev/null; rm -rf "$T" "$T.out"' EXIT
+# Interrupted means stop: carrying on would report the killed test as a
+# failure with its output already gone and run the rest for nothing.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 export B T
 . "$ROOT/tests/lib/common.sh"
 
@@ -68,11 +72,12 @@ _rs_pass=0 _rs_failed=0
 for _rs_t in $_rs_all; do
 	chmod -R u+rwX "$T" 2>/dev/null
 	rm -rf "${T:?}"/* "$T"/.[!.]* && mkdir -p "$T"
+	_rs_start=$(date +%s)
 	if (cd "$T" && $_rs_t) >"$T.out" 2>&1; then
-		echo "PASS: $_rs_t"
+		echo "PASS: $_rs_t ($(($(date +%s) - _rs_start)) s)"
 		_rs_pass=$((_rs_pass + 1))
 	else
-		echo "FAIL: $_rs_t"
+		echo "FAIL: $_rs_t ($(($(date +%s) - _rs_start)) s)"
 		sed 's/^/    /' "$T.out" | tail -n 40
 		_rs_failed=$((_rs_failed + 1))
 	fi

@@ -11,9 +11,6 @@ MKCOW=$B/bin/uml_mkcow
 COWUTIL=$B/tests/cowutil
 PEER_MKCOW=/usr/bin/uml_mkcow
 
-
-
-
 t_dropin_bytes_equal_peer() {
 	truncate -s 100M master.img
 	"$PEER_MKCOW" peer.cow master.img
@@ -50,9 +47,8 @@ t_thousand_clones_three_guests() {
 	grep -o '"clones/guest-[0-9]*\.cow"' created.json | wc -l | grep -qx 1000 ||
 		fail "--json does not list 1000 clones"
 	grep -q '"count":1000' created.json || fail "--json count"
-	for f in clones/*.cow; do
-		cmp -s peer.cow "$f" || fail "$f is not the COW uml-utilities makes"
-	done
+	"$COWUTIL" same peer.cow clones/*.cow >bad.txt ||
+		fail "not the COW uml-utilities makes: $(head -n 3 bad.txt)"
 	# Sparse: a header's blocks each, not the device.
 	[ "$(du -sk clones | cut -f1)" -le $((1000 * 16 + 512)) ] ||
 		fail "clones not sparse: $(du -sk clones)"
@@ -85,7 +81,7 @@ t_thousand_clones_three_guests() {
 }
 
 t_killed_batch_leaves_only_complete_clones() {
-	truncate -s 1G master.img
+	truncate -s 16M master.img
 	"$PEER_MKCOW" peer.cow master.img
 	mkdir c
 	"$MKCOW" -q --count 20000 --name 'c/g-%05d.cow' master.img &
@@ -102,9 +98,11 @@ t_killed_batch_leaves_only_complete_clones() {
 		c/.g-?????.cow.*.tmp) [ -n "${UBDK_NO_TMPFILE:-}" ] || fail "stray $f"; continue ;;
 		*) fail "stray file $f" ;;
 		esac
-		cmp -s peer.cow "$f" || fail "$f is incomplete"
 		n=$((n + 1))
 	done
+	# One process for all: thousands of cmp runs take minutes.
+	[ $n = 0 ] || "$COWUTIL" same peer.cow c/g-?????.cow >bad.txt ||
+		fail "incomplete clones: $(head -n 3 bad.txt)"
 	echo "$n of 20000 clones complete when killed"
 }
 
