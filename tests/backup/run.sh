@@ -65,7 +65,8 @@ n=0
 while [ ! -e "$T/stop.$1" ]; do
 	n=\$((n + 1))
 	printf 'REC %08d %07d\n' \$n \$(( (n * 7919 + 104729) % 1000003 )) |
-		dd of=/mnt/rec oflag=append conv=notrunc,fsync status=none
+		dd of=/mnt/rec oflag=append conv=notrunc,fsync status=none ||
+		{ echo "GUEST-ERROR writing record \$n"; break; }
 	echo "N \$n"
 	[ \$((n % 10)) = 0 ] && dd if=/dev/urandom of=/mnt/bulk bs=64k count=16 conv=notrunc status=none
 done
@@ -137,6 +138,9 @@ kill_guests() {
 }
 
 on_exit() {
+	for _oe in "$T"/log.*; do
+		[ -f "$_oe" ] && { echo "--- $_oe"; grep -v "^N [0-9]*$" "$_oe" | tail -n 40; } >&2
+	done
 	kill_guests
 	umount "$T/ro" "$T/small" "$T/xfs" 2>/dev/null
 }
@@ -385,6 +389,7 @@ t_live() {
 	stop_guest g1
 	n_end=$(last_rec g1)
 	trap - EXIT
+	! grep GUEST-ERROR "$T/log.g1" || fail "the guest's own writes failed"
 
 	# Every backup is a consistent point in time.
 	c1=$(merged_check "$T/b1/ubd0.cow" "$n0")

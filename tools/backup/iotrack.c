@@ -22,9 +22,21 @@
 
 #define MAX_TRACEES 32
 
+/*
+ * A write is marked at the entry of its system call and again at its exit.
+ * The entry mark alone loses a race: a catch-up round that takes the marks
+ * while the write is still in flight may read the block before the new
+ * data lands, and nothing would mark it again.
+ */
+struct pending {
+	int file;               /* -1: none */
+	uint64_t off, len;
+};
+
 struct tracee {
 	pid_t tid;
 	bool alive;
+	struct pending pend;
 };
 
 struct tfile {
@@ -89,7 +101,7 @@ static int file_of(struct iotrack *t, pid_t tid, long long fd)
 	return -1;
 }
 
-static void mark(struct iotrack *t, int i, uint64_t off, uint64_t len)
+static void mark(struct iotrack *t, int i, uint64_t off, uint64_t len, bool count)
 {
 	struct tfile *f = &t->files[i];
 	uint64_t b, e;
@@ -110,7 +122,7 @@ static void mark(struct iotrack *t, int i, uint64_t off, uint64_t len)
 		}
 		f->bits[b / 64] |= 1ULL << (b & 63);
 	}
-	t->writes++;
+	t->writes += count;
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -157,17 +169,25 @@ static long long iov_len(pid_t tid, uint64_t addr, uint64_t cnt)
 	return total;
 }
 
-/* A system call is about to run in tid: note what it will write. */
-static void on_entry(struct iotrack *t, pid_t tid, const struct __ptrace_syscall_info *si)
+static void mark_entry(struct iotrack *t, struct tracee *tr, int f, uint64_t off,
+		       uint64_t len)
+{
+	mark(t, f, off, len, true);
+	tr->pend = (struct pending){ f, off, len };
+}
+
+/* A system call is about to run in the tracee: note what it will write. */
+static void on_entry(struct iotrack *t, struct tracee *tr, const struct __ptrace_syscall_info *si)
 {
 	const uint64_t *a = si->entry.args;
+	pid_t tid = tr->tid;
 	long long nr = (long long)si->entry.nr, len, pos;
 	int f;
 
 	switch (nr) {
 	case SYS_pwrite64:
 		if ((f = file_of(t, tid, (long long)a[0])) >= 0)
-			mark(t, f, a[3], a[2]);
+			mark_entry(t, tr, f, a[3], a[2]);
 		return;
 	case SYS_write:
 		if ((f = file_of(t, tid, (long long)a[0])) >= 0) {
@@ -175,7 +195,7 @@ static void on_entry(struct iotrack *t, pid_t tid, const struct __ptrace_syscall
 			if (pos < 0)
 				set_failed(t, "a write() at an unknown position");
 			else
-				mark(t, f, (uint64_t)pos, a[2]);
+				mark_entry(t, tr, f, (uint64_t)pos, a[2]);
 		}
 		return;
 	case SYS_pwritev:
@@ -191,11 +211,11 @@ static void on_entry(struct iotrack *t, pid_t tid, const struct __ptrace_syscall
 		if (len < 0 || pos < 0)
 			set_failed(t, "a vectored write the tracker cannot place");
 		else
-			mark(t, f, (uint64_t)pos, (uint64_t)len);
+			mark_entry(t, tr, f, (uint64_t)pos, (uint64_t)len);
 		return;
 	case SYS_fallocate:
 		if ((f = file_of(t, tid, (long long)a[0])) >= 0)
-			mark(t, f, a[2], a[3]);
+			mark_entry(t, tr, f, a[2], a[3]);
 		return;
 	case SYS_ftruncate:
 	case SYS_sendfile:
@@ -260,9 +280,15 @@ static void handle(struct iotrack *t, struct tracee *tr, int st)
 	sig = WSTOPSIG(st);
 	event = st >> 16;
 	if (sig == (SIGTRAP | 0x80)) {
-		if (ptrace(PTRACE_GET_SYSCALL_INFO, tr->tid, (void *)sizeof(si), &si) > 0 &&
-		    si.op == PTRACE_SYSCALL_INFO_ENTRY)
-			on_entry(t, tr->tid, &si);
+		if (ptrace(PTRACE_GET_SYSCALL_INFO, tr->tid, (void *)sizeof(si), &si) > 0) {
+			if (si.op == PTRACE_SYSCALL_INFO_ENTRY) {
+				tr->pend.file = -1;
+				on_entry(t, tr, &si);
+			} else if (si.op == PTRACE_SYSCALL_INFO_EXIT && tr->pend.file >= 0) {
+				mark(t, tr->pend.file, tr->pend.off, tr->pend.len, false);
+				tr->pend.file = -1;
+			}
+		}
 		sig = 0;
 	} else if (event == PTRACE_EVENT_STOP) {
 		if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
@@ -340,7 +366,7 @@ static void *tracer(void *arg)
 			ret = -errno;
 			break;
 		}
-		t->tracees[t->ntracees++] = (struct tracee){ tids[i], true };
+		t->tracees[t->ntracees++] = (struct tracee){ tids[i], true, { -1, 0, 0 } };
 	}
 	if (ret == 0 && t->ntracees == 0)
 		ret = -ESRCH;
