@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 
 #include "guest.h"
 
@@ -338,6 +339,19 @@ static void detach_all(struct iotrack *t)
 	}
 }
 
+/*
+ * UML's helper threads (the ubd I/O thread among them) are clones sharing
+ * the kernel's memory.  Its other children are the stubs that run guest
+ * processes, which UML itself traces; one caught just after its clone,
+ * before it asks to be traced, would be ours instead and the guest process
+ * would fail to start.  So only tasks sharing the kernel's memory are
+ * traced.
+ */
+static bool shares_kernel_memory(pid_t kernel, pid_t tid)
+{
+	return syscall(SYS_kcmp, kernel, tid, KCMP_VM, 0, 0) == 0;
+}
+
 static void *tracer(void *arg)
 {
 	struct iotrack *t = arg;
@@ -354,6 +368,8 @@ static void *tracer(void *arg)
 		/* The kernel process itself is not traced: not an I/O thread. */
 		snprintf(path, sizeof(path), "/proc/%ld/task/%ld", (long)t->pid, (long)tids[i]);
 		if (stat(path, &st) == 0)
+			continue;
+		if (!shares_kernel_memory(t->pid, tids[i]))
 			continue;
 		if (t->ntracees == MAX_TRACEES) {
 			ret = -E2BIG;
