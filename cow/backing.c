@@ -75,8 +75,9 @@ int ubdk_backing_check(const struct ubdk_header *hdr, const char *backing,
 int ubdk_absolutize(const char *path, char *out, size_t outlen,
 		    struct ubdk_err *err)
 {
+	/* The directory is resolved in out itself: no path buffer on the
+	 * stack, which is a kernel stack when the ubd driver calls this. */
 	const char *slash = strrchr(path, '/');
-	char dir[UBDK_PATH_MAX];
 	size_t dlen, rest;
 	int ret;
 
@@ -84,23 +85,24 @@ int ubdk_absolutize(const char *path, char *out, size_t outlen,
 		return ubdk_fail(err, UBDK_E_BACKING_EMPTY, EINVAL,
 				 "backing file path is empty");
 	if (!slash) {
-		ret = ubdk_os_getcwd(dir, sizeof(dir));
+		ret = ubdk_os_getcwd(out, outlen);
+		if (ret == -ERANGE || ret == -ENAMETOOLONG)
+			goto too_long;
 		if (ret < 0)
 			return ubdk_fail(err, UBDK_E_SYS, -ret,
 					 "%s: cannot get the current "
 					 "directory: %s", path, strerror(-ret));
-		slash = "/";
 		rest = strlen(path);
 	} else {
 		dlen = (size_t)(slash - path);
-		if (dlen >= sizeof(dir))
+		if (dlen >= outlen)
 			goto too_long;
 		if (dlen == 0) {
-			strcpy(dir, "/");
+			strcpy(out, "/");
 		} else {
-			memcpy(dir, path, dlen);
-			dir[dlen] = '\0';
-			ret = ubdk_os_realdir(dir, dir, sizeof(dir));
+			memcpy(out, path, dlen);
+			out[dlen] = '\0';
+			ret = ubdk_os_realdir(out, out, outlen);
 			if (ret < 0)
 				return ubdk_fail(err,
 					ret == -ENAMETOOLONG ?
@@ -112,10 +114,9 @@ int ubdk_absolutize(const char *path, char *out, size_t outlen,
 		rest = strlen(path);
 	}
 	/* "/" + name must not become "//name". */
-	dlen = strcmp(dir, "/") == 0 ? 0 : strlen(dir);
+	dlen = strcmp(out, "/") == 0 ? 0 : strlen(out);
 	if (dlen + 1 + rest + 1 > outlen)
 		goto too_long;
-	memmove(out, dir, dlen);
 	out[dlen] = '/';
 	memcpy(out + dlen + 1, path, rest + 1);
 	return 0;
@@ -204,18 +205,24 @@ int ubdk_create(const char *path, const char *backing,
 		const struct ubdk_create_opts *o, bool overwrite,
 		struct ubdk_err *err)
 {
-	struct ubdk_header hdr;
+	/* A header holds a 4 KiB path: on the heap, not a kernel stack. */
+	struct ubdk_header *hdr = ubdk_os_zalloc(sizeof(*hdr));
 	int fd, ret, mode = UBDK_OS_RDWR | UBDK_OS_CREATE;
 
-	ret = ubdk_create_header(backing, o, &hdr, err);
+	if (!hdr)
+		return ubdk_fail(err, UBDK_E_NOMEM, ENOMEM, "%s: out of memory",
+				 path);
+	ret = ubdk_create_header(backing, o, hdr, err);
 	if (ret < 0)
-		return ret;
+		goto out;
 	mode |= overwrite ? UBDK_OS_TRUNC : UBDK_OS_EXCL;
 	ret = ubdk_os_open(path, mode, 0644, &fd);
-	if (ret < 0)
-		return ubdk_fail(err, UBDK_E_SYS, -ret, "%s: cannot create: %s",
-				 path, strerror(-ret));
-	ret = ubdk_create_fd(fd, path, &hdr, err);
+	if (ret < 0) {
+		ret = ubdk_fail(err, UBDK_E_SYS, -ret, "%s: cannot create: %s",
+				path, strerror(-ret));
+		goto out;
+	}
+	ret = ubdk_create_fd(fd, path, hdr, err);
 	if (ret == 0) {
 		ret = ubdk_os_fsync(fd);
 		if (ret < 0)
@@ -227,6 +234,8 @@ int ubdk_create(const char *path, const char *backing,
 	/* Never leave a file that looks like a COW but is not complete. */
 	if (ret < 0)
 		ubdk_os_unlink(path);
+out:
+	ubdk_os_free(hdr);
 	return ret;
 }
 
@@ -234,35 +243,46 @@ int ubdk_cow_rebase(struct ubdk_cow *cow, const char *new_backing,
 		    struct ubdk_err *err)
 {
 	const struct ubdk_header *old = ubdk_cow_header(cow);
-	struct ubdk_header hdr = *old;
+	struct ubdk_header *hdr = ubdk_os_zalloc(sizeof(*hdr));
 	struct ubdk_os_stat st;
 	size_t field;
 	int ret;
 
-	ret = ubdk_absolutize(new_backing, hdr.backing, sizeof(hdr.backing),
+	if (!hdr)
+		return ubdk_fail(err, UBDK_E_NOMEM, ENOMEM, "%s: out of memory",
+				 ubdk_cow_path(cow));
+	*hdr = *old;
+	ret = ubdk_absolutize(new_backing, hdr->backing, sizeof(hdr->backing),
 			      err);
 	if (ret < 0)
-		return ret;
-	ret = stat_backing(hdr.backing, &st, err);
+		goto out;
+	ret = stat_backing(hdr->backing, &st, err);
 	if (ret < 0)
-		return ret;
-	if (st.size != old->size)
-		return ubdk_fail(err, UBDK_E_SIZE_MISMATCH, ESTALE,
-				 "%s: refusing to rebase onto %s: it is %llu "
-				 "bytes, the header says %llu; a rebase only "
-				 "records a moved or touched backing file whose "
-				 "content is unchanged", ubdk_cow_path(cow),
-				 hdr.backing, (unsigned long long)st.size,
-				 (unsigned long long)old->size);
-	field = hdr.layout == UBDK_LAYOUT_V1 ? UBDK_PATH_V1_MAX : UBDK_PATH_MAX;
-	if (strlen(hdr.backing) >= field)
-		return ubdk_fail(err, UBDK_E_PATH_TOO_LONG, ENAMETOOLONG,
-				 "%s: backing path %s does not fit a %s header",
-				 ubdk_cow_path(cow), hdr.backing,
-				 ubdk_layout_name(hdr.layout));
-	hdr.mtime = (uint32_t)st.mtime;
+		goto out;
+	if (st.size != old->size) {
+		ret = ubdk_fail(err, UBDK_E_SIZE_MISMATCH, ESTALE,
+				"%s: refusing to rebase onto %s: it is %llu "
+				"bytes, the header says %llu; a rebase only "
+				"records a moved or touched backing file whose "
+				"content is unchanged", ubdk_cow_path(cow),
+				hdr->backing, (unsigned long long)st.size,
+				(unsigned long long)old->size);
+		goto out;
+	}
+	field = hdr->layout == UBDK_LAYOUT_V1 ? UBDK_PATH_V1_MAX : UBDK_PATH_MAX;
+	if (strlen(hdr->backing) >= field) {
+		ret = ubdk_fail(err, UBDK_E_PATH_TOO_LONG, ENAMETOOLONG,
+				"%s: backing path %s does not fit a %s header",
+				ubdk_cow_path(cow), hdr->backing,
+				ubdk_layout_name(hdr->layout));
+		goto out;
+	}
+	hdr->mtime = (uint32_t)st.mtime;
 	/* The broken layout is read-only: rewrite it as the v3 it meant. */
-	if (hdr.layout == UBDK_LAYOUT_V3_BROKEN)
-		hdr.layout = UBDK_LAYOUT_V3;
-	return ubdk__cow_replace_header(cow, &hdr, err);
+	if (hdr->layout == UBDK_LAYOUT_V3_BROKEN)
+		hdr->layout = UBDK_LAYOUT_V3;
+	ret = ubdk__cow_replace_header(cow, hdr, err);
+out:
+	ubdk_os_free(hdr);
+	return ret;
 }
