@@ -273,13 +273,14 @@ static int same_bytes(int a, int b, off_t size, char *ba, char *bb)
 
 	while (off < size) {
 		off_t da = next_data(a, off, size), db = next_data(b, off, size);
-		off_t start = da < db ? da : db, end;
+		off_t start = da < db ? da : db, end, hb;
 
 		if (start >= size)
 			break;
 		end = next_hole(a, start, size);
-		if (next_hole(b, start, size) > end)
-			end = next_hole(b, start, size);
+		hb = next_hole(b, start, size);
+		if (hb > end)
+			end = hb;
 		for (off = start; off < end;) {
 			size_t n = end - off < CHUNK ? (size_t)(end - off) : CHUNK;
 

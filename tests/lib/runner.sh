@@ -73,11 +73,14 @@ for _rs_t in $_rs_all; do
 	chmod -R u+rwX "$T" 2>/dev/null
 	rm -rf "${T:?}"/* "$T"/.[!.]* && mkdir -p "$T"
 	_rs_start=$(date +%s)
-	if (cd "$T" && $_rs_t) >"$T.out" 2>&1; then
-		echo "PASS: $_rs_t ($(($(date +%s) - _rs_start)) s)"
+	(cd "$T" && $_rs_t) >"$T.out" 2>&1
+	_rs_status=$?
+	_rs_secs=$(($(date +%s) - _rs_start))
+	if [ $_rs_status = 0 ]; then
+		echo "PASS: $_rs_t ($_rs_secs s)"
 		_rs_pass=$((_rs_pass + 1))
 	else
-		echo "FAIL: $_rs_t ($(($(date +%s) - _rs_start)) s)"
+		echo "FAIL: $_rs_t ($_rs_secs s)"
 		sed 's/^/    /' "$T.out" | tail -n 40
 		_rs_failed=$((_rs_failed + 1))
 	fi
