@@ -186,6 +186,11 @@ int ubdk_cow_open(const char *path, const char *backing_override, int flags,
 				"%s: is a directory, not a COW file", path);
 		goto fail;
 	}
+	if (st.type != UBDK_OS_REG && st.type != UBDK_OS_BLK) {
+		ret = ubdk_fail(err, UBDK_E_NOT_REGULAR, EINVAL,
+				"%s: not a regular file or block device", path);
+		goto fail;
+	}
 	cow->cow_file_size = st.size;
 	ret = read_header(cow, err);
 	if (ret < 0)
@@ -197,8 +202,12 @@ int ubdk_cow_open(const char *path, const char *backing_override, int flags,
 	}
 	if (!(flags & UBDK_OPEN_NO_BACKING)) {
 		ret = open_backing(cow, backing_override, err);
-		if (ret < 0)
-			goto fail;
+		if (ret < 0) {
+			if (err)
+				err->file = UBDK_FILE_BACKING;
+			ubdk_cow_close(cow);
+			return ret;
+		}
 	}
 	ret = read_bitmap(cow, err);
 	if (ret < 0)
@@ -206,6 +215,8 @@ int ubdk_cow_open(const char *path, const char *backing_override, int flags,
 	*out = cow;
 	return 0;
 fail:
+	if (err)
+		err->file = UBDK_FILE_COW;
 	ubdk_cow_close(cow);
 	return ret;
 }
@@ -327,12 +338,65 @@ static int read_backing(struct ubdk_cow *cow, uint8_t *buf, size_t len,
 
 	if (cow->backing_fd >= 0) {
 		ret = ubdk_os_pread(cow->backing_fd, buf, len, off, &got);
-		if (ret < 0)
-			return sys_fail(err, ret, "reading backing file",
-					cow->backing_path);
+		if (ret < 0) {
+			ret = sys_fail(err, ret, "reading backing file",
+				       cow->backing_path);
+			if (err)
+				err->file = UBDK_FILE_BACKING;
+			return ret;
+		}
 	}
 	memset(buf + got, 0, len - got);
 	return 0;
+}
+
+static int short_data(const struct ubdk_cow *cow, uint64_t sector,
+		      struct ubdk_err *err)
+{
+	return ubdk_fail(err, UBDK_E_SHORT_DATA, EIO,
+			 "%s: sector %llu is marked present but its data lies "
+			 "past the end of the file (%llu bytes): the COW file "
+			 "was cut short", cow->path, (unsigned long long)sector,
+			 (unsigned long long)cow->cow_file_size);
+}
+
+/* Byte just past the data of sector n in the COW file. */
+static uint64_t data_end(const struct ubdk_cow *cow, uint64_t n)
+{
+	uint64_t end = (n + 1) * cow->hdr.sectorsize;
+
+	/* A short last sector needs only the device's bytes. */
+	if (end > cow->hdr.size)
+		end = cow->hdr.size;
+	return cow->geo.data_offset + end;
+}
+
+int ubdk_cow_check_data(struct ubdk_cow *cow, struct ubdk_err *err)
+{
+	uint64_t ss = cow->hdr.sectorsize, first;
+	int ret;
+
+	if (cow->cow_file_size >= data_end(cow, cow->geo.sectors - 1))
+		return 0;
+	/* The first sector whose data the file cannot hold. */
+	first = cow->cow_file_size > cow->geo.data_offset ?
+		(cow->cow_file_size - cow->geo.data_offset) / ss : 0;
+	if (first < cow->geo.covered &&
+	    data_end(cow, first) > cow->cow_file_size &&
+	    ubdk_bitmap_test(cow->bitmap, first))
+		goto short_file;
+	if (first + 1 < cow->geo.covered)
+		first = ubdk_bitmap_find(cow->bitmap, first + 1,
+					 cow->geo.covered, true);
+	else
+		first = cow->geo.covered;
+	if (first >= cow->geo.covered)
+		return 0;
+short_file:
+	ret = short_data(cow, first, err);
+	if (err)
+		err->file = UBDK_FILE_COW;
+	return ret;
 }
 
 static int read_cow_data(struct ubdk_cow *cow, uint8_t *buf, size_t len,
@@ -344,14 +408,12 @@ static int read_cow_data(struct ubdk_cow *cow, uint8_t *buf, size_t len,
 	ret = ubdk_os_pread(cow->fd, buf, len, cow->geo.data_offset + off,
 			    &got);
 	if (ret < 0)
-		return sys_fail(err, ret, "reading data", cow->path);
-	if (got < len)
-		return ubdk_fail(err, UBDK_E_SHORT_DATA, EIO,
-				 "%s: data for device byte %llu is marked "
-				 "present but the file ends at %llu", cow->path,
-				 (unsigned long long)(off + got),
-				 (unsigned long long)cow->cow_file_size);
-	return 0;
+		ret = sys_fail(err, ret, "reading data", cow->path);
+	else if (got < len)
+		ret = short_data(cow, (off + got) / cow->hdr.sectorsize, err);
+	if (ret < 0 && err)
+		err->file = UBDK_FILE_COW;
+	return ret;
 }
 
 int ubdk_cow_pread(struct ubdk_cow *cow, void *buf, size_t len, uint64_t off,

@@ -44,6 +44,7 @@ int ubdk_fail(struct ubdk_err *err, int code, int errnum, const char *fmt, ...)
 	if (err) {
 		err->code = code;
 		err->errnum = errnum;
+		err->file = UBDK_FILE_NONE;
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);

@@ -87,9 +87,17 @@ enum ubdk_errcode {
 
 #define UBDK_ERR_MSG_MAX 512
 
+/* Which file an error is about, so that callers can pick an exit code. */
+enum ubdk_err_file {
+	UBDK_FILE_NONE = 0,       /* no file, or not known */
+	UBDK_FILE_COW,            /* the COW file */
+	UBDK_FILE_BACKING,        /* the backing file */
+};
+
 struct ubdk_err {
 	int code;                 /* enum ubdk_errcode */
 	int errnum;               /* positive errno matching the return value */
+	int file;                 /* enum ubdk_err_file */
 	char msg[UBDK_ERR_MSG_MAX];
 };
 
@@ -185,6 +193,14 @@ enum ubdk_open_flags {
  */
 int ubdk_cow_open(const char *path, const char *backing_override, int flags,
 		  struct ubdk_cow **out, struct ubdk_err *err);
+/*
+ * Check that the data of every sector marked present lies inside the COW
+ * file: UBDK_E_SHORT_DATA (-EIO) naming the first sector that does not.
+ * A COW cut inside its data area would otherwise read as zeros in tools
+ * that copy extents; callers that write (merges) check before writing.
+ */
+int ubdk_cow_check_data(struct ubdk_cow *cow, struct ubdk_err *err);
+
 /* Close; returns the first error from closing the files. */
 int ubdk_cow_close(struct ubdk_cow *cow);
 

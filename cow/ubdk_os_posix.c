@@ -13,7 +13,10 @@
 
 int ubdk_os_open(const char *path, int mode, unsigned perm, int *fd)
 {
-	int flags = O_CLOEXEC | ((mode & UBDK_OS_RDWR) ? O_RDWR : O_RDONLY);
+	/* O_NONBLOCK: a FIFO named by a user or a header must not block the
+	 * open; callers fstat and refuse it.  Cleared again right after. */
+	int flags = O_CLOEXEC | O_NONBLOCK |
+		    ((mode & UBDK_OS_RDWR) ? O_RDWR : O_RDONLY);
 
 	if (mode & UBDK_OS_CREATE)
 		flags |= O_CREAT;
@@ -22,7 +25,16 @@ int ubdk_os_open(const char *path, int mode, unsigned perm, int *fd)
 	if (mode & UBDK_OS_TRUNC)
 		flags |= O_TRUNC;
 	*fd = open(path, flags, (mode_t)perm);
-	return *fd < 0 ? -errno : 0;
+	if (*fd < 0)
+		return -errno;
+	if (fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		int ret = -errno;
+
+		close(*fd);
+		*fd = -1;
+		return ret;
+	}
+	return 0;
 }
 
 int ubdk_os_close(int fd)
