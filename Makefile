@@ -7,7 +7,7 @@
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION := $(shell sed -n 's/^\#define UBDK_VERSION_STRING "\(.*\)"/\1/p' cow/ubdk_cow.h)
-SOVERSION := 0
+SOVERSION := 1
 
 B ?= build
 PREFIX ?= /usr/local
@@ -20,7 +20,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(CFLAGS)
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-LIB_SRC := cow/error.c cow/header.c cow/bitmap.c cow/cow.c cow/backing.c cow/ubdk_os_posix.c
+LIB_SRC := cow/error.c cow/header.c cow/bitmap.c cow/bmap.c cow/cow.c cow/backing.c cow/ubdk_os_posix.c
 LIB_HDR := cow/ubdk_cow.h cow/ubdk_os.h cow/internal.h
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 LIB_PIC := $(LIB_SRC:%.c=$(B)/pic/%.o)

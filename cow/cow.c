@@ -13,10 +13,14 @@ struct ubdk_cow {
 	int fd;
 	int backing_fd;
 	uint64_t cow_file_size;
-	uint8_t *bitmap;           /* geo.bitmap_used bytes, zero-padded to 8 */
+	uint64_t backing_size;
+	struct ubdk_bmap *bmap;
 	char *path;
 	char *backing_path;
 };
+
+/* Pieces of an iovec array handed to one system call at a time. */
+#define IOV_BATCH 32
 
 static char *dup_string(const char *s)
 {
@@ -35,59 +39,57 @@ static int sys_fail(struct ubdk_err *err, int ret, const char *what,
 			 -ret, "%s: %s: %s", path, what, strerror(-ret));
 }
 
-static int read_header(struct ubdk_cow *cow, struct ubdk_err *err)
+/* The same, about the COW (file = UBDK_FILE_COW). */
+static int cow_fail(struct ubdk_cow *cow, struct ubdk_err *err, int ret,
+		    const char *what)
 {
-	uint8_t *buf;
-	size_t want, got;
+	ret = sys_fail(err, ret, what, cow->path);
+	if (err)
+		err->file = UBDK_FILE_COW;
+	return ret;
+}
+
+static int bitmap_fail(struct ubdk_cow *cow, struct ubdk_err *err, int ret)
+{
+	if (ret == -ERANGE)
+		return ubdk_fail(err, UBDK_E_RANGE, ERANGE,
+				 "%s: write beyond the sectors its bitmap "
+				 "covers", cow->path);
+	return cow_fail(cow, err, ret, "reading bitmap");
+}
+
+int ubdk_header_read_fd(int fd, const char *name, struct ubdk_header *hdr,
+			struct ubdk_geometry *geo, struct ubdk_err *err)
+{
+	uint8_t *buf = ubdk_os_alloc(UBDK_HDR_MAX_SIZE);
+	size_t got;
 	int ret;
 
-	want = cow->cow_file_size < UBDK_HDR_MAX_SIZE ?
-	       (size_t)cow->cow_file_size : UBDK_HDR_MAX_SIZE;
-	buf = ubdk_os_alloc(UBDK_HDR_MAX_SIZE);
 	if (!buf)
-		return sys_fail(err, -ENOMEM, "reading header", cow->path);
-	ret = ubdk_os_pread(cow->fd, buf, want, 0, &got);
+		return sys_fail(err, -ENOMEM, "reading header", ubdk_name(name));
+	ret = ubdk_os_pread(fd, buf, UBDK_HDR_MAX_SIZE, 0, &got);
 	if (ret < 0)
-		ret = sys_fail(err, ret, "reading header", cow->path);
+		ret = sys_fail(err, ret, "reading header", ubdk_name(name));
 	else
-		ret = ubdk_header_decode(buf, got, cow->path, &cow->hdr, err);
+		ret = ubdk_header_decode(buf, got, name, hdr, err);
 	ubdk_os_free(buf);
 	if (ret < 0)
 		return ret;
-	return ubdk_header_geometry(&cow->hdr, cow->path, &cow->geo, err);
+	return ubdk_header_geometry(hdr, name, geo, err);
 }
 
-static int read_bitmap(struct ubdk_cow *cow, struct ubdk_err *err)
+static int check_bitmap_length(struct ubdk_cow *cow, struct ubdk_err *err)
 {
 	const struct ubdk_geometry *g = &cow->geo;
-	uint64_t avail, want, alloc;
-	size_t got;
-	int ret;
 
 	/* The kernel needs bitmap_len bytes; slack after them may be missing. */
 	if (cow->cow_file_size < g->bitmap_offset + g->bitmap_len)
 		return ubdk_fail(err, UBDK_E_SHORT_BITMAP, EINVAL,
 				 "%s: file is %llu bytes but its bitmap ends at "
-				 "%llu", cow->path,
+				 "%llu: the COW file was cut short", cow->path,
 				 (unsigned long long)cow->cow_file_size,
 				 (unsigned long long)(g->bitmap_offset +
 						      g->bitmap_len));
-	alloc = (g->bitmap_used + 7) & ~(uint64_t)7;
-	if (alloc != (size_t)alloc)
-		return sys_fail(err, -ENOMEM, "allocating bitmap", cow->path);
-	cow->bitmap = ubdk_os_zalloc((size_t)alloc);
-	if (!cow->bitmap)
-		return sys_fail(err, -ENOMEM, "allocating bitmap", cow->path);
-	avail = cow->cow_file_size - g->bitmap_offset;
-	want = g->bitmap_used < avail ? g->bitmap_used : avail;
-	ret = ubdk_os_pread(cow->fd, cow->bitmap, (size_t)want,
-			    g->bitmap_offset, &got);
-	if (ret < 0)
-		return sys_fail(err, ret, "reading bitmap", cow->path);
-	if (got < g->bitmap_len && got < want)
-		return ubdk_fail(err, UBDK_E_SHORT_BITMAP, EINVAL,
-				 "%s: bitmap ends early after %zu bytes",
-				 cow->path, got);
 	return 0;
 }
 
@@ -123,6 +125,17 @@ static int open_backing(struct ubdk_cow *cow, const char *override,
 		return ubdk_fail(err, UBDK_E_SYS, -ret,
 				 "%s: cannot open backing file %s: %s",
 				 cow->path, cow->backing_path, strerror(-ret));
+	ret = ubdk_os_fstat(cow->backing_fd, &st);
+	if (ret < 0)
+		return sys_fail(err, ret, "stat of backing file",
+				cow->backing_path);
+	/* Checked before locking or reading: a FIFO or a directory is never
+	 * a backing file, whatever the flags. */
+	if (st.type != UBDK_OS_REG && st.type != UBDK_OS_BLK)
+		return ubdk_fail(err, UBDK_E_NOT_REGULAR, EINVAL,
+				 "%s: backing file %s: not a regular file or "
+				 "block device", cow->path, cow->backing_path);
+	cow->backing_size = st.size;
 	if (cow->flags & UBDK_OPEN_LOCK) {
 		ret = lock_file(cow->backing_fd, rdwr, cow->backing_path, err);
 		if (ret < 0)
@@ -130,13 +143,6 @@ static int open_backing(struct ubdk_cow *cow, const char *override,
 	}
 	if (cow->flags & UBDK_OPEN_NO_CHECK)
 		return 0;
-	ret = ubdk_os_fstat(cow->backing_fd, &st);
-	if (ret < 0)
-		return sys_fail(err, ret, "stat of backing file", cow->backing_path);
-	if (st.type != UBDK_OS_REG && st.type != UBDK_OS_BLK)
-		return ubdk_fail(err, UBDK_E_NOT_REGULAR, EINVAL,
-				 "backing file %s: not a regular file or block "
-				 "device", cow->backing_path);
 	ret = ubdk__backing_compare(&cow->hdr, cow->backing_path, &st, &chk,
 				    err);
 	if (ret < 0 && err && err->code != UBDK_E_SYS) {
@@ -150,12 +156,54 @@ static int open_backing(struct ubdk_cow *cow, const char *override,
 	return ret;
 }
 
+static int open_cow_file(struct ubdk_cow *cow, const char *path,
+			 struct ubdk_err *err)
+{
+	bool rdwr = cow->flags & UBDK_OPEN_RDWR;
+	struct ubdk_os_stat st;
+	int ret;
+
+	ret = ubdk_os_open(path, rdwr ? UBDK_OS_RDWR : UBDK_OS_RDONLY, 0,
+			   &cow->fd);
+	if (ret < 0)
+		return sys_fail(err, ret, "cannot open COW file", path);
+	ret = ubdk_os_fstat(cow->fd, &st);
+	if (ret < 0)
+		return sys_fail(err, ret, "stat", path);
+	if (st.type == UBDK_OS_DIR)
+		return ubdk_fail(err, UBDK_E_NOT_REGULAR, EISDIR,
+				 "%s: is a directory, not a COW file", path);
+	if (st.type != UBDK_OS_REG && st.type != UBDK_OS_BLK)
+		return ubdk_fail(err, UBDK_E_NOT_REGULAR, EINVAL,
+				 "%s: not a regular file or block device", path);
+	cow->cow_file_size = st.size;
+	ret = ubdk_header_read_fd(cow->fd, path, &cow->hdr, &cow->geo, err);
+	if (ret < 0)
+		return ret;
+	if (cow->flags & UBDK_OPEN_LOCK) {
+		ret = lock_file(cow->fd, rdwr, path, err);
+		if (ret < 0)
+			return ret;
+	}
+	return check_bitmap_length(cow, err);
+}
+
+static void free_cow(struct ubdk_cow *cow)
+{
+	if (cow->backing_fd >= 0)
+		ubdk_os_close(cow->backing_fd);
+	if (cow->fd >= 0)
+		ubdk_os_close(cow->fd);
+	ubdk__bmap_free(cow->bmap);
+	ubdk_os_free(cow->path);
+	ubdk_os_free(cow->backing_path);
+	ubdk_os_free(cow);
+}
+
 int ubdk_cow_open(const char *path, const char *backing_override, int flags,
 		  struct ubdk_cow **out, struct ubdk_err *err)
 {
 	struct ubdk_cow *cow;
-	struct ubdk_os_stat st;
-	bool rdwr = flags & UBDK_OPEN_RDWR;
 	int ret;
 
 	*out = NULL;
@@ -170,54 +218,31 @@ int ubdk_cow_open(const char *path, const char *backing_override, int flags,
 		ubdk_os_free(cow);
 		return sys_fail(err, -ENOMEM, "opening", path);
 	}
-	ret = ubdk_os_open(path, rdwr ? UBDK_OS_RDWR : UBDK_OS_RDONLY, 0,
-			   &cow->fd);
-	if (ret < 0) {
-		sys_fail(err, ret, "cannot open COW file", path);
-		goto fail;
-	}
-	ret = ubdk_os_fstat(cow->fd, &st);
-	if (ret < 0) {
-		sys_fail(err, ret, "stat", path);
-		goto fail;
-	}
-	if (st.type == UBDK_OS_DIR) {
-		ret = ubdk_fail(err, UBDK_E_NOT_REGULAR, EISDIR,
-				"%s: is a directory, not a COW file", path);
-		goto fail;
-	}
-	if (st.type != UBDK_OS_REG && st.type != UBDK_OS_BLK) {
-		ret = ubdk_fail(err, UBDK_E_NOT_REGULAR, EINVAL,
-				"%s: not a regular file or block device", path);
-		goto fail;
-	}
-	cow->cow_file_size = st.size;
-	ret = read_header(cow, err);
+	ret = open_cow_file(cow, path, err);
 	if (ret < 0)
-		goto fail;
-	if (flags & UBDK_OPEN_LOCK) {
-		ret = lock_file(cow->fd, rdwr, path, err);
-		if (ret < 0)
-			goto fail;
-	}
+		goto fail_cow;
 	if (!(flags & UBDK_OPEN_NO_BACKING)) {
 		ret = open_backing(cow, backing_override, err);
 		if (ret < 0) {
 			if (err)
 				err->file = UBDK_FILE_BACKING;
-			ubdk_cow_close(cow);
+			free_cow(cow);
 			return ret;
 		}
 	}
-	ret = read_bitmap(cow, err);
-	if (ret < 0)
-		goto fail;
+	ret = ubdk__bmap_open(cow->fd, cow->geo.bitmap_offset,
+			      cow->geo.bitmap_used, cow->geo.covered,
+			      &cow->bmap);
+	if (ret < 0) {
+		sys_fail(err, ret, "reading bitmap", path);
+		goto fail_cow;
+	}
 	*out = cow;
 	return 0;
-fail:
+fail_cow:
 	if (err)
 		err->file = UBDK_FILE_COW;
-	ubdk_cow_close(cow);
+	free_cow(cow);
 	return ret;
 }
 
@@ -227,17 +252,21 @@ int ubdk_cow_close(struct ubdk_cow *cow)
 
 	if (!cow)
 		return 0;
-	if (cow->backing_fd >= 0)
-		ret = ubdk_os_close(cow->backing_fd);
-	if (cow->fd >= 0) {
-		r = ubdk_os_close(cow->fd);
+	if (cow->bmap)
+		ret = ubdk__bmap_writeback(cow->bmap);
+	if (cow->backing_fd >= 0) {
+		r = ubdk_os_close(cow->backing_fd);
+		cow->backing_fd = -1;
 		if (!ret)
 			ret = r;
 	}
-	ubdk_os_free(cow->bitmap);
-	ubdk_os_free(cow->path);
-	ubdk_os_free(cow->backing_path);
-	ubdk_os_free(cow);
+	if (cow->fd >= 0) {
+		r = ubdk_os_close(cow->fd);
+		cow->fd = -1;
+		if (!ret)
+			ret = r;
+	}
+	free_cow(cow);
 	return ret;
 }
 
@@ -249,11 +278,6 @@ const struct ubdk_header *ubdk_cow_header(const struct ubdk_cow *cow)
 const struct ubdk_geometry *ubdk_cow_geometry(const struct ubdk_cow *cow)
 {
 	return &cow->geo;
-}
-
-const uint8_t *ubdk_cow_bitmap(const struct ubdk_cow *cow)
-{
-	return cow->bitmap;
 }
 
 const char *ubdk_cow_path(const struct ubdk_cow *cow)
@@ -276,88 +300,122 @@ int ubdk_cow_backing_fd(const struct ubdk_cow *cow)
 	return cow->backing_fd;
 }
 
-bool ubdk_cow_test(const struct ubdk_cow *cow, uint64_t n)
+uint64_t ubdk_cow_backing_size(const struct ubdk_cow *cow)
 {
-	return n < cow->geo.covered && ubdk_bitmap_test(cow->bitmap, n);
+	return cow->backing_size;
 }
 
-uint64_t ubdk_cow_count(const struct ubdk_cow *cow, uint64_t start,
-			uint64_t end)
+uint64_t ubdk_cow_mem(const struct ubdk_cow *cow)
 {
-	if (end > cow->geo.covered)
-		end = cow->geo.covered;
-	return ubdk_bitmap_count(cow->bitmap, start, end);
+	return ubdk__bmap_mem(cow->bmap);
 }
 
-int ubdk_cow_next_run(const struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
-		      struct ubdk_run *run)
+int ubdk_cow_backing_check(const struct ubdk_cow *cow,
+			   struct ubdk_backing_check *res,
+			   struct ubdk_err *err)
 {
-	uint64_t start = *pos, stop, covered = cow->geo.covered;
-	bool in_cow;
+	struct ubdk_os_stat st;
+	int ret;
+
+	if (cow->backing_fd < 0)
+		return ubdk_fail(err, UBDK_E_INVALID_ARG, EBADF,
+				 "%s: opened without its backing file",
+				 cow->path);
+	ret = ubdk_os_fstat(cow->backing_fd, &st);
+	if (ret < 0)
+		return sys_fail(err, ret, "stat of backing file",
+				cow->backing_path);
+	return ubdk__backing_compare(&cow->hdr, cow->backing_path, &st, res,
+				     err);
+}
+
+int ubdk_cow_test(struct ubdk_cow *cow, uint64_t n, struct ubdk_err *err)
+{
+	int ret = ubdk__bmap_test(cow->bmap, n);
+
+	return ret < 0 ? bitmap_fail(cow, err, ret) : ret;
+}
+
+int ubdk_cow_count(struct ubdk_cow *cow, uint64_t start, uint64_t end,
+		   uint64_t *count, struct ubdk_err *err)
+{
+	int ret = ubdk__bmap_count(cow->bmap, start, end, count);
+
+	return ret < 0 ? bitmap_fail(cow, err, ret) : 0;
+}
+
+/* The first sector that lies wholly past the backing file's end. */
+static uint64_t backing_end_sector(const struct ubdk_cow *cow)
+{
+	uint64_t ss = cow->hdr.sectorsize;
+
+	if (cow->backing_fd < 0)
+		return 0;
+	return cow->backing_size / ss + (cow->backing_size % ss != 0);
+}
+
+int ubdk_cow_next_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
+		      struct ubdk_run *run, struct ubdk_err *err)
+{
+	uint64_t start = *pos, stop, bend;
+	int ret;
 
 	if (end > cow->geo.sectors)
 		end = cow->geo.sectors;
 	if (start >= end)
 		return 0;
-	if (start >= covered) {
-		in_cow = false;
-		stop = end;
+	ret = ubdk__bmap_test(cow->bmap, start);
+	if (ret < 0)
+		return bitmap_fail(cow, err, ret);
+	if (ret) {
+		run->src = UBDK_RUN_COW;
+		ret = ubdk__bmap_find(cow->bmap, start, end, false, &stop);
 	} else {
-		in_cow = ubdk_bitmap_test(cow->bitmap, start);
-		stop = ubdk_bitmap_find(cow->bitmap, start,
-					end < covered ? end : covered, !in_cow);
-		/* Sectors past the bitmap's reach always come from backing. */
-		if (!in_cow && stop == covered)
-			stop = end;
+		ret = ubdk__bmap_find(cow->bmap, start, end, true, &stop);
+		bend = backing_end_sector(cow);
+		if (start >= bend) {
+			run->src = UBDK_RUN_ZERO;
+		} else {
+			run->src = UBDK_RUN_BACKING;
+			if (stop > bend)
+				stop = bend;
+		}
 	}
+	if (ret < 0)
+		return bitmap_fail(cow, err, ret);
 	run->start = start;
 	run->count = stop - start;
-	run->in_cow = in_cow;
+	run->in_cow = run->src == UBDK_RUN_COW;
 	*pos = stop;
 	return 1;
 }
 
-static int check_range(const struct ubdk_cow *cow, size_t len, uint64_t off,
+static int check_range(const struct ubdk_cow *cow, uint64_t len, uint64_t off,
 		       struct ubdk_err *err)
 {
 	if (off > cow->hdr.size || len > cow->hdr.size - off)
 		return ubdk_fail(err, UBDK_E_RANGE, ERANGE,
-				 "%s: I/O of %zu bytes at %llu is past the end "
-				 "of the %llu-byte device", cow->path, len,
+				 "%s: I/O of %llu bytes at %llu is past the end "
+				 "of the %llu-byte device", cow->path,
+				 (unsigned long long)len,
 				 (unsigned long long)off,
 				 (unsigned long long)cow->hdr.size);
-	return 0;
-}
-
-/* Read from the backing file, zeros past its end (or with no backing). */
-static int read_backing(struct ubdk_cow *cow, uint8_t *buf, size_t len,
-			uint64_t off, struct ubdk_err *err)
-{
-	size_t got = 0;
-	int ret;
-
-	if (cow->backing_fd >= 0) {
-		ret = ubdk_os_pread(cow->backing_fd, buf, len, off, &got);
-		if (ret < 0) {
-			ret = sys_fail(err, ret, "reading backing file",
-				       cow->backing_path);
-			if (err)
-				err->file = UBDK_FILE_BACKING;
-			return ret;
-		}
-	}
-	memset(buf + got, 0, len - got);
 	return 0;
 }
 
 static int short_data(const struct ubdk_cow *cow, uint64_t sector,
 		      struct ubdk_err *err)
 {
-	return ubdk_fail(err, UBDK_E_SHORT_DATA, EIO,
-			 "%s: sector %llu is marked present but its data lies "
-			 "past the end of the file (%llu bytes): the COW file "
-			 "was cut short", cow->path, (unsigned long long)sector,
-			 (unsigned long long)cow->cow_file_size);
+	int ret = ubdk_fail(err, UBDK_E_SHORT_DATA, EIO,
+			    "%s: sector %llu is marked present but its data "
+			    "lies past the end of the file (%llu bytes): the "
+			    "COW file was cut short", cow->path,
+			    (unsigned long long)sector,
+			    (unsigned long long)cow->cow_file_size);
+
+	if (err)
+		err->file = UBDK_FILE_COW;
+	return ret;
 }
 
 /* Byte just past the data of sector n in the COW file. */
@@ -373,53 +431,131 @@ static uint64_t data_end(const struct ubdk_cow *cow, uint64_t n)
 
 int ubdk_cow_check_data(struct ubdk_cow *cow, struct ubdk_err *err)
 {
-	uint64_t ss = cow->hdr.sectorsize, first;
+	uint64_t ss = cow->hdr.sectorsize, first, found;
 	int ret;
 
 	if (cow->cow_file_size >= data_end(cow, cow->geo.sectors - 1))
 		return 0;
-	/* The first sector whose data the file cannot hold. */
+	/* Sectors from `first` on have data (at least partly) past the end. */
 	first = cow->cow_file_size > cow->geo.data_offset ?
 		(cow->cow_file_size - cow->geo.data_offset) / ss : 0;
-	if (first < cow->geo.covered &&
-	    data_end(cow, first) > cow->cow_file_size &&
-	    ubdk_bitmap_test(cow->bitmap, first))
-		goto short_file;
-	if (first + 1 < cow->geo.covered)
-		first = ubdk_bitmap_find(cow->bitmap, first + 1,
-					 cow->geo.covered, true);
-	else
-		first = cow->geo.covered;
-	if (first >= cow->geo.covered)
-		return 0;
-short_file:
-	ret = short_data(cow, first, err);
-	if (err)
-		err->file = UBDK_FILE_COW;
-	return ret;
-}
-
-static int read_cow_data(struct ubdk_cow *cow, uint8_t *buf, size_t len,
-			 uint64_t off, struct ubdk_err *err)
-{
-	size_t got;
-	int ret;
-
-	ret = ubdk_os_pread(cow->fd, buf, len, cow->geo.data_offset + off,
-			    &got);
+	if (first < cow->geo.sectors &&
+	    data_end(cow, first) <= cow->cow_file_size)
+		first++;
+	ret = ubdk__bmap_find(cow->bmap, first, cow->geo.sectors, true, &found);
 	if (ret < 0)
-		ret = sys_fail(err, ret, "reading data", cow->path);
-	else if (got < len)
-		ret = short_data(cow, (off + got) / cow->hdr.sectorsize, err);
-	if (ret < 0 && err)
-		err->file = UBDK_FILE_COW;
-	return ret;
+		return bitmap_fail(cow, err, ret);
+	return found < cow->geo.sectors ? short_data(cow, found, err) : 0;
 }
 
-int ubdk_cow_pread(struct ubdk_cow *cow, void *buf, size_t len, uint64_t off,
-		   struct ubdk_err *err)
+/*
+ * Walks an iovec array: the next at most IOV_BATCH pieces covering up to
+ * `want` bytes from the cursor, into out.  Returns their count; *bytes says
+ * how many bytes they cover.
+ */
+struct iov_cursor {
+	const struct ubdk_iov *iov;
+	int cnt;
+	int i;                     /* current piece */
+	size_t skip;               /* bytes of it already used */
+};
+
+static int iov_take(struct iov_cursor *c, uint64_t want,
+		    struct ubdk_iov *out, uint64_t *bytes)
 {
-	uint64_t ss = cow->hdr.sectorsize, pos, end = off + len;
+	int n = 0;
+
+	*bytes = 0;
+	while (n < IOV_BATCH && want && c->i < c->cnt) {
+		size_t left = c->iov[c->i].len - c->skip;
+		size_t take = left < want ? left : (size_t)want;
+
+		if (take) {
+			out[n].base = (uint8_t *)c->iov[c->i].base + c->skip;
+			out[n].len = take;
+			n++;
+		}
+		*bytes += take;
+		want -= take;
+		c->skip += take;
+		if (c->skip == c->iov[c->i].len) {
+			c->i++;
+			c->skip = 0;
+		}
+	}
+	return n;
+}
+
+static void zero_iov(const struct ubdk_iov *iov, int n, size_t from)
+{
+	for (int i = 0; i < n; i++) {
+		if (from >= iov[i].len) {
+			from -= iov[i].len;
+			continue;
+		}
+		memset((uint8_t *)iov[i].base + from, 0, iov[i].len - from);
+		from = 0;
+	}
+}
+
+/* Read `len` bytes of run `src` at device byte `off` into the cursor. */
+static int read_run(struct ubdk_cow *cow, struct iov_cursor *c, int src,
+		    uint64_t off, uint64_t len, struct ubdk_err *err)
+{
+	struct ubdk_iov part[IOV_BATCH];
+
+	while (len) {
+		uint64_t bytes;
+		int n = iov_take(c, len, part, &bytes), ret = 0;
+		size_t got = 0;
+
+		if (!n)
+			return ubdk_fail(err, UBDK_E_INVALID_ARG, EINVAL,
+					 "%s: buffers shorter than the read",
+					 cow->path);
+		if (src == UBDK_RUN_COW) {
+			ret = ubdk_os_preadv(cow->fd, part, n,
+					     cow->geo.data_offset + off, &got);
+			if (ret < 0)
+				return cow_fail(cow, err, ret, "reading data");
+			if (got < bytes)
+				return short_data(cow, (off + got) /
+						  cow->hdr.sectorsize, err);
+		} else if (src == UBDK_RUN_BACKING) {
+			ret = ubdk_os_preadv(cow->backing_fd, part, n, off,
+					     &got);
+			if (ret < 0) {
+				ret = sys_fail(err, ret, "reading backing file",
+					       cow->backing_path);
+				if (err)
+					err->file = UBDK_FILE_BACKING;
+				return ret;
+			}
+		}
+		/* Past the backing's end, or no backing: zeros. */
+		if (got < bytes)
+			zero_iov(part, n, got);
+		off += bytes;
+		len -= bytes;
+	}
+	return 0;
+}
+
+static uint64_t iov_len(const struct ubdk_iov *iov, int cnt)
+{
+	uint64_t len = 0;
+
+	for (int i = 0; i < cnt; i++)
+		len += iov[i].len;
+	return len;
+}
+
+int ubdk_cow_preadv(struct ubdk_cow *cow, const struct ubdk_iov *iov,
+		    int iovcnt, uint64_t off, struct ubdk_err *err)
+{
+	uint64_t ss = cow->hdr.sectorsize, len = iov_len(iov, iovcnt);
+	uint64_t pos, end = off + len;
+	struct iov_cursor c = { .iov = iov, .cnt = iovcnt };
 	struct ubdk_run run;
 	int ret;
 
@@ -427,30 +563,34 @@ int ubdk_cow_pread(struct ubdk_cow *cow, void *buf, size_t len, uint64_t off,
 	if (ret < 0 || len == 0)
 		return ret;
 	pos = off / ss;
-	while (ubdk_cow_next_run(cow, &pos, (end + ss - 1) / ss, &run)) {
+	while ((ret = ubdk_cow_next_run(cow, &pos, (end + ss - 1) / ss, &run,
+					err)) > 0) {
 		uint64_t from = run.start * ss, to = (run.start + run.count) * ss;
 
 		if (from < off)
 			from = off;
 		if (to > end)
 			to = end;
-		if (run.in_cow)
-			ret = read_cow_data(cow, (uint8_t *)buf + (from - off),
-					    (size_t)(to - from), from, err);
-		else
-			ret = read_backing(cow, (uint8_t *)buf + (from - off),
-					   (size_t)(to - from), from, err);
+		ret = read_run(cow, &c, run.src, from, to - from, err);
 		if (ret < 0)
 			return ret;
 	}
-	return 0;
+	return ret;
 }
 
-int ubdk_cow_pwrite(struct ubdk_cow *cow, const void *buf, size_t len,
-		    uint64_t off, struct ubdk_err *err)
+int ubdk_cow_pread(struct ubdk_cow *cow, void *buf, size_t len, uint64_t off,
+		   struct ubdk_err *err)
 {
-	uint64_t ss = cow->hdr.sectorsize, first, last, byte0, byte1, n;
-	bool changed = false;
+	struct ubdk_iov iov = { .base = buf, .len = len };
+
+	return ubdk_cow_preadv(cow, &iov, 1, off, err);
+}
+
+/* Checks shared by writes: writable, in range, aligned, has bits. */
+static int check_write(struct ubdk_cow *cow, uint64_t len, uint64_t off,
+		       struct ubdk_err *err)
+{
+	uint64_t ss = cow->hdr.sectorsize, last;
 	int ret;
 
 	if (!(cow->flags & UBDK_OPEN_RDWR))
@@ -461,10 +601,10 @@ int ubdk_cow_pwrite(struct ubdk_cow *cow, const void *buf, size_t len,
 		return ret;
 	if (off % ss || (len % ss && off + len != cow->hdr.size))
 		return ubdk_fail(err, UBDK_E_INVALID_ARG, EINVAL,
-				 "%s: write of %zu bytes at %llu is not "
-				 "sector-aligned", cow->path, len,
+				 "%s: write of %llu bytes at %llu is not "
+				 "sector-aligned", cow->path,
+				 (unsigned long long)len,
 				 (unsigned long long)off);
-	first = off / ss;
 	last = (off + len + ss - 1) / ss - 1;
 	if (last >= cow->geo.covered)
 		return ubdk_fail(err, UBDK_E_RANGE, ERANGE,
@@ -472,36 +612,85 @@ int ubdk_cow_pwrite(struct ubdk_cow *cow, const void *buf, size_t len,
 				 "bitmap (the old rounding bug)", cow->path,
 				 (unsigned long long)last,
 				 ubdk_layout_name(cow->hdr.layout));
-
-	/* Data first: a crash before the bitmap write loses only this write. */
-	ret = ubdk_os_pwrite(cow->fd, buf, len, cow->geo.data_offset + off);
-	if (ret < 0)
-		return sys_fail(err, ret, "writing data", cow->path);
-
-	for (n = first; n <= last; n++) {
-		if (!ubdk_bitmap_test(cow->bitmap, n)) {
-			changed = true;
-			break;
-		}
-	}
-	if (!changed)
-		return 0;
-	ubdk_bitmap_set_range(cow->bitmap, first, last + 1);
-	byte0 = first / 8;
-	byte1 = last / 8;
-	ret = ubdk_os_pwrite(cow->fd, cow->bitmap + byte0,
-			     (size_t)(byte1 - byte0 + 1),
-			     cow->geo.bitmap_offset + byte0);
-	if (ret < 0)
-		return sys_fail(err, ret, "writing bitmap", cow->path);
 	return 0;
+}
+
+/* After the data landed: the sectors' bits, and the file's new size. */
+static int mark_written(struct ubdk_cow *cow, uint64_t len, uint64_t off,
+			struct ubdk_err *err)
+{
+	uint64_t ss = cow->hdr.sectorsize, end = cow->geo.data_offset + off + len;
+	int ret;
+
+	if (end > cow->cow_file_size)
+		cow->cow_file_size = end;
+	ret = ubdk__bmap_set(cow->bmap, off / ss, (off + len + ss - 1) / ss);
+	if (ret < 0)
+		return bitmap_fail(cow, err, ret);
+	if (cow->flags & UBDK_OPEN_SYNC)
+		return ubdk_cow_flush(cow, err);
+	return 0;
+}
+
+int ubdk_cow_pwritev(struct ubdk_cow *cow, const struct ubdk_iov *iov,
+		     int iovcnt, uint64_t off, struct ubdk_err *err)
+{
+	uint64_t len = iov_len(iov, iovcnt);
+	int ret;
+
+	ret = check_write(cow, len, off, err);
+	if (ret < 0 || len == 0)
+		return ret;
+	/* Data first: a crash before its bits reach the file loses only
+	 * this write, never shows garbage. */
+	ret = ubdk_os_pwritev(cow->fd, iov, iovcnt, cow->geo.data_offset + off);
+	if (ret < 0)
+		return cow_fail(cow, err, ret, "writing data");
+	return mark_written(cow, len, off, err);
+}
+
+int ubdk_cow_pwrite(struct ubdk_cow *cow, const void *buf, size_t len,
+		    uint64_t off, struct ubdk_err *err)
+{
+	struct ubdk_iov iov = { .base = (void *)(uintptr_t)buf, .len = len };
+
+	return ubdk_cow_pwritev(cow, &iov, 1, off, err);
+}
+
+int ubdk_cow_discard(struct ubdk_cow *cow, uint64_t off, uint64_t len,
+		     bool zero, struct ubdk_err *err)
+{
+	int ret = check_write(cow, len, off, err);
+
+	if (ret < 0 || len == 0)
+		return ret;
+	ret = ubdk_os_punch(cow->fd, cow->geo.data_offset + off, len, zero);
+	if (ret < 0)
+		return cow_fail(cow, err, ret,
+				zero ? "zeroing data" : "discarding data");
+	return mark_written(cow, len, off, err);
+}
+
+bool ubdk_cow_dirty(const struct ubdk_cow *cow)
+{
+	return ubdk__bmap_dirty(cow->bmap);
+}
+
+int ubdk_cow_writeback(struct ubdk_cow *cow, struct ubdk_err *err)
+{
+	int ret = ubdk__bmap_writeback(cow->bmap);
+
+	return ret < 0 ? cow_fail(cow, err, ret, "writing bitmap") : 0;
 }
 
 int ubdk_cow_flush(struct ubdk_cow *cow, struct ubdk_err *err)
 {
-	int ret = ubdk_os_fsync(cow->fd);
+	int ret = ubdk_cow_writeback(cow, err);
 
-	return ret < 0 ? sys_fail(err, ret, "fsync", cow->path) : 0;
+	if (ret < 0)
+		return ret;
+	ret = ubdk_os_fsync(cow->fd);
+	return ret < 0 ? cow_fail(cow, err, ret, "fsync") : 0;
 }
 
 int ubdk__cow_replace_header(struct ubdk_cow *cow,

@@ -30,6 +30,25 @@ int ubdk__cow_replace_header(struct ubdk_cow *cow,
 			     const struct ubdk_header *hdr,
 			     struct ubdk_err *err);
 
+/* The sparse, lazily loaded bitmap (bmap.c).  All return 0 or -errno. */
+struct ubdk_bmap;
+int ubdk__bmap_open(int fd, uint64_t offset, uint64_t used, uint64_t covered,
+		    struct ubdk_bmap **out);
+void ubdk__bmap_free(struct ubdk_bmap *bm);
+uint64_t ubdk__bmap_mem(const struct ubdk_bmap *bm);
+/* 1 if bit n is set, 0 if not. */
+int ubdk__bmap_test(struct ubdk_bmap *bm, uint64_t n);
+/* First n in [start, end) whose bit equals value, else end; bits past the
+ * bitmap's reach read clear. */
+int ubdk__bmap_find(struct ubdk_bmap *bm, uint64_t start, uint64_t end,
+		    bool value, uint64_t *found);
+int ubdk__bmap_count(struct ubdk_bmap *bm, uint64_t start, uint64_t end,
+		     uint64_t *count);
+/* Set [start, end) in memory; the chunks become dirty. */
+int ubdk__bmap_set(struct ubdk_bmap *bm, uint64_t start, uint64_t end);
+bool ubdk__bmap_dirty(const struct ubdk_bmap *bm);
+int ubdk__bmap_writeback(struct ubdk_bmap *bm);
+
 /* Name used in messages when the caller gave none. */
 static inline const char *ubdk_name(const char *name)
 {

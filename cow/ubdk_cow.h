@@ -27,9 +27,9 @@ extern "C" {
 #endif
 
 #define UBDK_VERSION_MAJOR 0
-#define UBDK_VERSION_MINOR 1
+#define UBDK_VERSION_MINOR 2
 #define UBDK_VERSION_PATCH 0
-#define UBDK_VERSION_STRING "0.1.0"
+#define UBDK_VERSION_STRING "0.2.0"
 
 /* Runtime version of the library actually linked, as "MAJOR.MINOR.PATCH". */
 const char *ubdk_version(void);
@@ -173,6 +173,13 @@ uint64_t ubdk_bitmap_find(const uint8_t *bitmap, uint64_t start, uint64_t end,
 /* Set all bits in [start, end). */
 void ubdk_bitmap_set_range(uint8_t *bitmap, uint64_t start, uint64_t end);
 
+/*
+ * Read and decode the header of an open file (COW or not: UBDK_E_BAD_MAGIC
+ * says it is not one) and compute its geometry.  `name` is for messages.
+ */
+int ubdk_header_read_fd(int fd, const char *name, struct ubdk_header *hdr,
+			struct ubdk_geometry *geo, struct ubdk_err *err);
+
 /* An open COW file and (optionally) its backing file. */
 struct ubdk_cow;
 
@@ -183,75 +190,133 @@ enum ubdk_open_flags {
 	UBDK_OPEN_NO_CHECK = 1 << 3,   /* skip the size and mtime check */
 	UBDK_OPEN_BACKING_RDWR = 1 << 4, /* backing writable (in-place merge);
 	                                  with LOCK, a write lock on it */
+	UBDK_OPEN_SYNC = 1 << 5,       /* every write is durable when it
+	                                  returns, bitmap included (the
+	                                  kernel's 's' flag) */
 };
 
 /*
  * Open a COW file.  backing_override, when non-NULL, replaces the path in
  * the header (like uml_moo -b).  Unless NO_CHECK, the backing file's size
  * and mtime must match the header (UBDK_E_SIZE_MISMATCH,
- * UBDK_E_MTIME_MISMATCH).  The whole bitmap is read into memory.
+ * UBDK_E_MTIME_MISMATCH), checked on the descriptor held.  Both files must
+ * be regular files or block devices (UBDK_E_NOT_REGULAR).
+ *
+ * The bitmap is not read at open: chunks of it are read when first used,
+ * holes in its region are known to be zero without reading, and only
+ * chunks with set bits are kept in memory.  Memory and time therefore
+ * follow the sectors written, not the device size.
+ *
+ * A handle is not safe for concurrent use: callers serialize.
  */
 int ubdk_cow_open(const char *path, const char *backing_override, int flags,
 		  struct ubdk_cow **out, struct ubdk_err *err);
 /*
+ * Write back the bitmap (ubdk_cow_writeback) and close.  Returns the first
+ * error as a negative errno; the files are closed either way.  Callers
+ * that want a message for a failed write-back call ubdk_cow_flush first.
+ */
+int ubdk_cow_close(struct ubdk_cow *cow);
+
+/*
  * Check that the data of every sector marked present lies inside the COW
  * file: UBDK_E_SHORT_DATA (-EIO) naming the first sector that does not.
- * A COW cut inside its data area would otherwise read as zeros in tools
- * that copy extents; callers that write (merges) check before writing.
+ * Reads of such sectors fail the same way (never zeros); tools that write
+ * (merges) check first so that they refuse before writing anything.
  */
 int ubdk_cow_check_data(struct ubdk_cow *cow, struct ubdk_err *err);
 
-/* Close; returns the first error from closing the files. */
-int ubdk_cow_close(struct ubdk_cow *cow);
-
 const struct ubdk_header *ubdk_cow_header(const struct ubdk_cow *cow);
 const struct ubdk_geometry *ubdk_cow_geometry(const struct ubdk_cow *cow);
-/* The in-memory bitmap, ubdk_cow_geometry()->bitmap_used bytes. */
-const uint8_t *ubdk_cow_bitmap(const struct ubdk_cow *cow);
 const char *ubdk_cow_path(const struct ubdk_cow *cow);
 /* The backing path in use (override or header), NULL with NO_BACKING. */
 const char *ubdk_cow_backing_path(const struct ubdk_cow *cow);
 /* File descriptors, for callers that do their own bulk I/O. -1 if none. */
 int ubdk_cow_fd(const struct ubdk_cow *cow);
 int ubdk_cow_backing_fd(const struct ubdk_cow *cow);
+/* Bytes of the backing file (as opened), 0 with NO_BACKING. */
+uint64_t ubdk_cow_backing_size(const struct ubdk_cow *cow);
+/* Bytes of memory the handle holds for the bitmap. */
+uint64_t ubdk_cow_mem(const struct ubdk_cow *cow);
 
-/* Is sector n stored in the COW file? */
-bool ubdk_cow_test(const struct ubdk_cow *cow, uint64_t n);
+/*
+ * Is sector n stored in the COW file?  1 or 0, or a negative errno when the
+ * bitmap cannot be read there.
+ */
+int ubdk_cow_test(struct ubdk_cow *cow, uint64_t n, struct ubdk_err *err);
 /* Number of sectors in [start, end) stored in the COW file. */
-uint64_t ubdk_cow_count(const struct ubdk_cow *cow, uint64_t start,
-			uint64_t end);
+int ubdk_cow_count(struct ubdk_cow *cow, uint64_t start, uint64_t end,
+		   uint64_t *count, struct ubdk_err *err);
 
-/* A maximal run of sectors that all come from the same file. */
+/* Where the sectors of a run read from. */
+enum ubdk_run_src {
+	UBDK_RUN_BACKING = 0,     /* the backing file */
+	UBDK_RUN_COW = 1,         /* the COW's data area */
+	UBDK_RUN_ZERO = 2,        /* past the backing's end, or no backing:
+	                             zeros */
+};
+
+/* A maximal run of sectors that all read from the same place. */
 struct ubdk_run {
 	uint64_t start;           /* first sector */
 	uint64_t count;           /* number of sectors */
-	bool in_cow;              /* true: COW data area; false: backing file */
+	bool in_cow;              /* src == UBDK_RUN_COW */
+	int src;                  /* enum ubdk_run_src */
 };
 
 /*
  * Iterate runs over [*pos, end): fills run, advances *pos, returns 1; 0 when
- * *pos reached end.  end is clamped to the device's sector count.
+ * *pos reached end; a negative errno when the bitmap cannot be read.  end
+ * is clamped to the device's sector count.  A sector that straddles the
+ * backing's end is a backing sector (its tail reads as zeros).
  */
-int ubdk_cow_next_run(const struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
-		      struct ubdk_run *run);
+int ubdk_cow_next_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
+		      struct ubdk_run *run, struct ubdk_err *err);
+
+/* A piece of caller memory, laid out as struct iovec. */
+struct ubdk_iov {
+	void *base;
+	size_t len;
+};
 
 /*
  * Read len bytes at byte offset off of the merged view: COW data where the
- * bit is set, backing elsewhere, zeros past the end of a short backing.
- * Reading past the device size fails with UBDK_E_RANGE.  With NO_BACKING,
- * backing sectors read as zeros.
+ * bit is set, backing elsewhere, zeros past the end of a short backing (or
+ * with NO_BACKING).  Reading past the device size fails with UBDK_E_RANGE;
+ * a present sector whose data lies past the COW's end with
+ * UBDK_E_SHORT_DATA.
  */
 int ubdk_cow_pread(struct ubdk_cow *cow, void *buf, size_t len, uint64_t off,
 		   struct ubdk_err *err);
+int ubdk_cow_preadv(struct ubdk_cow *cow, const struct ubdk_iov *iov,
+		    int iovcnt, uint64_t off, struct ubdk_err *err);
 
 /*
- * Write through the pair as the kernel does: data to the COW's data area
- * first, then the bitmap bytes that changed.  off and len must be multiples
- * of the sector size.  Requires UBDK_OPEN_RDWR.
+ * Write through the pair in the kernel's order: the data to the COW's data
+ * area, then the sectors' bits are set in memory.  The bitmap chunks that
+ * changed reach the file at ubdk_cow_writeback(), ubdk_cow_flush(),
+ * ubdk_cow_close() or, with UBDK_OPEN_SYNC, before the write returns: never
+ * before the data they describe.  If the data write fails no bit is set.
+ * off must be a multiple of the sector size, and so must len unless the
+ * write ends at the device's end (a short last sector).  Requires RDWR.
  */
 int ubdk_cow_pwrite(struct ubdk_cow *cow, const void *buf, size_t len,
 		    uint64_t off, struct ubdk_err *err);
-/* fsync the COW file. */
+int ubdk_cow_pwritev(struct ubdk_cow *cow, const struct ubdk_iov *iov,
+		     int iovcnt, uint64_t off, struct ubdk_err *err);
+/*
+ * Discard (zero = false) or write zeroes (zero = true) over whole sectors:
+ * the COW's data area is punched (or zeroed in place) and the sectors are
+ * marked present, so that they read as zeros, as the ubd driver does.
+ */
+int ubdk_cow_discard(struct ubdk_cow *cow, uint64_t off, uint64_t len,
+		     bool zero, struct ubdk_err *err);
+
+/* Bitmap chunks changed in memory and not yet written back? */
+bool ubdk_cow_dirty(const struct ubdk_cow *cow);
+/* Write the changed bitmap chunks to the file (no fsync). */
+int ubdk_cow_writeback(struct ubdk_cow *cow, struct ubdk_err *err);
+/* Write back the bitmap, then fsync the COW file. */
 int ubdk_cow_flush(struct ubdk_cow *cow, struct ubdk_err *err);
 
 /* Result of comparing the backing file with the header. */
@@ -272,6 +337,14 @@ struct ubdk_backing_check {
  */
 int ubdk_backing_check(const struct ubdk_header *hdr, const char *backing,
 		       struct ubdk_backing_check *res, struct ubdk_err *err);
+/*
+ * The same for the backing file an open COW holds, checked on its
+ * descriptor (a path-based check would reopen a block device and so drop
+ * this process's own fcntl lock on it).
+ */
+int ubdk_cow_backing_check(const struct ubdk_cow *cow,
+			   struct ubdk_backing_check *res,
+			   struct ubdk_err *err);
 
 /*
  * The backing path as the kernel stores it: the directory part resolved

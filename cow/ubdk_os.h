@@ -49,8 +49,29 @@ int ubdk_os_lock(int fd, bool write);
 /* Absolute physical path of directory dir ("" is not a directory). */
 int ubdk_os_realdir(const char *dir, char *out, size_t outlen);
 int ubdk_os_getcwd(char *out, size_t outlen);
+/* preadv/pwritev over struct ubdk_iov (laid out as struct iovec); the read
+ * stops early only at end of file (*got says how many). */
+struct ubdk_iov;
+int ubdk_os_preadv(int fd, const struct ubdk_iov *iov, int cnt, uint64_t off,
+		   size_t *got);
+int ubdk_os_pwritev(int fd, const struct ubdk_iov *iov, int cnt,
+		    uint64_t off);
+/*
+ * The first data at or after off (SEEK_DATA) and the hole after it:
+ * -ENXIO when only holes follow, -EINVAL or -EOPNOTSUPP when the file
+ * system cannot tell.
+ */
+int ubdk_os_next_data(int fd, uint64_t off, uint64_t *data, uint64_t *hole);
+/* Deallocate (zero = false) or zero in place [off, off+len), size kept. */
+int ubdk_os_punch(int fd, uint64_t off, uint64_t len, bool zero);
 void *ubdk_os_alloc(size_t len);
 void *ubdk_os_zalloc(size_t len);
 void ubdk_os_free(void *p);
+/*
+ * Memory for the bitmap, in any context the library is used in (inside UML
+ * also from the I/O thread, which cannot call the kernel's allocator).
+ */
+void *ubdk_os_map(size_t len);
+void ubdk_os_unmap(void *p, size_t len);
 
 #endif /* UBDK_OS_H */

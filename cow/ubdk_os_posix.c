@@ -1,15 +1,40 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The POSIX side of ubdk_os.h, used by the host tools. */
+/*
+ * cow/ubdk_os.h on Linux, for the host tools and, unchanged, for the ubd
+ * driver inside a UML kernel, where it runs on the host side (a USER_OBJ).
+ * What that second home requires of it:
+ *
+ * - libc must never allocate for us: UML wraps malloc/free and tells
+ *   kernel from libc memory by address, so a buffer that libc allocated
+ *   (realpath(p, NULL), ...) could be freed as kernel memory.  Directories
+ *   are resolved through /proc/self/fd for that reason.
+ * - ubdk_os_map() is used from the driver's I/O thread, which may not call
+ *   the kernel's allocator: it is a plain anonymous mmap of the host.
+ */
 #define _GNU_SOURCE
+#include "ubdk_cow.h"
 #include "ubdk_os.h"
+
+#include <stddef.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <linux/falloc.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+_Static_assert(sizeof(struct ubdk_iov) == sizeof(struct iovec) &&
+	       offsetof(struct ubdk_iov, base) ==
+	       offsetof(struct iovec, iov_base) &&
+	       offsetof(struct ubdk_iov, len) ==
+	       offsetof(struct iovec, iov_len),
+	       "struct ubdk_iov must be laid out as struct iovec");
 
 int ubdk_os_open(const char *path, int mode, unsigned perm, int *fd)
 {
@@ -161,25 +186,25 @@ int ubdk_os_lock(int fd, bool write)
 
 int ubdk_os_realdir(const char *dir, char *out, size_t outlen)
 {
-	char *real;
-	struct stat sb;
+	char link[40];
+	ssize_t n;
+	int fd, err = 0;
 
 	if (dir[0] == '\0')
 		return -ENOENT;
-	real = realpath(dir, NULL);
-	if (!real)
-		return -errno;
-	if (stat(real, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-		free(real);
-		return -ENOTDIR;
-	}
-	if (strlen(real) + 1 > outlen) {
-		free(real);
-		return -ENAMETOOLONG;
-	}
-	strcpy(out, real);
-	free(real);
-	return 0;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOTDIR ? -ENOTDIR : -errno;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, out, outlen);
+	if (n < 0)
+		err = -errno;
+	else if ((size_t)n >= outlen)
+		err = -ENAMETOOLONG;
+	else
+		out[n] = '\0';
+	close(fd);
+	return err;
 }
 
 int ubdk_os_getcwd(char *out, size_t outlen)
@@ -200,4 +225,126 @@ void *ubdk_os_zalloc(size_t len)
 void ubdk_os_free(void *p)
 {
 	free(p);
+}
+
+/* Advance an iovec array past n bytes (after a short transfer). */
+static void iov_advance(struct iovec **iov, int *cnt, size_t n)
+{
+	while (*cnt && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt) {
+		(*iov)->iov_base = (char *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
+
+/*
+ * preadv or pwritev until done, end of file, or an error.  The caller's
+ * array is copied (at most 32 pieces): short transfers advance the copy.
+ */
+static int rw_iov(int fd, bool write, const struct ubdk_iov *iov, int cnt,
+		  uint64_t off, size_t *done_out)
+{
+	struct iovec copy[32], *v = copy;
+	size_t total = 0, done = 0;
+
+	if (cnt < 0 || cnt > 32)
+		return -EINVAL;
+	for (int i = 0; i < cnt; i++) {
+		copy[i].iov_base = iov[i].base;
+		copy[i].iov_len = iov[i].len;
+		total += iov[i].len;
+	}
+	if (off > (uint64_t)INT64_MAX || total > (uint64_t)INT64_MAX - off)
+		return write ? -EFBIG : -EOVERFLOW;
+	while (done < total) {
+		ssize_t n = write ? pwritev(fd, v, cnt, (off_t)(off + done)) :
+			    preadv(fd, v, cnt, (off_t)(off + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			if (write)
+				return -EIO;
+			break;
+		}
+		done += (size_t)n;
+		iov_advance(&v, &cnt, (size_t)n);
+	}
+	*done_out = done;
+	return 0;
+}
+
+int ubdk_os_preadv(int fd, const struct ubdk_iov *iov, int cnt, uint64_t off,
+		   size_t *got)
+{
+	return rw_iov(fd, false, iov, cnt, off, got);
+}
+
+int ubdk_os_pwritev(int fd, const struct ubdk_iov *iov, int cnt,
+		    uint64_t off)
+{
+	const struct ubdk_iov *v = iov;
+	size_t done;
+	int ret = 0;
+
+	/* Longer arrays go 32 pieces at a time. */
+	while (cnt > 0 && ret == 0) {
+		int n = cnt > 32 ? 32 : cnt;
+		uint64_t len = 0;
+
+		for (int i = 0; i < n; i++)
+			len += v[i].len;
+		ret = rw_iov(fd, true, v, n, off, &done);
+		off += len;
+		v += n;
+		cnt -= n;
+	}
+	return ret;
+}
+
+int ubdk_os_next_data(int fd, uint64_t off, uint64_t *data, uint64_t *hole)
+{
+	off_t d, h;
+
+	if (off > (uint64_t)INT64_MAX)
+		return -ENXIO;
+	d = lseek(fd, (off_t)off, SEEK_DATA);
+	if (d < 0)
+		return -errno;
+	h = lseek(fd, d, SEEK_HOLE);
+	if (h < 0)
+		return -errno;
+	*data = (uint64_t)d;
+	*hole = (uint64_t)h;
+	return 0;
+}
+
+int ubdk_os_punch(int fd, uint64_t off, uint64_t len, bool zero)
+{
+	int mode = FALLOC_FL_KEEP_SIZE |
+		   (zero ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE);
+
+	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
+		return -EFBIG;
+	return fallocate(fd, mode, (off_t)off, (off_t)len) < 0 ? -errno : 0;
+}
+
+void *ubdk_os_map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void ubdk_os_unmap(void *p, size_t len)
+{
+	munmap(p, len);
 }

@@ -46,7 +46,9 @@ static int open_cow(const char *path, const char *backing, int flags,
 
 static int cmd_info(const char *path)
 {
+	struct ubdk_err err = { 0 };
 	struct ubdk_cow *cow;
+	uint64_t present;
 	const struct ubdk_header *h;
 	const struct ubdk_geometry *g;
 
@@ -54,6 +56,11 @@ static int cmd_info(const char *path)
 		return 1;
 	h = ubdk_cow_header(cow);
 	g = ubdk_cow_geometry(cow);
+	if (ubdk_cow_count(cow, 0, g->sectors, &present, &err) < 0) {
+		fprintf(stderr, "cowutil: %s\n", err.msg);
+		ubdk_cow_close(cow);
+		return 1;
+	}
 	printf("layout=%s\nversion=%u\nbacking=%s\nmtime=%u\nsize=%llu\n"
 	       "sectorsize=%u\nalignment=%u\ncow_format=%u\nheader_len=%llu\n"
 	       "sectors=%llu\nbitmap_offset=%llu\nbitmap_len=%llu\n"
@@ -65,7 +72,7 @@ static int cmd_info(const char *path)
 	       (unsigned long long)g->bitmap_offset,
 	       (unsigned long long)g->bitmap_len,
 	       (unsigned long long)g->data_offset,
-	       (unsigned long long)ubdk_cow_count(cow, 0, g->sectors));
+	       (unsigned long long)present);
 	ubdk_cow_close(cow);
 	return 0;
 }
@@ -196,18 +203,22 @@ static int cmd_check(const char *path)
 
 static int cmd_runs(const char *path)
 {
+	struct ubdk_err err = { 0 };
 	struct ubdk_cow *cow;
 	struct ubdk_run run;
 	uint64_t pos = 0;
+	int ret;
 
 	if (open_cow(path, NULL, UBDK_OPEN_NO_BACKING, &cow))
 		return 1;
-	while (ubdk_cow_next_run(cow, &pos, UINT64_MAX, &run))
+	while ((ret = ubdk_cow_next_run(cow, &pos, UINT64_MAX, &run, &err)) > 0)
 		if (run.in_cow)
 			printf("%llu %llu\n", (unsigned long long)run.start,
 			       (unsigned long long)run.count);
 	ubdk_cow_close(cow);
-	return 0;
+	if (ret < 0)
+		fprintf(stderr, "cowutil: %s\n", err.msg);
+	return ret < 0;
 }
 
 static int cmd_grep(const char *path, const char *needle)

@@ -203,7 +203,7 @@ START_TEST(open_accessors)
 	ck_assert_uint_eq(g->data_offset, p.g.data_offset);
 	ck_assert_uint_eq(g->file_size, p.g.file_size);
 
-	ck_assert_int_eq(memcmp(ubdk_cow_bitmap(c), p.bitmap, p.g.bitmap_used), 0);
+	ck_assert_int_eq(tu_cow_bitmap_eq(c, p.bitmap, p.g.covered), true);
 	ck_assert_str_eq(ubdk_cow_path(c), p.cow);
 	ck_assert_str_eq(ubdk_cow_backing_path(c), p.backing);
 	same_file(ubdk_cow_fd(c), p.cow);
@@ -440,7 +440,7 @@ START_TEST(test_and_count)
 	TU_OK(open_pair(&p, 0, &c, &e), e);
 	sectors = p.g.sectors;
 	for (uint64_t n = 0; n < sectors + 70; n++)
-		TU_CHECK(ubdk_cow_test(c, n) == ref_in_cow(&p, n),
+		TU_CHECK(tu_cow_test(c, n) == ref_in_cow(&p, n),
 			      "sector %llu", (unsigned long long)n);
 	tu_rng_seed(&rng, 17);
 	for (int i = 0; i < 500; i++) {
@@ -452,10 +452,10 @@ START_TEST(test_and_count)
 			b = a - (a > 0);
 		for (uint64_t n = a; n < b && n < sectors; n++)
 			want += ref_in_cow(&p, n);
-		TU_CHECK(ubdk_cow_count(c, a, b) == want,
+		TU_CHECK(tu_cow_count(c, a, b) == want,
 			      "count [%llu,%llu): %llu, want %llu",
 			      (unsigned long long)a, (unsigned long long)b,
-			      (unsigned long long)ubdk_cow_count(c, a, b),
+			      (unsigned long long)tu_cow_count(c, a, b),
 			      (unsigned long long)want);
 	}
 	ck_assert_int_eq(ubdk_cow_close(c), 0);
@@ -471,7 +471,7 @@ static void check_runs(struct ubdk_cow *c, const struct pair *p, uint64_t a,
 	struct ubdk_run run, prev = { 0 };
 	int got, nruns = 0;
 
-	while ((got = ubdk_cow_next_run(c, &pos, b, &run)) == 1) {
+	while ((got = tu_cow_next_run(c, &pos, b, &run)) == 1) {
 		TU_EQ(run.start, nruns ? prev.start + prev.count : a);
 		TU_CHECK(run.count > 0 && pos <= stop, "run %llu+%llu past %llu",
 			 (unsigned long long)run.start,
@@ -484,7 +484,17 @@ static void check_runs(struct ubdk_cow *c, const struct pair *p, uint64_t a,
 				      (unsigned long long)n,
 				      (unsigned long long)run.start,
 				      (unsigned long long)run.count);
-		TU_CHECK(!nruns || run.in_cow != prev.in_cow,
+		TU_CHECK(run.in_cow == (run.src == UBDK_RUN_COW),
+			 "run at %llu: in_cow and src disagree",
+			 (unsigned long long)run.start);
+		/* Zeros exactly where no byte of the sector is in the backing. */
+		if (!run.in_cow)
+			TU_CHECK((run.src == UBDK_RUN_ZERO) ==
+				 (run.start * p->ss >= p->backing_len),
+				 "run at %llu: src %d, backing %llu bytes",
+				 (unsigned long long)run.start, run.src,
+				 (unsigned long long)p->backing_len);
+		TU_CHECK(!nruns || run.src != prev.src,
 			 "run at %llu not maximal", (unsigned long long)run.start);
 		prev = run;
 		TU_CHECK(++nruns < 100000, "endless runs");
@@ -651,23 +661,23 @@ START_TEST(pread_uncovered_sector_from_backing)
 
 		pair_set_bit(&p, p.g.covered - 1, on);
 		TU_OK(open_pair(&p, 0, &c, &e), e);
-		ck_assert(!ubdk_cow_test(c, last));
-		ck_assert_uint_eq(ubdk_cow_count(c, last, last + 1), 0);
-		ck_assert_uint_eq(ubdk_cow_count(c, 0, UINT64_MAX),
-				  ubdk_cow_count(c, 0, p.g.covered));
+		ck_assert(!tu_cow_test(c, last));
+		ck_assert_uint_eq(tu_cow_count(c, last, last + 1), 0);
+		ck_assert_uint_eq(tu_cow_count(c, 0, UINT64_MAX),
+				  tu_cow_count(c, 0, p.g.covered));
 		/* The uncovered sector joins a backing run before it. */
-		ck_assert_int_eq(ubdk_cow_next_run(c, &pos, UINT64_MAX, &run), 1);
+		ck_assert_int_eq(tu_cow_next_run(c, &pos, UINT64_MAX, &run), 1);
 		ck_assert_int_eq(run.in_cow, on);
 		ck_assert_uint_eq(run.count, (on ? 1 : p.g.sectors - p.g.covered + 1));
 		if (on) {
-			ck_assert_int_eq(ubdk_cow_next_run(c, &pos, UINT64_MAX,
+			ck_assert_int_eq(tu_cow_next_run(c, &pos, UINT64_MAX,
 							   &run), 1);
 			ck_assert(!run.in_cow);
 			ck_assert_uint_eq(run.start, p.g.covered);
 			ck_assert_uint_eq(run.count, p.g.sectors - p.g.covered);
 		}
 		ck_assert_uint_eq(pos, p.g.sectors);
-		ck_assert_int_eq(ubdk_cow_next_run(c, &pos, UINT64_MAX, &run), 0);
+		ck_assert_int_eq(tu_cow_next_run(c, &pos, UINT64_MAX, &run), 0);
 		check_runs(c, &p, 0, UINT64_MAX);
 		expect_read(c, p.ref, p.size, 0);
 		expect_read(c, p.back, p.size - (p.g.sectors - 1) * p.ss,
@@ -817,9 +827,9 @@ START_TEST(pwrite_random)
 			expect_read(c, w.ref, w.size, 0);
 	}
 	ck_assert_uint_gt(written, 100);
-	ck_assert_int_eq(memcmp(ubdk_cow_bitmap(c), w.bits, w.g.bitmap_used), 0);
+	ck_assert_int_eq(tu_cow_bitmap_eq(c, w.bits, w.g.covered), true);
 	for (uint64_t n = 0; n < sectors; n++)
-		TU_CHECK(ubdk_cow_test(c, n) == tu_bit(w.bits, n), "sector %llu",
+		TU_CHECK(tu_cow_test(c, n) == tu_bit(w.bits, n), "sector %llu",
 			 (unsigned long long)n);
 	TU_OK(ubdk_cow_flush(c, &e), e);
 	expect_read(c, w.ref, w.size, 0);
@@ -909,7 +919,7 @@ START_TEST(pwrite_rejects)
 		      UBDK_E_RANGE);
 	/* Nothing to do is not an error. */
 	TU_OK(ubdk_cow_pwrite(c, buf, 0, 0, &e), e);
-	ck_assert_uint_eq(ubdk_cow_count(c, 0, UINT64_MAX), 0);
+	ck_assert_uint_eq(tu_cow_count(c, 0, UINT64_MAX), 0);
 	ck_assert_int_eq(ubdk_cow_close(c), 0);
 
 	after = tu_read_file(w.cow, &alen);
@@ -937,7 +947,7 @@ START_TEST(pwrite_partial_tail)
 	memset(w.ref + 499 * 512, 0x77, 512 + 37);
 	tu_setbit(w.bits, 499);
 	tu_setbit(w.bits, 500);
-	ck_assert(ubdk_cow_test(c, 500));
+	ck_assert(tu_cow_test(c, 500));
 	expect_read(c, w.ref, w.size, 0);
 	ck_assert_int_eq(ubdk_cow_close(c), 0);
 	expect_disk(&w);
@@ -962,7 +972,7 @@ START_TEST(pwrite_uncovered_sector)
 	TU_MSG_HAS(e, w.cow);
 	TU_EXPECT_ERR(ubdk_cow_pwrite(c, buf, 513, 3903 * 512, &e), e,
 		      UBDK_E_RANGE);
-	ck_assert_uint_eq(ubdk_cow_count(c, 0, UINT64_MAX), 0);
+	ck_assert_uint_eq(tu_cow_count(c, 0, UINT64_MAX), 0);
 	/* The sector before it is the last one with a bit. */
 	TU_OK(ubdk_cow_pwrite(c, buf, 512, 3903 * 512, &e), e);
 	memset(w.ref + 3903 * 512, 0x42, 512);

@@ -376,3 +376,40 @@ size_t tu_first_diff(const void *a, const void *b, size_t len)
 		;
 	return i;
 }
+
+bool tu_cow_test(struct ubdk_cow *c, uint64_t n)
+{
+	struct ubdk_err e = { 0 };
+	int ret = ubdk_cow_test(c, n, &e);
+
+	ck_assert_msg(ret >= 0, "ubdk_cow_test: %s", e.msg);
+	return ret == 1;
+}
+
+uint64_t tu_cow_count(struct ubdk_cow *c, uint64_t start, uint64_t end)
+{
+	struct ubdk_err e = { 0 };
+	uint64_t n = 0;
+
+	ck_assert_msg(ubdk_cow_count(c, start, end, &n, &e) == 0,
+		      "ubdk_cow_count: %s", e.msg);
+	return n;
+}
+
+int tu_cow_next_run(struct ubdk_cow *c, uint64_t *pos, uint64_t end,
+		    struct ubdk_run *run)
+{
+	struct ubdk_err e = { 0 };
+	int ret = ubdk_cow_next_run(c, pos, end, run, &e);
+
+	ck_assert_msg(ret >= 0, "ubdk_cow_next_run: %s", e.msg);
+	return ret;
+}
+
+bool tu_cow_bitmap_eq(struct ubdk_cow *c, const uint8_t *bm, uint64_t bits)
+{
+	for (uint64_t n = 0; n < bits; n++)
+		if (tu_cow_test(c, n) != tu_bit(bm, n))
+			return false;
+	return true;
+}

@@ -154,4 +154,18 @@ void tu_setbit(uint8_t *bm, uint64_t n);
 /* Index of the first differing byte, or len when equal. */
 size_t tu_first_diff(const void *a, const void *b, size_t len);
 
+/*
+ * The handle's bitmap queries, asserting that they do not fail (they can,
+ * when a chunk of the bitmap cannot be read: tests of that call the
+ * library directly).
+ */
+struct ubdk_cow;
+struct ubdk_run;
+bool tu_cow_test(struct ubdk_cow *c, uint64_t n);
+uint64_t tu_cow_count(struct ubdk_cow *c, uint64_t start, uint64_t end);
+int tu_cow_next_run(struct ubdk_cow *c, uint64_t *pos, uint64_t end,
+		    struct ubdk_run *run);
+/* Does the handle's bitmap equal the first `bits` bits of bm? */
+bool tu_cow_bitmap_eq(struct ubdk_cow *c, const uint8_t *bm, uint64_t bits);
+
 #endif /* UBDK_TEST_UTIL_H */

@@ -1019,8 +1019,14 @@ static int finish_device(struct backup *b, struct device *d)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", d->af.fd);
 	if (ubdk_cow_open(d->af.tmp ? d->af.tmp : proc, NULL,
 			  UBDK_OPEN_NO_BACKING | UBDK_OPEN_NO_CHECK, &cow, &err) == 0) {
-		d->cow_sectors = ubdk_cow_count(cow, 0, ubdk_cow_geometry(cow)->sectors);
+		ret = ubdk_cow_count(cow, 0, ubdk_cow_geometry(cow)->sectors,
+				     &d->cow_sectors, &err);
 		ubdk_cow_close(cow);
+		if (ret < 0) {
+			cli_error("%s: the copy's bitmap cannot be read: %s",
+				  d->file, err.msg);
+			return EXIT_FAILED;
+		}
 	} else {
 		cli_error("%s: the copy is not a valid COW file: %s", d->file, err.msg);
 		return EXIT_FAILED;

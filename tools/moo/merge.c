@@ -57,15 +57,19 @@ int merge_data_bytes(int fd, uint64_t size, uint64_t *bytes)
 	return 0;
 }
 
-uint64_t merge_cow_bytes(const struct ubdk_cow *cow)
+uint64_t merge_cow_bytes(struct ubdk_cow *cow)
 {
 	const struct ubdk_geometry *g = ubdk_cow_geometry(cow);
 	uint64_t ss = ubdk_cow_header(cow)->sectorsize;
-	uint64_t size = ubdk_cow_header(cow)->size;
-	uint64_t n = ubdk_cow_count(cow, 0, g->sectors) * ss;
+	uint64_t size = ubdk_cow_header(cow)->size, n;
 
+	/* Only for progress: a bitmap that cannot be read counts nothing
+	 * here and fails the copy itself. */
+	if (ubdk_cow_count(cow, 0, g->sectors, &n, NULL) < 0)
+		return 0;
+	n *= ss;
 	/* The last sector may be partial. */
-	if (g->sectors && ubdk_cow_test(cow, g->sectors - 1))
+	if (g->sectors && ubdk_cow_test(cow, g->sectors - 1, NULL) == 1)
 		n -= g->sectors * ss - size;
 	return n;
 }
@@ -147,7 +151,9 @@ static int copy_uncovered(struct ubdk_cow *cow, int src, int dst,
 	struct ubdk_run run;
 	int ret = 0;
 
-	while (ret == 0 && ubdk_cow_next_run(cow, &pos, last, &run) > 0) {
+	while (ret == 0 &&
+	       (ret = ubdk_cow_next_run(cow, &pos, last, &run, err)) > 0) {
+		ret = 0;
 		uint64_t a = run.start * ss, b = (run.start + run.count) * ss;
 
 		if (run.in_cow)
@@ -209,7 +215,9 @@ int merge_overlay(struct ubdk_cow *cow, int dst, const char *dst_name,
 	char *buf = NULL;
 	int ret = 0;
 
-	while (ret == 0 && ubdk_cow_next_run(cow, &pos, g->sectors, &run) > 0) {
+	while (ret == 0 &&
+	       (ret = ubdk_cow_next_run(cow, &pos, g->sectors, &run, err)) > 0) {
+		ret = 0;
 		uint64_t off = run.start * ss, len = run.count * ss;
 
 		if (!run.in_cow)
@@ -271,7 +279,9 @@ int merge_verify(struct ubdk_cow *cow, int dst, const char *dst_name,
 		ret = compare_range(cow, dst, dst_name, 0, h->size, a, b, err);
 		goto out;
 	}
-	while (ret == 0 && ubdk_cow_next_run(cow, &pos, UINT64_MAX, &run) > 0) {
+	while (ret == 0 &&
+	       (ret = ubdk_cow_next_run(cow, &pos, UINT64_MAX, &run, err)) > 0) {
+		ret = 0;
 		uint64_t off = run.start * ss, len = run.count * ss;
 
 		if (!run.in_cow)

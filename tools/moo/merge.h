@@ -26,7 +26,7 @@ struct merge_progress {
 /* Bytes of data (not holes) in fd's first size bytes. */
 int merge_data_bytes(int fd, uint64_t size, uint64_t *bytes);
 /* Bytes the COW's runs hold, within the device. */
-uint64_t merge_cow_bytes(const struct ubdk_cow *cow);
+uint64_t merge_cow_bytes(struct ubdk_cow *cow);
 
 /*
  * Copy the allocated extents of src (size bytes) into the empty file dst,
