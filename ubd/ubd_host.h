@@ -6,7 +6,8 @@
  * host code (built against the host's libc, like every *_user.c of UML): it
  * opens the device's files through ubdkit's COW library and runs the I/O
  * thread, a host thread sharing the kernel's address space, which serves
- * requests sent as pointers over a socket pair and sends them back done.
+ * requests (through the library for COW devices) sent as pointers over a
+ * socket pair and sends them back done.
  *
  * Only plain C types here: this header is compiled on both sides.
  */
@@ -20,15 +21,15 @@ enum {
 	UBDH_OP_FLUSH,
 	UBDH_OP_DISCARD,
 	UBDH_OP_ZEROES,
-	/* Write back what the I/O thread holds for the device and forget
-	 * it; sent before the device is closed. */
+	/* Write back the device's changed bitmap chunks and forget the
+	 * device; sent before it is closed. */
 	UBDH_OP_QUIESCE,
 };
 
 /* Longest request, in segments (one page each at most). */
 #define UBDH_MAX_SEGS 128
 
-/* Laid out as a struct iovec. */
+/* Laid out as a struct iovec (and the library's struct ubdk_iov). */
 struct ubdh_seg {
 	void *base;
 	unsigned long len;
@@ -81,17 +82,21 @@ int ubdh_probe_size(const char *file, const char *backing, int no_cow,
 
 /*
  * Open a device: the file (created as a COW of backing when missing), its
- * locks, its checks.  Called in kernel context.  On failure, a negative
- * errno and a one-line reason in msg.
+ * locks, its checks, the backing-path switch.  Called in kernel context,
+ * on the caller's stack (the library keeps no large buffers there).  On
+ * failure, a negative errno and a one-line reason in msg.
  */
 int ubdh_open(const char *file, const char *backing,
 	      const struct ubdh_opts *opts, struct ubdh_dev **out,
 	      struct ubdh_info *info, char *msg, int msglen);
 /* The backing file in use, or NULL. */
 const char *ubdh_backing(const struct ubdh_dev *dev);
+/* Bytes of host memory the COW library holds for the device's bitmap. */
+unsigned long long ubdh_bitmap_mem(const struct ubdh_dev *dev);
 /* Close (after UBDH_OP_QUIESCE went through the thread). */
 void ubdh_close(struct ubdh_dev *dev);
-/* At shutdown, with the thread stopped: write what it held back. */
+/* At shutdown, with the thread stopped: write back the changed bitmap
+ * chunks. */
 void ubdh_write_back(struct ubdh_dev *dev);
 
 /*

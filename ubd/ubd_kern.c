@@ -27,7 +27,6 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
-#include <linux/workqueue.h>
 
 #include <init.h>
 #include <irq_kern.h>
@@ -419,52 +418,26 @@ static void ubd_quiesce(struct ubd *ubd)
 
 /* --- opening ------------------------------------------------------------- */
 
-/*
- * Opening runs the COW library's open, create and header rewrite, which keep
- * path buffers of 4 KiB on the stack: do it on the fresh stack of a worker
- * rather than at the end of a deep call chain into ubd_open().
- */
-struct ubd_open_work {
-	struct work_struct work;
-	struct ubd *ubd;
-	struct ubdh_opts opts;
-	char *msg;
-	int err;
-};
-
-static void ubd_open_fn(struct work_struct *work)
-{
-	struct ubd_open_work *ow = container_of(work, struct ubd_open_work,
-						work);
-	struct ubd *ubd = ow->ubd;
-
-	ow->err = ubdh_open(ubd->conf->file, ubd->conf->backing, &ow->opts,
-			    &ubd->hdev, &ubd->info, ow->msg, UBDH_MSG_MAX);
-}
-
 static int ubd_open_host(struct ubd *ubd)
 {
 	struct ubd_conf *c = ubd->conf;
-	struct ubd_open_work ow = {
-		.ubd = ubd,
-		.opts = {
-			.writable = !c->readonly,
-			.sync = c->sync || ubd_global_sync,
-			.no_cow = c->no_cow,
-			.shared = c->shared,
-		},
+	struct ubdh_opts opts = {
+		.writable = !c->readonly,
+		.sync = c->sync || ubd_global_sync,
+		.no_cow = c->no_cow,
+		.shared = c->shared,
 	};
+	char *msg;
+	int err;
 
-	ow.msg = kzalloc(UBDH_MSG_MAX, GFP_KERNEL);
-	if (!ow.msg)
+	msg = kzalloc(UBDH_MSG_MAX, GFP_KERNEL);
+	if (!msg)
 		return -ENOMEM;
-	INIT_WORK_ONSTACK(&ow.work, ubd_open_fn);
-	queue_work(system_unbound_wq, &ow.work);
-	flush_work(&ow.work);
-	destroy_work_on_stack(&ow.work);
-	if (ow.err) {
+	err = ubdh_open(c->file, c->backing, &opts, &ubd->hdev, &ubd->info,
+			msg, UBDH_MSG_MAX);
+	if (err) {
 		pr_err("ubd%c: Can't open \"%s\": %s (errno = %d)\n",
-		       'a' + ubd->unit, c->file, ow.msg, -ow.err);
+		       'a' + ubd->unit, c->file, msg, -err);
 	} else {
 		if (ubd->info.created)
 			pr_info("Creating \"%s\" as COW file for \"%s\"\n",
@@ -472,8 +445,8 @@ static int ubd_open_host(struct ubd *ubd)
 		if (ubd->info.switched)
 			pr_info("Switching backing file to '%s'\n", c->backing);
 	}
-	kfree(ow.msg);
-	return ow.err;
+	kfree(msg);
+	return err;
 }
 
 static int ubd_open(struct block_device *bdev, fmode_t mode)
@@ -552,8 +525,25 @@ static ssize_t serial_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(serial);
 
+/* Bytes of host memory the COW library holds for the open device's bitmap
+ * (0 when closed or not a COW): it follows the sectors written. */
+static ssize_t cow_bitmap_mem_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct ubd *ubd = dev_to_disk(dev)->private_data;
+	unsigned long long mem = 0;
+
+	mutex_lock(&ubd_open_lock);
+	if (ubd->hdev)
+		mem = ubdh_bitmap_mem(ubd->hdev);
+	mutex_unlock(&ubd_open_lock);
+	return sprintf(buf, "%llu\n", mem);
+}
+static DEVICE_ATTR_RO(cow_bitmap_mem);
+
 static struct attribute *ubd_attrs[] = {
 	&dev_attr_serial.attr,
+	&dev_attr_cow_bitmap_mem.attr,
 	NULL,
 };
 
@@ -862,9 +852,10 @@ static int __init ubd_init(void)
 late_initcall(ubd_init);
 
 /*
- * Halt, reboot or poweroff: stop the I/O thread, then write the COW bitmap
- * pages it held back, so that every completed write keeps its bits even
- * without a flush (as with the stock driver, which writes them at once).
+ * Halt, reboot or poweroff: stop the I/O thread, then write back the COW
+ * bitmap chunks still held in memory, so that every completed write keeps
+ * its bits even without a flush (as with the stock driver, which writes
+ * them at once).
  */
 static void ubd_exit(void)
 {
