@@ -109,6 +109,19 @@ $(B)/tests/unit-asan: $(TEST_SRC) $(TEST_HDR) $(LIB_SRC) $(LIB_HDR)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) $(CHECK_CFLAGS) \
 		-Icow -o $@ $(TEST_SRC) $(LIB_SRC) $(CHECK_LIBS)
 
+# The library over a failing OS layer (tests/fault/fault_os.c wraps the
+# real one): everything but ubdk_os_posix.c, which fault_os.c includes.
+FAULT_SRC := $(wildcard tests/fault/*.c) tests/unit/test_util.c $(filter-out cow/ubdk_os_posix.c,$(LIB_SRC))
+FAULT_HDR := tests/fault/fault.h tests/unit/test_util.h $(LIB_HDR) cow/ubdk_os_posix.c
+$(B)/tests/unit-fault: $(FAULT_SRC) $(FAULT_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Icow -Itests/unit -o $@ $(FAULT_SRC) $(CHECK_LIBS)
+
+$(B)/tests/unit-fault-asan: $(FAULT_SRC) $(FAULT_HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) $(CHECK_CFLAGS) \
+		-Icow -Itests/unit -o $@ $(FAULT_SRC) $(CHECK_LIBS)
+
 $(B)/tests/cowutil: tests/cowutil.c $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icow -o $@ $< $(STLIB)
@@ -120,11 +133,12 @@ $(B)/tests/fuzz-header: tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bi
 
 check: deps-test all check-unit check-asan check-fuzz check-interop check-mkcow check-moo
 
-check-unit: $(B)/tests/unit
-	cd $(B)/tests && CK_FORK=yes ./unit
+check-unit: $(B)/tests/unit $(B)/tests/unit-fault
+	cd $(B)/tests && CK_FORK=yes ./unit && CK_FORK=yes ./unit-fault
 
-check-asan: $(B)/tests/unit-asan
-	cd $(B)/tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-asan
+check-asan: $(B)/tests/unit-asan $(B)/tests/unit-fault-asan
+	cd $(B)/tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-asan && \
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-fault-asan
 
 FUZZ_RUNS ?= 200000
 check-fuzz: $(B)/tests/fuzz-header

@@ -11,5 +11,6 @@ Suite *create_suite(void);
 Suite *cow_suite(void);
 Suite *backing_suite(void);
 Suite *error_suite(void);
+Suite *sparse_suite(void);
 
 #endif /* UBDK_TEST_SUITES_H */
