@@ -40,6 +40,11 @@ void cli_bad_option(char *const *argv, int optopt_value);
 void cli_version(void);
 /* Parse an unsigned 32-bit number; false if not a clean number. */
 bool cli_parse_u32(const char *s, unsigned *out);
+/*
+ * A process holding an fcntl lock on fd, as a running UML guest holds its
+ * COW and backing files: its pid, -1 if the pid is unknown, 0 if none.
+ */
+long cli_lock_holder(int fd);
 /* Write s as a JSON string literal (with quotes) to f: see esc_json(). */
 void cli_json_string(FILE *f, const char *s);
 

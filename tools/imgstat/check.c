@@ -342,7 +342,7 @@ int mode_check(struct out *o, struct img *im, const struct opts *op)
 			check_layout(f, im);
 		check_backing(f, im);
 	}
-	pid = lock_holder(im->fd);
+	pid = cli_lock_holder(im->fd);
 	if (pid)
 		add(f, SEV_WARNING, "in-use",
 		    "process %ld holds a lock on the file (a running guest?): "

@@ -32,8 +32,6 @@ int mode_files(struct out *o, struct img *im, const struct opts *op);
 const char *layout_description(const struct img *im);
 /* ok, missing, unreadable, size-mismatch, mtime-mismatch, size-and-mtime-mismatch */
 const char *backing_status(const struct img *im);
-/* A process holding an fcntl lock on fd (a running guest): its pid, or 0. */
-long lock_holder(int fd);
 /* Report an error for a file: one line on stderr, "error" in the document. */
 void file_error(struct out *o, const char *fmt, ...) CLI_PRINTF(2, 3);
 

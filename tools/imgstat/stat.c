@@ -32,15 +32,6 @@ const char *layout_description(const struct img *im)
 	}
 }
 
-long lock_holder(int fd)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-	if (fcntl(fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK)
-		return 0;
-	return fl.l_pid > 0 ? (long)fl.l_pid : -1;
-}
-
 static void write_header(struct out *o, const struct img *im)
 {
 	const struct ubdk_header *h = &im->hdr;
@@ -208,7 +199,7 @@ static void write_file(struct out *o, const char *key, const char *label,
 int mode_stat(struct out *o, struct img *im, const struct opts *op)
 {
 	int status = ST_OK;
-	long pid = lock_holder(im->fd);
+	long pid = cli_lock_holder(im->fd);
 
 	(void)op;
 	if (im->kind == IMG_RAW) {
