@@ -32,8 +32,8 @@ PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 
 TOOLS := uml_mkcow uml_moo
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
-COMMON_SRC := tools/common/cli.c tools/common/atomic.c
-COMMON_HDR := tools/common/cli.h tools/common/atomic.h
+COMMON_SRC := tools/common/cli.c tools/common/atomic.c tools/common/escape.c
+COMMON_HDR := tools/common/cli.h tools/common/atomic.h tools/common/escape.h
 MANS := $(wildcard tools/*/*.1)
 
 TEST_SRC := $(wildcard tests/unit/*.c)
@@ -41,7 +41,7 @@ TEST_HDR := $(wildcard tests/unit/*.h)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
-.PHONY: all lib tools check check-unit check-asan check-interop check-mkcow check-moo check-fuzz \
+.PHONY: all lib tools check check-unit check-asan check-interop check-mkcow check-moo check-fuzz check-escape \
 	demo bench fuzz install uninstall clean deps-build deps-test
 
 all: deps-build lib tools
@@ -122,6 +122,12 @@ $(B)/tests/unit-fault-asan: $(FAULT_SRC) $(FAULT_HDR)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) $(CHECK_CFLAGS) \
 		-Icow -Itests/unit -o $@ $(FAULT_SRC) $(CHECK_LIBS)
 
+# The tools' escaping helpers, with sanitizers: they take hostile names.
+$(B)/tests/escape: tests/common/escape_test.c tools/common/escape.c tools/common/escape.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common -o $@ \
+		tests/common/escape_test.c tools/common/escape.c
+
 $(B)/tests/cowutil: tests/cowutil.c $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icow -o $@ $< $(STLIB)
@@ -131,7 +137,7 @@ $(B)/tests/fuzz-header: tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bi
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Icow -o $@ tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c
 
-check: deps-test all check-unit check-asan check-fuzz check-interop check-mkcow check-moo
+check: deps-test all check-unit check-asan check-escape check-fuzz check-interop check-mkcow check-moo
 
 check-unit: $(B)/tests/unit $(B)/tests/unit-fault
 	cd $(B)/tests && CK_FORK=yes ./unit && CK_FORK=yes ./unit-fault
@@ -139,6 +145,9 @@ check-unit: $(B)/tests/unit $(B)/tests/unit-fault
 check-asan: $(B)/tests/unit-asan $(B)/tests/unit-fault-asan
 	cd $(B)/tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-asan && \
 		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-fault-asan
+
+check-escape: $(B)/tests/escape
+	$(B)/tests/escape
 
 FUZZ_RUNS ?= 200000
 check-fuzz: $(B)/tests/fuzz-header

@@ -236,4 +236,69 @@ t_named_fallback() {
 	only_files . master.img peer.cow a.cow out.txt err.txt $(seq -f 'g-%02g.cow' 0 49)
 }
 
+# -f over the COW of a running guest: refused while a process holds the
+# kernel's fcntl lock on it (python's lockf is fcntl, flock(1) is not).
+t_force_over_locked_cow() {
+	command -v python3 >/dev/null || { echo "SKIP: no python3"; return 0; }
+	truncate -s 1M master.img
+	"$MKCOW" a.cow master.img || fail "mkcow"
+	ino=$(stat -c %i a.cow) sum=$(md5sum <a.cow)
+	python3 -c '
+import fcntl, sys, time
+f = open(sys.argv[1], "r+")
+fcntl.lockf(f, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(60)
+' a.cow locked &
+	holder=$!
+	i=0
+	while [ ! -e locked ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	"$MKCOW" -f a.cow master.img >out.txt 2>err.txt
+	st=$?
+	kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+	[ $st = 1 ] || fail "exit $st, expected 1: $(cat err.txt)"
+	[ "$(wc -l <err.txt)" = 1 ] || fail "not one line: $(cat err.txt)"
+	grep -q "a.cow: in use: process $holder holds a lock" err.txt || fail "$(cat err.txt)"
+	[ "$(stat -c %i a.cow)" = "$ino" ] && [ "$(md5sum <a.cow)" = "$sum" ] ||
+		fail "the locked COW was replaced"
+	# Released: -f replaces it.
+	"$MKCOW" -f a.cow master.img || fail "-f after the lock"
+	[ "$(stat -c %i a.cow)" != "$ino" ] || fail "not replaced"
+}
+
+# FIFOs as the backing or the new backing: refused, never waited on.
+t_fifo_backing() {
+	mkfifo fifo
+	expect_status 3 timeout 10 "$MKCOW" a.cow fifo
+	grep -q 'not a regular file or block device' err.txt || fail "$(cat err.txt)"
+	truncate -s 1M master.img && "$MKCOW" a.cow master.img
+	expect_status 3 timeout 10 "$MKCOW" --rebase fifo a.cow
+	grep -q 'not a regular file or block device' err.txt || fail "$(cat err.txt)"
+	# -f over a FIFO replaces it without opening it for long.
+	expect_status 0 timeout 10 "$MKCOW" -f fifo master.img
+	[ -f fifo ] || fail "FIFO not replaced"
+}
+
+# A backing so large that the COW's bitmap cannot fit in memory: no tool
+# could open the COW, so none is made.  tmpfs holds sparse files of 4 EiB.
+# A 4 EiB backing (tmpfs allows such sparse files, ext4 stops at 16 TiB):
+# its 1 PiB bitmap is loaded sparsely, so the COW is made and opens.
+t_huge_backing() {
+	if [ "$(id -u)" != 0 ]; then
+		skip "not root, cannot mount a tmpfs"
+	fi
+	mkdir big
+	mount -t tmpfs -o size=1m tmpfs big || skip "cannot mount a tmpfs"
+	truncate -s 4E big/m.img
+	"$MKCOW" big/a.cow big/m.img >out.txt 2>err.txt
+	st=$?
+	"$B/tests/cowutil" info big/a.cow >info.txt 2>>err.txt
+	ist=$?
+	umount big
+	[ $st = 0 ] || fail "4 EiB backing: exit $st: $(cat err.txt)"
+	[ $ist = 0 ] || fail "cowutil info: $(cat err.txt)"
+	grep -qx 'size=4611686018427387904' info.txt || fail "$(cat info.txt)"
+	grep -qx 'cow_sectors=0' info.txt || fail "$(cat info.txt)"
+}
+
 run_tests "$@"

@@ -713,4 +713,77 @@ t_output_errors() {
 	[ "$(snap master.img c.cow)" = "$before" ] || fail "an input changed"
 }
 
+# A COW cut inside its data area: a sector marked present whose data lies
+# past the end of the file.  Refused before anything is written.
+t_cow_cut_in_data() {
+	make_synth 4 0
+	randfile chunk 4096
+	"$COWUTIL" write c.cow $MiB chunk || fail "cowutil write"
+	truncate -s 200000 c.cow
+	before=$(snap master.img c.cow)
+	expect_status 3 timeout 10 "$MOO" c.cow new.img
+	err_names c.cow
+	grep -q 'past the end' err.txt || fail "reason not given: $(cat err.txt)"
+	expect_status 3 timeout 10 "$MOO" -d c.cow
+	err_names c.cow
+	expect_status 3 timeout 10 "$MOO" --verify -d c.cow
+	[ "$(snap master.img c.cow)" = "$before" ] || fail "an input changed"
+	cmp -s master.img master.orig || fail "the backing changed"
+	only_files . master.img master.orig c.cow c.orig exp.img chunk out.txt err.txt
+}
+
+# FIFOs and devices as the COW or the backing (by -b or by the header):
+# one line and the documented status, never a wait for a writer.
+t_fifo_and_devices() {
+	make_synth 4 2
+	mkfifo fifo
+	before=$(snap master.img c.cow)
+	expect_status 3 timeout 10 "$MOO" fifo new.img
+	grep -q 'fifo: not a regular file or block device' err.txt || fail "$(cat err.txt)"
+	expect_status 3 timeout 10 "$MOO" -d fifo
+	for b in fifo /dev/null /dev/zero "$T"; do
+		expect_status 4 timeout 10 "$MOO" -b "$b" c.cow new.img
+		grep -qF "$b" err.txt || fail "-b $b not named: $(cat err.txt)"
+		expect_status 4 timeout 10 "$MOO" -d -b "$b" c.cow
+	done
+	# The header names a FIFO.
+	truncate -s 1M other.img
+	"$PEER_MKCOW" f.cow "$T/other.img" >/dev/null || fail "uml_mkcow"
+	rm other.img && mkfifo other.img
+	expect_status 4 timeout 10 "$MOO" f.cow new.img
+	grep -q 'not a regular file or block device' err.txt || fail "$(cat err.txt)"
+	expect_status 4 timeout 10 "$MOO" -d f.cow
+	[ "$(snap master.img c.cow)" = "$before" ] || fail "an input changed"
+	only_files . master.img master.orig c.cow c.orig exp.img fifo f.cow other.img out.txt err.txt
+}
+
+# Names with newlines and quotes: one-line errors, commands shell-quoted;
+# a long name keeps the reason; --json valid for names that are not UTF-8.
+t_hostile_names() {
+	make_synth 4 2
+	nl="$(printf 'a\nb')"
+	expect_status 3 "$MOO" "$nl.cow" new.img
+	grep -qF 'a\nb.cow' err.txt || fail "newline not escaped: $(cat err.txt)"
+	# A touched backing: the suggested command quotes the COW's name.
+	cp -p c.cow "it's $nl.cow"
+	touch master.img
+	expect_status 4 "$MOO" "it's $nl.cow" new.img
+	grep -qF "uml_mkcow --rebase BACKING \$'it\\'s a\\nb.cow'" err.txt ||
+		fail "command not quoted: $(cat err.txt)"
+	touch -r master.orig master.img
+	# A name past the library's 512-byte messages: the reason survives.
+	long=$(printf '%0200d' 0)
+	long="$long/$long/$long"
+	mkdir -p "$long"
+	cp c.cow "$long/c.cow" && truncate -s 5000 "$long/c.cow"
+	expect_status 3 "$MOO" "$long/c.cow" new.img
+	grep -q 'bitmap' err.txt || fail "reason lost: $(cat err.txt)"
+	# Not UTF-8.
+	bad="$(printf 'x\377y')"
+	cp -p c.cow "$bad.cow"
+	expect_status 0 "$MOO" -q --json "$bad.cow" new.img
+	python3 -c 'import json,os,sys; d=json.load(open("out.txt")); assert os.fsencode(d["cow"]) == b"x\xffy.cow", d' ||
+		fail "--json: $(cat out.txt)"
+}
+
 run_tests "$@"

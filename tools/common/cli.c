@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "cli.h"
+#include "escape.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -19,18 +21,80 @@ void cli_init(const char *argv0)
 
 void cli_error(const char *fmt, ...)
 {
+	char small[1024], *msg = small;
 	va_list ap;
+	int n;
 
-	fprintf(stderr, "%s: ", cli_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
+	/* Never cut: the reason comes last, after the names. */
+	if (n >= (int)sizeof(small) && (msg = malloc((size_t)n + 1))) {
+		va_start(ap, fmt);
+		vsnprintf(msg, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	fprintf(stderr, "%s: ", cli_prog);
+	/* One line, whatever bytes the names in it hold. */
+	esc_line(stderr, msg ? msg : small);
 	fputc('\n', stderr);
+	if (msg != small)
+		free(msg);
+}
+
+/*
+ * What each error code means, for a library message cut at its buffer's
+ * size by a long name: the name is what is lost, the reason is restored.
+ */
+static const char *const reasons[UBDK_E__COUNT] = {
+	[UBDK_E_NOMEM] = "out of memory",
+	[UBDK_E_INVALID_ARG] = "invalid argument",
+	[UBDK_E_SHORT_HEADER] = "the file is shorter than a COW header",
+	[UBDK_E_BAD_MAGIC] = "not a COW file (bad magic)",
+	[UBDK_E_BAD_VERSION] = "unknown COW version",
+	[UBDK_E_COW_FORMAT] = "unknown COW format",
+	[UBDK_E_SECTORSIZE] = "bad sector size",
+	[UBDK_E_ALIGNMENT] = "bad alignment",
+	[UBDK_E_OVERFLOW] = "the geometry overflows 64 bits",
+	[UBDK_E_BACKING_UNTERMINATED] = "the backing path is not terminated",
+	[UBDK_E_BACKING_EMPTY] = "the backing path is empty",
+	[UBDK_E_SHORT_BITMAP] = "the file ends inside its bitmap",
+	[UBDK_E_SHORT_DATA] = "sectors marked present lie past the end of the file",
+	[UBDK_E_SIZE_MISMATCH] = "the backing file's size differs from the header",
+	[UBDK_E_MTIME_MISMATCH] = "the backing file's mtime differs from the header",
+	[UBDK_E_LOCKED] = "in use: another process holds a lock on it",
+	[UBDK_E_PATH_TOO_LONG] = "the backing path does not fit the header",
+	[UBDK_E_RANGE] = "out of range",
+	[UBDK_E_READ_ONLY] = "opened read-only",
+	[UBDK_E_NOT_REGULAR] = "not a regular file or block device",
+	[UBDK_E_EMPTY_BACKING] = "the backing file is empty",
+};
+
+const char *cli_err_text(const struct ubdk_err *err, char *buf, size_t len)
+{
+	size_t n = strnlen(err->msg, sizeof(err->msg));
+	const char *why;
+
+	if (!n)
+		return strerror(err->errnum);
+	if (n < sizeof(err->msg) - 1)
+		return err->msg;
+	/* Probably cut: keep a start of it, then the reason. */
+	why = err->code > 0 && err->code < UBDK_E__COUNT && reasons[err->code] ?
+	      reasons[err->code] : strerror(err->errnum);
+	snprintf(buf, len, "%.*s...: %s%s%s", ESC_NAME_MAX, err->msg, why,
+		 err->code == UBDK_E_SYS ? "" : " (",
+		 err->code == UBDK_E_SYS ? "" : ubdk_errcode_name(err->code));
+	if (err->code != UBDK_E_SYS && strlen(buf) + 2 <= len)
+		strcat(buf, ")");
+	return buf;
 }
 
 void cli_report(const struct ubdk_err *err)
 {
-	cli_error("%s", err->msg[0] ? err->msg : strerror(err->errnum));
+	char buf[CLI_ERR_TEXT];
+
+	cli_error("%s", cli_err_text(err, buf, sizeof(buf)));
 }
 
 void cli_bad_option(char *const *argv, int optopt_value)
@@ -66,16 +130,17 @@ bool cli_parse_u32(const char *s, unsigned *out)
 	return true;
 }
 
+long cli_lock_holder(int fd)
+{
+	/* F_WRLCK: a lock of either kind conflicts with it, so is reported. */
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK)
+		return 0;
+	return fl.l_pid > 0 ? (long)fl.l_pid : -1;
+}
+
 void cli_json_string(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	esc_json(f, s);
 }

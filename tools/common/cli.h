@@ -22,8 +22,15 @@ extern const char *cli_prog;
 void cli_init(const char *argv0);
 /* "prog: message" on stderr. */
 void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
-/* Print err's message as "prog: message". */
+/* Print err's message as "prog: message" (see cli_err_text). */
 void cli_report(const struct ubdk_err *err);
+/*
+ * err's message; when a long name filled the library's message buffer and
+ * cut the reason off, its start followed by the reason the code gives,
+ * written into buf.
+ */
+#define CLI_ERR_TEXT (UBDK_ERR_MSG_MAX + 128)
+const char *cli_err_text(const struct ubdk_err *err, char *buf, size_t len);
 /*
  * After getopt_long() returned '?' with opterr = 0: one line naming the
  * unknown option or the option missing its argument.
@@ -33,7 +40,12 @@ void cli_bad_option(char *const *argv, int optopt_value);
 void cli_version(void);
 /* Parse an unsigned 32-bit number; false if not a clean number. */
 bool cli_parse_u32(const char *s, unsigned *out);
-/* Write s as a JSON string literal (with quotes) to f. */
+/*
+ * A process holding an fcntl lock on fd, as a running UML guest holds its
+ * COW and backing files: its pid, -1 if the pid is unknown, 0 if none.
+ */
+long cli_lock_holder(int fd);
+/* Write s as a JSON string literal (with quotes) to f: see esc_json(). */
 void cli_json_string(FILE *f, const char *s);
 
 #endif /* UBDK_CLI_H */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "imgstat.h"
 
 enum { SEV_ERROR, SEV_WARNING };
@@ -16,7 +17,7 @@ enum { SEV_ERROR, SEV_WARNING };
 struct finding {
 	int sev;
 	const char *code;
-	char msg[1024];
+	char msg[2048];
 };
 
 struct findings {
@@ -71,32 +72,6 @@ static uint64_t count_bits(const struct img *im, uint64_t from, uint64_t to,
 		total += c;
 	}
 	return total;
-}
-
-/* The last set bit below im->bits, or UINT64_MAX. */
-static uint64_t last_set(const struct img *im)
-{
-	for (size_t i = im->nax; i-- > 0;) {
-		uint64_t s = im->ax[i].start * 8, e = (im->ax[i].start +
-						      im->ax[i].len) * 8;
-		uint64_t last = UINT64_MAX, p;
-
-		if (e > im->bits)
-			e = im->bits;
-		if (s >= e)
-			continue;
-		/* Scan this stored part forward; parts are small or few. */
-		p = s;
-		while ((p = ubdk_bitmap_find(im->area, p, e, true)) < e) {
-			uint64_t q = ubdk_bitmap_find(im->area, p, e, false);
-
-			last = q - 1;
-			p = q;
-		}
-		if (last != UINT64_MAX)
-			return last;
-	}
-	return UINT64_MAX;
 }
 
 /*
@@ -223,24 +198,18 @@ static void check_layout(struct findings *f, const struct img *im)
 		    " of the file)", n, n == 1 ? "" : "s", g->sectors, first,
 		    g->bitmap_offset + first / 8);
 	/* Every sector marked present must have its data in the file. */
-	last = last_set(im);
-	if (last != UINT64_MAX) {
+	last = img_last_set(im);
+	n = img_short_data(im, &first);
+	if (n) {
 		uint64_t need = g->data_offset + (last + 1) * ss;
 
 		if (need > g->data_offset + im->hdr.size)
 			need = g->data_offset + im->hdr.size;
-		if (fsz < need) {
-			uint64_t from = fsz > g->data_offset ?
-					(fsz - g->data_offset) / ss : 0;
-			uint64_t bad = count_bits(im, from, im->bits, &first);
-
-			add(f, SEV_ERROR, "short-data",
-			    "%" PRIu64 " sector%s marked as in the COW lie%s past "
-			    "the end of the file (%" PRIu64 " bytes; the data of "
-			    "sector %" PRIu64 " ends at %" PRIu64 ")", bad,
-			    bad == 1 ? "" : "s", bad == 1 ? "s" : "", fsz, last,
-			    need);
-		}
+		add(f, SEV_ERROR, "short-data",
+		    "%" PRIu64 " sector%s marked as in the COW lie%s past the end "
+		    "of the file (%" PRIu64 " bytes; the first is sector %" PRIu64
+		    ", the data of sector %" PRIu64 " ends at %" PRIu64 ")", n,
+		    n == 1 ? "" : "s", n == 1 ? "s" : "", fsz, first, last, need);
 	}
 	if (fsz >= bm_end && fsz < g->data_offset + im->hdr.size &&
 	    (last == UINT64_MAX || fsz >= g->data_offset + (last + 1) * ss))
@@ -267,47 +236,52 @@ static void check_backing(struct findings *f, const struct img *im)
 	const struct ubdk_backing_check *c = &im->chk;
 	uint8_t magic[4];
 
+	char name[ESC_NAME_BUF], cmd[REBASE_COMMAND_SIZE];
+
+	esc_name(im->backing, name);
 	if (im->bfd < 0) {
 		if (im->berrno == ENOENT)
 			add(f, SEV_ERROR, "backing-missing",
-			    "backing file %s does not exist (if it moved: "
-			    "uml_mkcow --rebase NEWPATH %s)", im->backing, im->path);
+			    "backing file %s does not exist (if it moved: %s)",
+			    name, rebase_command(NULL, im->path, cmd, sizeof(cmd)));
+		else if (im->backing_notreg)
+			add(f, SEV_ERROR, "backing-not-regular",
+			    "backing file %s: not a regular file or block device",
+			    name);
 		else
 			add(f, SEV_ERROR, "backing-unreadable",
-			    "backing file %s: %s", im->backing,
-			    strerror(im->berrno));
+			    "backing file %s: %s", name, backing_error(im));
 		return;
 	}
 	if (!S_ISREG(im->bst.st_mode) && !S_ISBLK(im->bst.st_mode)) {
 		add(f, SEV_ERROR, "backing-not-regular",
-		    "backing file %s is neither a regular file nor a block device",
-		    im->backing);
+		    "backing file %s: not a regular file or block device", name);
 		return;
 	}
 	if (im->bst.st_dev == im->st.st_dev && im->bst.st_ino == im->st.st_ino) {
 		add(f, SEV_ERROR, "backing-is-self",
-		    "the backing file %s is this COW file itself", im->backing);
+		    "the backing file %s is this COW file itself", name);
 		return;
 	}
 	if (im->chk_done && !c->size_ok)
 		add(f, SEV_ERROR, "size-mismatch",
 		    "backing file %s is %" PRIu64 " bytes but the header says %"
 		    PRIu64 " (%+" PRId64 "): not the file this COW was made on, "
-		    "or it was resized", im->backing, c->actual_size,
+		    "or it was resized", name, c->actual_size,
 		    c->header_size, c->size_delta);
 	if (im->chk_done && !c->mtime_ok)
 		add(f, SEV_ERROR, "mtime-mismatch",
 		    "backing file %s has mtime %" PRIu32 " but the header says %"
 		    PRIu32 " (%+" PRId64 " s): the kernel refuses the pair; if "
-		    "its content is unchanged: uml_mkcow --rebase %s %s",
-		    im->backing, c->actual_mtime, c->header_mtime,
-		    c->mtime_delta, im->backing, im->path);
+		    "its content is unchanged: %s", name, c->actual_mtime,
+		    c->header_mtime, c->mtime_delta,
+		    rebase_command(im->backing, im->path, cmd, sizeof(cmd)));
 	if (pread(im->bfd, magic, 4, 0) == 4 &&
 	    ((uint32_t)magic[0] << 24 | (uint32_t)magic[1] << 16 |
 	     (uint32_t)magic[2] << 8 | magic[3]) == UBDK_COW_MAGIC)
 		add(f, SEV_WARNING, "backing-is-cow",
 		    "backing file %s is itself a COW file: the kernel reads it "
-		    "as a raw disk, header and bitmap included", im->backing);
+		    "as a raw disk, header and bitmap included", name);
 }
 
 int mode_check(struct out *o, struct img *im, const struct opts *op)
@@ -342,7 +316,7 @@ int mode_check(struct out *o, struct img *im, const struct opts *op)
 			check_layout(f, im);
 		check_backing(f, im);
 	}
-	pid = lock_holder(im->fd);
+	pid = cli_lock_holder(im->fd);
 	if (pid)
 		add(f, SEV_WARNING, "in-use",
 		    "process %ld holds a lock on the file (a running guest?): "

@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "escape.h"
+
 static uint32_t be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
@@ -170,7 +172,8 @@ static void open_backing(struct img *im, const char *override)
 
 	im->backing = override ? override : im->hdr.backing;
 	im->backing_override = override != NULL;
-	im->bfd = open(im->backing, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named by a header must not hang us. */
+	im->bfd = open(im->backing, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (im->bfd < 0) {
 		im->berrno = errno;
 		return;
@@ -181,8 +184,9 @@ static void open_backing(struct img *im, const char *override)
 		im->bfd = -1;
 		return;
 	}
-	if (S_ISDIR(im->bst.st_mode)) {
-		im->berrno = EISDIR;
+	if (!S_ISREG(im->bst.st_mode) && !S_ISBLK(im->bst.st_mode)) {
+		im->berrno = S_ISDIR(im->bst.st_mode) ? EISDIR : EINVAL;
+		im->backing_notreg = !S_ISDIR(im->bst.st_mode);
 		close(im->bfd);
 		im->bfd = -1;
 		return;
@@ -196,30 +200,38 @@ static void open_backing(struct img *im, const char *override)
 int img_open(struct img *im, const char *path, const char *backing_override,
 	     char *msg, size_t msglen)
 {
+	/* Messages name the file short and escaped: the reason must fit. */
+	char name[ESC_NAME_BUF];
 	int64_t got;
 
 	memset(im, 0, sizeof(*im));
 	im->path = path;
 	im->bfd = -1;
-	im->fd = open(path, O_RDONLY | O_CLOEXEC);
+	esc_name(path, name);
+	/* O_NONBLOCK: a FIFO must be refused, not wait for a writer. */
+	im->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (im->fd < 0) {
 		int e = errno;
 
-		snprintf(msg, msglen, "%s: cannot open: %s", path, strerror(e));
+		snprintf(msg, msglen, "%s: cannot open: %s", name, strerror(e));
 		return -e;
 	}
-	if (fstat(im->fd, &im->st) < 0 || S_ISDIR(im->st.st_mode)) {
-		int e = S_ISDIR(im->st.st_mode) ? EISDIR : errno;
+	if (fstat(im->fd, &im->st) < 0 || (!S_ISREG(im->st.st_mode) &&
+					   !S_ISBLK(im->st.st_mode))) {
+		int e = S_ISDIR(im->st.st_mode) ? EISDIR :
+			S_ISREG(im->st.st_mode) ? errno : EINVAL;
 
-		snprintf(msg, msglen, "%s: %s", path,
-			 e == EISDIR ? "is a directory, not an image" : strerror(e));
+		snprintf(msg, msglen, "%s: %s", name,
+			 e == EISDIR ? "is a directory, not an image" :
+			 e == EINVAL ? "not a regular file or block device" :
+			 strerror(e));
 		close(im->fd);
 		im->fd = -1;
 		return -e;
 	}
 	got = pread_full(im->fd, im->raw, sizeof(im->raw), 0);
 	if (got < 0) {
-		snprintf(msg, msglen, "%s: cannot read: %s", path,
+		snprintf(msg, msglen, "%s: cannot read: %s", name,
 			 strerror((int)-got));
 		close(im->fd);
 		im->fd = -1;
@@ -234,12 +246,12 @@ int img_open(struct img *im, const char *path, const char *backing_override,
 	}
 	im->kind = IMG_COW;
 	im->magic_le = be32(im->raw) != UBDK_COW_MAGIC;
-	im->hdr_ok = ubdk_header_decode(im->raw, im->raw_len, path, &im->hdr,
+	im->hdr_ok = ubdk_header_decode(im->raw, im->raw_len, name, &im->hdr,
 					&im->hdr_err) == 0;
 	if (!im->hdr_ok)
 		return 0;
 	im->size = im->hdr.size;
-	im->geo_ok = ubdk_header_geometry(&im->hdr, path, &im->geo,
+	im->geo_ok = ubdk_header_geometry(&im->hdr, name, &im->geo,
 					  &im->geo_err) == 0;
 	open_backing(im, backing_override);
 	if (!im->geo_ok)
@@ -381,6 +393,58 @@ uint64_t img_find(const struct img *im, uint64_t n, bool value)
 	if (!im->area || n >= im->bits)
 		return n;
 	return ubdk_bitmap_find(im->area, n, im->bits, false);
+}
+
+uint64_t img_last_set(const struct img *im)
+{
+	for (size_t i = im->nax; im->area && i-- > 0;) {
+		uint64_t s = im->ax[i].start * 8, e = (im->ax[i].start +
+						      im->ax[i].len) * 8;
+		uint64_t last = UINT64_MAX, p;
+
+		if (e > im->bits)
+			e = im->bits;
+		if (s >= e)
+			continue;
+		/* Scan this stored part forward; parts are small or few. */
+		p = s;
+		while ((p = ubdk_bitmap_find(im->area, p, e, true)) < e) {
+			uint64_t q = ubdk_bitmap_find(im->area, p, e, false);
+
+			last = q - 1;
+			p = q;
+		}
+		if (last != UINT64_MAX)
+			return last;
+	}
+	return UINT64_MAX;
+}
+
+uint64_t img_short_data(const struct img *im, uint64_t *first)
+{
+	uint64_t fsz = (uint64_t)im->st.st_size, ss = im->hdr.sectorsize;
+	uint64_t last = img_last_set(im), need, from, n = 0;
+
+	*first = UINT64_MAX;
+	if (last == UINT64_MAX || !S_ISREG(im->st.st_mode))
+		return 0;
+	need = im->geo.data_offset + (last + 1) * ss;
+	/* The last sector of the device may be partial. */
+	if (need > im->geo.data_offset + im->hdr.size)
+		need = im->geo.data_offset + im->hdr.size;
+	if (fsz >= need)
+		return 0;
+	from = fsz > im->geo.data_offset ? (fsz - im->geo.data_offset) / ss : 0;
+	for (uint64_t p = img_find(im, from, true); p <= last;
+	     p = img_find(im, p, true)) {
+		uint64_t q = img_find(im, p, false);
+
+		if (*first == UINT64_MAX)
+			*first = p;
+		n += q - p;
+		p = q;
+	}
+	return n;
 }
 
 bool img_view_ok(const struct img *im)

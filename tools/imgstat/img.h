@@ -69,6 +69,7 @@ struct img {
 	bool backing_override;
 	int bfd;                       /* -1 if it could not be opened */
 	int berrno;                    /* why not */
+	bool backing_notreg;           /* why not: a FIFO, a character device */
 	struct stat bst;
 	bool chk_done;
 	struct ubdk_backing_check chk;
@@ -110,6 +111,14 @@ bool img_view_ok(const struct img *im);
  * the device, -EIO when a COW sector lies past the end of the COW file.
  */
 int img_pread(const struct img *im, void *buf, size_t len, uint64_t off);
+
+/* The last sector whose bit is set, or UINT64_MAX if none. */
+uint64_t img_last_set(const struct img *im);
+/*
+ * Sectors marked present whose data lies past the end of the COW file (a
+ * file cut inside its data area): the first such sector in *first.
+ */
+uint64_t img_short_data(const struct img *im, uint64_t *first);
 
 /* Bytes really allocated by a file. */
 static inline uint64_t st_allocated(const struct stat *st)

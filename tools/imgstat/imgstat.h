@@ -32,8 +32,12 @@ int mode_files(struct out *o, struct img *im, const struct opts *op);
 const char *layout_description(const struct img *im);
 /* ok, missing, unreadable, size-mismatch, mtime-mismatch, size-and-mtime-mismatch */
 const char *backing_status(const struct img *im);
-/* A process holding an fcntl lock on fd (a running guest): its pid, or 0. */
-long lock_holder(int fd);
+/* Why the backing file could not be opened (im->bfd < 0). */
+const char *backing_error(const struct img *im);
+/* "uml_mkcow --rebase BACKING COW" with both shell-quoted (NULL: BACKING). */
+#define REBASE_COMMAND_SIZE (2 * (4 * 4096 + 4) + 32)
+const char *rebase_command(const char *backing, const char *cow, char *buf,
+			   size_t len);
 /* Report an error for a file: one line on stderr, "error" in the document. */
 void file_error(struct out *o, const char *fmt, ...) CLI_PRINTF(2, 3);
 

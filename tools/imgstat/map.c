@@ -68,7 +68,9 @@ int mode_map(struct out *o, struct img *im, const struct opts *op)
 			e += align - e % align;
 		if (e > im->hdr.size)
 			e = im->hdr.size;
-		if (have && s <= cur_e + op->gap) {
+		/* A gap near 2^64 merges everything: no wrap-around. */
+		if (have && (op->gap >= UINT64_MAX - cur_e ||
+			     s <= cur_e + op->gap)) {
 			if (e > cur_e)
 				cur_e = e;
 			continue;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "imgstat.h"
 #include "probe.h"
 
@@ -30,15 +31,6 @@ const char *layout_description(const struct img *im)
 	default:
 		return "unknown";
 	}
-}
-
-long lock_holder(int fd)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-	if (fcntl(fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK)
-		return 0;
-	return fl.l_pid > 0 ? (long)fl.l_pid : -1;
 }
 
 static void write_header(struct out *o, const struct img *im)
@@ -84,7 +76,8 @@ static void write_geometry(struct out *o, const struct img *im)
 const char *backing_status(const struct img *im)
 {
 	if (im->bfd < 0)
-		return im->berrno == ENOENT ? "missing" : "unreadable";
+		return im->berrno == ENOENT ? "missing" : im->backing_notreg ?
+		       "not-regular" : "unreadable";
 	if (!im->chk_done)
 		return "unreadable";
 	if (!im->chk.size_ok && !im->chk.mtime_ok)
@@ -96,19 +89,32 @@ const char *backing_status(const struct img *im)
 	return "ok";
 }
 
+const char *backing_error(const struct img *im)
+{
+	return im->backing_notreg ? "not a regular file or block device" :
+	       strerror(im->berrno);
+}
+
+const char *rebase_command(const char *backing, const char *cow, char *buf,
+			   size_t len)
+{
+	char b[ESC_SHELL_SIZE(UBDK_PATH_MAX)], c[ESC_SHELL_SIZE(UBDK_PATH_MAX)];
+
+	snprintf(buf, len, "uml_mkcow --rebase %s %s",
+		 backing ? esc_shell(backing, b, sizeof(b)) : "BACKING",
+		 esc_shell(cow, c, sizeof(c)));
+	return buf;
+}
+
 /* The command that fixes a mismatch, or NULL. */
 static const char *backing_fix(const struct img *im, char *buf, size_t len)
 {
 	const char *st = backing_status(im);
 
-	if (!strcmp(st, "mtime-mismatch")) {
-		snprintf(buf, len, "uml_mkcow --rebase %s %s", im->backing, im->path);
-		return buf;
-	}
-	if (!strcmp(st, "missing")) {
-		snprintf(buf, len, "uml_mkcow --rebase BACKING %s", im->path);
-		return buf;
-	}
+	if (!strcmp(st, "mtime-mismatch"))
+		return rebase_command(im->backing, im->path, buf, len);
+	if (!strcmp(st, "missing"))
+		return rebase_command(NULL, im->path, buf, len);
 	return NULL;
 }
 
@@ -116,7 +122,7 @@ static void write_backing(struct out *o, const struct img *im)
 {
 	const struct ubdk_backing_check *c = &im->chk;
 	const char *st = backing_status(im);
-	char fix[2 * 4096 + 64];
+	char fix[REBASE_COMMAND_SIZE];
 	const char *cmd = backing_fix(im, fix, sizeof(fix));
 
 	out_obj(o, "backing", "backing check");
@@ -124,7 +130,7 @@ static void write_backing(struct out *o, const struct img *im)
 	out_bool(o, "override", NULL, im->backing_override);
 	out_str(o, "status", "status", st);
 	if (im->bfd < 0)
-		out_str(o, "error", "error", strerror(im->berrno));
+		out_str(o, "error", "error", backing_error(im));
 	if (im->chk_done) {
 		out_u64(o, "header_size", NULL, c->header_size);
 		out_u64(o, "actual_size", NULL, c->actual_size);
@@ -205,10 +211,57 @@ static void write_file(struct out *o, const char *key, const char *label,
 		 human_size(st_allocated(st), b, sizeof(b)));
 }
 
+/*
+ * The content of the image or merged view; a failure to read it is said on
+ * stderr too, unless the file's status already says it failed.
+ */
+static int content(struct out *o, struct img *im, int status)
+{
+	int ret = probe_content(o, im, NULL);
+
+	if (ret >= 0)
+		return status;
+	if (status == ST_OK)
+		file_error(o, "%s: reading the %s: %s",
+			   esc_name(im->path, (char[ESC_NAME_BUF]){ 0 }),
+			   im->kind == IMG_COW ? "merged view" : "image",
+			   strerror(-ret));
+	return ST_FAILED;
+}
+
+/*
+ * A COW cut short: in its bitmap (sectors without a bit) or in its data
+ * area (sectors marked present without data, read as zeros by anything
+ * that copies extents).  One line on stderr, and ST_FAILED.
+ */
+static int cut_short(struct out *o, const struct img *im)
+{
+	char name[ESC_NAME_BUF];
+	uint64_t first, n;
+
+	esc_name(im->path, name);
+	if (im->area_present < im->geo.bitmap_len) {
+		file_error(o, "%s: the file ends inside its bitmap (%" PRIu64
+			   " of %" PRIu64 " bytes): sectors from %" PRIu64 " on "
+			   "have no bit, and the kernel refuses it (see --check)",
+			   name, im->area_present, im->geo.bitmap_len, im->bits);
+		return ST_FAILED;
+	}
+	n = img_short_data(im, &first);
+	if (n) {
+		file_error(o, "%s: %" PRIu64 " sector%s marked present lie%s "
+			   "past the end of the file, from sector %" PRIu64
+			   ": the file was cut short (see --check)", name, n,
+			   n == 1 ? "" : "s", n == 1 ? "s" : "", first);
+		return ST_FAILED;
+	}
+	return ST_OK;
+}
+
 int mode_stat(struct out *o, struct img *im, const struct opts *op)
 {
 	int status = ST_OK;
-	long pid = lock_holder(im->fd);
+	long pid = cli_lock_holder(im->fd);
 
 	(void)op;
 	if (im->kind == IMG_RAW) {
@@ -219,8 +272,7 @@ int mode_stat(struct out *o, struct img *im, const struct opts *op)
 		write_file(o, "image", "image", im->path, &im->st);
 		out_obj_end(o);
 		out_i64(o, "locked_by", pid ? "locked by pid" : NULL, pid);
-		if (probe_content(o, im, NULL) < 0)
-			status = ST_FAILED;
+		status = content(o, im, status);
 		o->indent--;
 		return status;
 	}
@@ -244,11 +296,13 @@ int mode_stat(struct out *o, struct img *im, const struct opts *op)
 	}
 	write_geometry(o, im);
 	write_backing(o, im);
-	if (im->area)
+	if (im->area) {
 		write_usage(o, im);
-	else {
+		status = cut_short(o, im);
+	} else {
 		out_null(o, "usage", NULL);
-		file_error(o, "%s: cannot read the bitmap: %s", im->path,
+		file_error(o, "%s: cannot read the bitmap: %s",
+			   esc_name(im->path, (char[ESC_NAME_BUF]){ 0 }),
 			   strerror(im->bitmap_errno));
 		status = ST_FAILED;
 	}
@@ -265,8 +319,7 @@ int mode_stat(struct out *o, struct img *im, const struct opts *op)
 			out_line(o, "note: the backing file does not match the "
 				 "header: the merged view below may not be what "
 				 "the guest saw");
-		if (probe_content(o, im, NULL) < 0)
-			status = ST_FAILED;
+		status = content(o, im, status);
 	} else {
 		out_null(o, "content", NULL);
 		out_line(o, "content: not read: the merged view needs the "

@@ -20,6 +20,7 @@
 #include <ext2fs/ext2fs.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "imgstat.h"
 
 static void usage(FILE *f)
@@ -162,16 +163,27 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 void file_error(struct out *o, const char *fmt, ...)
 {
-	char msg[1024];
+	char small[1024], *msg = small;
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
+	/* Never cut: the reason comes after the names. */
+	if (n >= (int)sizeof(small) && (msg = malloc((size_t)n + 1))) {
+		va_start(ap, fmt);
+		vsnprintf(msg, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	if (!msg)
+		msg = small;
 	fflush(stdout);
 	cli_error("%s", msg);
 	if (o->json)
 		out_str(o, "error", NULL, msg);
+	if (msg != small)
+		free(msg);
 }
 
 static int worst(int a, int b)
@@ -193,13 +205,24 @@ static int one_file(struct out *o, const char *path, const struct opts *op)
 		return ST_FAILED;
 	}
 	out_str(o, "kind", NULL, im.kind == IMG_COW ? "cow" : "raw");
+	/*
+	 * A backing that is a FIFO or a character device is an error in
+	 * every mode (--check reports it as a finding); --files, which
+	 * needs it, is not run, so that the error is one line.
+	 */
+	if (im.backing_notreg && !op->check) {
+		file_error(o, "%s: backing file %s: not a regular file or block "
+			   "device", esc_name(path, (char[ESC_NAME_BUF]){ 0 }),
+			   esc_name(im.backing, (char[ESC_NAME_BUF]){ 0 }));
+		status = ST_FAILED;
+	}
 	if (op->stat)
 		status = worst(status, mode_stat(o, &im, op));
 	if (op->map)
 		status = worst(status, mode_map(o, &im, op));
 	if (op->check)
 		status = worst(status, mode_check(o, &im, op));
-	if (op->files)
+	if (op->files && !im.backing_notreg)
 		status = worst(status, mode_files(o, &im, op));
 	img_close(&im);
 	out_doc_end(o);

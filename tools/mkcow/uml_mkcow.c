@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,7 +25,8 @@
 
 /* Documented in uml_mkcow(1). */
 enum {
-	EXIT_FAILED = 1,        /* I/O error; clones made before it are valid */
+	EXIT_FAILED = 1,        /* I/O error (clones made before it are valid),
+	                           or a COW in use by a running guest */
 	EXIT_USAGE = 2,
 	EXIT_BACKING = 3,       /* backing file missing, unreadable, unusable */
 	EXIT_EXISTS = 4,        /* a COW name exists, repeats or is the backing */
@@ -225,8 +227,33 @@ static int split_operands(int argc, char **argv, struct options *o,
 }
 
 /*
+ * With -f, a COW that a running guest has open (and locked, as the kernel
+ * does) must not be replaced: the guest would go on writing a deleted file.
+ */
+static bool in_use(const char *name)
+{
+	/* O_NONBLOCK: a FIFO under that name must not block us. */
+	int fd = open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	long pid;
+
+	if (fd < 0)
+		return false;
+	pid = cli_lock_holder(fd);
+	close(fd);
+	if (!pid)
+		return false;
+	if (pid > 0)
+		cli_error("%s: in use: process %ld holds a lock on it (a running "
+			  "guest?); not replaced", name, pid);
+	else
+		cli_error("%s: in use: another process holds a lock on it (a "
+			  "running guest?); not replaced", name);
+	return true;
+}
+
+/*
  * Refuse before creating anything: a name given twice, a name that is the
- * backing file, or (without -f) a name that exists.
+ * backing file, (without -f) a name that exists, or (with -f) a COW in use.
  */
 static int check_names(char *const *names, size_t count, const char *backing,
 		       bool force)
@@ -236,7 +263,7 @@ static int check_names(char *const *names, size_t count, const char *backing,
 
 	if (dup >= 0) {
 		cli_error("%s: named twice", names[dup]);
-		return -1;
+		return EXIT_EXISTS;
 	}
 	if (stat(backing, &bst) < 0)
 		bst.st_ino = 0;
@@ -246,13 +273,39 @@ static int check_names(char *const *names, size_t count, const char *backing,
 		if (bst.st_ino && st.st_dev == bst.st_dev &&
 		    st.st_ino == bst.st_ino) {
 			cli_error("%s: is the backing file itself", names[i]);
-			return -1;
+			return EXIT_EXISTS;
 		}
 		if (!force) {
 			cli_error("%s: already exists (use -f to replace it)",
 				  names[i]);
-			return -1;
+			return EXIT_EXISTS;
 		}
+		if (S_ISREG(st.st_mode) && in_use(names[i]))
+			return EXIT_FAILED;
+	}
+	return 0;
+}
+
+/*
+ * Refuse what the library could not open: an invalid geometry, or a COW
+ * whose apparent size does not fit a file offset.  (The bitmap's size is
+ * no limit: it is loaded sparsely, as the sectors written need it.)
+ */
+static int check_geometry(const struct ubdk_header *hdr)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_geometry geo;
+
+	if (ubdk_header_geometry(hdr, hdr->backing, &geo, &err) < 0) {
+		cli_report(&err);
+		return EXIT_BACKING;
+	}
+	if (geo.file_size > (uint64_t)INT64_MAX) {
+		cli_error("backing file %s: %llu bytes need a COW file of %llu "
+			  "bytes, past the largest file offset", hdr->backing,
+			  (unsigned long long)hdr->size,
+			  (unsigned long long)geo.file_size);
+		return EXIT_BACKING;
 	}
 	return 0;
 }
@@ -300,7 +353,7 @@ static int create_clones(const struct options *o, char *const *names,
 	struct clone_job job = { .hdr = &hdr, .names = names, .count = count,
 				 .force = o->force, .progress = progress };
 	size_t made;
-	int fd, ret;
+	int fd, ret, status;
 
 	/* The backing file is resolved, stat'ed and checked once. */
 	if (ubdk_create_header(o->backing, &o->create, &hdr, &err) < 0) {
@@ -308,15 +361,18 @@ static int create_clones(const struct options *o, char *const *names,
 		return err.code == UBDK_E_SECTORSIZE ||
 		       err.code == UBDK_E_ALIGNMENT ? EXIT_USAGE : EXIT_BACKING;
 	}
-	fd = open(hdr.backing, O_RDONLY | O_CLOEXEC);
+	fd = open(hdr.backing, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		cli_error("backing file %s: cannot open for reading: %s",
 			  hdr.backing, strerror(errno));
 		return EXIT_BACKING;
 	}
 	close(fd);
-	if (check_names(names, count, hdr.backing, o->force) < 0)
-		return EXIT_EXISTS;
+	status = check_geometry(&hdr);
+	if (!status)
+		status = check_names(names, count, hdr.backing, o->force);
+	if (status)
+		return status;
 
 	show_progress = !o->quiet && count >= 1000 && isatty(STDERR_FILENO);
 	ret = clone_all(&job, &made, &err);
@@ -341,8 +397,11 @@ static int rebase_all(const struct options *o, char *const *names,
 	struct stat st;
 	int fd, status = 0;
 
-	/* The new backing is checked once, before any COW is touched. */
-	fd = open(o->rebase, O_RDONLY | O_CLOEXEC);
+	/*
+	 * The new backing is checked once, before any COW is touched; not
+	 * waiting for a writer if it is a FIFO.
+	 */
+	fd = open(o->rebase, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		cli_error("backing file %s: %s", o->rebase, strerror(errno));
 		if (fd >= 0)

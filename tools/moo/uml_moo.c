@@ -22,6 +22,7 @@
 
 #include "atomic.h"
 #include "cli.h"
+#include "escape.h"
 #include "merge.h"
 #include "resume.h"
 #include "ubdk_cow.h"
@@ -165,21 +166,18 @@ static void report(const struct merge_progress *p)
 		(unsigned long long)(p->total >> 20));
 }
 
-/* Exit status for an error from ubdk_cow_open. */
+/* Exit status for an error from ubdk_cow_open or ubdk_cow_check_data. */
 static int open_status(const struct ubdk_err *err)
 {
-	switch (err->code) {
-	case UBDK_E_LOCKED:
+	if (err->code == UBDK_E_LOCKED)
 		return EXIT_LOCKED;
-	case UBDK_E_SIZE_MISMATCH:
-	case UBDK_E_MTIME_MISMATCH:
-	case UBDK_E_SYS:       /* the COW itself was checked before */
-		return EXIT_BACKING;
-	case UBDK_E_NOMEM:
+	if (err->code == UBDK_E_NOMEM)
 		return EXIT_FAILED;
-	default:
-		return EXIT_COW;
-	}
+	/* The library says which file: a bad backing is not a bad COW. */
+	if (err->file == UBDK_FILE_BACKING || err->code == UBDK_E_SIZE_MISMATCH ||
+	    err->code == UBDK_E_MTIME_MISMATCH)
+		return EXIT_BACKING;
+	return EXIT_COW;
 }
 
 static bool interrupted_merge(const char *cow)
@@ -191,27 +189,47 @@ static bool interrupted_merge(const char *cow)
 	       resume_read(path, &r) == 0;
 }
 
+/*
+ * Open the pair and check that every sector the COW marks present is in
+ * it: a COW cut inside its data area would otherwise merge as zeros.
+ * Nothing is written or created before this returns 0.
+ */
 static int open_cow(const struct options *o, int flags, struct ubdk_cow **cow)
 {
 	struct ubdk_err err = { 0 };
-	int fd = open(o->cow, O_RDONLY | O_CLOEXEC);
+	char shell[ESC_SHELL_SIZE(UBDK_PATH_MAX)];
+	/*
+	 * O_NONBLOCK: a FIFO must not wait for a writer here; the library
+	 * then refuses what is not a regular file or block device.
+	 */
+	int fd = open(o->cow, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd < 0) {
 		cli_error("%s: cannot open COW file: %s", o->cow, strerror(errno));
 		return EXIT_COW;
 	}
 	close(fd);
-	if (ubdk_cow_open(o->cow, o->backing, flags, cow, &err) == 0)
-		return 0;
+	if (ubdk_cow_open(o->cow, o->backing, flags, cow, &err) == 0) {
+		if (ubdk_cow_check_data(*cow, &err) == 0)
+			return 0;
+		ubdk_cow_close(*cow);
+		*cow = NULL;
+		cli_error("%s; refusing to merge it: the merge would hold zeros "
+			  "there", cli_err_text(&err, (char[CLI_ERR_TEXT]){ 0 },
+						 CLI_ERR_TEXT));
+		return EXIT_COW;
+	}
+	esc_shell(o->cow, shell, sizeof(shell));
 	if (err.code == UBDK_E_MTIME_MISMATCH && interrupted_merge(o->cow))
 		cli_error("%s: an in-place merge of it was interrupted and "
-			  "changed its backing file; finish it with 'uml_moo -d "
-			  "%s'", o->cow, o->cow);
+			  "changed its backing file; finish it with: uml_moo -d "
+			  "%s", o->cow, shell);
 	else if (err.code == UBDK_E_SIZE_MISMATCH ||
 		 err.code == UBDK_E_MTIME_MISMATCH)
 		cli_error("%s; if its content is unchanged, name it with -b or "
-			  "record it with 'uml_mkcow --rebase BACKING %s'",
-			  err.msg, o->cow);
+			  "record it with: uml_mkcow --rebase BACKING %s",
+			  cli_err_text(&err, (char[CLI_ERR_TEXT]){ 0 }, CLI_ERR_TEXT),
+			  shell);
 	else
 		cli_report(&err);
 	return open_status(&err);
@@ -352,11 +370,15 @@ static int merge_in_place(const struct options *o, struct result *res)
 				 &chk, &err);
 	/* An interrupted merge changed the mtime; the size never changes. */
 	if (ret < 0 && !(resuming && err.code == UBDK_E_MTIME_MISMATCH)) {
+		char shell[ESC_SHELL_SIZE(UBDK_PATH_MAX)];
+
+		esc_shell(o->cow, shell, sizeof(shell));
 		if (err.code == UBDK_E_SIZE_MISMATCH ||
 		    err.code == UBDK_E_MTIME_MISMATCH)
 			cli_error("%s: %s; if its content is unchanged, name it "
-				  "with -b or record it with 'uml_mkcow --rebase "
-				  "BACKING %s'", o->cow, err.msg, o->cow);
+				  "with -b or record it with: uml_mkcow --rebase "
+				  "BACKING %s", o->cow, cli_err_text(&err,
+				  (char[CLI_ERR_TEXT]){ 0 }, CLI_ERR_TEXT), shell);
 		else
 			cli_report(&err);
 		status = EXIT_BACKING;
