@@ -66,7 +66,7 @@ print(json.dumps(v) if isinstance(v, (dict, list)) or v is None or isinstance(v,
 ' "$1" "$2"
 }
 
-need_python() { command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 0; }; }
+need_python() { command -v python3 >/dev/null || skip "no python3"; }
 
 # Write into COW the 4 KiB blocks where NEW differs from OLD (the COW's
 # merged view): a guest's writes, synthesized.

@@ -239,7 +239,7 @@ t_named_fallback() {
 # -f over the COW of a running guest: refused while a process holds the
 # kernel's fcntl lock on it (python's lockf is fcntl, flock(1) is not).
 t_force_over_locked_cow() {
-	command -v python3 >/dev/null || { echo "SKIP: no python3"; return 0; }
+	command -v python3 >/dev/null || skip "no python3"
 	truncate -s 1M master.img
 	"$MKCOW" a.cow master.img || fail "mkcow"
 	ino=$(stat -c %i a.cow) sum=$(md5sum <a.cow)
