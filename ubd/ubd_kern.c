@@ -418,6 +418,13 @@ static void ubd_quiesce(struct ubd *ubd)
 
 /* --- opening ------------------------------------------------------------- */
 
+/*
+ * Runs on the opener's kernel stack (16 KiB): every host-side frame of the
+ * driver and the library is under 1 KiB (the kernel's -Wframe-larger-than
+ * applies to them, as errors), the deepest open path about 1.3 KiB of them
+ * (ubdh_open, ubdk_cow_open, its backing-file open and error message) plus
+ * libc's vsnprintf.
+ */
 static int ubd_open_host(struct ubd *ubd)
 {
 	struct ubd_conf *c = ubd->conf;
