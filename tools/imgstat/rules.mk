@@ -7,7 +7,7 @@ CHECK_SUITES += check-imgstat
 IMGSTAT_SRC := tools/imgstat/uml_imgstat.c tools/imgstat/img.c tools/imgstat/out.c \
 	tools/imgstat/stat.c tools/imgstat/map.c tools/imgstat/check.c \
 	tools/imgstat/probe.c tools/imgstat/extfs.c tools/imgstat/pairio.c \
-	tools/imgstat/files.c tools/imgstat/fsdiff.c
+	tools/imgstat/files.c tools/imgstat/filesrep.c tools/imgstat/fsdiff.c
 IMGSTAT_HDR := tools/imgstat/imgstat.h tools/imgstat/img.h tools/imgstat/out.h \
 	tools/imgstat/probe.h tools/imgstat/extfs.h tools/imgstat/pairio.h \
 	tools/imgstat/fsdiff.h
