@@ -68,7 +68,7 @@ run_tests() {
 _rs_all=$(sed -n 's/^\(t_[A-Za-z0-9_]*\)() {$/\1/p' "$0")
 [ $# -gt 0 ] && _rs_all="$*"
 
-_rs_pass=0 _rs_failed=0
+_rs_pass=0 _rs_failed=0 _rs_skip=0
 for _rs_t in $_rs_all; do
 	chmod -R u+rwX "$T" 2>/dev/null
 	rm -rf "${T:?}"/* "$T"/.[!.]* && mkdir -p "$T"
@@ -76,7 +76,11 @@ for _rs_t in $_rs_all; do
 	(cd "$T" && $_rs_t) >"$T.out" 2>&1
 	_rs_status=$?
 	_rs_secs=$(($(date +%s) - _rs_start))
-	if [ $_rs_status = 0 ]; then
+	if [ $_rs_status = 0 ] && grep -q '^SKIP' "$T.out"; then
+		# Visible: a test that did not (fully) run is not a pass.
+		echo "SKIP: $_rs_t ($_rs_secs s): $(grep -m 1 '^SKIP' "$T.out" | sed 's/^SKIP:* *//')"
+		_rs_skip=$((_rs_skip + 1))
+	elif [ $_rs_status = 0 ]; then
 		echo "PASS: $_rs_t ($_rs_secs s)"
 		_rs_pass=$((_rs_pass + 1))
 	else
@@ -86,6 +90,6 @@ for _rs_t in $_rs_all; do
 	fi
 	rm -f "$T.out"
 done
-echo "$SUITE: $_rs_pass passed, $_rs_failed failed"
+echo "$SUITE: $_rs_pass passed, $_rs_skip skipped, $_rs_failed failed"
 [ $_rs_failed -eq 0 ]
 }
