@@ -28,7 +28,7 @@ $(B)/tests/uml_imgstat-asan: $(IMGSTAT_SRC) $(IMGSTAT_HDR) $(COMMON_SRC) $(COMMO
 
 .PHONY: check-imgstat
 check-imgstat: all $(B)/tests/cowutil $(B)/tests/uml_imgstat-asan
-	UBDK_ASAN_BIN=$(B)/tests/uml_imgstat-asan tests/imgstat/run.sh $(B)
+	UBDK_ASAN_BIN=$(abspath $(B)/tests/uml_imgstat-asan) tests/imgstat/run.sh $(B)
 
 # The --files engine under libFuzzer on damaged ext4 images made at test
 # time (tests/fuzz/seed-files.sh); tests/fuzz/fuzz_files.c says what an
