@@ -695,12 +695,8 @@ static int read_bitmaps(struct ctx *c)
 	}
 	if (!ret)
 		return 0;
-	if (damage_code(ret))
-		fsd_stop(c, FSD_DAMAGED, "%s: reading the bitmaps: %s", what,
-			 error_message(ret));
-	else
-		fsd_stop(c, FSD_FAILED, "%s: reading the bitmaps: %s", what,
-			 error_message(ret));
+	fsd_stop(c, damage_code(ret) ? FSD_DAMAGED : FSD_FAILED,
+		 "%s: reading the bitmaps: %s", what, error_message(ret));
 	return -1;
 }
 
