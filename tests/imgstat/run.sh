@@ -338,6 +338,124 @@ t_files_refused() {
 	grep -q 'c.cow: the backing file cannot be opened' err.txt || fail "$(cat err.txt)"
 }
 
+# --- damaged filesystems ---------------------------------------------------------
+
+# Run uml_imgstat ARGS and expect status $1 (expect_status), then the same
+# under AddressSanitizer when UBDK_ASAN_BIN names such a build of it (make
+# check-imgstat builds one): the same status, nothing reported.
+expect_files() {
+	_ef_want=$1
+	shift
+	expect_status "$_ef_want" "$IS" "$@"
+	[ "$_ef_want" = 0 ] && [ -s err.txt ] && fail "stderr not empty: $(cat err.txt)"
+	if [ -z "${UBDK_ASAN_BIN:-}" ]; then
+		echo "SKIP: no ASan build of uml_imgstat (UBDK_ASAN_BIN): not run under ASan"
+		return 0
+	fi
+	[ -x "$UBDK_ASAN_BIN" ] || fail "UBDK_ASAN_BIN=$UBDK_ASAN_BIN: not an executable"
+	ASAN_OPTIONS=detect_leaks=1 "$UBDK_ASAN_BIN" "$@" >asan-out.txt 2>asan-err.txt
+	_ef_got=$?
+	grep -q 'Sanitizer\|runtime error' asan-err.txt &&
+		fail "ASan: $(head -n 20 asan-err.txt)"
+	[ "$_ef_got" = "$_ef_want" ] ||
+		fail "ASan build exited $_ef_got: $(cat asan-err.txt)"
+	cmp -s asan-out.txt out.txt || fail "ASan build wrote other output"
+	sed "s/^${UBDK_ASAN_BIN##*/}:/uml_imgstat:/" asan-err.txt | cmp -s - err.txt ||
+		fail "ASan build wrote other errors: $(cat asan-err.txt)"
+}
+
+# Write bytes (printf escapes) at an offset of a file, in place.
+poke() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+
+# Write into COW the 512-byte sectors where NEW differs from OLD.
+cow_sync_sectors() {
+	cmp -l "$2" "$3" | awk '{ print int(($1 - 1) / 512) }' | uniq |
+	while read -r _cs_s; do
+		dd if="$3" of="$T/sec" bs=512 skip="$_cs_s" count=1 status=none
+		"$COWUTIL" write "$1" $((_cs_s * 512)) "$T/sec" || fail "cowutil write"
+	done
+	rm -f "$T/sec"
+}
+
+# A healthy 1 KiB-block ext4 whose superblock block the guest rewrote
+# (with 4 KiB writes): nothing on stderr.
+t_files_1k_blocks_quiet() {
+	mkdir -p tree/d && echo a >tree/d/a.txt
+	mkfs.ext4 -q -F -b 1024 -N 64 -d tree m.img 2M 2>/dev/null || fail mkfs
+	"$MKCOW" c.cow m.img
+	cp m.img w.img
+	debugfs -w -R "mkdir new" w.img >/dev/null 2>&1
+	cow_sync c.cow m.img w.img
+	expect_files 0 --files c.cow
+	[ "$(changes out.txt)" = "A /new/" ] || fail "$(cat out.txt)"
+}
+
+# A directory entry in the backing file names an inode past the last one,
+# in a directory the guest renamed.
+t_files_damaged_entry_inode() {
+	mkdir -p tree/d && echo a >tree/d/a.txt && echo b >tree/d/b.txt
+	mkfs.ext4 -q -F -b 4096 -N 64 -O ^metadata_csum -d tree m.img 8M 2>/dev/null || fail mkfs
+	blk=$(debugfs -R "blocks /d" m.img 2>/dev/null | tr -d ' ')
+	off=$(dd if=m.img bs=4096 skip="$blk" count=1 status=none |
+		grep -obUa 'a\.txt' | head -n 1 | cut -d: -f1)
+	[ -n "$blk" ] && [ -n "$off" ] || fail "no entry a.txt in /d"
+	# The entry's inode field is 8 bytes before its name.
+	poke m.img $((blk * 4096 + off - 8)) '\377\377\377\017'
+	"$MKCOW" c.cow m.img
+	cp m.img w.img
+	debugfs -w -R "ln d e" w.img >/dev/null 2>&1
+	debugfs -w -R "unlink d" w.img >/dev/null 2>&1
+	cow_sync c.cow m.img w.img
+	expect_files 2 --files c.cow
+	grep -q '^uml_imgstat: c.cow: filesystem damaged: .*inode 268435455' err.txt ||
+		fail "$(cat err.txt)"
+}
+
+# One sector written through the COW sets s_first_data_block to 148 on a
+# 1 KiB-block ext4: the superblock checksum refuses it, and without the
+# checksum the field itself does.
+t_files_damaged_superblock() {
+	mkdir -p tree/d && echo a >tree/d/a.txt
+	mkfs.ext4 -q -F -b 1024 -N 64 -d tree m.img 2M 2>/dev/null || fail mkfs
+	"$MKCOW" c.cow m.img
+	cp m.img w.img
+	poke w.img $((1024 + 20)) '\224'
+	cow_sync_sectors c.cow m.img w.img
+	expect_files 2 --files c.cow
+	grep -q '^uml_imgstat: c.cow: filesystem damaged: the merged view: .*checksum' err.txt ||
+		fail "$(cat err.txt)"
+	expect_files 2 --files --ignore-checksums c.cow
+	grep -q '^uml_imgstat: c.cow: filesystem damaged: the merged view: the first data block is 148, not 1$' err.txt ||
+		fail "$(cat err.txt)"
+	expect_status 2 "$IS" --ignore-checksums c.cow
+	grep -q 'goes with --files' err.txt || fail "$(cat err.txt)"
+}
+
+# One byte of an inode table flipped (an extent header) in a file with an
+# xattr block, while the guest changed another file's data only: the owner
+# scan meets the broken inode, and frees what it read of it.
+t_files_damaged_inode() {
+	mkdir tree && echo x >tree/x.txt && head -c 40960 /dev/urandom >g.bin
+	mkfs.ext4 -q -F -b 4096 -N 64 -O ^metadata_csum -d tree m.img 8M 2>/dev/null || fail mkfs
+	head -c 3000 /dev/zero | tr '\0' v >val
+	debugfs -w -R "ea_set -f val /x.txt user.big" m.img >/dev/null 2>&1
+	debugfs -w -R "write g.bin g.bin" m.img >/dev/null 2>&1
+	ino=$(debugfs -R "stat /x.txt" m.img 2>/dev/null | sed -n 's/^Inode: \([0-9]*\).*/\1/p')
+	itab=$(dumpe2fs m.img 2>/dev/null | sed -n 's/.*Inode table at \([0-9]*\)-.*/\1/p' | head -n 1)
+	isz=$(dumpe2fs -h m.img 2>/dev/null | sed -n 's/^Inode size:[ \t]*//p')
+	[ -n "$ino" ] && [ -n "$itab" ] && [ -n "$isz" ] || fail "debugfs/dumpe2fs"
+	debugfs -R "stat /x.txt" m.img 2>/dev/null | grep -q 'File ACL: [1-9]' ||
+		fail "no xattr block"
+	# i_block starts at byte 40: the low byte of the extent magic.
+	poke m.img $((itab * 4096 + (ino - 1) * isz + 40)) '\000'
+	"$MKCOW" c.cow m.img
+	blk=$(debugfs -R "bmap /g.bin 3" m.img 2>/dev/null)
+	head -c 4096 /dev/urandom >b.bin
+	"$COWUTIL" write c.cow $((blk * 4096)) b.bin || fail "cowutil write"
+	expect_files 0 --files c.cow
+	[ "$(changes out.txt)" = "M /g.bin content" ] || fail "$(cat out.txt)"
+}
+
 # --- --check ---------------------------------------------------------------------
 
 # A COW with data at known places: c.cow on back.img (8 MiB).

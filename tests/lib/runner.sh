@@ -78,7 +78,11 @@ for _rs_t in $_rs_all; do
 	(cd "$T" && $_rs_t) >"$T.out" 2>&1
 	_rs_status=$?
 	_rs_secs=$(($(date +%s) - _rs_start))
-	if [ $_rs_status = 0 ]; then
+	if [ $_rs_status = 0 ] && grep -q '^SKIP' "$T.out"; then
+		# Visible: a test that did not (fully) run is not a pass.
+		echo "SKIP: $_rs_t ($_rs_secs s): $(grep -m 1 '^SKIP' "$T.out" | sed 's/^SKIP:* *//')"
+		_rs_skipped=$((_rs_skipped + 1))
+	elif [ $_rs_status = 0 ]; then
 		echo "PASS: $_rs_t ($_rs_secs s)"
 		_rs_pass=$((_rs_pass + 1))
 	elif [ $_rs_status = 77 ]; then

@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <et/com_err.h>
+
 #include "pairio.h"
 
-long extfs_open(struct extfs *x, struct img *im, int source, uint64_t offset)
+long extfs_open(struct extfs *x, struct img *im, int source, uint64_t offset,
+		int flags)
 {
 	char opts[64];
 	errcode_t ret;
@@ -20,11 +23,48 @@ long extfs_open(struct extfs *x, struct img *im, int source, uint64_t offset)
 	snprintf(opts, sizeof(opts), "offset=%" PRIu64, offset);
 	ret = ext2fs_open2(x->name, opts,
 			   EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP |
-			   EXT2_FLAG_IGNORE_CSUM_ERRORS, 0, 0, pio_manager,
+			   (flags & EXTFS_IGNORE_CSUM ?
+			    EXT2_FLAG_IGNORE_CSUM_ERRORS : 0), 0, 0, pio_manager,
 			   &x->fs);
 	if (ret) {
 		pio_unregister(x->name);
 		x->fs = NULL;
+		return (long)ret;
+	}
+	return 0;
+}
+
+/* Past this, block numbers times the block size may not fit 64 bits. */
+#define MAX_BLOCKS (1ULL << 48)
+
+long extfs_validate(ext2_filsys fs, char *why, size_t len)
+{
+	struct ext2_super_block *sb = fs->super;
+	/* The block after the boot block's 1024 bytes, as mke2fs puts it. */
+	uint32_t first = sb->s_log_block_size == 0 &&
+			 EXT2FS_CLUSTER_RATIO(fs) == 1 ? 1 : 0;
+	errcode_t ret;
+
+	if (sb->s_first_data_block != first) {
+		snprintf(why, len, "the first data block is %u, not %u",
+			 sb->s_first_data_block, first);
+		return EXT2_ET_CORRUPT_SUPERBLOCK;
+	}
+	if (ext2fs_blocks_count(sb) > MAX_BLOCKS) {
+		snprintf(why, len, "%llu blocks, more than 2^48",
+			 (unsigned long long)ext2fs_blocks_count(sb));
+		return EXT2_ET_CORRUPT_SUPERBLOCK;
+	}
+	if (sb->s_rev_level > EXT2_GOOD_OLD_REV &&
+	    (sb->s_first_ino < EXT2_GOOD_OLD_FIRST_INO ||
+	     sb->s_first_ino > sb->s_inodes_count)) {
+		snprintf(why, len, "the first inode is %u, out of range",
+			 sb->s_first_ino);
+		return EXT2_ET_CORRUPT_SUPERBLOCK;
+	}
+	ret = ext2fs_check_desc(fs);
+	if (ret) {
+		snprintf(why, len, "group descriptors: %s", error_message(ret));
 		return (long)ret;
 	}
 	return 0;

@@ -44,55 +44,59 @@
 #include "pairio.h"
 #include "probe.h"
 
-static const char *const field_names[] = {
-	"content", "size", "mode", "owner", "mtime", "ctime", "links", "flags",
-	"xattr", "type", "replaced",
-};
-
-static const char *const kind_names[] = { "added", "deleted", "modified",
-					  "renamed" };
-static const char kind_letters[] = { 'A', 'D', 'M', 'R' };
-
-static const char *const cat_keys[] = { "unexplained", "metadata", "journal",
-					"directories", "files", "free" };
-
 /* --- recording ------------------------------------------------------ */
-
-static const char *type_name(int t)
-{
-	switch (t) {
-	case EXT2_FT_REG_FILE: return "file";
-	case EXT2_FT_DIR: return "dir";
-	case EXT2_FT_CHRDEV: return "char";
-	case EXT2_FT_BLKDEV: return "block";
-	case EXT2_FT_FIFO: return "fifo";
-	case EXT2_FT_SOCK: return "socket";
-	case EXT2_FT_SYMLINK: return "symlink";
-	default: return "unknown";
-	}
-}
 
 static struct change *record(struct ctx *c, int kind, const char *path,
 			     const char *from, int type, ext2_ino_t ino)
 {
-	struct change *x;
+	struct change *x, *v = fsd_grow(c->ch, &c->capch, c->nch, sizeof(*c->ch));
+	char *p = NULL, *f = NULL;
 
-	c->ch = fsd_grow(c->ch, &c->capch, c->nch, sizeof(*c->ch));
+	if (v)
+		c->ch = v;
+	if (!v || !(p = fsd_strdup(c, path)) ||
+	    (from && !(f = fsd_strdup(c, from)))) {
+		free(p);
+		fsd_stop(c, FSD_FAILED, "out of memory");
+		return NULL;
+	}
 	x = &c->ch[c->nch++];
 	memset(x, 0, sizeof(*x));
 	x->kind = kind;
-	x->path = fsd_strdup(path);
-	x->from = from ? fsd_strdup(from) : NULL;
+	x->path = p;
+	x->from = f;
 	x->type = type;
 	x->ino = ino;
 	return x;
 }
 
-static void orphan_add(struct orphans *o, const char *path, ext2_ino_t ino,
-		       int type)
+/* A NULL path (memory ran out making it, c->stop says so) is skipped. */
+static void orphan_add(struct ctx *c, struct orphans *o, const char *path,
+		       ext2_ino_t ino, int type)
 {
-	o->v = fsd_grow(o->v, &o->cap, o->n, sizeof(*o->v));
-	o->v[o->n++] = (struct orphan){ fsd_strdup(path), ino, type, false, false };
+	struct orphan *v;
+	char *p;
+
+	if (!path || c->stop)
+		return;
+	v = fsd_grow(o->v, &o->cap, o->n, sizeof(*o->v));
+	if (!v) {
+		fsd_stop(c, FSD_FAILED, "out of memory");
+		return;
+	}
+	o->v = v;
+	p = fsd_strdup(c, path);
+	if (p)
+		o->v[o->n++] = (struct orphan){ p, ino, type, false, false };
+}
+
+/* Errors that say the filesystem's bytes are wrong, not that reading them
+ * failed: errno values are small, com_err codes are not. */
+static bool damage_code(long ret)
+{
+	return ret >= 256 && ret != EXT2_ET_NO_MEMORY &&
+	       ret != EXT2_ET_UNSUPP_FEATURE && ret != EXT2_ET_RO_UNSUPP_FEATURE &&
+	       ret != EXT2_ET_CANCEL_REQUESTED;
 }
 
 /* --- directories ---------------------------------------------------- */
@@ -100,6 +104,9 @@ static void orphan_add(struct orphans *o, const char *path, ext2_ino_t ino,
 struct dirit {
 	struct entlist *l;
 	ext2_filsys fs;
+	struct ctx *c;
+	const char *path, *side;
+	ext2_ino_t dir;
 };
 
 static int dir_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *d,
@@ -108,6 +115,7 @@ static int dir_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *d,
 	struct dirit *it = priv;
 	int len = ext2fs_dirent_name_len(d);
 	struct ent *e;
+	char *name;
 
 	(void)dir, (void)offset, (void)blocksize, (void)buf;
 	if (entry == DIRENT_DOT_FILE || entry == DIRENT_DOT_DOT_FILE || !d->inode)
@@ -115,13 +123,25 @@ static int dir_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *d,
 	if ((len == 1 && d->name[0] == '.') ||
 	    (len == 2 && d->name[0] == '.' && d->name[1] == '.'))
 		return 0;
-	it->l->v = fsd_grow(it->l->v, &it->l->cap, it->l->n, sizeof(*it->l->v));
-	e = &it->l->v[it->l->n++];
-	e->name = malloc((size_t)len + 1);
-	if (!e->name) {
-		fprintf(stderr, "uml_imgstat: out of memory\n");
-		exit(2);
+	/* Every later use of the number (inode table, bitmaps) trusts it. */
+	if (!fsd_ino_valid(it->fs, d->inode)) {
+		fsd_stop(it->c, FSD_DAMAGED, "directory %s (inode %u) %s has an "
+			 "entry for inode %u, past the last inode (%u)",
+			 it->path, it->dir, it->side, d->inode,
+			 it->fs->super->s_inodes_count);
+		return DIRENT_ABORT;
 	}
+	e = fsd_grow(it->l->v, &it->l->cap, it->l->n, sizeof(*it->l->v));
+	name = malloc((size_t)len + 1);
+	if (e)
+		it->l->v = e;
+	if (!e || !name) {
+		free(name);
+		fsd_stop(it->c, FSD_FAILED, "out of memory");
+		return DIRENT_ABORT;
+	}
+	e = &it->l->v[it->l->n++];
+	e->name = name;
 	memcpy(e->name, d->name, (size_t)len);
 	e->name[len] = 0;
 	e->ino = d->inode;
@@ -152,23 +172,27 @@ static void entlist_free(struct entlist *l)
 static errcode_t read_dir(struct ctx *c, ext2_filsys fs, ext2_ino_t dir,
 			  const char *path, struct entlist *l)
 {
-	struct dirit it = { l, fs };
+	const char *side = fs == c->k.fs ? "in the backing file" :
+			   "in the merged view";
+	struct dirit it = { l, fs, c, path, side, dir };
 	union inode_buf b;
 	errcode_t ret;
 	int flags = 0;
 
 	memset(l, 0, sizeof(*l));
+	if (c->stop)
+		return EXT2_ET_CANCEL_REQUESTED;
 	/* The flag is for inline directories only: others fail with it. */
 	ret = fsd_read_inode(fs, dir, &b);
 	if (!ret && (b.l.i_flags & EXT4_INLINE_DATA_FL))
 		flags = DIRENT_FLAG_INCLUDE_INLINE_DATA;
 	if (!ret)
 		ret = ext2fs_dir_iterate2(fs, dir, flags, NULL, dir_cb, &it);
-	if (ret && !c->err) {
+	if (ret && !c->err && !c->stop) {
 		c->err = ret;
-		snprintf(c->errwhere, sizeof(c->errwhere), "reading directory %s "
-			 "(inode %u) %s", path, dir, fs == c->k.fs ?
-			 "in the backing file" : "in the merged view");
+		snprintf(c->errwhere, sizeof(c->errwhere), "%sreading directory "
+			 "%s (inode %u) %s", damage_code(ret) ?
+			 "filesystem damaged: " : "", path, dir, side);
 	}
 	if (l->n > 1)
 		qsort(l->v, l->n, sizeof(*l->v), ent_cmp);
@@ -191,7 +215,7 @@ static bool dir_changed(struct ctx *c, ext2_ino_t ino)
 	if (memcmp(a.raw, b.raw, c->isz))
 		return true;
 	/* Same inode: the same blocks, unless one of them was written. */
-	if (fsd_get_map(c->m.fs, ino, &b, &m))
+	if (fsd_get_map(c, c->m.fs, ino, &b, &m))
 		return true;
 	for (size_t i = 0; i < m.n && !changed; i++)
 		changed = fsd_in_changed(c, m.v[i].pblk, m.v[i].len);
@@ -221,6 +245,8 @@ static bool lives_on(struct ctx *c, ext2_filsys other, ext2_filsys self,
 static void same_entry(struct ctx *c, const char *kpath, const char *mpath,
 		       ext2_ino_t ino, int type)
 {
+	if (c->stop)
+		return;
 	if (fsd_inode_maybe_changed(c, ino)) {
 		union inode_buf a, b;
 		uint64_t blocks;
@@ -232,8 +258,8 @@ static void same_entry(struct ctx *c, const char *kpath, const char *mpath,
 		    !fsd_inode_in_use(c->k.fs, ino, &a) ||
 		    (a.l.i_mode & LINUX_S_IFMT) != (b.l.i_mode & LINUX_S_IFMT)) {
 			/* Another file under the same inode number. */
-			orphan_add(&c->del, kpath, ino, fsd_mode_type(a.l.i_mode));
-			orphan_add(&c->add, mpath, ino, type);
+			orphan_add(c, &c->del, kpath, ino, fsd_mode_type(a.l.i_mode));
+			orphan_add(c, &c->add, mpath, ino, type);
 			return;
 		}
 		if (type != EXT2_FT_DIR) {
@@ -242,6 +268,8 @@ static void same_entry(struct ctx *c, const char *kpath, const char *mpath,
 				struct change *x = record(c, CH_MODIFIED, mpath,
 							  NULL, type, ino);
 
+				if (!x)
+					return;
 				x->fields = f;
 				x->changed_blocks = blocks;
 				x->size = EXT2_I_SIZE(EXT2_INODE(&b.l));
@@ -256,6 +284,8 @@ static void same_entry(struct ctx *c, const char *kpath, const char *mpath,
 				struct change *x = record(c, CH_MODIFIED, mpath,
 							  NULL, type, ino);
 
+				if (!x)
+					return;
 				x->fields = f;
 				x->size = EXT2_I_SIZE(EXT2_INODE(&b.l));
 				x->size_before = EXT2_I_SIZE(EXT2_INODE(&a.l));
@@ -277,15 +307,15 @@ static void walk(struct ctx *c, const char *kpath, const char *mpath,
 	size_t i = 0, j = 0;
 
 	/* A directory is walked once: a damaged filesystem may loop. */
-	if (c->depth >= MAX_DEPTH || fsd_iset_has(&c->walked, mino))
+	if (c->stop || c->depth >= MAX_DEPTH || fsd_iset_has(&c->walked, mino) ||
+	    !fsd_iset_add(c, &c->walked, mino))
 		return;
-	fsd_iset_add(&c->walked, mino);
 	c->depth++;
 	if (c->same_fs && kino == mino && !dir_changed(c, kino)) {
 		read_dir(c, c->m.fs, mino, mpath, &em);
-		for (i = 0; i < em.n; i++) {
-			char *kp = fsd_join(kpath, em.v[i].name);
-			char *mp = fsd_join(mpath, em.v[i].name);
+		for (i = 0; i < em.n && !c->stop; i++) {
+			char *kp = fsd_join(c, kpath, em.v[i].name);
+			char *mp = fsd_join(c, mpath, em.v[i].name);
 
 			same_entry(c, kp, mp, em.v[i].ino, em.v[i].type);
 			free(kp);
@@ -297,35 +327,35 @@ static void walk(struct ctx *c, const char *kpath, const char *mpath,
 	}
 	read_dir(c, c->k.fs, kino, kpath, &ek);
 	read_dir(c, c->m.fs, mino, mpath, &em);
-	while (i < ek.n || j < em.n) {
+	while (!c->stop && (i < ek.n || j < em.n)) {
 		int cmp = i == ek.n ? 1 : j == em.n ? -1 :
 			  strcmp(ek.v[i].name, em.v[j].name);
 
 		if (cmp == 0) {
-			char *kp = fsd_join(kpath, ek.v[i].name);
-			char *mp = fsd_join(mpath, em.v[j].name);
+			char *kp = fsd_join(c, kpath, ek.v[i].name);
+			char *mp = fsd_join(c, mpath, em.v[j].name);
 
 			if (ek.v[i].ino == em.v[j].ino && c->same_fs &&
 			    ek.v[i].type == em.v[j].type) {
 				same_entry(c, kp, mp, em.v[j].ino, em.v[j].type);
 			} else {
-				orphan_add(&c->del, kp, ek.v[i].ino, ek.v[i].type);
-				orphan_add(&c->add, mp, em.v[j].ino, em.v[j].type);
+				orphan_add(c, &c->del, kp, ek.v[i].ino, ek.v[i].type);
+				orphan_add(c, &c->add, mp, em.v[j].ino, em.v[j].type);
 			}
 			free(kp);
 			free(mp);
 			i++;
 			j++;
 		} else if (cmp < 0) {
-			char *kp = fsd_join(kpath, ek.v[i].name);
+			char *kp = fsd_join(c, kpath, ek.v[i].name);
 
-			orphan_add(&c->del, kp, ek.v[i].ino, ek.v[i].type);
+			orphan_add(c, &c->del, kp, ek.v[i].ino, ek.v[i].type);
 			free(kp);
 			i++;
 		} else {
-			char *mp = fsd_join(mpath, em.v[j].name);
+			char *mp = fsd_join(c, mpath, em.v[j].name);
 
-			orphan_add(&c->add, mp, em.v[j].ino, em.v[j].type);
+			orphan_add(c, &c->add, mp, em.v[j].ino, em.v[j].type);
 			free(mp);
 			j++;
 		}
@@ -345,6 +375,8 @@ static void renamed(struct ctx *c, struct orphan *d, struct orphan *a)
 
 	d->matched = a->matched = true;
 	d->done = a->done = true;
+	if (!x)
+		return;
 	if (fsd_read_inode(c->k.fs, d->ino, &ib_k) == 0 &&
 	    fsd_read_inode(c->m.fs, a->ino, &ib_m) == 0) {
 		/* Renaming changes the ctime (and a directory's ".."). */
@@ -358,7 +390,7 @@ static void renamed(struct ctx *c, struct orphan *d, struct orphan *a)
 	x->fields = f;
 	x->changed_blocks = blocks;
 	if (a->type == EXT2_FT_DIR) {
-		char *kp = fsd_strdup(d->path), *mp = fsd_strdup(a->path);
+		char *kp = fsd_strdup(c, d->path), *mp = fsd_strdup(c, a->path);
 
 		walk(c, kp, mp, d->ino, a->ino);
 		free(kp);
@@ -386,8 +418,10 @@ static bool match_orphans(struct ctx *c)
 	ds = malloc((c->del.n + 1) * sizeof(*ds));
 	as = malloc((c->add.n + 1) * sizeof(*as));
 	if (!ds || !as) {
-		fprintf(stderr, "uml_imgstat: out of memory\n");
-		exit(2);
+		free(ds);
+		free(as);
+		fsd_stop(c, FSD_FAILED, "out of memory");
+		return false;
 	}
 	for (size_t k = 0; k < c->del.n; k++)
 		if (!c->del.v[k].matched)
@@ -403,8 +437,10 @@ static bool match_orphans(struct ctx *c)
 		size_t np = 0;
 
 		if (!pairs) {
-			fprintf(stderr, "uml_imgstat: out of memory\n");
-			exit(2);
+			free(ds);
+			free(as);
+			fsd_stop(c, FSD_FAILED, "out of memory");
+			return false;
 		}
 		while (i < nd && j < na) {
 			if (ds[i]->ino < as[j]->ino) {
@@ -426,7 +462,7 @@ static bool match_orphans(struct ctx *c)
 			pairs[k] = (struct orphan *)(uintptr_t)di;
 			pairs[k + 1] = (struct orphan *)(uintptr_t)ai;
 		}
-		for (size_t k = 0; k < np; k += 2) {
+		for (size_t k = 0; k < np && !c->stop; k += 2) {
 			size_t di = (size_t)(uintptr_t)pairs[k];
 			size_t ai = (size_t)(uintptr_t)pairs[k + 1];
 			union inode_buf a, b;
@@ -454,7 +490,7 @@ static bool expand_orphans(struct ctx *c, struct orphans *o, bool deleted)
 	size_t n = o->n;
 	bool any = false;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !c->stop; i++) {
 		struct entlist l;
 		char *path;
 		ext2_ino_t ino;
@@ -472,14 +508,15 @@ static bool expand_orphans(struct ctx *c, struct orphans *o, bool deleted)
 		ino = o->v[i].ino;
 		if (fsd_iset_has(deleted ? &c->expanded_k : &c->expanded_m, ino))
 			continue;
-		fsd_iset_add(deleted ? &c->expanded_k : &c->expanded_m, ino);
+		if (!fsd_iset_add(c, deleted ? &c->expanded_k : &c->expanded_m, ino))
+			break;
 		any = true;
-		path = fsd_strdup(o->v[i].path);
+		path = fsd_strdup(c, o->v[i].path);
 		if (read_dir(c, self, ino, path, &l) == 0) {
 			for (size_t k = 0; k < l.n; k++) {
-				char *p = fsd_join(path, l.v[k].name);
+				char *p = fsd_join(c, path, l.v[k].name);
 
-				orphan_add(o, p, l.v[k].ino, l.v[k].type);
+				orphan_add(c, o, p, l.v[k].ino, l.v[k].type);
 				free(p);
 			}
 		}
@@ -507,8 +544,8 @@ static void match_replaced(struct ctx *c)
 	size_t na = 0;
 
 	if (!as) {
-		fprintf(stderr, "uml_imgstat: out of memory\n");
-		exit(2);
+		fsd_stop(c, FSD_FAILED, "out of memory");
+		return;
 	}
 	for (size_t k = 0; k < c->add.n; k++)
 		if (!c->add.v[k].matched)
@@ -529,6 +566,8 @@ static void match_replaced(struct ctx *c)
 			continue;
 		d->matched = (*hit)->matched = true;
 		x = record(c, CH_MODIFIED, d->path, NULL, d->type, (*hit)->ino);
+		if (!x)
+			break;
 		if (fsd_read_inode(c->k.fs, d->ino, &ib_k) == 0 &&
 		    fsd_read_inode(c->m.fs, (*hit)->ino, &ib_m) == 0) {
 			f |= fsd_inode_diff(c, d->ino, (*hit)->ino, &ib_k, &ib_m, &blocks);
@@ -545,7 +584,7 @@ static void match_replaced(struct ctx *c)
 
 static void settle_orphans(struct ctx *c)
 {
-	for (int round = 0; round < 1000000; round++) {
+	for (int round = 0; round < 1000000 && !c->stop; round++) {
 		bool any = match_orphans(c);
 
 		any |= expand_orphans(c, &c->del, true);
@@ -563,6 +602,8 @@ static void settle_orphans(struct ctx *c)
 		if (d->matched)
 			continue;
 		x = record(c, CH_DELETED, d->path, NULL, d->type, d->ino);
+		if (!x)
+			return;
 		if (fsd_read_inode(c->k.fs, d->ino, &b) == 0)
 			x->size_before = x->size = EXT2_I_SIZE(EXT2_INODE(&b.l));
 	}
@@ -574,116 +615,14 @@ static void settle_orphans(struct ctx *c)
 		if (a->matched)
 			continue;
 		x = record(c, CH_ADDED, a->path, NULL, a->type, a->ino);
+		if (!x)
+			return;
 		if (fsd_read_inode(c->m.fs, a->ino, &b) == 0)
 			x->size = EXT2_I_SIZE(EXT2_INODE(&b.l));
 	}
 }
 
-/* --- output --------------------------------------------------------- */
-
-static int change_cmp(const void *a, const void *b)
-{
-	const struct change *x = a, *y = b;
-	int r = strcmp(x->path, y->path);
-
-	return r ? r : x->kind - y->kind;
-}
-
-static void fields_text(unsigned f, char *buf, size_t len)
-{
-	size_t used = 0;
-
-	buf[0] = 0;
-	for (size_t i = 0; i < sizeof(field_names) / sizeof(field_names[0]); i++)
-		if (f & (1U << i))
-			used += (size_t)snprintf(buf + used, used < len ? len - used : 0,
-						 "%s%s", used ? "," : "", field_names[i]);
-}
-
-static void write_changes(struct out *o, struct ctx *c)
-{
-	uint64_t counts[4] = { 0 }, cats[CAT__COUNT] = { 0 };
-
-	if (c->nch > 1)
-		qsort(c->ch, c->nch, sizeof(*c->ch), change_cmp);
-	for (size_t i = 0; i < c->nch; i++)
-		counts[c->ch[i].kind]++;
-	for (uint64_t i = 0; i < c->ncblocks; i++)
-		cats[c->cat[i]]++;
-	out_arr(o, "changes", NULL);
-	for (size_t i = 0; i < c->nch; i++) {
-		const struct change *x = &c->ch[i];
-		char fl[256];
-
-		fields_text(x->fields, fl, sizeof(fl));
-		if (o->json) {
-			out_obj(o, NULL, NULL);
-			out_str(o, "change", NULL, kind_names[x->kind]);
-			out_str(o, "path", NULL, x->path);
-			if (x->kind == CH_RENAMED)
-				out_str(o, "from", NULL, x->from);
-			out_str(o, "type", NULL, type_name(x->type));
-			out_u64(o, "ino", NULL, x->ino);
-			out_u64(o, "size", NULL, x->size);
-			if (x->kind == CH_MODIFIED || x->kind == CH_RENAMED) {
-				out_u64(o, "size_before", NULL, x->size_before);
-				out_arr(o, "fields", NULL);
-				for (size_t k = 0; k < sizeof(field_names) /
-				     sizeof(field_names[0]); k++)
-					if (x->fields & (1U << k))
-						out_str(o, NULL, NULL, field_names[k]);
-				out_arr_end(o);
-				out_u64(o, "changed_blocks", NULL, x->changed_blocks);
-			}
-			out_obj_end(o);
-			continue;
-		}
-		fprintf(o->f, "  %c ", kind_letters[x->kind]);
-		if (x->kind == CH_RENAMED) {
-			print_name(o->f, x->from);
-			fputs(x->type == EXT2_FT_DIR ? "/ -> " : " -> ", o->f);
-		}
-		print_name(o->f, x->path);
-		if (x->type == EXT2_FT_DIR)
-			fputc('/', o->f);
-		if (x->kind == CH_MODIFIED || (x->kind == CH_RENAMED && x->fields)) {
-			fprintf(o->f, "  (%s", fl);
-			if (x->fields & F_SIZE)
-				fprintf(o->f, "; size %" PRIu64 " -> %" PRIu64,
-					x->size_before, x->size);
-			if (x->changed_blocks)
-				fprintf(o->f, "; %" PRIu64 " block%s differ%s",
-					x->changed_blocks,
-					x->changed_blocks == 1 ? "" : "s",
-					x->changed_blocks == 1 ? "s" : "");
-			fputc(')', o->f);
-		} else if (x->type != EXT2_FT_DIR &&
-			   (x->kind == CH_ADDED || x->kind == CH_DELETED)) {
-			fprintf(o->f, "  (%" PRIu64 " bytes)", x->size);
-		}
-		fputc('\n', o->f);
-	}
-	out_arr_end(o);
-	out_obj(o, "summary", NULL);
-	for (int k = 0; k < 4; k++)
-		out_u64(o, kind_names[k], NULL, counts[k]);
-	out_obj_end(o);
-	out_obj(o, "cow_blocks", NULL);
-	out_u64(o, "total", NULL, c->ncblocks);
-	for (int k = 0; k < CAT__COUNT; k++)
-		out_u64(o, cat_keys[k], NULL, cats[k]);
-	out_obj_end(o);
-	out_line(o, "%" PRIu64 " added, %" PRIu64 " deleted, %" PRIu64
-		 " modified, %" PRIu64 " renamed", counts[CH_ADDED],
-		 counts[CH_DELETED], counts[CH_MODIFIED], counts[CH_RENAMED]);
-	out_line(o, "filesystem blocks in the COW: %" PRIu64 " (files %" PRIu64
-		 ", directories %" PRIu64 ", metadata %" PRIu64 ", journal %"
-		 PRIu64 ", free now %" PRIu64 ", unexplained %" PRIu64 ")",
-		 c->ncblocks, cats[CAT_FILE], cats[CAT_DIR], cats[CAT_META],
-		 cats[CAT_JOURNAL], cats[CAT_FREE], cats[CAT_NONE]);
-}
-
-static void ctx_free(struct ctx *c)
+void fsd_ctx_free(struct ctx *c)
 {
 	for (size_t i = 0; i < c->nch; i++) {
 		free(c->ch[i].path);
@@ -705,148 +644,124 @@ static void ctx_free(struct ctx *c)
 	free(c->expanded_m.v);
 	free(c->buf_k);
 	free(c->buf_m);
-	if (c->have_k)
+	if (c->k.fs)
 		extfs_close(&c->k);
 	if (c->m.fs)
 		extfs_close(&c->m);
+	memset(c, 0, sizeof(*c));
 }
 
-int mode_files(struct out *o, struct img *im, const struct opts *op)
+/*
+ * Open one view and check the fields libext2fs trusts.  Returns 1, 0 for a
+ * backing file without an ext2/3/4 superblock (the guest made a new
+ * filesystem), -1 with c->stop set.
+ */
+static int open_view(struct ctx *c, struct extfs *x, int source, unsigned flags)
 {
-	struct probe_result pr;
-	struct ctx c;
+	const char *what = source == PIO_VIEW ? "the merged view" :
+			   "the backing file";
+	char why[256];
 	long ret;
-	int status = ST_OK;
 
-	(void)op;
-	if (im->kind != IMG_COW) {
-		file_error(o, "%s: not a COW file: --files compares a COW's merged "
-			   "view with its backing file", im->path);
-		return ST_FAILED;
+	ret = extfs_open(x, c->im, source, c->off,
+			 flags & FSD_IGNORE_CSUM ? EXTFS_IGNORE_CSUM : 0);
+	if (ret == EXT2_ET_BAD_MAGIC && source == PIO_BACKING)
+		return 0;
+	if (ret && damage_code(ret)) {
+		fsd_stop(c, FSD_DAMAGED, "%s: %s", what, error_message(ret));
+		return -1;
 	}
-	if (!img_view_ok(im)) {
-		file_error(o, "%s: %s", im->path, !im->hdr_ok ? im->hdr_err.msg :
-			   !im->geo_ok ? im->geo_err.msg : im->bfd < 0 ?
-			   "the backing file cannot be opened" :
-			   "cannot read the bitmap");
-		return ST_FAILED;
-	}
-	ret = probe_find_ext(im, &pr);
-	if (ret < 0) {
-		file_error(o, "%s: reading the merged view: %s", im->path,
-			   strerror((int)-ret));
-		return ST_FAILED;
-	}
-	if (!pr.has_ext) {
-		file_error(o, "%s: the merged view holds no ext2/3/4 filesystem "
-			   "(%s)", im->path, pr.type[0] ? pr.type : "nothing found");
-		return ST_FAILED;
-	}
-	memset(&c, 0, sizeof(c));
-	c.im = im;
-	c.off = pr.ext_offset;
-	c.budget = READ_BUDGET;
-	ret = extfs_open(&c.m, im, PIO_VIEW, c.off);
 	if (ret) {
-		file_error(o, "%s: opening the filesystem of the merged view: %s",
-			   im->path, error_message(ret));
-		return ST_FAILED;
+		fsd_stop(c, FSD_FAILED, "opening the filesystem of %s: %s", what,
+			 error_message(ret));
+		return -1;
 	}
-	c.have_k = extfs_open(&c.k, im, PIO_BACKING, c.off) == 0;
-	c.bs = c.m.fs->blocksize;
-	c.isz = EXT2_INODE_SIZE(c.m.fs->super);
-	c.same_fs = c.have_k && !memcmp(c.k.fs->super->s_uuid,
-					c.m.fs->super->s_uuid, 16);
-	c.same_geo = c.same_fs && fsd_same_geometry(c.k.fs, c.m.fs);
-	c.buf_k = malloc(256 * (size_t)c.bs);
-	c.buf_m = malloc(256 * (size_t)c.bs);
-	if (!c.buf_k || !c.buf_m || fsd_changed_blocks(&c) < 0 ||
-	    ext2fs_read_bitmaps(c.m.fs) ||
-	    (c.have_k && ext2fs_read_inode_bitmap(c.k.fs))) {
-		file_error(o, "%s: reading the filesystem's bitmaps failed",
-			   im->path);
-		ctx_free(&c);
-		return ST_FAILED;
+	if (extfs_validate(x->fs, why, sizeof(why))) {
+		fsd_stop(c, FSD_DAMAGED, "%s: %s", what, why);
+		return -1;
 	}
+	return 1;
+}
+
+/* Read the bitmaps the comparison uses. */
+static int read_bitmaps(struct ctx *c)
+{
+	errcode_t ret = ext2fs_read_bitmaps(c->m.fs);
+	const char *what = "the merged view";
+
+	if (!ret && c->have_k) {
+		ret = ext2fs_read_inode_bitmap(c->k.fs);
+		what = "the backing file";
+	}
+	if (!ret)
+		return 0;
+	fsd_stop(c, damage_code(ret) ? FSD_DAMAGED : FSD_FAILED,
+		 "%s: reading the bitmaps: %s", what, error_message(ret));
+	return -1;
+}
+
+/* With another filesystem in M, the roots themselves are not changes. */
+static void drop_roots(struct ctx *c)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < c->nch; i++) {
+		if (!strcmp(c->ch[i].path, "/")) {
+			free(c->ch[i].path);
+			free(c->ch[i].from);
+			continue;
+		}
+		c->ch[w++] = c->ch[i];
+	}
+	c->nch = w;
+}
+
+int fsd_files(struct ctx *c, struct img *im, uint64_t off, unsigned flags)
+{
+	int k;
+
+	memset(c, 0, sizeof(*c));
+	c->im = im;
+	c->off = off;
+	c->budget = READ_BUDGET;
+	if (open_view(c, &c->m, PIO_VIEW, flags) < 0 ||
+	    (k = open_view(c, &c->k, PIO_BACKING, flags)) < 0)
+		return c->stop;
+	c->have_k = k > 0;
+	c->bs = c->m.fs->blocksize;
+	c->isz = EXT2_INODE_SIZE(c->m.fs->super);
+	c->same_fs = c->have_k && !memcmp(c->k.fs->super->s_uuid,
+					  c->m.fs->super->s_uuid, 16);
+	c->same_geo = c->same_fs && fsd_same_geometry(c->k.fs, c->m.fs);
+	c->buf_k = malloc(256 * (size_t)c->bs);
+	c->buf_m = malloc(256 * (size_t)c->bs);
+	if (!c->buf_k || !c->buf_m || fsd_changed_blocks(c) < 0) {
+		fsd_stop(c, FSD_FAILED, "out of memory");
+		return c->stop;
+	}
+	if (read_bitmaps(c) < 0)
+		return c->stop;
 
 	/* Account for the blocks the guest wrote; find data-only changes. */
-	fsd_mark_metadata(&c);
-	fsd_mark_reserved_inodes(&c);
-	fsd_mark_free(&c);
-	if (c.same_geo) {
-		fsd_mark_changed_inodes(&c);
-		if (c.unexplained)
-			fsd_find_owners(&c);
+	fsd_mark_metadata(c);
+	fsd_mark_reserved_inodes(c);
+	fsd_mark_free(c);
+	if (c->same_geo) {
+		fsd_mark_changed_inodes(c);
+		if (c->unexplained)
+			fsd_find_owners(c);
 	}
 
-	if (c.same_fs) {
-		walk(&c, "/", "/", EXT2_ROOT_INO, EXT2_ROOT_INO);
+	if (c->same_fs) {
+		walk(c, "/", "/", EXT2_ROOT_INO, EXT2_ROOT_INO);
 	} else {
 		/* A new filesystem: everything in it is new. */
-		if (c.have_k)
-			orphan_add(&c.del, "/", EXT2_ROOT_INO, EXT2_FT_DIR);
-		orphan_add(&c.add, "/", EXT2_ROOT_INO, EXT2_FT_DIR);
+		if (c->have_k)
+			orphan_add(c, &c->del, "/", EXT2_ROOT_INO, EXT2_FT_DIR);
+		orphan_add(c, &c->add, "/", EXT2_ROOT_INO, EXT2_FT_DIR);
 	}
-	settle_orphans(&c);
-	if (!c.same_fs) {
-		/* The roots themselves are not changes. */
-		for (size_t i = 0; i < c.nch; i++)
-			if (!strcmp(c.ch[i].path, "/"))
-				c.ch[i].kind = -1;
-		{
-			size_t w = 0;
-
-			for (size_t i = 0; i < c.nch; i++) {
-				if (c.ch[i].kind < 0) {
-					free(c.ch[i].path);
-					free(c.ch[i].from);
-					continue;
-				}
-				c.ch[w++] = c.ch[i];
-			}
-			c.nch = w;
-		}
-	}
-
-	out_obj(o, "files", NULL);
-	out_obj(o, "filesystem", NULL);
-	out_str(o, "type", NULL, pr.type);
-	out_u64(o, "offset", NULL, c.off);
-	out_u64(o, "block_size", NULL, c.bs);
-	out_bool(o, "same_filesystem", NULL, c.same_fs);
-	out_str(o, "backing_status", NULL, backing_status(im));
-	out_bool(o, "needs_recovery", NULL,
-		 ext2fs_has_feature_journal_needs_recovery(c.m.fs->super));
-	out_obj_end(o);
-	if (!o->json) {
-		fprintf(o->f, "%s: files the guest changed in the %s filesystem",
-			im->path, pr.type);
-		if (c.off)
-			fprintf(o->f, " at offset %" PRIu64, c.off);
-		fputs(" (A added, D deleted, M modified, R renamed)\n", o->f);
-		if (!c.have_k)
-			fputs("  the backing file holds no such filesystem: "
-			      "everything is new\n", o->f);
-		else if (!c.same_fs)
-			fputs("  the guest made a new filesystem (another UUID): "
-			      "everything is new\n", o->f);
-		if (strcmp(backing_status(im), "ok"))
-			fprintf(o->f, "  warning: the backing file does not match the "
-				"header (%s): the comparison may not show what the "
-				"guest did\n", backing_status(im));
-		if (ext2fs_has_feature_journal_needs_recovery(c.m.fs->super))
-			fputs("  warning: the journal needs recovery (the guest "
-			      "did not unmount it): changes still in the journal "
-			      "are not seen\n", o->f);
-	}
-	write_changes(o, &c);
-	if (c.err) {
-		out_str(o, "error", NULL, error_message(c.err));
-		file_error(o, "%s: %s: %s", im->path, c.errwhere,
-			   error_message(c.err));
-		status = ST_FAILED;
-	}
-	out_obj_end(o);
-	ctx_free(&c);
-	return status;
+	settle_orphans(c);
+	if (!c->same_fs)
+		drop_roots(c);
+	return c->stop;
 }

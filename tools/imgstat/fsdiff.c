@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,22 @@
 #include "fsdiff.h"
 
 /* --- small containers ------------------------------------------------ */
+
+void fsd_stop(struct ctx *c, int why, const char *fmt, ...)
+{
+	size_t n = 0;
+	va_list ap;
+
+	if (c->stop)
+		return;
+	c->stop = why;
+	if (why == FSD_DAMAGED)
+		n = (size_t)snprintf(c->stopmsg, sizeof(c->stopmsg),
+				     "filesystem damaged: ");
+	va_start(ap, fmt);
+	vsnprintf(c->stopmsg + n, sizeof(c->stopmsg) - n, fmt, ap);
+	va_end(ap);
+}
 
 void *fsd_grow(void *v, size_t *cap, size_t n, size_t size)
 {
@@ -23,34 +40,31 @@ void *fsd_grow(void *v, size_t *cap, size_t n, size_t size)
 		return v;
 	ncap = *cap ? *cap * 2 : 16;
 	nv = realloc(v, ncap * size);
-	if (!nv) {
-		fprintf(stderr, "uml_imgstat: out of memory\n");
-		exit(2);
-	}
-	*cap = ncap;
+	if (nv)
+		*cap = ncap;
 	return nv;
 }
 
-char *fsd_strdup(const char *s)
+static void *nomem(struct ctx *c)
+{
+	fsd_stop(c, FSD_FAILED, "out of memory");
+	return NULL;
+}
+
+char *fsd_strdup(struct ctx *c, const char *s)
 {
 	char *d = strdup(s);
 
-	if (!d) {
-		fprintf(stderr, "uml_imgstat: out of memory\n");
-		exit(2);
-	}
-	return d;
+	return d ? d : nomem(c);
 }
 
-char *fsd_join(const char *dir, const char *name)
+char *fsd_join(struct ctx *c, const char *dir, const char *name)
 {
 	size_t a = strlen(dir), b = strlen(name);
 	char *p = malloc(a + b + 2);
 
-	if (!p) {
-		fprintf(stderr, "uml_imgstat: out of memory\n");
-		exit(2);
-	}
+	if (!p)
+		return nomem(c);
 	memcpy(p, dir, a);
 	if (a == 0 || dir[a - 1] != '/')
 		p[a++] = '/';
@@ -63,7 +77,7 @@ static size_t iset_slot(const struct iset *s, uint32_t k)
 	return (size_t)(k * 2654435761U) & (s->cap - 1);
 }
 
-void fsd_iset_add(struct iset *s, uint32_t k)
+bool fsd_iset_add(struct ctx *c, struct iset *s, uint32_t k)
 {
 	size_t i;
 
@@ -72,20 +86,21 @@ void fsd_iset_add(struct iset *s, uint32_t k)
 
 		ns.v = calloc(ns.cap, sizeof(*ns.v));
 		if (!ns.v) {
-			fprintf(stderr, "uml_imgstat: out of memory\n");
-			exit(2);
+			nomem(c);
+			return false;
 		}
 		for (size_t j = 0; j < s->cap; j++)
 			if (s->v[j])
-				fsd_iset_add(&ns, s->v[j]);
+				fsd_iset_add(c, &ns, s->v[j]);
 		free(s->v);
 		*s = ns;
 	}
 	for (i = iset_slot(s, k); s->v[i]; i = (i + 1) & (s->cap - 1))
 		if (s->v[i] == k)
-			return;
+			return true;
 	s->v[i] = k;
 	s->n++;
+	return true;
 }
 
 bool fsd_iset_has(const struct iset *s, uint32_t k)
@@ -104,7 +119,7 @@ int fsd_changed_blocks(struct ctx *c)
 {
 	uint64_t ss = c->im->hdr.sectorsize, pos = 0, total = 0;
 	uint64_t fs_bytes = ext2fs_blocks_count(c->m.fs->super) * c->bs;
-	struct extent r;
+	struct extent r, *l;
 	size_t cap = 0;
 
 	while (img_next_cow_run(c->im, &pos, &r)) {
@@ -117,13 +132,15 @@ int fsd_changed_blocks(struct ctx *c)
 		b0 = s / c->bs;
 		b1 = (e + c->bs - 1) / c->bs;
 		if (c->ncb && c->cb[c->ncb - 1].start + c->cb[c->ncb - 1].len >= b0) {
-			struct extent *l = &c->cb[c->ncb - 1];
-
+			l = &c->cb[c->ncb - 1];
 			if (b1 > l->start + l->len)
 				l->len = b1 - l->start;
 			continue;
 		}
-		c->cb = fsd_grow(c->cb, &cap, c->ncb, sizeof(*c->cb));
+		l = fsd_grow(c->cb, &cap, c->ncb, sizeof(*c->cb));
+		if (!l)
+			return -ENOMEM;
+		c->cb = l;
 		c->cb[c->ncb].start = b0;
 		c->cb[c->ncb].len = b1 - b0;
 		c->ncb++;
@@ -203,16 +220,21 @@ errcode_t fsd_read_inode(ext2_filsys fs, ext2_ino_t ino, union inode_buf *b)
 					    sizeof(*b)));
 }
 
+bool fsd_ino_valid(ext2_filsys fs, ext2_ino_t ino)
+{
+	return ino >= 1 && ino <= fs->super->s_inodes_count;
+}
+
 bool fsd_inode_in_use(ext2_filsys fs, ext2_ino_t ino, const union inode_buf *b)
 {
-	if (ino < 1 || ino > fs->super->s_inodes_count)
+	if (!fsd_ino_valid(fs, ino))
 		return false;
 	if (fs->inode_map && !ext2fs_test_inode_bitmap2(fs->inode_map, ino))
 		return false;
 	return b->l.i_links_count > 0 && b->l.i_dtime == 0 && b->l.i_mode != 0;
 }
 
-/* The block of the inode table holding ino. */
+/* The block of the inode table holding ino (a valid inode number). */
 static uint64_t itable_block(ext2_filsys fs, ext2_ino_t ino)
 {
 	uint32_t ipg = fs->super->s_inodes_per_group;
@@ -226,7 +248,8 @@ static uint64_t itable_block(ext2_filsys fs, ext2_ino_t ino)
 /* May the inode differ between K and M? */
 bool fsd_inode_maybe_changed(const struct ctx *c, ext2_ino_t ino)
 {
-	if (!c->same_geo)
+	/* An inode that cannot be read in M is read, and fails, in both. */
+	if (!c->same_geo || !fsd_ino_valid(c->m.fs, ino))
 		return true;
 	return fsd_in_changed(c, itable_block(c->m.fs, ino), 1) ||
 	       fsd_iset_has(&c->force, ino);
@@ -239,26 +262,38 @@ void fsd_map_free(struct fmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static void map_add(struct fmap *m, uint64_t l, uint64_t p, uint64_t n,
+static bool map_add(struct fmap *m, uint64_t l, uint64_t p, uint64_t n,
 		    bool uninit)
 {
+	struct fext *v;
+
 	if (m->n) {
 		struct fext *x = &m->v[m->n - 1];
 
 		if (x->lblk + x->len == l && x->pblk + x->len == p &&
 		    x->uninit == uninit) {
 			x->len += n;
-			return;
+			return true;
 		}
 	}
-	m->v = fsd_grow(m->v, &m->cap, m->n, sizeof(*m->v));
+	v = fsd_grow(m->v, &m->cap, m->n, sizeof(*m->v));
+	if (!v)
+		return !(m->nomem = true);
+	m->v = v;
 	m->v[m->n++] = (struct fext){ l, p, n, uninit };
+	return true;
 }
 
-static void map_meta(struct fmap *m, uint64_t p)
+static bool map_meta(struct fmap *m, uint64_t p)
 {
-	m->meta = fsd_grow(m->meta, &m->capmeta, m->nmeta, sizeof(*m->meta));
+	struct extent *v = fsd_grow(m->meta, &m->capmeta, m->nmeta,
+				    sizeof(*m->meta));
+
+	if (!v)
+		return !(m->nomem = true);
+	m->meta = v;
 	m->meta[m->nmeta++] = (struct extent){ p, 1 };
+	return true;
 }
 
 static int block_cb(ext2_filsys fs, blk64_t *blocknr, e2_blkcnt_t blockcnt,
@@ -267,24 +302,21 @@ static int block_cb(ext2_filsys fs, blk64_t *blocknr, e2_blkcnt_t blockcnt,
 	struct fmap *m = priv;
 
 	(void)fs, (void)ref_blk, (void)ref_offset;
-	if (blockcnt < 0)
-		map_meta(m, *blocknr);
-	else
-		map_add(m, (uint64_t)blockcnt, *blocknr, 1, false);
-	return 0;
+	if (blockcnt < 0 ? map_meta(m, *blocknr) :
+	    map_add(m, (uint64_t)blockcnt, *blocknr, 1, false))
+		return 0;
+	return BLOCK_ABORT;
 }
 
-/* The block map of an inode: data extents and metadata blocks. */
-errcode_t fsd_get_map(ext2_filsys fs, ext2_ino_t ino, union inode_buf *b,
-		      struct fmap *m)
+static errcode_t get_map(ext2_filsys fs, ext2_ino_t ino, union inode_buf *b,
+			 struct fmap *m)
 {
 	struct ext2_inode *inode = EXT2_INODE(&b->l);
 	blk64_t acl = ext2fs_file_acl_block(fs, inode);
 	errcode_t ret = 0;
 
-	memset(m, 0, sizeof(*m));
-	if (acl)
-		map_meta(m, acl);
+	if (acl && !map_meta(m, acl))
+		return EXT2_ET_NO_MEMORY;
 	if (inode->i_flags & EXT4_INLINE_DATA_FL)
 		return 0;
 	if (!ext2fs_inode_has_valid_blocks2(fs, inode))
@@ -301,21 +333,37 @@ errcode_t fsd_get_map(ext2_filsys fs, ext2_ino_t ino, union inode_buf *b,
 			op = EXT2_EXTENT_NEXT;
 			if (e.e_flags & EXT2_EXTENT_FLAGS_SECOND_VISIT)
 				continue;
-			if (!(e.e_flags & EXT2_EXTENT_FLAGS_LEAF)) {
-				map_meta(m, e.e_pblk);
-				continue;
+			if (!(e.e_flags & EXT2_EXTENT_FLAGS_LEAF) ?
+			    !map_meta(m, e.e_pblk) :
+			    e.e_len && !map_add(m, e.e_lblk, e.e_pblk, e.e_len,
+						e.e_flags & EXT2_EXTENT_FLAGS_UNINIT)) {
+				ret = EXT2_ET_NO_MEMORY;
+				break;
 			}
-			if (e.e_len)
-				map_add(m, e.e_lblk, e.e_pblk, e.e_len,
-					e.e_flags & EXT2_EXTENT_FLAGS_UNINIT);
 		}
 		ext2fs_extent_free(h);
 		if (ret == EXT2_ET_EXTENT_NO_NEXT || ret == EXT2_ET_EXTENT_NO_DOWN)
 			ret = 0;
 		return ret;
 	}
-	return ext2fs_block_iterate3(fs, ino, BLOCK_FLAG_READ_ONLY, NULL,
-				     block_cb, m);
+	ret = ext2fs_block_iterate3(fs, ino, BLOCK_FLAG_READ_ONLY, NULL,
+				    block_cb, m);
+	return m->nomem ? EXT2_ET_NO_MEMORY : ret;
+}
+
+/* The block map of an inode: data extents and metadata blocks. */
+errcode_t fsd_get_map(struct ctx *c, ext2_filsys fs, ext2_ino_t ino,
+		      union inode_buf *b, struct fmap *m)
+{
+	errcode_t ret;
+
+	memset(m, 0, sizeof(*m));
+	ret = get_map(fs, ino, b, m);
+	if (ret)
+		fsd_map_free(m);
+	if (ret == EXT2_ET_NO_MEMORY)
+		nomem(c);
+	return ret;
 }
 
 /* Mark the changed blocks of an inode's map; returns how many. */
@@ -544,8 +592,8 @@ unsigned fsd_inode_diff(struct ctx *c, ext2_ino_t kino, ext2_ino_t mino,
 		struct fmap mk = { 0 }, mm = { 0 };
 		uint64_t differ = 0;
 
-		if (fsd_get_map(c->k.fs, kino, a, &mk) == 0 &&
-		    fsd_get_map(c->m.fs, mino, b, &mm) == 0)
+		if (fsd_get_map(c, c->k.fs, kino, a, &mk) == 0 &&
+		    fsd_get_map(c, c->m.fs, mino, b, &mm) == 0)
 			*blocks = compare_maps(c, &mk, EXT2_I_SIZE(ia), &mm,
 					       EXT2_I_SIZE(ib), &differ);
 		else
@@ -601,7 +649,7 @@ void fsd_mark_reserved_inodes(struct ctx *c)
 		if (ino == EXT2_ROOT_INO || fsd_read_inode(fs, ino, &b) ||
 		    !b.l.i_mode)
 			continue;
-		if (fsd_get_map(fs, ino, &b, &m) == 0)
+		if (fsd_get_map(c, fs, ino, &b, &m) == 0)
 			mark_map(c, &m, ino == EXT2_JOURNAL_INO ? CAT_JOURNAL :
 				 CAT_META);
 		fsd_map_free(&m);
@@ -635,7 +683,7 @@ void fsd_mark_changed_inodes(struct ctx *c)
 					if (idx >= ipg || fsd_read_inode(fs, ino, &b) ||
 					    !fsd_inode_in_use(fs, ino, &b))
 						continue;
-					if (fsd_get_map(fs, ino, &b, &m) == 0)
+					if (fsd_get_map(c, fs, ino, &b, &m) == 0)
 						mark_map(c, &m, LINUX_S_ISDIR(b.l.i_mode) ?
 							 CAT_DIR : CAT_FILE);
 					fsd_map_free(&m);
@@ -659,15 +707,15 @@ void fsd_find_owners(struct ctx *c)
 
 	if (ext2fs_open_inode_scan(fs, 0, &scan))
 		return;
-	while (ext2fs_get_next_inode_full(scan, &ino, EXT2_INODE(&b.l),
-					  (int)(c->isz < sizeof(b) ? c->isz :
-						sizeof(b))) == 0 && ino) {
+	while (!c->stop && ext2fs_get_next_inode_full(scan, &ino, EXT2_INODE(&b.l),
+						      (int)(c->isz < sizeof(b) ? c->isz :
+							    sizeof(b))) == 0 && ino) {
 		struct fmap m;
 		bool hit = false;
 
 		if (!fsd_inode_in_use(fs, ino, &b) || ino < EXT2_FIRST_INO(fs->super))
 			continue;
-		if (fsd_get_map(fs, ino, &b, &m))
+		if (fsd_get_map(c, fs, ino, &b, &m))
 			continue;
 		for (size_t i = 0; i < m.n && !hit; i++)
 			hit = fsd_in_changed(c, m.v[i].pblk, m.v[i].len);
@@ -676,7 +724,7 @@ void fsd_find_owners(struct ctx *c)
 		/* Its blocks explain some that nothing else did. */
 		if (hit && mark_map(c, &m, LINUX_S_ISDIR(b.l.i_mode) ? CAT_DIR :
 				    CAT_FILE))
-			fsd_iset_add(&c->force, ino);
+			fsd_iset_add(c, &c->force, ino);
 		fsd_map_free(&m);
 		if (!c->unexplained)
 			break;
@@ -692,8 +740,11 @@ void fsd_mark_free(struct ctx *c)
 		return;
 	for (size_t i = 0; i < c->ncb; i++)
 		for (uint64_t b = c->cb[i].start; b < c->cb[i].start + c->cb[i].len; b++)
+			/* The bitmap starts at the first data block (1 with
+			 * 1 KiB blocks); what is before it is metadata. */
 			if (b >= ext2fs_blocks_count(fs->super) ||
-			    !ext2fs_test_block_bitmap2(fs->block_map, b))
+			    (b >= fs->super->s_first_data_block &&
+			     !ext2fs_test_block_bitmap2(fs->block_map, b)))
 				mark(c, b, 1, CAT_FREE);
 }
 

@@ -92,7 +92,13 @@ struct fmap {
 	size_t n, cap;
 	struct extent *meta;       /* tree, indirect and xattr blocks */
 	size_t nmeta, capmeta;
+	bool nomem;                /* an allocation failed while building it */
 };
+
+/* How fsd_files() ended (c->stop). */
+enum { FSD_OK, FSD_FAILED, FSD_DAMAGED };
+/* fsd_files() flags. */
+enum { FSD_IGNORE_CSUM = 1 << 0 };
 
 struct ctx {
 	struct img *im;
@@ -114,8 +120,10 @@ struct ctx {
 	struct orphans del, add;
 	uint64_t budget;
 	int depth;
-	errcode_t err;
+	errcode_t err;             /* a directory could not be read */
 	char errwhere[512];
+	int stop;                  /* FSD_FAILED or FSD_DAMAGED: given up */
+	char stopmsg[768];
 	uint8_t *buf_k, *buf_m;    /* 256 blocks each, for comparing */
 };
 
@@ -125,12 +133,35 @@ union inode_buf {
 };
 
 
-/* Containers; allocation failures end the program (exit status 2). */
+/*
+ * The engine of --files: compare the filesystem at byte offset off of the
+ * COW im's merged view with the one in its backing file.  It prints
+ * nothing and never exits: it returns FSD_OK with c->ch, c->cat and
+ * c->err (a directory that could not be read, the rest is still
+ * compared) filled, or c->stop with the reason in c->stopmsg.  Call
+ * fsd_ctx_free() in every case.
+ */
+int fsd_files(struct ctx *c, struct img *im, uint64_t off, unsigned flags);
+void fsd_ctx_free(struct ctx *c);
+
+/*
+ * Give up: the first reason is kept; FSD_DAMAGED messages start with
+ * "filesystem damaged: ".  Everything after that returns early.
+ */
+void fsd_stop(struct ctx *c, int why, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Containers.  fsd_grow returns NULL (v untouched) when memory runs out;
+ * the others record it with fsd_stop() and return NULL / false.
+ */
 void *fsd_grow(void *v, size_t *cap, size_t n, size_t size);
-char *fsd_strdup(const char *s);
-char *fsd_join(const char *dir, const char *name);
-void fsd_iset_add(struct iset *s, uint32_t k);
+char *fsd_strdup(struct ctx *c, const char *s);
+char *fsd_join(struct ctx *c, const char *dir, const char *name);
+bool fsd_iset_add(struct ctx *c, struct iset *s, uint32_t k);
 bool fsd_iset_has(const struct iset *s, uint32_t k);
+/* Is ino an inode number fs has? */
+bool fsd_ino_valid(ext2_filsys fs, ext2_ino_t ino);
 
 /* The filesystem blocks the COW holds: c->cb, c->cat. */
 int fsd_changed_blocks(struct ctx *c);
@@ -143,8 +174,9 @@ bool fsd_inode_in_use(ext2_filsys fs, ext2_ino_t ino,
 		      const union inode_buf *b);
 /* May the inode differ between K and M? */
 bool fsd_inode_maybe_changed(const struct ctx *c, ext2_ino_t ino);
-errcode_t fsd_get_map(ext2_filsys fs, ext2_ino_t ino, union inode_buf *b,
-		      struct fmap *m);
+/* On error m is left empty; running out of memory also stops c. */
+errcode_t fsd_get_map(struct ctx *c, ext2_filsys fs, ext2_ino_t ino,
+		      union inode_buf *b, struct fmap *m);
 void fsd_map_free(struct fmap *m);
 int fsd_mode_type(uint16_t mode);
 /* Inode tables, inode size, groups and block size equal in both. */

@@ -18,6 +18,7 @@ enum {
 
 struct opts {
 	bool stat, map, check, files, json, strict;
+	bool ignore_csum;      /* --files: trust metadata with bad checksums */
 	const char *backing;
 	uint64_t align, gap;   /* --map */
 };

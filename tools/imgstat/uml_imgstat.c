@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"  -c, --check         consistency check (exit 0 clean, 1 problems)\n"
 		"      --strict        --check: warnings are problems too\n"
 		"  -f, --files         files the guest added, changed, deleted (ext2/3/4)\n"
+		"      --ignore-checksums  --files: read metadata whose checksum is wrong\n"
 		"  -b, --backing FILE  use FILE as the backing file, not the header's\n"
 		"  -j, --json          one JSON document per FILE, one per line\n"
 		"  -h, --help          show this help\n"
@@ -73,7 +74,7 @@ static bool parse_bytes(const char *s, uint64_t *out)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_VERSION = 256, OPT_ALIGN, OPT_GAP, OPT_STRICT };
+	enum { OPT_VERSION = 256, OPT_ALIGN, OPT_GAP, OPT_STRICT, OPT_IGNORE_CSUM };
 	static const struct option longopts[] = {
 		{ "stat", no_argument, NULL, 's' },
 		{ "map", no_argument, NULL, 'm' },
@@ -82,6 +83,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "check", no_argument, NULL, 'c' },
 		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ "files", no_argument, NULL, 'f' },
+		{ "ignore-checksums", no_argument, NULL, OPT_IGNORE_CSUM },
 		{ "backing", required_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -113,6 +115,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_STRICT:
 			o->strict = true;
+			break;
+		case OPT_IGNORE_CSUM:
+			o->ignore_csum = true;
 			break;
 		case OPT_ALIGN:
 			if (!parse_bytes(optarg, &o->align) || o->align == 0) {
@@ -153,6 +158,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (o->strict && !o->check) {
 		cli_error("--strict goes with --check");
+		return -1;
+	}
+	if (o->ignore_csum && !o->files) {
+		cli_error("--ignore-checksums goes with --files");
 		return -1;
 	}
 	if (!o->map && !o->check && !o->files)
