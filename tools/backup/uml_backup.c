@@ -1162,7 +1162,7 @@ static void json_kv_str(FILE *f, const char *key, const char *val, bool comma)
 {
 	fprintf(f, "%s\n  \"%s\": ", comma ? "," : "", key);
 	if (val)
-		cli_json_string(f, val);
+		quote_json(f, val);
 	else
 		fputs("null", f);
 }
@@ -1200,16 +1200,16 @@ static char *manifest_text(struct backup *b, size_t *len)
 		struct device *d = &b->dev[i];
 
 		fprintf(f, "%s\n    {\"device\": ", i ? "," : "");
-		cli_json_string(f, d->name);
+		quote_json(f, d->name);
 		fprintf(f, ", \"cow\": ");
-		cli_json_string(f, d->cow);
+		quote_json(f, d->cow);
 		fprintf(f, ", \"backing\": ");
-		cli_json_string(f, d->hdr.backing);
+		quote_json(f, d->hdr.backing);
 		fprintf(f, ",\n     \"size\": %llu, \"mtime\": %u, \"layout\": \"%s\", "
 			"\"sectorsize\": %u,\n     \"file\": ",
 			(unsigned long long)d->hdr.size, d->hdr.mtime,
 			ubdk_layout_name(d->hdr.layout), d->hdr.sectorsize);
-		cli_json_string(f, d->file);
+		quote_json(f, d->file);
 		fprintf(f, ", \"compression\": \"%s\", \"stored_bytes\": %llu,\n"
 			"     \"cow_bytes\": %llu, \"data_bytes\": %llu, \"cow_sectors\": %llu, "
 			"\"paused_copy_bytes\": %llu,\n"
@@ -1464,8 +1464,12 @@ static int backup_offline(struct backup *b)
 		if (ubdk_cow_open(d->cow, NULL, UBDK_OPEN_LOCK | UBDK_OPEN_NO_CHECK,
 				  &locks[i], &err) < 0) {
 			if (err.code == UBDK_E_LOCKED) {
+				char prog[256];
+
+				/* A command to paste into a shell: quoted. */
 				cli_error("%s: in use by a running guest (locked); back it "
-					  "up live: %s UMID DESTDIR", qm(d->cow), cli_prog);
+					  "up live: %s UMID DESTDIR", qm(d->cow),
+					  qm(quote_shell(prog, sizeof(prog), cli_prog) ? prog : "uml_backup"));
 				st = EXIT_LOCKED;
 			} else {
 				cli_error("%s", qm(lib_msg(&err, d->cow)));
@@ -1672,10 +1676,10 @@ static int verify_dir(const struct options *o, const char *dir, bool print)
 		}
 		if (print && o->json) {
 			printf("%s{\"file\": ", i ? ", " : "");
-			cli_json_string(stdout, file ? file : "");
+			quote_json(stdout, file ? file : "");
 			printf(", \"ok\": %s, \"problem\": ", problem ? "false" : "true");
 			if (problem)
-				cli_json_string(stdout, problem);
+				quote_json(stdout, problem);
 			else
 				printf("null");
 			printf("}");
@@ -1829,9 +1833,9 @@ static int restore(const struct options *o)
 	}
 	if (o->json) {
 		printf("{\"input\": ");
-		cli_json_string(stdout, o->input);
+		quote_json(stdout, o->input);
 		printf(", \"output\": ");
-		cli_json_string(stdout, out);
+		quote_json(stdout, out);
 		printf(", \"format\": \"%s\", "
 		       "\"bytes\": %llu, \"written\": %llu, \"crc32\": \"%s\", "
 		       "\"sha256_tree\": \"%s\", \"checked\": %s, \"seconds\": %.3f}\n",
