@@ -1349,15 +1349,15 @@ static void summary(struct backup *b)
 	if (b->live)
 		fprintf(stderr, "%s: %s: %d device%s, %.1f MiB of COW data backed up into "
 			"%s (stored: %s%s%.1f MiB); paused %.1f ms (%s, %.1f MiB copied "
-			"while stopped)\n", cli_prog, b->g.umid, b->ndev, b->ndev == 1 ? "" : "s",
-			(double)data / 1048576.0, b->dest, b->o->compress ?
+			"while stopped)\n", cli_prog, qm(b->g.umid), b->ndev, b->ndev == 1 ? "" : "s",
+			(double)data / 1048576.0, qm(b->dest), b->o->compress ?
 			pack_name(b->o->compress) : "", b->o->compress ? " " : "",
 			(double)stored / 1048576.0, b->pause_ms, method_names[b->method],
 			(double)paused / 1048576.0);
 	else
 		fprintf(stderr, "%s: %d COW file%s, %.1f MiB of data backed up into %s "
 			"(stored: %s%s%.1f MiB)\n", cli_prog, b->ndev, b->ndev == 1 ? "" : "s",
-			(double)data / 1048576.0, b->dest, b->o->compress ?
+			(double)data / 1048576.0, qm(b->dest), b->o->compress ?
 			pack_name(b->o->compress) : "", b->o->compress ? " " : "",
 			(double)stored / 1048576.0);
 }
@@ -1672,7 +1672,7 @@ static int verify_dir(const struct options *o, const char *dir, bool print)
 			bad++;
 			io += io_error;
 		} else if (print && !o->quiet && !o->json) {
-			fprintf(stderr, "%s: %s/%s: OK\n", cli_prog, dir, file);
+			fprintf(stderr, "%s: %s/%s: OK\n", cli_prog, qm(dir), qm(file));
 		}
 		if (print && o->json) {
 			printf("%s{\"file\": ", i ? ", " : "");
@@ -1845,7 +1845,7 @@ static int restore(const struct options *o)
 	}
 	if (!o->quiet)
 		fprintf(stderr, "%s: restored %s to %s (%.1f MiB, %.1f MiB of data)%s\n",
-			cli_prog, o->input, out, (double)total / 1048576.0,
+			cli_prog, qm(o->input), qm(out), (double)total / 1048576.0,
 			(double)rc.out.written / 1048576.0,
 			expect_crc ? ", checksums match the manifest" : "");
 	return 0;
