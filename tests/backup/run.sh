@@ -757,6 +757,7 @@ t_hostile_names() {
 	truncate -s 4M "$T/$odd/x.img"
 	"$MKCOW" -q "$T/$odd/x.cow" "$T/$odd/x.img" || fail "uml_mkcow"
 	expect_status 0 "$BK" -j --offline "$T/$odd/x.cow" "$T/b"
+	[ "$(wc -l <err.txt)" = 1 ] || fail "the summary is not one line: $(cat err.txt)"
 	python3 -c '
 import json, sys
 m = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
