@@ -32,8 +32,10 @@ PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 
 TOOLS := uml_mkcow uml_moo
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
-COMMON_SRC := tools/common/cli.c tools/common/atomic.c tools/common/escape.c
-COMMON_HDR := tools/common/cli.h tools/common/atomic.h tools/common/escape.h
+COMMON_SRC := tools/common/cli.c tools/common/atomic.c tools/common/escape.c tools/common/quote.c \
+	tools/common/input.c
+COMMON_HDR := tools/common/cli.h tools/common/atomic.h tools/common/escape.h tools/common/quote.h \
+	tools/common/input.h
 MANS := $(wildcard tools/*/*.1)
 
 TEST_SRC := $(wildcard tests/unit/*.c)

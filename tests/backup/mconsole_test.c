@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * mconsole_test - unit tests of tools/backup/mconsole.c against a fake
- * guest: request framing, multi-part replies, error replies, timeouts,
- * late replies, malformed replies, a guest that disappears before or
+ * guest: request framing, multi-part replies, error replies, timeouts
+ * (also of a reply trickling in parts), late replies, malformed replies, a guest that disappears before or
  * while it answers, and interruption.
  *   mconsole_test [SCRATCH_DIR]
  */
@@ -129,6 +129,13 @@ static void serve(int fd)
 
 			sendto(fd, &p, sizeof(p), 0, (struct sockaddr *)&from,
 			       fromlen);
+		} else if (strcmp(cmd, "trickle") == 0) {
+			/* Empty parts, each well within the timeout, for 3 s. */
+			for (int i = 0; i < 30; i++) {
+				reply(fd, &from, fromlen, 0, 1, "", 0);
+				usleep(100 * 1000);
+			}
+			reply(fd, &from, fromlen, 0, 0, "done", 4);
 		} else if (strcmp(cmd, "ping") == 0) {
 			reply(fd, &from, fromlen, 0, 0, "pong", 4);
 		} else {
@@ -252,6 +259,9 @@ static void test_timeouts(void)
 	ret = run(&mc, "ping", &r, NULL);
 	CHECK(ret == 0 && strcmp(r.text, "pong") == 0, "after bad replies: %d", ret);
 	mc_reply_free(&r);
+	/* The timeout is for the whole reply, not for each part. */
+	ret = run(&mc, "trickle", &r, &ms);
+	CHECK(ret == -ETIMEDOUT && ms >= 280 && ms < 1500, "trickle: %d after %lld ms", ret, ms);
 	mc_close(&mc);
 	stop_server(srv);
 }

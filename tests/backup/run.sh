@@ -186,6 +186,70 @@ no_backup() {
 	[ -z "$_nb" ] || fail "$1: a failed run left files: $_nb"
 }
 
+# A fake guest on an mconsole socket, in the background: start_fake SOCK
+# [UBD0].  It answers version, `config ubd0` with UBD0 (other devices: not
+# configured), proc meminfo, sysrq, stop and go, and logs each command to
+# SOCK.log; the commands listed in $FAKE_TRICKLE ('*': all) get instead an
+# empty `more` part every 0.2 s for 30 s, a reply that never completes.
+start_fake() {
+	rm -f "$1" "$1.ready" "$1.log"
+	python3 - "$@" <<'EOS' &
+import os, socket, struct, sys, threading, time
+path, ubd0 = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "")
+trickle = os.environ.get("FAKE_TRICKLE", "").split()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+open(path + ".ready", "w").close()
+def reply(to, text, err=0, more=0):
+    data = text.encode("utf-8", "surrogateescape") + b"\0"
+    s.sendto(struct.pack("=III", err, more, len(data)) + data, to)
+def drip(to):
+    for _ in range(150):
+        try:
+            reply(to, "", more=1)
+        except OSError:
+            return
+        time.sleep(0.2)
+while True:
+    req, to = s.recvfrom(1024)
+    n = struct.unpack("=III", req[:12])[2]
+    cmd = req[12:12 + n].decode("utf-8", "replace")
+    with open(path + ".log", "a") as f:
+        f.write(cmd + "\n")
+    if "*" in trickle or cmd in trickle:
+        threading.Thread(target=drip, args=(to,), daemon=True).start()
+    elif cmd == "version":
+        reply(to, "fake 1.0")
+    elif cmd == "config ubd0" and ubd0:
+        reply(to, ubd0)
+    elif cmd.startswith("config ubd"):
+        reply(to, "")
+    elif cmd == "proc meminfo":
+        reply(to, "\nDirty: 0 kB\nWriteback: 0 kB\n")
+    elif cmd in ("stop", "go", "sysrq s"):
+        reply(to, "")
+    else:
+        reply(to, "Unknown command", err=1)
+EOS
+	echo $! >"$1.pid"
+	_sf_i=0
+	while [ ! -e "$1.ready" ] && [ $_sf_i -lt 100 ]; do sleep 0.05; _sf_i=$((_sf_i + 1)); done
+	[ -e "$1.ready" ] || fail "the fake guest did not start"
+}
+
+# Kill the fake guest; a watchdog still trying `go` then sees it gone.
+stop_fake() {
+	kill "$(cat "$1.pid")" 2>/dev/null
+	wait "$(cat "$1.pid")" 2>/dev/null
+	return 0
+}
+
+# A small COW (no filesystem in it) on a backing file: small_cow NAME
+small_cow() {
+	truncate -s 4M "$T/$1.img" || fail "truncate"
+	"$MKCOW" -q "$T/$1.cow" "$T/$1.img" || fail "uml_mkcow"
+}
+
 # --- tests -------------------------------------------------------------------
 
 t_mconsole_client() {
@@ -537,6 +601,199 @@ t_reflink() {
 	merged_check "$T/b-ext4/ubd0.cow" "$n0" >/dev/null
 	expect_status 0 "$BK" verify "$T/xfs/bz"
 	umount "$T/xfs" || fail "umount"
+}
+
+# FIFOs (and devices) named by the user, a guest or a manifest must never
+# block an open: each is refused at once, in one line, leaving nothing.
+t_fifo() {
+	mkfifo "$T/fifo" || fail "mkfifo"
+	expect_status 4 timeout 10 "$BK" --offline "$T/fifo" "$T/d1"
+	err_has "fifo: not a regular file or block device"
+	[ ! -e "$T/d1" ] || fail "destination created for a FIFO"
+	# A guest whose ubd0 is a FIFO, and whose umid directory has a FIFO as pid.
+	mkdir -p "$T/uml/fake"
+	mkfifo "$T/uml/fake/pid"
+	start_fake "$T/uml/fake/mconsole" "$T/fifo"
+	expect_status 4 timeout 10 "$BK" -t 2 -u "$T/uml" fake "$T/d2"
+	err_has "ubd0: $T/fifo: not a regular file or block device"
+	stop_fake "$T/uml/fake/mconsole"
+	[ ! -e "$T/d2" ] || fail "destination created for a FIFO"
+	# restore and verify: FIFOs as input, as manifest, as a backup file.
+	expect_status 1 timeout 10 "$BK" restore "$T/fifo" "$T/out.cow"
+	err_has "not a regular file or block device"
+	[ ! -e "$T/out.cow" ] || fail "restore from a FIFO left its output"
+	mkdir "$T/v"
+	mkfifo "$T/v/manifest.json"
+	expect_status 1 timeout 10 "$BK" verify "$T/v"
+	err_has "manifest.json: not a regular file or block device"
+	small_cow x
+	expect_status 0 "$BK" -q --offline "$T/x.cow" "$T/b"
+	rm "$T/b/ubd0.cow"
+	mkfifo "$T/b/ubd0.cow"
+	expect_status 1 timeout 10 "$BK" verify "$T/b"
+	err_has "ubd0.cow: not a regular file or block device"
+}
+
+# A guest that answers every request with empty `more` parts, each well
+# within the timeout, never completing: the timeout is per command.
+t_trickle() {
+	small_cow x
+	mkdir -p "$T/uml/fake"
+	S=$T/uml/fake/mconsole
+	FAKE_TRICKLE='*' start_fake "$S" "$T/x.cow"
+	t0=$(date +%s%N)
+	expect_status 3 timeout 20 "$BK" -t 0.5 "$S" "$T/d1"
+	t1=$(date +%s%N)
+	err_has "no reply to 'version' in 0.5 s"
+	[ $(( (t1 - t0) / 1000000 )) -lt 3000 ] || fail "took $(( (t1 - t0) / 1000000 )) ms for a 0.5 s timeout"
+	[ ! -e "$T/d1" ] || fail "destination created for a mute guest"
+	stop_fake "$S"
+
+	# `stop` and `go` trickle: one message, saying the guest may be stopped.
+	FAKE_TRICKLE='stop go' start_fake "$S" "$T/x.cow"
+	expect_status 3 timeout 20 "$BK" --no-sync -t 0.3 "$S" "$T/d2"
+	err_has "no reply to 'stop' in 0.3 s"
+	err_has "may still be stopped"
+	! grep -q "is running" err.txt || fail "says the guest is running: $(cat err.txt)"
+	no_backup "$T/d2"
+	stop_fake "$S"
+
+	# Only `stop` trickles: `go` is answered, so the guest runs.
+	FAKE_TRICKLE='stop' start_fake "$S" "$T/x.cow"
+	expect_status 3 timeout 20 "$BK" --no-sync -t 0.3 "$S" "$T/d3"
+	err_has "no reply to 'stop' in 0.3 s.*the guest is running"
+	no_backup "$T/d3"
+	stop_fake "$S"
+
+	# SIGTERM while waiting for `stop`, then `go` unanswered: one line that
+	# does not claim the guest runs.
+	FAKE_TRICKLE='stop go' start_fake "$S" "$T/x.cow"
+	timeout 20 "$BK" --no-sync -t 0.6 "$S" "$T/d4" >out.txt 2>err.txt &
+	bk=$!
+	i=0
+	while ! grep -qx stop "$S.log" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+	kill -TERM $bk
+	wait $bk
+	st=$?
+	stop_fake "$S"
+	[ $st = 7 ] || fail "SIGTERM: exit $st: $(cat err.txt)"
+	[ "$(wc -l <err.txt)" = 1 ] || fail "SIGTERM: not one line: $(cat err.txt)"
+	err_has "interrupted by signal 15; the guest may still be stopped"
+	no_backup "$T/d4"
+}
+
+# Checks that check nothing must fail: a manifest that does not parse,
+# lists no devices, has a key twice, or an entry without checksums.
+t_manifest_checks() {
+	small_cow x
+	expect_status 0 "$BK" -q -c --offline "$T/x.cow" "$T/b"
+	M=$T/b/manifest.json
+	cp "$M" "$T/good.json"
+	printf '{"devices": [' >"$M"
+	expect_status 1 "$BK" verify "$T/b"
+	err_has "not a uml_backup manifest"
+	expect_status 1 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/r.cow"
+	err_has "not a uml_backup manifest"
+	[ ! -e "$T/r.cow" ] || fail "restore went on without its manifest"
+	printf '{"format": "ubdkit-backup", "version": 1, "devices": []}\n' >"$M"
+	expect_status 1 "$BK" verify "$T/b"
+	err_has "lists no devices"
+	expect_status 1 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/r.cow"
+	err_has "lists no devices"
+	# The same key twice, the empty list first or last.
+	python3 -c 'import sys; t = open(sys.argv[1]).read().rstrip(); print("{\"devices\": [], " + t[1:])' \
+		"$T/good.json" >"$M"
+	expect_status 1 "$BK" verify "$T/b"
+	err_has "duplicate member name"
+	python3 -c 'import sys; t = open(sys.argv[1]).read().rstrip(); print(t[:-1] + ", \"devices\": []}")' \
+		"$T/good.json" >"$M"
+	expect_status 1 "$BK" verify "$T/b"
+	err_has "duplicate member name"
+	expect_status 1 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/r.cow"
+	# A NUL in a key would make a second "devices" too.
+	sed 's/"devices"/"devices\\u0000x"/' "$T/good.json" >"$M"
+	expect_status 1 "$BK" verify "$T/b"
+	# An entry without its checksums.
+	sed 's/"checksums": {[^}]*}/"checksums": {}/' "$T/good.json" >"$M"
+	expect_status 1 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/r.cow"
+	err_has "has no checksums"
+	[ ! -e "$T/r.cow" ] || fail "restore without checksums left its output"
+	cp "$T/good.json" "$M"
+	expect_status 0 "$BK" verify "$T/b"
+	expect_status 0 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/r.cow"
+	grep -q "checksums match" err.txt || fail "restore did not check: $(cat err.txt)"
+}
+
+# restore's OUTPUT: a directory, an empty name, a device node or FIFO.
+t_restore_targets() {
+	small_cow x
+	expect_status 0 "$BK" -q -c --offline "$T/x.cow" "$T/b"
+	mkdir "$T/dir"
+	expect_status 5 "$BK" restore -f "$T/b/ubd0.cow.lz4" "$T/dir"
+	err_has "dir: is a directory"
+	expect_status 5 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/dir/"
+	err_has "is a directory"
+	expect_status 2 "$BK" restore "$T/b/ubd0.cow.lz4" ''
+	err_has "OUTPUT is an empty name"
+	if [ "$(id -u)" = 0 ] && mknod "$T/null" c 1 3 2>/dev/null; then
+		expect_status 5 "$BK" restore -f "$T/b/ubd0.cow.lz4" "$T/null"
+		err_has "not a regular file"
+		[ -c "$T/null" ] || fail "restore -f replaced a character device"
+	else
+		echo "NOTE: not root: a FIFO stands in for the device node"
+	fi
+	mkfifo "$T/fifo"
+	expect_status 5 timeout 10 "$BK" restore -f "$T/b/ubd0.cow.lz4" "$T/fifo"
+	err_has "not a regular file"
+	[ -p "$T/fifo" ] || fail "restore -f replaced a FIFO"
+	only_files "$T" b dir fifo x.cow x.img out.txt err.txt $([ -e "$T/null" ] && echo null)
+}
+
+# Names with newlines and bytes that are not UTF-8, and very long paths:
+# errors stay one line and keep their reason; --json stays valid JSON.
+t_hostile_names() {
+	odd=$(printf 'n\351w\nline')
+	mkdir "$T/$odd"
+	truncate -s 4M "$T/$odd/x.img"
+	"$MKCOW" -q "$T/$odd/x.cow" "$T/$odd/x.img" || fail "uml_mkcow"
+	expect_status 0 "$BK" -j --offline "$T/$odd/x.cow" "$T/b"
+	[ "$(wc -l <err.txt)" = 1 ] || fail "the summary is not one line: $(cat err.txt)"
+	python3 -c '
+import json, sys
+m = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+assert m["devices"][0]["cow"].endswith("/n\xe9w\nline/x.cow"), m["devices"][0]["cow"]
+' out.txt || fail "--json is not valid JSON: $(cat out.txt)"
+	expect_status 0 "$BK" verify "$T/b"
+	expect_status 0 "$BK" verify -j "$T/b"
+	python3 -c 'import json, sys; json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))' out.txt ||
+		fail "verify --json is not valid JSON"
+	expect_status 4 "$BK" --offline "$T/$odd/nothing.cow" "$T/b2"
+	err_has 'n\\xe9w\\nline/nothing.cow: cannot open'
+	# A path of over 600 bytes to a COW of an unknown version.
+	long=$T/$(printf 'd%.0s' $(seq 200))/$(printf 'e%.0s' $(seq 200))/$(printf 'f%.0s' $(seq 200))
+	mkdir -p "$long"
+	truncate -s 4M "$long/x.img"
+	"$MKCOW" -q "$long/x.cow" "$long/x.img" || fail "uml_mkcow"
+	put_int "$long/x.cow" 4 99 4 be
+	expect_status 4 "$BK" --offline "$long/x.cow" "$T/b3"
+	err_has "unknown COW version 99"
+}
+
+# No leaks (valgrind): -d's list was strdup'ed and never freed.
+t_no_leaks() {
+	if ! command -v valgrind >/dev/null; then
+		echo "NOTE: no valgrind: skipped"
+		return 0
+	fi
+	small_cow x
+	expect_status 0 valgrind -q --leak-check=full --show-leak-kinds=definite \
+		--errors-for-leak-kinds=definite --error-exitcode=99 \
+		"$BK" -q -d 0,1 --offline "$T/x.cow" "$T/b"
+	[ ! -s err.txt ] || fail "valgrind: $(cat err.txt)"
+}
+
+t_quote() {
+	"$B/tests/quote_test" || fail "quote unit tests"
 }
 
 run_tests "$@"

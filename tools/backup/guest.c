@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "guest.h"
+#include "input.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -31,12 +32,14 @@ static int copy_str(char *dst, size_t len, const char *src)
 static pid_t read_pid_file(const char *dir)
 {
 	char path[PATH_MAX + 8], buf[32];
+	struct stat st;
 	ssize_t n;
 	int fd;
 	long v;
 
 	snprintf(path, sizeof(path), "%s/pid", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* The directory is the user's: its "pid" may be a FIFO. */
+	fd = input_open(path, &st);
 	if (fd < 0)
 		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #define MAX_DEPTH 64
+/* Members of one object: duplicates are looked for in a linear scan. */
+#define MAX_MEMBERS 4096
 
 struct parser {
 	const char *s, *end;
@@ -166,6 +168,12 @@ static char *parse_string(struct parser *p)
 				}
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 			}
+			/* A NUL would end the C string early: "a\u0000b" == "a". */
+			if (cp == 0) {
+				fail(p, "NUL in string");
+				free(out);
+				return NULL;
+			}
 			o += utf8(cp, o);
 			break;
 		default:
@@ -218,6 +226,7 @@ static struct json *parse_container(struct parser *p, int depth, bool object)
 	for (;;) {
 		char *key = NULL;
 		struct json *v;
+		bool dup = false;
 
 		skip_ws(p);
 		if (object) {
@@ -235,6 +244,17 @@ static struct json *parse_container(struct parser *p, int depth, bool object)
 				break;
 			}
 			p->s++;
+			/*
+			 * A second "devices" would be read by one program and
+			 * ignored by another: refuse it, as strict parsers do.
+			 */
+			for (size_t i = 0; i < j->n && !dup; i++)
+				dup = !strcmp(j->keys[i], key);
+			if (dup || j->n >= MAX_MEMBERS) {
+				free(key);
+				fail(p, dup ? "duplicate member name" : "too many members");
+				break;
+			}
 		}
 		v = parse_value(p, depth + 1);
 		if (!v || !push(j, v, key)) {

@@ -183,7 +183,7 @@ static int append(struct mc_reply *r, const char *s, size_t n)
 	return 0;
 }
 
-static int read_reply(struct mconsole *mc, struct mc_reply *r)
+static int read_reply(struct mconsole *mc, struct mc_reply *r, long long deadline)
 {
 	struct mc_reply_packet pkt;
 	const size_t head = offsetof(struct mc_reply_packet, data);
@@ -194,8 +194,11 @@ static int read_reply(struct mconsole *mc, struct mc_reply *r)
 		ssize_t n;
 		size_t len;
 
-		/* Each part gets the full timeout: long replies keep coming. */
-		ret = wait_ready(mc, POLLIN, now_ms() + mc->timeout_ms);
+		/*
+		 * One deadline for all parts: a guest that trickles empty
+		 * `more` parts must not keep us waiting forever.
+		 */
+		ret = wait_ready(mc, POLLIN, deadline);
 		if (ret < 0)
 			return ret;
 		n = recv(mc->fd, &pkt, sizeof(pkt), MSG_DONTWAIT);
@@ -223,6 +226,7 @@ static int read_reply(struct mconsole *mc, struct mc_reply *r)
 
 int mc_command(struct mconsole *mc, const char *cmd, struct mc_reply *r)
 {
+	long long deadline;
 	int ret, fd;
 
 	r->err = false;
@@ -234,11 +238,12 @@ int mc_command(struct mconsole *mc, const char *cmd, struct mc_reply *r)
 			return fd == -ENOENT ? -ENOENT : fd;
 		mc->fd = fd;
 	}
-	ret = send_request(mc, cmd, now_ms() + mc->timeout_ms);
+	deadline = now_ms() + mc->timeout_ms;
+	ret = send_request(mc, cmd, deadline);
 	if (ret == 0)
 		ret = append(r, "", 0);
 	if (ret == 0)
-		ret = read_reply(mc, r);
+		ret = read_reply(mc, r, deadline);
 	if (ret < 0) {
 		mc_reply_free(r);
 		/* A late reply must not answer the next command. */

@@ -9,13 +9,14 @@
  * `more` is 1.  Everything is host-endian.
  *
  * The client binds an abstract, kernel-chosen address (nothing to clean up
- * after a crash) and never blocks longer than its timeout.  While it waits
+ * after a crash) and never blocks longer than its timeout: one deadline
+ * per command, for sending it and for all the parts of its reply.  While it waits
  * it checks, every 100 ms, that somebody still listens on the guest's
  * socket, so a guest that exits is reported at once, not after the timeout.
  * Functions return 0 or a negative errno:
  *   -ENOENT        no socket at that path
  *   -ECONNREFUSED  the socket exists but nobody listens: the guest is gone
- *   -ETIMEDOUT     no (complete) reply within the timeout
+ *   -ETIMEDOUT     no complete reply within the timeout
  *   -EPROTO        a malformed reply
  *   -EMSGSIZE      command longer than 511 bytes, or a reply over 1 MiB
  *   -EINTR         *interrupt became non-zero while waiting
@@ -51,7 +52,7 @@ struct mc_reply_packet {
 struct mconsole {
 	int fd;                 /* our socket, -1 when closed */
 	char path[108];         /* the guest's socket */
-	int timeout_ms;         /* per reply packet */
+	int timeout_ms;         /* per command, all reply parts together */
 	/* When non-NULL and set while waiting, give up with -EINTR. */
 	volatile sig_atomic_t *interrupt;
 };

@@ -20,5 +20,10 @@ $(B)/tests/mconsole_test: tests/backup/mconsole_test.c tools/backup/mconsole.c t
 	$(CC) $(ALL_CFLAGS) -Itools/backup -o $@ $(filter %.c,$^)
 
 .PHONY: check-backup
-check-backup: all $(B)/tests/cowutil $(B)/tests/mconsole_test
+check-backup: all $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/quote_test
 	tests/backup/run.sh $(B)
+
+# The shared quoting helpers (tools/common/quote.c), run by the backup suite.
+$(B)/tests/quote_test: tests/common/quote_test.c tools/common/quote.c tools/common/quote.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itools/common -o $@ $(filter %.c,$^)

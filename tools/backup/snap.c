@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "snap.h"
+#include "quote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,11 @@
 
 static int fail(struct snap_ctx *c, int err, const char *name, const char *what)
 {
-	snprintf(c->msg, sizeof(c->msg), "%s: %s: %s", name, what, strerror(err));
+	char shortname[256];
+
+	/* A long path must not push the reason out of c->msg. */
+	snprintf(c->msg, sizeof(c->msg), "%s: %s: %s",
+		 quote_elide(shortname, sizeof(shortname), name), what, strerror(err));
 	return -err;
 }
 

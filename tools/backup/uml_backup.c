@@ -36,10 +36,12 @@
 #include "atomic.h"
 #include "cli.h"
 #include "guest.h"
+#include "input.h"
 #include "iotrack.h"
 #include "json.h"
 #include "mconsole.h"
 #include "pack.h"
+#include "quote.h"
 #include "snap.h"
 #include "ubdk_cow.h"
 #include "watchdog.h"
@@ -111,6 +113,7 @@ struct backup {
 	uint64_t tracked_writes;
 	struct watchdog wd;
 	struct iotrack *track;
+	const char *after;              /* once stopped: what the guest does now */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -126,6 +129,41 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * s (a file name, a guest's reply) made fit for a one-line message:
+ * control characters escaped, and a very long one cut in the middle so
+ * that what follows it in the message survives.  A message names a few,
+ * so a few buffers take turns.
+ */
+static const char *qm(const char *s)
+{
+	static char buf[8][1536];
+	static unsigned next;
+
+	return quote_msg(buf[next++ % 8], sizeof(buf[0]), s);
+}
+
+/*
+ * The library's message, for qm().  Its buffer is cut at UBDK_ERR_MSG_MAX
+ * when a long path fills it: then a message of ours that keeps the reason.
+ */
+static const char *lib_msg(const struct ubdk_err *err, const char *path)
+{
+	static char buf[2048];
+	char reason[64], name[256];
+
+	if (strlen(err->msg) + 1 < sizeof(err->msg))
+		return err->msg;
+	if (err->code == UBDK_E_SYS)
+		snprintf(reason, sizeof(reason), "%s", strerror(err->errnum));
+	else
+		snprintf(reason, sizeof(reason), "%s", ubdk_errcode_name(err->code));
+	for (char *p = reason; *p; p++)
+		*p = *p == '-' ? ' ' : *p;
+	snprintf(buf, sizeof(buf), "%s: %s", quote_elide(name, sizeof(name), path), reason);
+	return buf;
 }
 
 static void usage(FILE *f)
@@ -222,9 +260,10 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 	while ((c = getopt_long(argc, argv, "d:u:c::l:m:t:fjqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': {
-			char *list = strdup(optarg), *save = NULL, *tok;
+			/* Cut in place: argv outlives the options (no copy to free). */
+			char *save = NULL, *tok;
 
-			for (tok = strtok_r(list, ",", &save); tok;
+			for (tok = strtok_r(optarg, ",", &save); tok;
 			     tok = strtok_r(NULL, ",", &save)) {
 				if (o->ndevices == MAX_DEV) {
 					cli_error("too many devices (at most %d)", MAX_DEV);
@@ -232,7 +271,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 				}
 				if (parse_unit(tok) < 0) {
 					cli_error("%s: not a ubd device name (ubd0..ubd15, "
-						  "ubda..ubdp)", tok);
+						  "ubda..ubdp)", qm(tok));
 					return -1;
 				}
 				o->devices[o->ndevices++] = tok;
@@ -248,13 +287,13 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 				optarg = argv[optind++];
 			o->compress = optarg ? pack_parse(optarg) : PACK_LZ4;
 			if (o->compress < 0) {
-				cli_error("--compress: unknown format '%s' (lz4 or gzip)", optarg);
+				cli_error("--compress: unknown format '%s' (lz4 or gzip)", qm(optarg));
 				return -1;
 			}
 			break;
 		case 'l':
 			if (!cli_parse_u32(optarg, &v) || v < 1 || v > 12) {
-				cli_error("--level: '%s' is not a level from 1 to 12", optarg);
+				cli_error("--level: '%s' is not a level from 1 to 12", qm(optarg));
 				return -1;
 			}
 			o->level = (int)v;
@@ -267,19 +306,19 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 					o->method = i;
 			if (o->method < 0) {
 				cli_error("--method: unknown method '%s' (auto, reflink, "
-					  "tracked, compare or copy)", optarg);
+					  "tracked, compare or copy)", qm(optarg));
 				return -1;
 			}
 			break;
 		case 't':
 			if (!parse_seconds(optarg, &o->timeout_ms)) {
-				cli_error("--timeout: '%s' is not a number of seconds", optarg);
+				cli_error("--timeout: '%s' is not a number of seconds", qm(optarg));
 				return -1;
 			}
 			break;
 		case OPT_SYNCTO:
 			if (!parse_seconds(optarg, &o->sync_timeout_ms)) {
-				cli_error("--sync-timeout: '%s' is not a number of seconds", optarg);
+				cli_error("--sync-timeout: '%s' is not a number of seconds", qm(optarg));
 				return -1;
 			}
 			break;
@@ -328,6 +367,10 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 		}
 		o->input = argv[optind];
 		o->output = nargs == 2 ? argv[optind + 1] : NULL;
+		if (o->output && !*o->output) {
+			cli_error("restore: OUTPUT is an empty name");
+			return -1;
+		}
 		return 0;
 	}
 	if (*mode == 'v') {
@@ -398,12 +441,12 @@ static int guest_error(struct backup *b, int ret, const char *cmd)
 	if (ret == -EINTR)
 		return EXIT_INTERRUPTED;
 	if (ret == -ECONNREFUSED || ret == -ENOENT)
-		cli_error("%s: the guest exited (during '%s')", b->g.umid, cmd);
+		cli_error("%s: the guest exited (during '%s')", qm(b->g.umid), qm(cmd));
 	else if (ret == -ETIMEDOUT)
 		cli_error("%s: mconsole not answering: no reply to '%s' in %g s (%s)",
-			  b->g.umid, cmd, b->o->timeout_ms / 1000.0, b->g.sock);
+			  qm(b->g.umid), qm(cmd), b->o->timeout_ms / 1000.0, qm(b->g.sock));
 	else
-		cli_error("%s: '%s': %s", b->g.umid, cmd, mc_strerror(ret));
+		cli_error("%s: '%s': %s", qm(b->g.umid), qm(cmd), mc_strerror(ret));
 	return EXIT_GUEST;
 }
 
@@ -418,21 +461,23 @@ static int read_header(struct device *d, const char *what)
 {
 	struct ubdk_err err = { 0 };
 	struct ubdk_geometry geo;
-	char buf[UBDK_HDR_MAX_SIZE];
+	char buf[UBDK_HDR_MAX_SIZE], name[256];
 	ssize_t n = pread(d->src, buf, sizeof(buf), 0);
 
 	if (n < 0) {
-		cli_error("%s: %s: cannot read: %s", d->name, d->cow, strerror(errno));
+		cli_error("%s: %s: cannot read: %s", d->name, qm(d->cow), strerror(errno));
 		return EXIT_DEVICE;
 	}
-	if (ubdk_header_decode(buf, (size_t)n, d->cow, &d->hdr, &err) < 0 ||
-	    ubdk_header_geometry(&d->hdr, d->cow, &geo, &err) < 0) {
+	/* The name is only for messages: short enough to leave room for why. */
+	quote_elide(name, sizeof(name), d->cow);
+	if (ubdk_header_decode(buf, (size_t)n, name, &d->hdr, &err) < 0 ||
+	    ubdk_header_geometry(&d->hdr, name, &geo, &err) < 0) {
 		if (err.code == UBDK_E_BAD_MAGIC || err.code == UBDK_E_SHORT_HEADER)
 			cli_error("%s: %s is not a COW file (%s); uml_backup copies "
-				  "COW files%s", d->name, d->cow, what,
+				  "COW files%s", d->name, qm(d->cow), what,
 				  d->unit >= 0 ? ": choose devices with -d" : "");
 		else
-			cli_report(&err);
+			cli_error("%s", qm(err.msg));
 		return EXIT_DEVICE;
 	}
 	return 0;
@@ -440,13 +485,17 @@ static int read_header(struct device *d, const char *what)
 
 static int open_source(struct device *d)
 {
-	d->src = open(d->cow, O_RDONLY | O_CLOEXEC);
-	if (d->src < 0 || fstat(d->src, &d->st) < 0) {
-		cli_error("%s: %s: cannot open: %s", d->name, d->cow, strerror(errno));
+	/* The name comes from the user or the guest: it may be a FIFO. */
+	int fd = input_open(d->cow, &d->st);
+
+	if (fd < 0) {
+		cli_error("%s: %s: %s%s", d->name, qm(d->cow), fd == INPUT_E_TYPE ||
+			  fd == -EISDIR ? "" : "cannot open: ", input_strerror(fd));
 		return EXIT_DEVICE;
 	}
+	d->src = fd;
 	if (!S_ISREG(d->st.st_mode)) {
-		cli_error("%s: %s: not a regular file", d->name, d->cow);
+		cli_error("%s: %s: a block device, not a COW file", d->name, qm(d->cow));
 		return EXIT_DEVICE;
 	}
 	return 0;
@@ -470,7 +519,7 @@ static int query_device(struct backup *b, int unit, bool required)
 	if (ret < 0)
 		return guest_error(b, ret, cmd);
 	if (r.err) {
-		cli_error("%s: no such device in guest %s (%s)", d->name, b->g.umid, r.text);
+		cli_error("%s: no such device in guest %s (%s)", d->name, qm(b->g.umid), qm(r.text));
 		mc_reply_free(&r);
 		return EXIT_DEVICE;
 	}
@@ -478,7 +527,7 @@ static int query_device(struct backup *b, int unit, bool required)
 		mc_reply_free(&r);
 		if (!required)
 			return 1;
-		cli_error("%s: not configured in guest %s", d->name, b->g.umid);
+		cli_error("%s: not configured in guest %s", d->name, qm(b->g.umid));
 		return EXIT_DEVICE;
 	}
 	comma = strchr(r.text, ',');
@@ -487,7 +536,7 @@ static int query_device(struct backup *b, int unit, bool required)
 	ret = guest_abspath(&b->g, r.text, d->cow, sizeof(d->cow));
 	if (ret < 0) {
 		cli_error("%s: %s: a relative path, and the guest's working directory "
-			  "is unknown", d->name, r.text);
+			  "is unknown", d->name, qm(r.text));
 		mc_reply_free(&r);
 		return EXIT_DEVICE;
 	}
@@ -498,7 +547,7 @@ static int query_device(struct backup *b, int unit, bool required)
 	ret = guest_has_open(&b->g, d->cow, d->st.st_dev, d->st.st_ino);
 	if (ret == 2) {
 		cli_error("%s: %s is not the file the guest has open (renamed or "
-			  "replaced?)", d->name, d->cow);
+			  "replaced?)", d->name, qm(d->cow));
 		return EXIT_DEVICE;
 	}
 	st = read_header(d, "the device has no COW file");
@@ -536,7 +585,7 @@ static int find_devices(struct backup *b)
 			return st;
 	}
 	if (b->ndev == 0) {
-		cli_error("%s: the guest has no ubd devices", b->g.umid);
+		cli_error("%s: the guest has no ubd devices", qm(b->g.umid));
 		return EXIT_DEVICE;
 	}
 	return 0;
@@ -553,18 +602,18 @@ static int prepare_dest(struct backup *b)
 	if (mkdir(o->dest, 0755) == 0)
 		b->made_dest = true;
 	else if (errno != EEXIST) {
-		cli_error("%s: cannot create the directory: %s", o->dest, strerror(errno));
+		cli_error("%s: cannot create the directory: %s", qm(o->dest), strerror(errno));
 		return EXIT_DEST;
 	}
 	b->dirfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (b->dirfd < 0) {
-		cli_error("%s: %s", o->dest, errno == ENOTDIR ? "not a directory" :
+		cli_error("%s: %s", qm(o->dest), errno == ENOTDIR ? "not a directory" :
 			  strerror(errno));
 		return EXIT_DEST;
 	}
 	if (!o->force && fstatat(b->dirfd, MANIFEST, &st, 0) == 0) {
 		cli_error("%s: already holds a backup (%s); use -f to replace it",
-			  o->dest, MANIFEST);
+			  qm(o->dest), MANIFEST);
 		return EXIT_DEST;
 	}
 	for (int i = 0; i < b->ndev; i++) {
@@ -572,15 +621,22 @@ static int prepare_dest(struct backup *b)
 		char path[PATH_MAX + 80];
 		int ret;
 
-		snprintf(d->file, sizeof(d->file), "%s.cow%s", d->name, pack_suffix(o->compress));
+		char file[sizeof(d->file)];
+
+		/*
+		 * Through a local: gcc's -Wrestrict cannot tell that the suffix
+		 * (a string constant) is not inside *b, which holds d->file.
+		 */
+		snprintf(file, sizeof(file), "%s.cow%s", d->name, pack_suffix(o->compress));
+		memcpy(d->file, file, sizeof(file));
 		if (!o->force && fstatat(b->dirfd, d->file, &st, 0) == 0) {
-			cli_error("%s/%s: already exists; use -f to replace it", o->dest, d->file);
+			cli_error("%s/%s: already exists; use -f to replace it", qm(o->dest), qm(d->file));
 			return EXIT_DEST;
 		}
 		snprintf(path, sizeof(path), "%s/%s.cow", o->dest, d->name);
 		ret = atomic_open(&d->af, b->dirfd, path, 0644, true);
 		if (ret < 0) {
-			cli_error("%s: cannot create files: %s", o->dest, strerror(-ret));
+			cli_error("%s: cannot create files: %s", qm(o->dest), strerror(-ret));
 			return EXIT_DEST;
 		}
 		d->data_bytes = snap_allocated(d->src, (uint64_t)d->st.st_size);
@@ -601,7 +657,7 @@ static int check_space(struct backup *b)
 	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	if (avail < need + need / 64) {
 		cli_error("%s: not enough space: the copy needs %.1f MiB, %.1f MiB free",
-			  b->o->dest, (double)need / 1048576.0, (double)avail / 1048576.0);
+			  qm(b->o->dest), (double)need / 1048576.0, (double)avail / 1048576.0);
 		return EXIT_DEST;
 	}
 	return 0;
@@ -612,7 +668,7 @@ static int dest_error(struct backup *b, const struct snap_ctx *c, int ret)
 	(void)b;
 	if (ret == -EINTR)
 		return EXIT_INTERRUPTED;
-	cli_error("%s", c->msg[0] ? c->msg : strerror(-ret));
+	cli_error("%s", qm(c->msg[0] ? c->msg : strerror(-ret)));
 	return ret == -ENOSPC || ret == -EFBIG || ret == -EDQUOT || ret == -EROFS ||
 	       ret == -EACCES ? EXIT_DEST : EXIT_FAILED;
 }
@@ -661,7 +717,7 @@ static int sync_guest(struct backup *b)
 	if (ret < 0)
 		return guest_error(b, ret, "sysrq s");
 	if (r.err && !o->quiet)
-		cli_error("%s: warning: 'sysrq s' failed: %s", b->g.umid, r.text);
+		cli_error("%s: warning: 'sysrq s' failed: %s", qm(b->g.umid), qm(r.text));
 	b->synced = !r.err;
 	mc_reply_free(&r);
 	for (;;) {
@@ -674,7 +730,7 @@ static int sync_guest(struct backup *b)
 		if (dirty < 0 || wb < 0) {
 			if (!o->quiet)
 				cli_error("%s: warning: 'proc meminfo' shows no Dirty or "
-					  "Writeback; not waiting for the sync", b->g.umid);
+					  "Writeback; not waiting for the sync", qm(b->g.umid));
 			break;
 		}
 		b->dirty_kb = dirty + wb;
@@ -686,7 +742,7 @@ static int sync_guest(struct backup *b)
 			if (!o->quiet)
 				cli_error("%s: warning: the guest still had %lld kB dirty "
 					  "after %g s of syncing; the backup is "
-					  "crash-consistent without them", b->g.umid,
+					  "crash-consistent without them", qm(b->g.umid),
 					  b->dirty_kb, o->sync_timeout_ms / 1000.0);
 			break;
 		}
@@ -727,8 +783,8 @@ static int choose_method(struct backup *b)
 			ok = ret == 0;
 			if (!ok && o->method == M_REFLINK) {
 				cli_error("%s: the filesystem cannot share extents with %s "
-					  "(FICLONE: %s); use another --method", o->dest,
-					  b->dev[i].cow, strerror(-ret));
+					  "(FICLONE: %s); use another --method", qm(o->dest),
+					  qm(b->dev[i].cow), strerror(-ret));
 				return EXIT_DEST;
 			}
 		}
@@ -758,7 +814,7 @@ static int choose_method(struct backup *b)
 			snprintf(why, sizeof(why), "the guest's pid is unknown (no %.180s/pid)",
 				 b->g.dir);
 		if (b->method == M_TRACK) {
-			cli_error("%s: %s; use --method compare", b->g.umid, why);
+			cli_error("%s: %s; use --method compare", qm(b->g.umid), qm(why));
 			return EXIT_FAILED;
 		}
 		snprintf(b->method_note, sizeof(b->method_note), "not tracked: %s", why);
@@ -894,8 +950,12 @@ static void utc_now(char *buf, size_t len)
 	snprintf(buf, len, "%.20s.%03dZ", day, (int)(ts.tv_nsec / 1000000));
 }
 
-/* Send `go` until the guest answers; the signal flag must not stop this. */
-static int resume_guest(struct backup *b, bool *resumed)
+/*
+ * Send `go` until the guest answers; the signal flag must not stop this.
+ * Returns 0 or the mconsole error (the caller words the message) and sets
+ * b->after, what the guest is doing now.
+ */
+static int resume_guest(struct backup *b)
 {
 	struct mc_reply r;
 	int ret = -ETIMEDOUT;
@@ -906,30 +966,27 @@ static int resume_guest(struct backup *b, bool *resumed)
 	b->mc.interrupt = &interrupted;
 	if (ret == 0) {
 		mc_reply_free(&r);
-		*resumed = true;
 		watchdog_release(&b->wd);
-		return 0;
-	}
-	*resumed = false;
-	if (ret == -ECONNREFUSED || ret == -ENOENT) {
+		b->after = "the guest is running";
+	} else if (ret == -ECONNREFUSED || ret == -ENOENT) {
 		watchdog_release(&b->wd);
-		cli_error("%s: the guest exited during the backup", b->g.umid);
-		return EXIT_GUEST;
+		b->after = "the guest exited";
+	} else {
+		/* The watchdog keeps trying for a minute. */
+		watchdog_abandon(&b->wd);
+		b->after = "the guest may still be stopped: it does not answer 'go'; "
+			   "the watchdog keeps trying for 60 s";
 	}
-	/* The watchdog keeps trying for a minute. */
-	watchdog_abandon(&b->wd);
-	cli_error("%s: mconsole not answering 'go' (%s); the watchdog keeps "
-		  "trying for 60 s", b->g.umid, mc_strerror(ret));
-	return EXIT_GUEST;
+	return ret;
 }
 
 static int pause_and_copy(struct backup *b)
 {
-	bool paused = false, resumed = false, already = false, gone = false;
+	bool paused = false, already = false, gone = false, stop_lost = false;
 	struct snap_ctx c = { .intr = &interrupted, .tick = tick, .arg = &paused };
 	struct mc_reply r;
 	double t0;
-	int ret, status = 0, go_status;
+	int ret, status = 0;
 
 	t0 = now();
 	utc_now(b->created, sizeof(b->created));
@@ -939,28 +996,36 @@ static int pause_and_copy(struct backup *b)
 			/* Somebody else stopped it: leave it as we found it. */
 			already = true;
 			watchdog_release(&b->wd);
+			b->after = "the guest was already stopped and is left stopped";
 			if (!b->o->quiet)
 				cli_error("%s: note: the guest was already stopped; it is "
-					  "left stopped", b->g.umid);
+					  "left stopped", qm(b->g.umid));
 		} else if (r.err) {
-			cli_error("%s: 'stop' failed: %s", b->g.umid, r.text);
+			cli_error("%s: 'stop' failed: %s", qm(b->g.umid), qm(r.text));
 			status = EXIT_GUEST;
 		}
 		mc_reply_free(&r);
+	} else if (ret == -ETIMEDOUT) {
+		/* Stopped or not, `go` follows; one message once we know. */
+		stop_lost = true;
+		status = EXIT_GUEST;
 	} else {
 		status = guest_error(b, ret, "stop");
 		gone = ret == -ECONNREFUSED || ret == -ENOENT;
+		if (gone)
+			b->after = "the guest exited";
 	}
 	if (status == 0) {
 		paused = true;
 		ret = guest_wait_io_idle(&b->g, 10000, &interrupted, &b->io_idle);
 		if (ret == -ESRCH) {
-			cli_error("%s: the guest exited during the backup", b->g.umid);
+			cli_error("%s: the guest exited during the backup", qm(b->g.umid));
 			status = EXIT_GUEST;
 			gone = true;
+			b->after = "the guest exited";
 		} else if (ret == -ETIMEDOUT) {
 			cli_error("%s: the guest's I/O thread still had work in flight "
-				  "after 10 s", b->g.umid);
+				  "after 10 s", qm(b->g.umid));
 			status = EXIT_FAILED;
 		} else if (ret == -EINTR) {
 			status = EXIT_INTERRUPTED;
@@ -977,11 +1042,22 @@ static int pause_and_copy(struct backup *b)
 		return status;
 	}
 	/* Whatever happened: resume.  (`go` on a running guest is harmless.) */
-	go_status = resume_guest(b, &resumed);
+	ret = resume_guest(b);
 	b->pause_ms = (now() - t0) * 1000.0;
-	if (status == 0)
-		status = go_status;
-	return status;
+	if (ret == 0 && !stop_lost)
+		return status;
+	/* Interrupted: main() reports the signal and b->after in one line. */
+	if (status == EXIT_INTERRUPTED)
+		return status;
+	if (stop_lost)
+		cli_error("%s: mconsole not answering: no reply to 'stop' in %g s (%s); %s",
+			  qm(b->g.umid), b->o->timeout_ms / 1000.0, qm(b->g.sock), b->after);
+	else if (ret == -ECONNREFUSED || ret == -ENOENT)
+		cli_error("%s: the guest exited during the backup", qm(b->g.umid));
+	else
+		cli_error("%s: mconsole not answering 'go' (%s); %s", qm(b->g.umid),
+			  mc_strerror(ret), b->after);
+	return status ? status : EXIT_GUEST;
 }
 
 /* --- after the pause: checksums, compression, manifest ------------------ */
@@ -1001,7 +1077,7 @@ static int post_unit(void *ctx, const uint8_t *data, size_t len)
 
 static int fsync_error(const char *name, int err)
 {
-	cli_error("%s: %s", name, strerror(err));
+	cli_error("%s: %s", qm(name), strerror(err));
 	return err == ENOSPC || err == EDQUOT || err == EFBIG ? EXIT_DEST : EXIT_FAILED;
 }
 
@@ -1028,7 +1104,8 @@ static int finish_device(struct backup *b, struct device *d)
 			return EXIT_FAILED;
 		}
 	} else {
-		cli_error("%s: the copy is not a valid COW file: %s", d->file, err.msg);
+		cli_error("%s: the copy is not a valid COW file: %s", qm(d->file),
+			  qm(lib_msg(&err, d->af.tmp ? d->af.tmp : proc)));
 		return EXIT_FAILED;
 	}
 	d->data_bytes = snap_allocated(d->af.fd, (uint64_t)d->st.st_size);
@@ -1037,7 +1114,7 @@ static int finish_device(struct backup *b, struct device *d)
 		snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
 		ret = atomic_open(&d->zf, b->dirfd, path, 0644, false);
 		if (ret < 0) {
-			cli_error("%s: cannot create: %s", path, strerror(-ret));
+			cli_error("%s: cannot create: %s", qm(path), strerror(-ret));
 			return EXIT_DEST;
 		}
 		ret = packer_open(&pc.packer, o->compress, o->level, d->zf.fd,
@@ -1079,7 +1156,7 @@ static int publish_device(struct backup *b, struct device *d)
 	snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
 	ret = atomic_publish(af, path, b->o->force);
 	if (ret < 0) {
-		cli_error("%s: %s", path, ret == -EEXIST ? "already exists; use -f to "
+		cli_error("%s: %s", qm(path), ret == -EEXIST ? "already exists; use -f to "
 			  "replace it" : strerror(-ret));
 		return ret == -EEXIST || ret == -ENOSPC || ret == -EROFS ? EXIT_DEST : EXIT_FAILED;
 	}
@@ -1091,7 +1168,7 @@ static void json_kv_str(FILE *f, const char *key, const char *val, bool comma)
 {
 	fprintf(f, "%s\n  \"%s\": ", comma ? "," : "", key);
 	if (val)
-		cli_json_string(f, val);
+		quote_json(f, val);
 	else
 		fputs("null", f);
 }
@@ -1129,16 +1206,16 @@ static char *manifest_text(struct backup *b, size_t *len)
 		struct device *d = &b->dev[i];
 
 		fprintf(f, "%s\n    {\"device\": ", i ? "," : "");
-		cli_json_string(f, d->name);
+		quote_json(f, d->name);
 		fprintf(f, ", \"cow\": ");
-		cli_json_string(f, d->cow);
+		quote_json(f, d->cow);
 		fprintf(f, ", \"backing\": ");
-		cli_json_string(f, d->hdr.backing);
+		quote_json(f, d->hdr.backing);
 		fprintf(f, ",\n     \"size\": %llu, \"mtime\": %u, \"layout\": \"%s\", "
 			"\"sectorsize\": %u,\n     \"file\": ",
 			(unsigned long long)d->hdr.size, d->hdr.mtime,
 			ubdk_layout_name(d->hdr.layout), d->hdr.sectorsize);
-		cli_json_string(f, d->file);
+		quote_json(f, d->file);
 		fprintf(f, ", \"compression\": \"%s\", \"stored_bytes\": %llu,\n"
 			"     \"cow_bytes\": %llu, \"data_bytes\": %llu, \"cow_sectors\": %llu, "
 			"\"paused_copy_bytes\": %llu,\n"
@@ -1174,7 +1251,7 @@ static int write_manifest(struct backup *b, const char *text, size_t len)
 	if (ret == 0 && fsync(b->dirfd) < 0)
 		ret = -errno;
 	if (ret < 0) {
-		cli_error("%s: %s", path, strerror(-ret));
+		cli_error("%s: %s", qm(path), strerror(-ret));
 		return ret == -ENOSPC || ret == -EDQUOT || ret == -EROFS ? EXIT_DEST : EXIT_FAILED;
 	}
 	return 0;
@@ -1278,15 +1355,15 @@ static void summary(struct backup *b)
 	if (b->live)
 		fprintf(stderr, "%s: %s: %d device%s, %.1f MiB of COW data backed up into "
 			"%s (stored: %s%s%.1f MiB); paused %.1f ms (%s, %.1f MiB copied "
-			"while stopped)\n", cli_prog, b->g.umid, b->ndev, b->ndev == 1 ? "" : "s",
-			(double)data / 1048576.0, b->dest, b->o->compress ?
+			"while stopped)\n", cli_prog, qm(b->g.umid), b->ndev, b->ndev == 1 ? "" : "s",
+			(double)data / 1048576.0, qm(b->dest), b->o->compress ?
 			pack_name(b->o->compress) : "", b->o->compress ? " " : "",
 			(double)stored / 1048576.0, b->pause_ms, method_names[b->method],
 			(double)paused / 1048576.0);
 	else
 		fprintf(stderr, "%s: %d COW file%s, %.1f MiB of data backed up into %s "
 			"(stored: %s%s%.1f MiB)\n", cli_prog, b->ndev, b->ndev == 1 ? "" : "s",
-			(double)data / 1048576.0, b->dest, b->o->compress ?
+			(double)data / 1048576.0, qm(b->dest), b->o->compress ?
 			pack_name(b->o->compress) : "", b->o->compress ? " " : "",
 			(double)stored / 1048576.0);
 }
@@ -1299,20 +1376,20 @@ static int backup_live(struct backup *b)
 
 	ret = guest_locate(o->guest, o->uml_dir, &b->g);
 	if (ret == -ENAMETOOLONG) {
-		cli_error("%s: path too long for a socket", o->guest);
+		cli_error("%s: path too long for a socket", qm(o->guest));
 		return EXIT_GUEST;
 	}
 	if (ret < 0) {
-		cli_error("%s: no such guest (no mconsole socket %s)", o->guest, b->g.sock);
+		cli_error("%s: no such guest (no mconsole socket %s)", qm(o->guest), qm(b->g.sock));
 		return EXIT_GUEST;
 	}
 	ret = mc_open(&b->mc, b->g.sock, o->timeout_ms);
 	if (ret < 0) {
 		if (ret == -ECONNREFUSED)
 			cli_error("%s: the guest is not running (nobody listens on %s)",
-				  b->g.umid, b->g.sock);
+				  qm(b->g.umid), qm(b->g.sock));
 		else
-			cli_error("%s: %s: %s", b->g.umid, b->g.sock, mc_strerror(ret));
+			cli_error("%s: %s: %s", qm(b->g.umid), qm(b->g.sock), mc_strerror(ret));
 		return EXIT_GUEST;
 	}
 	b->mc.interrupt = &interrupted;
@@ -1379,7 +1456,7 @@ static int backup_offline(struct backup *b)
 		d->unit = -1;
 		snprintf(d->name, sizeof(d->name), "ubd%d", i);
 		if (!realpath(o->files[i], abs)) {
-			cli_error("%s: cannot open: %s", o->files[i], strerror(errno));
+			cli_error("%s: cannot open: %s", qm(o->files[i]), strerror(errno));
 			st = EXIT_DEVICE;
 			break;
 		}
@@ -1393,17 +1470,21 @@ static int backup_offline(struct backup *b)
 		if (ubdk_cow_open(d->cow, NULL, UBDK_OPEN_LOCK | UBDK_OPEN_NO_CHECK,
 				  &locks[i], &err) < 0) {
 			if (err.code == UBDK_E_LOCKED) {
+				char prog[256];
+
+				/* A command to paste into a shell: quoted. */
 				cli_error("%s: in use by a running guest (locked); back it "
-					  "up live: %s UMID DESTDIR", d->cow, cli_prog);
+					  "up live: %s UMID DESTDIR", qm(d->cow),
+					  qm(quote_shell(prog, sizeof(prog), cli_prog) ? prog : "uml_backup"));
 				st = EXIT_LOCKED;
 			} else {
-				cli_report(&err);
+				cli_error("%s", qm(lib_msg(&err, d->cow)));
 				st = EXIT_DEVICE;
 			}
 			break;
 		}
 		if (ubdk_backing_check(&d->hdr, d->hdr.backing, &chk, &err) < 0 && !o->quiet)
-			cli_error("%s: warning: %s", d->cow, err.msg);
+			cli_error("%s: warning: %s", qm(d->cow), qm(lib_msg(&err, d->hdr.backing)));
 		b->ndev++;
 	}
 	if (st == 0)
@@ -1463,17 +1544,19 @@ static struct json *read_manifest(const char *dir)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		cli_error("%s: %s", path, errno == ENOENT ? "no manifest: not a complete "
-			  "backup" : strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	fd = input_open(path, &st);
+	if (fd >= 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		fd = INPUT_E_TYPE;
+	}
+	if (fd < 0) {
+		cli_error("%s: %s", qm(path), fd == -ENOENT ? "no manifest: not a complete "
+			  "backup" : input_strerror(fd));
 		return NULL;
 	}
 	text = malloc((size_t)st.st_size + 1);
 	if (!text || read(fd, text, (size_t)st.st_size) != st.st_size) {
-		cli_error("%s: cannot read", path);
+		cli_error("%s: cannot read", qm(path));
 		free(text);
 		close(fd);
 		return NULL;
@@ -1482,7 +1565,13 @@ static struct json *read_manifest(const char *dir)
 	j = json_parse(text, (size_t)st.st_size, err, sizeof(err));
 	free(text);
 	if (!j || !json_get(j, "devices") || json_get(j, "devices")->type != JSON_ARRAY) {
-		cli_error("%s: not a uml_backup manifest%s%s", path, j ? "" : ": ", j ? "" : err);
+		cli_error("%s: not a uml_backup manifest%s%s", qm(path), j ? "" : ": ", j ? "" : err);
+		json_free(j);
+		return NULL;
+	}
+	/* Every backup has a device: an empty list would check nothing. */
+	if (json_get(j, "devices")->n == 0) {
+		cli_error("%s: the manifest lists no devices", qm(path));
 		json_free(j);
 		return NULL;
 	}
@@ -1512,11 +1601,14 @@ static const char *verify_device(const char *dir, const struct json *dv, bool *i
 	    !json_u64(dv, "cow_bytes", &cow_bytes) || (fmt = pack_parse(comp)) < 0)
 		return "incomplete entry in the manifest";
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(problem, sizeof(problem), "cannot open: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	fd = input_open(path, &st);
+	if (fd >= 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		fd = INPUT_E_TYPE;
+	}
+	if (fd < 0) {
+		snprintf(problem, sizeof(problem), "%s%s", fd == INPUT_E_TYPE ||
+			 fd == -EISDIR ? "" : "cannot open: ", input_strerror(fd));
 		return problem;
 	}
 	memset(&v, 0, sizeof(v));
@@ -1548,11 +1640,14 @@ static const char *verify_device(const char *dir, const struct json *dv, bool *i
 	}
 	if (ubdk_header_decode(v.head, v.headlen, file, &h, &err) < 0)
 		return "not a COW file";
-	if (strcmp(h.backing, backing) || h.size != size || h.mtime != (uint32_t)mtime)
+	/* The manifest holds the header's name as quote_json() wrote it. */
+	if (!quote_json_matches(h.backing, backing) || h.size != size ||
+	    h.mtime != (uint32_t)mtime)
 		return "its COW header differs from the manifest";
 	/* Bootable as it is: the backing file must still match the header. */
 	if (ubdk_backing_check(&h, h.backing, &chk, &err) < 0) {
-		snprintf(problem, sizeof(problem), "the backing file changed: %s", err.msg);
+		snprintf(problem, sizeof(problem), "the backing file changed: %s",
+			 lib_msg(&err, h.backing));
 		return problem;
 	}
 	return NULL;
@@ -1579,18 +1674,18 @@ static int verify_dir(const struct options *o, const char *dir, bool print)
 			return EXIT_INTERRUPTED;
 		}
 		if (problem) {
-			cli_error("%s/%s: %s", dir, file ? file : "?", problem);
+			cli_error("%s/%s: %s", qm(dir), qm(file ? file : "?"), qm(problem));
 			bad++;
 			io += io_error;
 		} else if (print && !o->quiet && !o->json) {
-			fprintf(stderr, "%s: %s/%s: OK\n", cli_prog, dir, file);
+			fprintf(stderr, "%s: %s/%s: OK\n", cli_prog, qm(dir), qm(file));
 		}
 		if (print && o->json) {
 			printf("%s{\"file\": ", i ? ", " : "");
-			cli_json_string(stdout, file ? file : "");
+			quote_json(stdout, file ? file : "");
 			printf(", \"ok\": %s, \"problem\": ", problem ? "false" : "true");
 			if (problem)
-				cli_json_string(stdout, problem);
+				quote_json(stdout, problem);
 			else
 				printf("null");
 			printf("}");
@@ -1630,15 +1725,16 @@ static int restore(const struct options *o)
 	double t0 = now();
 
 	base = base ? base + 1 : o->input;
-	fd = open(o->input, O_RDONLY | O_CLOEXEC);
+	fd = input_open(o->input, &st);
 	if (fd < 0) {
-		cli_error("%s: cannot open: %s", o->input, strerror(errno));
+		cli_error("%s: %s%s", qm(o->input), fd == INPUT_E_TYPE || fd == -EISDIR ? "" :
+			  "cannot open: ", input_strerror(fd));
 		return EXIT_FAILED;
 	}
 	fmt = pack_detect(fd);
 	if (fmt < 0) {
 		cli_error("%s: not an LZ4 or gzip file (an uncompressed backup is a COW "
-			  "file already)", o->input);
+			  "file already)", qm(o->input));
 		close(fd);
 		return EXIT_FAILED;
 	}
@@ -1649,39 +1745,54 @@ static int restore(const struct options *o)
 		size_t l = strlen(o->input), sl = strlen(suffix);
 
 		if (l <= sl || strcmp(o->input + l - sl, suffix)) {
-			cli_error("%s: no %s suffix to strip: name the OUTPUT", o->input, suffix);
+			cli_error("%s: no %s suffix to strip: name the OUTPUT", qm(o->input), suffix);
 			close(fd);
 			return EXIT_USAGE;
 		}
 		snprintf(out, sizeof(out), "%.*s", (int)(l - sl), o->input);
 	}
-	if (!o->force && stat(out, &st) == 0) {
-		cli_error("%s: already exists; use -f to replace it", out);
+	/* -f replaces a file, never a directory or a device node, FIFO, socket. */
+	if (lstat(out, &st) == 0 && (!o->force || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))) {
+		cli_error("%s: %s", qm(out), S_ISDIR(st.st_mode) ? "is a directory; name the "
+			  "output file" : !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) ?
+			  "not a regular file; not replacing it" :
+			  "already exists; use -f to replace it");
 		close(fd);
 		return EXIT_DEST;
 	}
 	/* The manifest next to the file, if it lists it, has its checksums. */
 	atomic_dir_of(o->input, dir, sizeof(dir));
 	snprintf(mpath, sizeof(mpath), "%s/%s", dir, MANIFEST);
-	if (access(mpath, F_OK) == 0 && (manifest = read_manifest(dir))) {
-		const struct json *devs = json_get(manifest, "devices");
+	if (lstat(mpath, &st) == 0) {
+		const struct json *devs, *entry = NULL;
 
+		/* A manifest that cannot be read must not pass as checked. */
+		manifest = read_manifest(dir);
+		if (!manifest) {
+			close(fd);
+			return EXIT_FAILED;
+		}
+		devs = json_get(manifest, "devices");
 		for (size_t i = 0; i < devs->n; i++) {
 			const char *file = json_str(devs->items[i], "file");
 
-			if (file && !strcmp(file, base)) {
-				const struct json *s = json_get(devs->items[i], "checksums");
-
-				expect_crc = json_str(s, "crc32");
-				expect_sha = json_str(s, "sha256_tree");
-			}
+			if (file && quote_json_matches(base, file))
+				entry = devs->items[i];
+		}
+		expect_crc = json_str(json_get(entry, "checksums"), "crc32");
+		expect_sha = json_str(json_get(entry, "checksums"), "sha256_tree");
+		if (entry && (!expect_crc || !expect_sha)) {
+			cli_error("%s: the entry of %s has no checksums", qm(mpath), qm(base));
+			close(fd);
+			json_free(manifest);
+			return EXIT_FAILED;
 		}
 	}
 	atomic_dir_of(out, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ret = dirfd < 0 ? -errno : atomic_open(&af, dirfd, out, 0644, false);
 	if (ret < 0) {
-		cli_error("%s: cannot create: %s", out, strerror(-ret));
+		cli_error("%s: cannot create: %s", qm(out), strerror(-ret));
 		close(fd);
 		if (dirfd >= 0)
 			close(dirfd);
@@ -1700,14 +1811,14 @@ static int restore(const struct options *o)
 	sums_final(&rc.sums);
 	if (ret == 0 && expect_crc && expect_sha &&
 	    (strcmp(expect_crc, rc.sums.crc_hex) || strcmp(expect_sha, rc.sums.sha_hex))) {
-		cli_error("%s: checksum mismatch with %s/%s (crc32 %s, manifest %s)", o->input,
-			  dir, MANIFEST, rc.sums.crc_hex, expect_crc);
+		cli_error("%s: checksum mismatch with %s/%s (crc32 %s, manifest %s)", qm(o->input),
+			  qm(dir), MANIFEST, rc.sums.crc_hex, qm(expect_crc));
 		ret = -EBADMSG;
 		msg[0] = '\0';
 	} else if (ret == -EBADMSG) {
-		cli_error("%s: %s", o->input, msg);
+		cli_error("%s: %s", qm(o->input), qm(msg));
 	} else if (ret < 0 && ret != -EINTR) {
-		cli_error("%s: %s", out, strerror(-ret));
+		cli_error("%s: %s", qm(out), strerror(-ret));
 	}
 	if (ret == 0)
 		ret = atomic_publish(&af, out, o->force);
@@ -1722,15 +1833,15 @@ static int restore(const struct options *o)
 		return EXIT_FAILED;
 	if (ret < 0) {
 		if (ret == -EEXIST)
-			cli_error("%s: already exists; use -f to replace it", out);
+			cli_error("%s: already exists; use -f to replace it", qm(out));
 		return ret == -ENOSPC || ret == -EDQUOT || ret == -EFBIG || ret == -EEXIST ?
 		       EXIT_DEST : EXIT_FAILED;
 	}
 	if (o->json) {
 		printf("{\"input\": ");
-		cli_json_string(stdout, o->input);
+		quote_json(stdout, o->input);
 		printf(", \"output\": ");
-		cli_json_string(stdout, out);
+		quote_json(stdout, out);
 		printf(", \"format\": \"%s\", "
 		       "\"bytes\": %llu, \"written\": %llu, \"crc32\": \"%s\", "
 		       "\"sha256_tree\": \"%s\", \"checked\": %s, \"seconds\": %.3f}\n",
@@ -1740,7 +1851,7 @@ static int restore(const struct options *o)
 	}
 	if (!o->quiet)
 		fprintf(stderr, "%s: restored %s to %s (%.1f MiB, %.1f MiB of data)%s\n",
-			cli_prog, o->input, out, (double)total / 1048576.0,
+			cli_prog, qm(o->input), qm(out), (double)total / 1048576.0,
 			(double)rc.out.written / 1048576.0,
 			expect_crc ? ", checksums match the manifest" : "");
 	return 0;
@@ -1791,8 +1902,9 @@ int main(int argc, char **argv)
 	else if (status != EXIT_USAGE)
 		cleanup(&b);
 	if (status == EXIT_INTERRUPTED)
-		cli_error("interrupted by signal %d%s", (int)interrupted,
-			  b.live && b.g.umid[0] ? "; the guest is running" : "");
+		cli_error("interrupted by signal %d%s%s", (int)interrupted,
+			  b.live && b.g.umid[0] ? "; " : "", !b.live || !b.g.umid[0] ? "" :
+			  b.after ? b.after : "the guest is running");
 	mc_close(&b.mc);
 	for (int i = 0; i < b.ndev; i++) {
 		if (b.dev[i].src >= 0)

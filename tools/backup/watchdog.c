@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "mconsole.h"
+#include "quote.h"
 
 /* Close every descriptor but keep. */
 static void close_others(int keep)
@@ -44,6 +45,7 @@ static void resume(const char *sock, const char *umid, int timeout_ms, int retry
 	struct timespec t0, t;
 	struct mconsole mc;
 	struct mc_reply r;
+	char qumid[1024], word[sizeof(mc.path) * 4 + 3], qsock[sizeof(word) * 4];
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -57,7 +59,7 @@ static void resume(const char *sock, const char *umid, int timeout_ms, int retry
 			/* "Not stopped" (an error reply) means it was running. */
 			if (!r.err)
 				cli_error("watchdog: the backup ended without resuming "
-					  "guest %s; resumed it", umid);
+					  "guest %s; resumed it", quote_msg(qumid, sizeof(qumid), umid));
 			mc_reply_free(&r);
 			return;
 		}
@@ -65,9 +67,12 @@ static void resume(const char *sock, const char *umid, int timeout_ms, int retry
 			return;         /* the guest is gone: nothing to resume */
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (t.tv_sec - t0.tv_sec >= retry_s) {
+			/* The command is pasted into a shell: quote the socket. */
+			quote_shell(word, sizeof(word), sock);
 			cli_error("watchdog: guest %s did not answer 'go' for %d s; "
 				  "it may still be stopped: uml_mconsole %s go",
-				  umid, retry_s, sock);
+				  quote_msg(qumid, sizeof(qumid), umid), retry_s,
+				  quote_msg(qsock, sizeof(qsock), word));
 			return;
 		}
 		sleep(1);
