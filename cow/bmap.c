@@ -46,7 +46,7 @@ struct chunk {
 
 struct slab {
 	struct slab *next;
-	size_t used;               /* chunks handed out */
+	size_t used;               /* chunks handed out (the arena: bytes) */
 	struct chunk chunks[];
 };
 
@@ -61,7 +61,9 @@ struct entry {
 struct extent {
 	uint64_t first, end;       /* chunk numbers, [first, end) */
 	uint64_t *loaded;          /* a bit per chunk read from the file */
-	size_t loaded_len;         /* bytes mapped for it */
+	uint64_t *nonzero;         /* a bit per chunk in memory (same map) */
+	size_t loaded_len;         /* bytes for both */
+	bool in_arena;             /* small: carved from the arena */
 };
 
 struct ubdk_bmap {
@@ -80,10 +82,13 @@ struct ubdk_bmap {
 	size_t next, ext_cap;
 
 	struct slab *slabs;
+	struct slab *arena;        /* small allocations (per-extent bits) */
 	struct chunk *dirty;       /* chunks to write back */
 	uint64_t ndirty;
 
-	uint64_t *sorted;          /* keys of in-memory chunks, ascending */
+	uint64_t *sorted;          /* keys of in-memory chunks outside the
+	                              data extents, ascending (those inside
+	                              are found through the extents) */
 	uint64_t sorted_len, sorted_cap;
 	bool sorted_stale;
 
@@ -180,8 +185,33 @@ static struct chunk *new_chunk(struct ubdk_bmap *bm, uint64_t c)
 	ch->idx = c;
 	put(bm->table, bm->table_cap, bm->table_shift, ch);
 	bm->table_len++;
-	bm->sorted_stale = true;
 	return ch;
+}
+
+/*
+ * Small allocations, carved from slabs freed only at close: a mapping of
+ * its own would cost a page for each of thousands of small extents.
+ */
+static void *arena_alloc(struct ubdk_bmap *bm, size_t len)
+{
+	size_t room = SLAB_BYTES - sizeof(struct slab);
+	void *p;
+
+	len = (len + 15) & ~(size_t)15;
+	if (len > room / 4)
+		return NULL;
+	if (!bm->arena || room - bm->arena->used < len) {
+		struct slab *s = map(bm, SLAB_BYTES);
+
+		if (!s)
+			return NULL;
+		s->next = bm->arena;
+		s->used = 0;
+		bm->arena = s;
+	}
+	p = (uint8_t *)bm->arena->chunks + bm->arena->used;
+	bm->arena->used += len;
+	return p;
 }
 
 /* The data extent holding chunk c, or NULL. */
@@ -205,6 +235,20 @@ static bool is_loaded(const struct extent *e, uint64_t c)
 	uint64_t i = c - e->first;
 
 	return e->loaded && (e->loaded[i / 64] >> (i % 64)) & 1;
+}
+
+static bool is_nonzero(const struct extent *e, uint64_t c)
+{
+	uint64_t i = c - e->first;
+
+	return e->loaded && (e->nonzero[i / 64] >> (i % 64)) & 1;
+}
+
+static void mark_nonzero(struct extent *e, uint64_t c)
+{
+	uint64_t i = c - e->first;
+
+	e->nonzero[i / 64] |= 1ULL << (i % 64);
 }
 
 static uint64_t le64(uint64_t v)
@@ -231,11 +275,17 @@ static int load(struct ubdk_bmap *bm, struct extent *e, uint64_t c)
 	if (!e->loaded) {
 		uint64_t n = e->end - e->first;
 
-		e->loaded_len = (size_t)((n + 63) / 64 * 8);
-		e->loaded = map(bm, e->loaded_len);
+		uint64_t words = (n + 63) / 64;
+
+		e->loaded_len = (size_t)(2 * words * 8);
+		e->loaded = arena_alloc(bm, e->loaded_len);
+		e->in_arena = e->loaded != NULL;
+		if (!e->loaded)
+			e->loaded = map(bm, e->loaded_len);
 		if (!e->loaded)
 			return -ENOMEM;
 		memset(e->loaded, 0, e->loaded_len);
+		e->nonzero = e->loaded + words;
 	}
 	if (!bm->window) {
 		bm->window = map(bm, WINDOW_BYTES);
@@ -271,6 +321,7 @@ static int load(struct ubdk_bmap *bm, struct extent *e, uint64_t c)
 			if (!ch)
 				return -ENOMEM;
 			memcpy(ch->w, src, n);
+			mark_nonzero(e, i);
 		}
 		e->loaded[rel / 64] |= 1ULL << (rel % 64);
 	}
@@ -320,7 +371,9 @@ static int add_extent(struct ubdk_bmap *bm, uint64_t first, uint64_t end)
 	bm->ext[bm->next].first = first;
 	bm->ext[bm->next].end = end;
 	bm->ext[bm->next].loaded = NULL;
+	bm->ext[bm->next].nonzero = NULL;
 	bm->ext[bm->next].loaded_len = 0;
+	bm->ext[bm->next].in_arena = false;
 	bm->next++;
 	return 0;
 }
@@ -392,8 +445,15 @@ void ubdk__bmap_free(struct ubdk_bmap *bm)
 		bm->slabs = s->next;
 		unmap(bm, s, SLAB_BYTES);
 	}
+	while (bm->arena) {
+		struct slab *s = bm->arena;
+
+		bm->arena = s->next;
+		unmap(bm, s, SLAB_BYTES);
+	}
 	for (i = 0; i < bm->next; i++)
-		unmap(bm, bm->ext[i].loaded, bm->ext[i].loaded_len);
+		if (!bm->ext[i].in_arena)
+			unmap(bm, bm->ext[i].loaded, bm->ext[i].loaded_len);
 	unmap(bm, bm->ext, bm->ext_cap * sizeof(*bm->ext));
 	unmap(bm, bm->table, (size_t)bm->table_cap * sizeof(*bm->table));
 	unmap(bm, bm->sorted, (size_t)bm->sorted_cap * sizeof(*bm->sorted));
@@ -430,7 +490,7 @@ static int sort_keys(struct ubdk_bmap *bm)
 		bm->sorted_cap = cap;
 	}
 	for (i = 0; i < bm->table_cap; i++)
-		if (bm->table[i].key)
+		if (bm->table[i].key && !extent_of(bm, bm->table[i].key - 1))
 			bm->sorted[n++] = bm->table[i].key - 1;
 	qsort(bm->sorted, (size_t)n, sizeof(*bm->sorted), cmp_u64);
 	bm->sorted_len = n;
@@ -490,13 +550,15 @@ static int next_candidate(struct ubdk_bmap *bm, uint64_t c, uint64_t limit,
 		uint64_t i = e->first > c ? e->first : c;
 
 		for (; i < e->end && i < best; i++) {
-			if (!is_loaded(e, i)) {
+			uint64_t w = (i - e->first) / 64;
+
+			if (!is_loaded(e, i) || is_nonzero(e, i)) {
 				best = i;
 				break;
 			}
-			/* A whole loaded word: skip it. */
-			if ((i - e->first) % 64 == 0 &&
-			    e->loaded[(i - e->first) / 64] == ~0ULL)
+			/* 64 chunks read and found zero: skip them. */
+			if ((i - e->first) % 64 == 0 && e->loaded[w] == ~0ULL &&
+			    !e->nonzero[w])
 				i += 63;
 		}
 	}
@@ -641,9 +703,16 @@ int ubdk__bmap_set(struct ubdk_bmap *bm, uint64_t start, uint64_t end)
 		if (ret < 0)
 			return ret;
 		if (!ch) {
+			struct extent *e = extent_of(bm, c);
+
 			ch = new_chunk(bm, c);
 			if (!ch)
 				return -ENOMEM;
+			/* get_chunk read it if it lies in a data extent. */
+			if (e)
+				mark_nonzero(e, c);
+			else
+				bm->sorted_stale = true;
 		}
 		if (cend > end)
 			cend = end;
