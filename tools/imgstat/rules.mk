@@ -35,7 +35,7 @@ check-imgstat: all $(B)/tests/cowutil $(B)/tests/uml_imgstat-asan
 # input is.  check-fuzz runs FUZZ_FILES_RUNS inputs, fuzz runs longer.
 FUZZ_FILES_SRC := tests/fuzz/fuzz_files.c tools/imgstat/files.c tools/imgstat/fsdiff.c \
 	tools/imgstat/extfs.c tools/imgstat/pairio.c tools/imgstat/img.c tools/imgstat/out.c \
-	tools/common/cli.c $(LIB_SRC)
+	$(COMMON_SRC) $(LIB_SRC)
 FUZZ_FILES_RUNS ?= 100000
 
 $(B)/tests/fuzz-files: $(FUZZ_FILES_SRC) $(IMGSTAT_HDR) $(COMMON_HDR) $(LIB_HDR)
