@@ -33,9 +33,9 @@ PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 TOOLS := uml_mkcow uml_moo
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 COMMON_SRC := tools/common/cli.c tools/common/atomic.c tools/common/escape.c tools/common/quote.c \
-	tools/common/input.c
+	tools/common/input.c tools/common/extent.c
 COMMON_HDR := tools/common/cli.h tools/common/atomic.h tools/common/escape.h tools/common/quote.h \
-	tools/common/input.h
+	tools/common/input.h tools/common/extent.h
 MANS := $(wildcard tools/*/*.1)
 
 TEST_SRC := $(wildcard tests/unit/*.c)
@@ -125,6 +125,11 @@ $(B)/tests/unit-fault-asan: $(FAULT_SRC) $(FAULT_HDR)
 		-Icow -Itests/unit -o $@ $(FAULT_SRC) $(CHECK_LIBS)
 
 # The tools' escaping helpers, with sanitizers: they take hostile names.
+$(B)/tests/extent: tests/common/extent_test.c tools/common/extent.c tools/common/extent.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common -o $@ \
+		tests/common/extent_test.c tools/common/extent.c
+
 $(B)/tests/escape: tests/common/escape_test.c tools/common/escape.c tools/common/escape.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common -o $@ \
@@ -148,8 +153,9 @@ check-asan: $(B)/tests/unit-asan $(B)/tests/unit-fault-asan
 	cd $(B)/tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-asan && \
 		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-fault-asan
 
-check-escape: $(B)/tests/escape
+check-escape: $(B)/tests/escape $(B)/tests/extent
 	$(B)/tests/escape
+	$(B)/tests/extent
 
 FUZZ_RUNS ?= 200000
 check-fuzz: $(B)/tests/fuzz-header
