@@ -16,9 +16,14 @@ mkdir -p "$D/ubdk/cow"
 link_dir() { # link_dir FROM TO patterns...
 	_from=$1 _to=$2
 	shift 2
-	# Drop links to files that are gone.
+	# Drop links to files that are gone or that lie elsewhere (a tree
+	# wired from another checkout before).
 	for l in "$_to"/*; do
-		[ -L "$l" ] && [ ! -e "$l" ] && rm -f "$l"
+		[ -L "$l" ] || continue
+		case $(readlink "$l") in
+		"$_from"/*) [ -e "$l" ] || rm -f "$l" ;;
+		*) rm -f "$l" ;;
+		esac
 	done
 	for p in "$@"; do
 		for f in "$_from"/$p; do
