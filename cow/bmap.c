@@ -265,6 +265,21 @@ static size_t chunk_len(const struct ubdk_bmap *bm, uint64_t c)
 	       CHUNK_BYTES;
 }
 
+/* Is a chunk's worth of bytes all zero?  A word at a time: most are. */
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	uint64_t acc = 0, w;
+	size_t k = 0;
+
+	for (; k + 8 <= n; k += 8) {
+		memcpy(&w, p + k, 8);
+		acc |= w;
+	}
+	for (; k < n; k++)
+		acc |= p[k];
+	return acc == 0;
+}
+
 /* Read the window of extent e around chunk c; keep its non-zero chunks. */
 static int load(struct ubdk_bmap *bm, struct extent *e, uint64_t c)
 {
@@ -310,13 +325,10 @@ static int load(struct ubdk_bmap *bm, struct extent *e, uint64_t c)
 		uint64_t rel = i - e->first;
 		size_t n = chunk_len(bm, i);
 		struct chunk *ch;
-		size_t k;
 
 		if (is_loaded(e, i))
 			continue;
-		for (k = 0; k < n && !src[k]; k++)
-			;
-		if (k < n && !lookup(bm, i)) {
+		if (!all_zero(src, n) && !lookup(bm, i)) {
 			ch = new_chunk(bm, i);
 			if (!ch)
 				return -ENOMEM;
