@@ -63,8 +63,8 @@ static void describe_backing(struct img *im, int fd)
 	      ubdk_backing_check(&im->hdr, im->backing, &im->chk, &err);
 	im->chk_done = ret == 0 || err.code == UBDK_E_SIZE_MISMATCH ||
 		       err.code == UBDK_E_MTIME_MISMATCH;
-	/* The kernel reads a backing COW as a raw disk: only big-endian
-	 * magic is worth a warning, as only v2/v3 are common. */
+	/* The magic as v2 and v3 store it (big-endian): the kernel would
+	 * read such a backing file as a raw disk, header included. */
 	im->backing_is_cow = img_read_fd(fd, magic, 4, 0) == 4 &&
 			     !memcmp(magic, "\x4f\x4f\x4f\x4d", 4);
 }
@@ -237,11 +237,6 @@ void img_close(struct img *im)
 	ubdk_cow_close(im->cow);
 	im->cow = NULL;
 	im->fd = im->bfd = im->own_bfd = -1;
-}
-
-int img_count(struct img *im, uint64_t *count)
-{
-	return ubdk_cow_count(im->cow, 0, im->geo.sectors, count, NULL);
 }
 
 int img_next_cow_run(struct img *im, uint64_t *pos, struct extent *run)

@@ -92,8 +92,6 @@ void img_close(struct img *im);
 ssize_t img_read_fd(int fd, void *buf, size_t len, uint64_t off);
 
 /* The bitmap questions, for a COW the library opened (im->cow). */
-/* Sectors stored in the COW, or -errno. */
-int img_count(struct img *im, uint64_t *count);
 /*
  * The next run of sectors stored in the COW at or after *pos: returns 1
  * and fills run, 0 at the end, -errno when the bitmap cannot be read.

@@ -180,14 +180,15 @@ static void write_backing(struct out *o, const struct img *im)
 
 static int write_usage(struct out *o, struct img *im)
 {
-	uint64_t n, runs = 0, pos = 0;
+	uint64_t n = 0, runs = 0, pos = 0;
 	struct extent r;
 	double share;
-	int ret = img_count(im, &n);
+	int ret;
 
-	while (ret == 0 && (ret = img_next_cow_run(im, &pos, &r)) > 0) {
+	/* One walk gives both: the count is the runs' total. */
+	while ((ret = img_next_cow_run(im, &pos, &r)) > 0) {
 		runs++;
-		ret = 0;
+		n += r.len;
 	}
 	if (ret < 0) {
 		out_null(o, "usage", NULL);
