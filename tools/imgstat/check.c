@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "extent.h"
 #include "imgstat.h"
 
 enum { SEV_ERROR, SEV_WARNING };
@@ -48,30 +49,58 @@ static void add(struct findings *f, int sev, const char *code,
 	va_end(ap);
 }
 
-/* Set bits in [from, to) of the bitmap area, counting stored parts only. */
-static uint64_t count_bits(const struct img *im, uint64_t from, uint64_t to,
-			   uint64_t *first)
+/* Set bits found by scan_bits: how many, the first and the last. */
+struct bits {
+	uint64_t n, first, last;
+};
+
+/*
+ * Set bits [from, to) of the bitmap area as the file stores them, read a
+ * piece at a time through its data extents.  The library has no view of
+ * these: they are bits of sectors the device does not have, or a bitmap
+ * the file ends inside (which the library refuses to open).
+ */
+static int scan_bits(const struct img *im, uint64_t from, uint64_t to,
+		     struct bits *b)
 {
-	uint64_t total = 0;
+	static uint8_t buf[65536];
+	uint64_t base = im->geo.bitmap_offset, off, len;
+	struct extent_iter it;
+	int ret;
 
-	*first = UINT64_MAX;
-	for (size_t i = 0; i < im->nax; i++) {
-		uint64_t s = im->ax[i].start * 8, e = (im->ax[i].start +
-						      im->ax[i].len) * 8;
-		uint64_t c;
+	b->n = 0;
+	b->first = b->last = UINT64_MAX;
+	if (from >= to)
+		return 0;
+	extent_iter_init(&it, im->fd, base + from / 8, base + (to + 7) / 8);
+	while ((ret = extent_next(&it, &off, &len)) > 0) {
+		for (uint64_t done = 0; done < len;) {
+			size_t n = len - done < sizeof(buf) ? (size_t)(len - done) :
+				   sizeof(buf);
+			uint64_t bit0 = (off + done - base) * 8, s, e, p;
+			ssize_t got = img_read_fd(im->fd, buf, n, off + done);
 
-		if (s < from)
-			s = from;
-		if (e > to)
-			e = to;
-		if (s >= e)
-			continue;
-		c = ubdk_bitmap_count(im->area, s, e);
-		if (c && *first == UINT64_MAX)
-			*first = ubdk_bitmap_find(im->area, s, e, true);
-		total += c;
+			if (got < 0)
+				return (int)got;
+			s = from > bit0 ? from - bit0 : 0;
+			e = to - bit0 < (uint64_t)n * 8 ? to - bit0 : (uint64_t)n * 8;
+			done += n;
+			if (s >= e || !ubdk_bitmap_count(buf, s, e))
+				continue;
+			b->n += ubdk_bitmap_count(buf, s, e);
+			p = ubdk_bitmap_find(buf, s, e, true);
+			if (b->first == UINT64_MAX)
+				b->first = bit0 + p;
+			/* No backward search: walk the runs to the last. */
+			while (p < e) {
+				uint64_t q = ubdk_bitmap_find(buf, p, e, false);
+
+				b->last = bit0 + q - 1;
+				p = ubdk_bitmap_find(buf, q, e, true);
+			}
+		}
 	}
-	return total;
+	return ret;
 }
 
 /*
@@ -79,61 +108,51 @@ static uint64_t count_bits(const struct img *im, uint64_t from, uint64_t to,
  * sectors whose bit is clear, in whole filesystem blocks, leaving out the
  * block of the final byte that creating the COW wrote.
  */
-static uint64_t unmapped_data(const struct img *im, uint64_t *first_off)
+static int unmapped_data(struct img *im, uint64_t *total, uint64_t *first_off)
 {
 	const struct ubdk_geometry *g = &im->geo;
 	uint64_t ss = im->hdr.sectorsize, blk = (uint64_t)im->st.st_blksize;
-	uint64_t fsz = (uint64_t)im->st.st_size, total = 0;
+	uint64_t fsz = (uint64_t)im->st.st_size;
 	uint64_t data_end = g->data_offset + g->sectors * ss;
-	uint64_t marker;
-	uint64_t pos = g->data_offset;
+	uint64_t marker, d, len;
+	struct extent_iter it;
+	int ret;
 
+	*total = 0;
 	*first_off = UINT64_MAX;
 	if (blk < 512)
 		blk = 4096;
 	marker = (g->data_offset + im->hdr.size - 1) / blk;
 	if (data_end > fsz)
 		data_end = fsz;
-	while (pos < data_end) {
-		off_t d = lseek(im->fd, (off_t)pos, SEEK_DATA), h;
-		uint64_t s, e;
+	extent_iter_init(&it, im->fd, g->data_offset, data_end);
+	while ((ret = extent_next(&it, &d, &len)) > 0) {
+		uint64_t h = d + len, pos = (d - g->data_offset) / ss;
+		uint64_t e = (h - g->data_offset + ss - 1) / ss;
+		struct ubdk_run r;
 
-		if (d < 0 || (uint64_t)d >= data_end)
-			break;
-		h = lseek(im->fd, d, SEEK_HOLE);
-		if (h < 0 || (uint64_t)h > data_end)
-			h = (off_t)data_end;
-		s = ((uint64_t)d - g->data_offset) / ss;
-		e = ((uint64_t)h - g->data_offset + ss - 1) / ss;
-		while (s < e) {
-			uint64_t c = img_find(im, s, false), stop, a, b;
-
-			if (c >= e)
-				break;
-			stop = img_find(im, c, true);
-			if (stop > e)
-				stop = e;
+		while ((ret = ubdk_cow_next_run(im->cow, &pos, e, &r, NULL)) > 0) {
 			/* Whole blocks inside the clear run and the extent. */
-			a = g->data_offset + c * ss;
-			b = g->data_offset + stop * ss;
-			if (a < (uint64_t)d)
-				a = (uint64_t)d;
-			if (b > (uint64_t)h)
-				b = (uint64_t)h;
-			a = (a + blk - 1) / blk;
-			b = b / blk;
-			for (uint64_t x = a; x < b; x++) {
-				if (x == marker)
-					continue;
-				if (*first_off == UINT64_MAX)
-					*first_off = x * blk;
-				total += blk;
-			}
-			s = stop;
+			uint64_t a = g->data_offset + r.start * ss;
+			uint64_t b = g->data_offset + (r.start + r.count) * ss;
+
+			if (r.in_cow)
+				continue;
+			a = ((a < d ? d : a) + blk - 1) / blk;
+			b = (b > h ? h : b) / blk;
+			if (a < b && a == marker)
+				a++;
+			if (a >= b)
+				continue;
+			if (*first_off == UINT64_MAX)
+				*first_off = a * blk;
+			*total += (b - a - (marker > a && marker < b)) * blk;
 		}
-		pos = (uint64_t)h;
+		if (ret < 0)
+			return ret;
 	}
-	return total;
+	/* lseek failing ends the walk: this is a warning, not worth -errno. */
+	return 0;
 }
 
 static void check_header(struct findings *f, const struct img *im)
@@ -164,16 +183,17 @@ static void check_header(struct findings *f, const struct img *im)
 		add(f, SEV_ERROR, "empty-device", "the header's size is 0");
 }
 
-static void check_layout(struct findings *f, const struct img *im)
+static void check_layout(struct findings *f, struct img *im)
 {
 	const struct ubdk_geometry *g = &im->geo;
 	uint64_t fsz = (uint64_t)im->st.st_size, ss = im->hdr.sectorsize;
-	uint64_t bm_end = g->bitmap_offset + g->bitmap_len, first, n, last;
+	uint64_t bm_end = g->bitmap_offset + g->bitmap_len, first, n;
 	uint64_t full = g->data_offset + g->sectors * ss;
+	struct bits past, gone;
+	int ret;
 
-	if (!im->area) {
-		add(f, SEV_ERROR, "bitmap-unreadable", "cannot read the bitmap: %s",
-		    strerror(im->bitmap_errno));
+	if (!im->cow && !im->short_bitmap) {
+		add(f, SEV_ERROR, "bitmap-unreadable", "%s", im->why);
 		return;
 	}
 	if (fsz < bm_end)
@@ -190,29 +210,39 @@ static void check_layout(struct findings *f, const struct img *im)
 		    "COW sectors", g->sectors - g->covered,
 		    g->sectors - g->covered == 1 ? "" : "s", g->covered);
 	/* Bits of sectors the device does not have, up to data_offset. */
-	n = count_bits(im, g->sectors, im->area_present * 8, &first);
-	if (n)
+	ret = scan_bits(im, g->sectors, im->area_present * 8, &past);
+	if (ret == 0 && past.n)
 		add(f, SEV_ERROR, "bits-past-end",
 		    "%" PRIu64 " bit%s set past the end of the device (%" PRIu64
 		    " sectors), the first for sector %" PRIu64 " (byte %" PRIu64
-		    " of the file)", n, n == 1 ? "" : "s", g->sectors, first,
-		    g->bitmap_offset + first / 8);
-	/* Every sector marked present must have its data in the file. */
-	last = img_last_set(im);
-	n = img_short_data(im, &first);
-	if (n) {
-		uint64_t need = g->data_offset + (last + 1) * ss;
+		    " of the file)", past.n, past.n == 1 ? "" : "s", g->sectors,
+		    past.first, g->bitmap_offset + past.first / 8);
+	/*
+	 * Every sector marked present must have its data in the file; in a
+	 * file that ends inside its bitmap none has.
+	 */
+	if (ret == 0)
+		ret = im->cow ? img_short_data(im, &gone.n, &gone.first,
+					       &gone.last) :
+		      scan_bits(im, 0, im->bits, &gone);
+	if (ret < 0) {
+		add(f, SEV_ERROR, "bitmap-unreadable",
+		    "cannot read the bitmap: %s", strerror(-ret));
+		return;
+	}
+	if (gone.n) {
+		uint64_t need = g->data_offset + (gone.last + 1) * ss;
 
 		if (need > g->data_offset + im->hdr.size)
 			need = g->data_offset + im->hdr.size;
 		add(f, SEV_ERROR, "short-data",
 		    "%" PRIu64 " sector%s marked as in the COW lie%s past the end "
 		    "of the file (%" PRIu64 " bytes; the first is sector %" PRIu64
-		    ", the data of sector %" PRIu64 " ends at %" PRIu64 ")", n,
-		    n == 1 ? "" : "s", n == 1 ? "s" : "", fsz, first, last, need);
+		    ", the data of sector %" PRIu64 " ends at %" PRIu64 ")", gone.n,
+		    gone.n == 1 ? "" : "s", gone.n == 1 ? "s" : "", fsz, gone.first,
+		    gone.last, need);
 	}
-	if (fsz >= bm_end && fsz < g->data_offset + im->hdr.size &&
-	    (last == UINT64_MAX || fsz >= g->data_offset + (last + 1) * ss))
+	if (fsz >= bm_end && fsz < g->data_offset + im->hdr.size && !gone.n)
 		add(f, SEV_WARNING, "short-file",
 		    "the file is %" PRIu64 " bytes, shorter than the %" PRIu64
 		    " the kernel gives a COW for this device (truncated?); no "
@@ -222,8 +252,14 @@ static void check_layout(struct findings *f, const struct img *im)
 		add(f, SEV_WARNING, "trailing-bytes",
 		    "%" PRIu64 " bytes after the data area (which ends at %" PRIu64
 		    ")", fsz - full, full);
-	n = unmapped_data(im, &first);
-	if (n)
+	/* A file cut inside its bitmap has no data area at all. */
+	if (!im->cow)
+		return;
+	ret = unmapped_data(im, &n, &first);
+	if (ret < 0)
+		add(f, SEV_ERROR, "bitmap-unreadable",
+		    "cannot read the bitmap: %s", strerror(-ret));
+	else if (n)
 		add(f, SEV_WARNING, "unmapped-data",
 		    "%" PRIu64 " bytes of the data area are allocated for sectors "
 		    "whose bit is clear, from offset %" PRIu64 " (a write "
@@ -234,12 +270,10 @@ static void check_layout(struct findings *f, const struct img *im)
 static void check_backing(struct findings *f, const struct img *im)
 {
 	const struct ubdk_backing_check *c = &im->chk;
-	uint8_t magic[4];
-
 	char name[ESC_NAME_BUF], cmd[REBASE_COMMAND_SIZE];
 
 	esc_name(im->backing, name);
-	if (im->bfd < 0) {
+	if (!im->backing_ok) {
 		if (im->berrno == ENOENT)
 			add(f, SEV_ERROR, "backing-missing",
 			    "backing file %s does not exist (if it moved: %s)",
@@ -276,9 +310,7 @@ static void check_backing(struct findings *f, const struct img *im)
 		    "its content is unchanged: %s", name, c->actual_mtime,
 		    c->header_mtime, c->mtime_delta,
 		    rebase_command(im->backing, im->path, cmd, sizeof(cmd)));
-	if (pread(im->bfd, magic, 4, 0) == 4 &&
-	    ((uint32_t)magic[0] << 24 | (uint32_t)magic[1] << 16 |
-	     (uint32_t)magic[2] << 8 | magic[3]) == UBDK_COW_MAGIC)
+	if (im->backing_is_cow)
 		add(f, SEV_WARNING, "backing-is-cow",
 		    "backing file %s is itself a COW file: the kernel reads it "
 		    "as a raw disk, header and bitmap included", name);

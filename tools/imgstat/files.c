@@ -735,8 +735,12 @@ int fsd_files(struct ctx *c, struct img *im, uint64_t off, unsigned flags)
 	c->same_geo = c->same_fs && fsd_same_geometry(c->k.fs, c->m.fs);
 	c->buf_k = malloc(256 * (size_t)c->bs);
 	c->buf_m = malloc(256 * (size_t)c->bs);
-	if (!c->buf_k || !c->buf_m || fsd_changed_blocks(c) < 0) {
-		fsd_stop(c, FSD_FAILED, "out of memory");
+	if (!c->buf_k || !c->buf_m || (k = fsd_changed_blocks(c)) < 0) {
+		if (!c->buf_k || !c->buf_m || k == -ENOMEM)
+			fsd_stop(c, FSD_FAILED, "out of memory");
+		else
+			fsd_stop(c, FSD_FAILED, "cannot read the bitmap: %s",
+				 strerror(-k));
 		return c->stop;
 	}
 	if (read_bitmaps(c) < 0)

@@ -160,9 +160,8 @@ int mode_files(struct out *o, struct img *im, const struct opts *op)
 	}
 	if (!img_view_ok(im)) {
 		file_error(o, "%s: %s", im->path, !im->hdr_ok ? im->hdr_err.msg :
-			   !im->geo_ok ? im->geo_err.msg : im->bfd < 0 ?
-			   "the backing file cannot be opened" :
-			   "cannot read the bitmap");
+			   !im->geo_ok ? im->geo_err.msg : !im->cow ? im->why :
+			   "the backing file cannot be opened");
 		return ST_FAILED;
 	}
 	ret = probe_find_ext(im, &pr);

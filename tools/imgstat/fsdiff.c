@@ -121,8 +121,9 @@ int fsd_changed_blocks(struct ctx *c)
 	uint64_t fs_bytes = ext2fs_blocks_count(c->m.fs->super) * c->bs;
 	struct extent r, *l;
 	size_t cap = 0;
+	int ret;
 
-	while (img_next_cow_run(c->im, &pos, &r)) {
+	while ((ret = img_next_cow_run(c->im, &pos, &r)) > 0) {
 		uint64_t s = r.start * ss, e = (r.start + r.len) * ss, b0, b1;
 
 		if (e <= c->off || s >= c->off + fs_bytes)
@@ -145,6 +146,8 @@ int fsd_changed_blocks(struct ctx *c)
 		c->cb[c->ncb].len = b1 - b0;
 		c->ncb++;
 	}
+	if (ret < 0)
+		return ret;
 	c->cbidx = calloc(c->ncb + 1, sizeof(*c->cbidx));
 	if (!c->cbidx)
 		return -ENOMEM;

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * img.h - one input of uml_imgstat: a raw image, or a COW file with its
- * header, geometry, bitmap and backing file, and the merged view of the pair.
+ * header, geometry and backing file.
  *
- * The bitmap is loaded sparse-aware: only the parts of the bitmap area that
- * the file really stores (SEEK_DATA/SEEK_HOLE) are read, and scans skip the
- * holes, so a 1 TiB COW with a 256 MiB bitmap costs what its written parts
- * cost.  Nothing here refuses a damaged file: what could be decoded is kept
- * and the rest is recorded for --check.
+ * A COW whose header and geometry are valid is opened through the library
+ * (ubdk_cow_open), which answers every bitmap question and reads the merged
+ * view; its bitmap is loaded lazily and sparsely, so a 1 TiB COW costs
+ * what its written sectors cost.  Nothing here refuses a damaged file:
+ * what could be decoded is kept, and why the library could not open the
+ * pair is recorded for --check and the other modes.
  */
 #ifndef IMGSTAT_IMG_H
 #define IMGSTAT_IMG_H
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "ubdk_cow.h"
 
@@ -37,8 +39,6 @@ struct img {
 	uint64_t size;                 /* device size: raw file size or hdr.size */
 
 	/* COW header, as read and decoded. */
-	uint8_t raw[UBDK_HDR_MAX_SIZE];
-	size_t raw_len;                /* bytes of header read */
 	bool magic_le;                 /* magic stored little-endian (v1) */
 	bool hdr_ok;                   /* decoded */
 	struct ubdk_header hdr;
@@ -48,28 +48,27 @@ struct img {
 	struct ubdk_err geo_err;
 
 	/*
-	 * The bitmap area [bitmap_offset, data_offset), with zeros where the
-	 * file has holes or ends early.  area_len bytes are meaningful; the
-	 * buffer is padded to a multiple of 8.
+	 * The pair as the library opened it, or NULL: header or geometry
+	 * damaged, the file ends inside its bitmap (short_bitmap), or the
+	 * bitmap could not be read (bitmap_errno).  why says which, in words.
 	 */
-	const uint8_t *area;
-	void *map;                     /* area mapped from the file, or NULL */
-	size_t map_len;
-	uint8_t *buf;                  /* or read into this buffer */
-	uint64_t area_len;
-	uint64_t area_present;         /* bytes of the area before EOF */
-	struct extent *ax;             /* stored (non-hole) parts, area-relative */
-	size_t nax;
-	uint64_t bits;                 /* sectors with a usable bit: covered,
-	                                  limited to the bytes present */
-	int bitmap_errno;              /* reading the bitmap failed */
+	struct ubdk_cow *cow;
+	bool short_bitmap;
+	int bitmap_errno;
+	char why[160];
+	uint64_t area_present;         /* bytes of [bitmap_offset, data_offset)
+	                                  before the end of the file */
+	uint64_t bits;                 /* sectors whose bit is in the file */
 
 	/* Backing file. */
 	const char *backing;           /* override or header path */
 	bool backing_override;
-	int bfd;                       /* -1 if it could not be opened */
-	int berrno;                    /* why not */
+	bool backing_ok;               /* there, and a regular file or device */
+	int bfd;                       /* open backing (the library's), or -1 */
+	int own_bfd;                   /* opened here when there is no pair */
+	int berrno;                    /* why not backing_ok */
 	bool backing_notreg;           /* why not: a FIFO, a character device */
+	bool backing_is_cow;           /* it starts with the COW magic */
 	struct stat bst;
 	bool chk_done;
 	struct ubdk_backing_check chk;
@@ -77,48 +76,43 @@ struct img {
 
 /*
  * Open path and classify it; for a COW decode the header, compute the
- * geometry, load the bitmap and open the backing file (backing_override
+ * geometry and open the pair through the library (backing_override
  * replaces the header's path).  Returns 0, or -errno when path itself
  * cannot be opened or read (message in msg).  A damaged COW is not an
- * error here: see hdr_ok, geo_ok, bitmap_errno.
+ * error here: see hdr_ok, geo_ok, cow.
  */
 int img_open(struct img *im, const char *path, const char *backing_override,
 	     char *msg, size_t msglen);
 void img_close(struct img *im);
 
-/* Is sector n stored in the COW? */
-bool img_test(const struct img *im, uint64_t n);
-/* Sectors stored in the COW. */
-uint64_t img_count(const struct img *im);
 /*
- * Runs of sectors in the COW only: the next run of set bits at or after
- * *pos (skipping the bitmap's holes).  Returns 1 and fills run, 0 at the
- * end.
+ * Read len bytes of fd at off, zeros past its end: a raw image, or the
+ * backing file by itself.  Returns the bytes before the end, or -errno.
  */
-int img_next_cow_run(const struct img *im, uint64_t *pos, struct extent *run);
+ssize_t img_read_fd(int fd, void *buf, size_t len, uint64_t off);
 
+/* The bitmap questions, for a COW the library opened (im->cow). */
 /*
- * First sector at or after n whose bit equals value, or geo.sectors if
- * none (sectors without a usable bit count as clear).
+ * The next run of sectors stored in the COW at or after *pos: returns 1
+ * and fills run, 0 at the end, -errno when the bitmap cannot be read.
  */
-uint64_t img_find(const struct img *im, uint64_t n, bool value);
+int img_next_cow_run(struct img *im, uint64_t *pos, struct extent *run);
+/*
+ * Sectors marked present whose data lies past the end of the COW file (a
+ * file cut inside its data area): how many, the first and the last
+ * (UINT64_MAX if none).  0 or -errno.
+ */
+int img_short_data(struct img *im, uint64_t *count, uint64_t *first,
+		   uint64_t *last);
 
-/* Is the merged view readable (a COW with geometry and an open backing)? */
+/* Is the merged view readable (a COW opened with its backing)? */
 bool img_view_ok(const struct img *im);
 /*
  * Read the merged view (or the raw image): COW data where the bit is set,
  * backing elsewhere, zeros past the end of a short backing.  -ERANGE past
  * the device, -EIO when a COW sector lies past the end of the COW file.
  */
-int img_pread(const struct img *im, void *buf, size_t len, uint64_t off);
-
-/* The last sector whose bit is set, or UINT64_MAX if none. */
-uint64_t img_last_set(const struct img *im);
-/*
- * Sectors marked present whose data lies past the end of the COW file (a
- * file cut inside its data area): the first such sector in *first.
- */
-uint64_t img_short_data(const struct img *im, uint64_t *first);
+int img_pread(struct img *im, void *buf, size_t len, uint64_t off);
 
 /* Bytes really allocated by a file. */
 static inline uint64_t st_allocated(const struct stat *st)

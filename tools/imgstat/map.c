@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "imgstat.h"
 
@@ -29,15 +30,16 @@ int mode_map(struct out *o, struct img *im, const struct opts *op)
 	uint64_t cur_s = 0, cur_e = 0;
 	bool have = false;
 	struct extent r;
+	int ret;
 
 	if (im->kind != IMG_COW) {
 		file_error(o, "%s: not a COW file: --map lists the sectors a COW "
 			   "holds", im->path);
 		return ST_FAILED;
 	}
-	if (!im->geo_ok || !im->area) {
+	if (!im->cow) {
 		file_error(o, "%s: %s", im->path, !im->hdr_ok ? im->hdr_err.msg :
-			   !im->geo_ok ? im->geo_err.msg : "cannot read the bitmap");
+			   !im->geo_ok ? im->geo_err.msg : im->why);
 		return ST_FAILED;
 	}
 	ss = im->hdr.sectorsize;
@@ -57,7 +59,7 @@ int mode_map(struct out *o, struct img *im, const struct opts *op)
 			"sector", "sectors");
 	}
 	out_arr(o, "extents", NULL);
-	while (img_next_cow_run(im, &pos, &r)) {
+	while ((ret = img_next_cow_run(im, &pos, &r)) > 0) {
 		uint64_t s = r.start * ss, e = (r.start + r.len) * ss;
 
 		runs++;
@@ -84,6 +86,12 @@ int mode_map(struct out *o, struct img *im, const struct opts *op)
 	if (have)
 		emit(o, im, cur_s, cur_e - cur_s, &n, &total);
 	out_arr_end(o);
+	if (ret < 0) {
+		out_obj_end(o);
+		file_error(o, "%s: cannot read the bitmap: %s", im->path,
+			   strerror(-ret));
+		return ST_FAILED;
+	}
 	out_u64(o, "runs", NULL, runs);
 	out_u64(o, "count", NULL, n);
 	out_u64(o, "bytes", NULL, total);

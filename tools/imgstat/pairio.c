@@ -136,21 +136,10 @@ static errcode_t pio_read(struct pio_priv *p, void *buf, size_t len,
 		avail = p->size - off < len ? (size_t)(p->size - off) : len;
 	if (avail) {
 		if (p->source == PIO_BACKING) {
-			size_t done = 0;
+			ssize_t got = img_read_fd(p->im->bfd, buf, avail, off);
 
-			while (done < avail) {
-				ssize_t n = pread(p->im->bfd, (char *)buf + done,
-						  avail - done, (off_t)(off + done));
-
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n < 0)
-					return errno;
-				if (n == 0)
-					break;
-				done += (size_t)n;
-			}
-			memset((char *)buf + done, 0, avail - done);
+			if (got < 0)
+				return (errcode_t)-got;
 		} else {
 			ret = img_pread(p->im, buf, avail, off);
 			if (ret < 0)

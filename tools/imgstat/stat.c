@@ -75,7 +75,7 @@ static void write_geometry(struct out *o, const struct img *im)
 
 const char *backing_status(const struct img *im)
 {
-	if (im->bfd < 0)
+	if (!im->backing_ok)
 		return im->berrno == ENOENT ? "missing" : im->backing_notreg ?
 		       "not-regular" : "unreadable";
 	if (!im->chk_done)
@@ -129,7 +129,7 @@ static void write_backing(struct out *o, const struct img *im)
 	out_str(o, "path", "path", im->backing);
 	out_bool(o, "override", NULL, im->backing_override);
 	out_str(o, "status", "status", st);
-	if (im->bfd < 0)
+	if (!im->backing_ok)
 		out_str(o, "error", "error", backing_error(im));
 	if (im->chk_done) {
 		out_u64(o, "header_size", NULL, c->header_size);
@@ -178,22 +178,30 @@ static void write_backing(struct out *o, const struct img *im)
 	out_obj_end(o);
 }
 
-static void write_usage(struct out *o, const struct img *im)
+static int write_usage(struct out *o, struct img *im)
 {
-	uint64_t n = img_count(im), runs = 0, pos = 0;
-	uint64_t bytes = n * im->hdr.sectorsize;
+	uint64_t n = 0, runs = 0, pos = 0;
 	struct extent r;
-	double share = im->geo.sectors ? 100.0 * (double)n /
-		       (double)im->geo.sectors : 0;
+	double share;
+	int ret;
 
-	while (img_next_cow_run(im, &pos, &r))
+	/* One walk gives both: the count is the runs' total. */
+	while ((ret = img_next_cow_run(im, &pos, &r)) > 0) {
 		runs++;
+		n += r.len;
+	}
+	if (ret < 0) {
+		out_null(o, "usage", NULL);
+		return ret;
+	}
+	share = im->geo.sectors ? 100.0 * (double)n / (double)im->geo.sectors : 0;
 	out_obj(o, "usage", "written by the guest");
 	out_u64(o, "cow_sectors", "sectors in the COW", n);
-	out_bytes(o, "cow_bytes", "bytes in the COW", bytes);
+	out_bytes(o, "cow_bytes", "bytes in the COW", n * im->hdr.sectorsize);
 	out_pct(o, "share", "share of the disk", share);
 	out_u64(o, "runs", "runs", runs);
 	out_obj_end(o);
+	return 0;
 }
 
 static void write_file(struct out *o, const char *key, const char *label,
@@ -230,24 +238,33 @@ static int content(struct out *o, struct img *im, int status)
 }
 
 /*
- * A COW cut short: in its bitmap (sectors without a bit) or in its data
- * area (sectors marked present without data, read as zeros by anything
- * that copies extents).  One line on stderr, and ST_FAILED.
+ * The usage, or why there is none: a COW cut inside its bitmap (which the
+ * library refuses; --check counts what is left of it), cut inside its
+ * data area (sectors marked present without data, read as zeros by
+ * anything that copies extents), or whose bitmap cannot be read.  One
+ * line on stderr, and ST_FAILED.
  */
-static int cut_short(struct out *o, const struct img *im)
+static int usage(struct out *o, struct img *im)
 {
 	char name[ESC_NAME_BUF];
-	uint64_t first, n;
+	uint64_t first, last, n;
+	int ret;
 
 	esc_name(im->path, name);
-	if (im->area_present < im->geo.bitmap_len) {
-		file_error(o, "%s: the file ends inside its bitmap (%" PRIu64
-			   " of %" PRIu64 " bytes): sectors from %" PRIu64 " on "
-			   "have no bit, and the kernel refuses it (see --check)",
-			   name, im->area_present, im->geo.bitmap_len, im->bits);
+	if (!im->cow) {
+		out_null(o, "usage", NULL);
+		file_error(o, "%s: %s%s", name, im->why,
+			   im->short_bitmap ? " (see --check)" : "");
 		return ST_FAILED;
 	}
-	n = img_short_data(im, &first);
+	ret = write_usage(o, im);
+	if (ret == 0)
+		ret = img_short_data(im, &n, &first, &last);
+	if (ret < 0) {
+		file_error(o, "%s: cannot read the bitmap: %s", name,
+			   strerror(-ret));
+		return ST_FAILED;
+	}
 	if (n) {
 		file_error(o, "%s: %" PRIu64 " sector%s marked present lie%s "
 			   "past the end of the file, from sector %" PRIu64
@@ -296,19 +313,10 @@ int mode_stat(struct out *o, struct img *im, const struct opts *op)
 	}
 	write_geometry(o, im);
 	write_backing(o, im);
-	if (im->area) {
-		write_usage(o, im);
-		status = cut_short(o, im);
-	} else {
-		out_null(o, "usage", NULL);
-		file_error(o, "%s: cannot read the bitmap: %s",
-			   esc_name(im->path, (char[ESC_NAME_BUF]){ 0 }),
-			   strerror(im->bitmap_errno));
-		status = ST_FAILED;
-	}
+	status = usage(o, im);
 	out_obj(o, "allocation", "files");
 	write_file(o, "cow", "COW", im->path, &im->st);
-	if (im->bfd >= 0)
+	if (im->backing_ok)
 		write_file(o, "backing", "backing", im->backing, &im->bst);
 	else
 		out_null(o, "backing", NULL);
@@ -322,8 +330,8 @@ int mode_stat(struct out *o, struct img *im, const struct opts *op)
 		status = content(o, im, status);
 	} else {
 		out_null(o, "content", NULL);
-		out_line(o, "content: not read: the merged view needs the "
-			 "backing file");
+		out_line(o, "content: not read: the merged view needs %s",
+			 im->cow ? "the backing file" : "a readable bitmap");
 	}
 	o->indent--;
 	return status;
