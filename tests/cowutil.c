@@ -331,6 +331,38 @@ static int cmd_same(int nfiles, char **files)
 	return rc;
 }
 
+/*
+ * Open with the kernel's locks, check the backing file (on the descriptor
+ * held, or by path with --by-path), say "held", and keep the locks until
+ * stdin ends: lets a test see whether the check dropped them.
+ */
+static int cmd_hold(const char *path, bool by_path)
+{
+	struct ubdk_backing_check chk;
+	struct ubdk_err err = { 0 };
+	struct ubdk_cow *cow;
+	char buf[64];
+	int ret;
+
+	if (open_cow(path, NULL, UBDK_OPEN_LOCK, &cow))
+		return 1;
+	if (by_path)
+		ret = ubdk_backing_check(ubdk_cow_header(cow),
+					 ubdk_cow_backing_path(cow), &chk, &err);
+	else
+		ret = ubdk_cow_backing_check(cow, &chk, &err);
+	if (ret < 0) {
+		ubdk_cow_close(cow);
+		return fail(&err);
+	}
+	printf("held\n");
+	fflush(stdout);
+	while (fread(buf, 1, sizeof(buf), stdin) > 0)
+		;
+	ubdk_cow_close(cow);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -353,8 +385,12 @@ int main(int argc, char **argv)
 		return cmd_grep(argv[2], argv[3]);
 	if (!strcmp(cmd, "rebase") && argc == 4)
 		return cmd_rebase(argv[2], argv[3]);
+	if (!strcmp(cmd, "hold") && argc == 3)
+		return cmd_hold(argv[2], false);
+	if (!strcmp(cmd, "hold") && argc == 4 && !strcmp(argv[2], "--by-path"))
+		return cmd_hold(argv[3], true);
 	if (!strcmp(cmd, "same") && argc >= 3)
 		return cmd_same(argc - 2, argv + 2);
-	fprintf(stderr, "usage: cowutil info|merged|create|write|check|runs|grep|rebase|same ...\n");
+	fprintf(stderr, "usage: cowutil info|merged|create|write|check|runs|grep|rebase|hold|same ...\n");
 	return 2;
 }
