@@ -145,29 +145,42 @@ int merge_copy_extents(struct ubdk_cow *cow, int src, int dst, uint64_t size,
 	return ret;
 }
 
+/* The next run the COW holds, in bytes of the device: 1, 0 at the end. */
+static int next_cow_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t *off,
+			uint64_t *len, struct ubdk_err *err)
+{
+	const struct ubdk_header *h = ubdk_cow_header(cow);
+	struct ubdk_run run;
+	int ret;
+
+	while ((ret = ubdk_cow_next_run(cow, pos, UINT64_MAX, &run, err)) > 0) {
+		if (!run.in_cow)
+			continue;
+		*off = run.start * h->sectorsize;
+		*len = run.count * h->sectorsize;
+		/* The last sector may be partial. */
+		if (*off + *len > h->size)
+			*len = h->size - *off;
+		return 1;
+	}
+	return ret;
+}
+
 int merge_overlay(struct ubdk_cow *cow, int dst, const char *dst_name,
 		  struct merge_progress *p, struct ubdk_err *err)
 {
-	const struct ubdk_header *h = ubdk_cow_header(cow);
-	const struct ubdk_geometry *g = ubdk_cow_geometry(cow);
-	uint64_t pos = 0, ss = h->sectorsize;
-	struct ubdk_run run;
+	uint64_t pos = 0, off, len;
+	uint64_t data = ubdk_cow_geometry(cow)->data_offset;
 	struct copy_ctx c;
 	struct tally t;
-	int ret = 0;
+	int ret;
 
 	copy_init(&c, &t, p, &p->from_cow);
-	while (ret == 0 &&
-	       (ret = ubdk_cow_next_run(cow, &pos, g->sectors, &run, err)) > 0) {
-		ret = 0;
-		uint64_t off = run.start * ss, len = run.count * ss;
-
-		if (!run.in_cow)
-			continue;
-		if (off + len > h->size)
-			len = h->size - off;
-		ret = copy(&c, ubdk_cow_fd(cow), g->data_offset + off, dst, off,
-			   len, ubdk_cow_path(cow), dst_name, err);
+	while ((ret = next_cow_run(cow, &pos, &off, &len, err)) > 0) {
+		ret = copy(&c, ubdk_cow_fd(cow), data + off, dst, off, len,
+			   ubdk_cow_path(cow), dst_name, err);
+		if (ret < 0)
+			break;
 	}
 	copy_ctx_free(&c);
 	return ret;
@@ -207,8 +220,7 @@ int merge_verify(struct ubdk_cow *cow, int dst, const char *dst_name,
 		 bool cow_only, struct ubdk_err *err)
 {
 	const struct ubdk_header *h = ubdk_cow_header(cow);
-	uint64_t pos = 0, ss = h->sectorsize;
-	struct ubdk_run run;
+	uint64_t pos = 0, off, len;
 	char *a = malloc(CHUNK), *b = malloc(CHUNK);
 	int ret = 0;
 
@@ -220,16 +232,10 @@ int merge_verify(struct ubdk_cow *cow, int dst, const char *dst_name,
 		ret = compare_range(cow, dst, dst_name, 0, h->size, a, b, err);
 		goto out;
 	}
-	while (ret == 0 &&
-	       (ret = ubdk_cow_next_run(cow, &pos, UINT64_MAX, &run, err)) > 0) {
-		ret = 0;
-		uint64_t off = run.start * ss, len = run.count * ss;
-
-		if (!run.in_cow)
-			continue;
-		if (off + len > h->size)
-			len = h->size - off;
+	while ((ret = next_cow_run(cow, &pos, &off, &len, err)) > 0) {
 		ret = compare_range(cow, dst, dst_name, off, len, a, b, err);
+		if (ret < 0)
+			break;
 	}
 out:
 	free(a);
