@@ -82,6 +82,12 @@ static void test_extents(const char *dir)
 	extent_iter_init(&it, fd, 6 << 20, 8 << 20);
 	CHECK(extent_next(&it, &off, &len) == 0, "holes only");
 	close(fd);
+	/* A failing lseek: the error, the rest as data, then the end. */
+	extent_iter_init(&it, -1, 4096, 8192);
+	ret = extent_next(&it, &off, &len);
+	CHECK(ret == -EBADF && off == 4096 && len == 4096, "error: ret %d", ret);
+	CHECK(extent_next(&it, &off, &len) == 0, "end after an error");
+	CHECK(extent_data_bytes(-1, 8192) == 8192, "data bytes after an error");
 }
 
 /* A copy past the source's end writes zeros; both paths give the same. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "pack.h"
+#include "extent.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -227,13 +228,15 @@ int pack_stream_fd(int fd, uint64_t size, unit_fn fn, void *ctx,
 		   volatile sig_atomic_t *intr)
 {
 	uint8_t *buf = malloc(PACK_UNIT);
-	uint64_t off = 0, next_data = 0;
-	bool known = false;
+	struct extent_iter it;
+	/* [data, data_end): the first data extent that ends past off. */
+	uint64_t off = 0, data = 0, data_end = 0, data_len;
 	int ret = 0;
 
 	if (!buf)
 		return -ENOMEM;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	extent_iter_init(&it, fd, 0, size);
 	while (off < size && ret == 0) {
 		size_t len = size - off < PACK_UNIT ? (size_t)(size - off) : PACK_UNIT;
 
@@ -241,18 +244,15 @@ int pack_stream_fd(int fd, uint64_t size, unit_fn fn, void *ctx,
 			ret = -EINTR;
 			break;
 		}
-		if (!known || next_data < off) {
-			off_t d = lseek(fd, (off_t)off, SEEK_DATA);
-
-			if (d < 0 && errno == ENXIO)
-				next_data = size;
-			else if (d < 0)
-				next_data = off;        /* no SEEK_DATA: read all */
-			else
-				next_data = (uint64_t)d;
-			known = true;
+		/* A walk that fails gives the rest as data: reading it is safe. */
+		while (data_end <= off) {
+			if (extent_next(&it, &data, &data_len) == 0) {
+				data = data_end = size;
+				break;
+			}
+			data_end = data + data_len;
 		}
-		if (next_data >= off + len) {
+		if (data >= off + len) {
 			ret = fn(ctx, NULL, len);
 		} else {
 			size_t got = 0;

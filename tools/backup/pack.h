@@ -52,8 +52,8 @@ void sums_final(struct pack_sums *s);
 typedef int (*unit_fn)(void *ctx, const uint8_t *data, size_t len);
 
 /*
- * Read size bytes of fd as units (holes found with SEEK_DATA are not read)
- * and pass each to fn.  *intr, when set, stops it with -EINTR.
+ * Read size bytes of fd as units (holes, found by the extent walk, are not
+ * read) and pass each to fn.  *intr, when set, stops it with -EINTR.
  */
 int pack_stream_fd(int fd, uint64_t size, unit_fn fn, void *ctx,
 		   volatile sig_atomic_t *intr);

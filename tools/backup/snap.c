@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "snap.h"
 #include "quote.h"
+#include "extent.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,85 +56,50 @@ int snap_reflink(struct snap_file *f, struct snap_ctx *c)
 	return 0;
 }
 
-uint64_t snap_allocated(int fd, uint64_t size)
-{
-	off_t pos = 0, data, hole;
-	uint64_t n = 0;
+/*
+ * One verdict on copy_file_range and one buffer for the whole run: every
+ * device is copied to the same destination.
+ */
+static struct copy_ctx copier;
 
-	while ((uint64_t)pos < size) {
-		data = lseek(fd, pos, SEEK_DATA);
-		if (data < 0)
-			return errno == ENXIO ? n : size;
-		if ((uint64_t)data >= size)
-			break;
-		hole = lseek(fd, data, SEEK_HOLE);
-		if (hole < 0 || (uint64_t)hole > size)
-			hole = (off_t)size;
-		n += (uint64_t)(hole - data);
-		pos = hole;
-	}
-	return n;
+static int copied(void *arg, uint64_t n)
+{
+	struct snap_ctx *c = arg;
+
+	c->written += n;
+	return check(c);
 }
 
 /* Copy [off, off + len) of data, in the kernel if it can. */
-static int copy_data(struct snap_file *f, uint64_t off, uint64_t len, struct snap_ctx *c)
+static int copy_data(struct snap_file *f, uint64_t off, uint64_t len, struct snap_ctx *c,
+		     void *arg)
 {
-	static bool no_cfr;
-	static char *buf;
+	enum copy_side side;
 	int ret;
 
-	while (len > 0) {
-		size_t n = len > CHUNK ? CHUNK : (size_t)len;
-		ssize_t r = -1;
-
-		if (!no_cfr) {
-			loff_t so = (loff_t)off, dof = (loff_t)off;
-
-			r = copy_file_range(f->src, &so, f->dst, &dof, n, 0);
-			if (r < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-				      errno == EOPNOTSUPP)) {
-				no_cfr = true;
-				r = -1;
-			} else if (r < 0) {
-				return fail(c, errno, f->dst_name, "writing");
-			} else if (r == 0) {
-				r = -1;         /* source shorter: read it */
-			}
-		}
-		if (r < 0) {
-			ssize_t got, put;
-
-			if (!buf && !(buf = malloc(CHUNK)))
-				return fail(c, ENOMEM, f->dst_name, "copying");
-			got = pread(f->src, buf, n, (off_t)off);
-			if (got < 0)
-				return fail(c, errno, f->src_name, "reading");
-			memset(buf + got, 0, n - (size_t)got);
-			put = pwrite(f->dst, buf, n, (off_t)off);
-			if (put < 0)
-				return fail(c, errno, f->dst_name, "writing");
-			if ((size_t)put != n)
-				return fail(c, ENOSPC, f->dst_name, "writing");
-			r = put;
-		}
-		if (c->writeback)
-			sync_file_range(f->dst, (off64_t)off, r, SYNC_FILE_RANGE_WRITE);
-		off += (uint64_t)r;
-		len -= (uint64_t)r;
-		c->written += (uint64_t)r;
-		ret = check(c);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
+	(void)arg;
+	copier.writeback = c->writeback;
+	copier.tick = copied;
+	copier.arg = c;
+	ret = copy_range(&copier, f->src, off, f->dst, off, len, &side);
+	/* Stopped by check(): an interruption, not a failure to report. */
+	if (ret == 0 || (ret == -EINTR && c->intr && *c->intr))
+		return ret;
+	if (ret == -ENOMEM)
+		return fail(c, ENOMEM, f->dst_name, "copying");
+	if (side == COPY_SRC)
+		return fail(c, -ret, f->src_name, "reading");
+	return fail(c, -ret, f->dst_name, "writing");
 }
 
 static int punch(struct snap_file *f, uint64_t off, uint64_t len, struct snap_ctx *c)
 {
-	off_t d = lseek(f->dst, (off_t)off, SEEK_DATA);
+	struct extent_iter it;
+	uint64_t data, data_len;
 
 	/* Nothing there already: leave it alone. */
-	if ((d < 0 && errno == ENXIO) || (d >= 0 && (uint64_t)d >= off + len))
+	extent_iter_init(&it, f->dst, off, off + len);
+	if (extent_next(&it, &data, &data_len) == 0)
 		return 0;
 	if (fallocate(f->dst, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)off, (off_t)len) == 0)
@@ -159,41 +125,33 @@ static int punch(struct snap_file *f, uint64_t off, uint64_t len, struct snap_ct
 	return 0;
 }
 
+typedef int data_fn(struct snap_file *f, uint64_t off, uint64_t len, struct snap_ctx *c,
+		    void *arg);
+
 /*
- * Copy [off, off + len) as it is in the source: data as data, holes as
- * holes (punched in dst when `holes`, which an empty dst does not need).
+ * Walk [off, end) as it is in the source: each data extent to fn, the
+ * holes between punched in dst when `holes` (an empty dst needs none).
  */
-static int copy_region(struct snap_file *f, uint64_t off, uint64_t len, bool holes,
-		       struct snap_ctx *c)
+static int walk(struct snap_file *f, uint64_t off, uint64_t end, bool holes, data_fn *fn,
+		void *arg, struct snap_ctx *c)
 {
-	uint64_t end = off + len;
+	struct extent_iter it;
+	uint64_t d, n;
 	int ret = 0;
 
 	if (end > f->size)
 		end = f->size;
-	while (off < end && ret == 0) {
-		off_t d = lseek(f->src, (off_t)off, SEEK_DATA), h;
-
-		if (d < 0 && errno != ENXIO) {
-			/* No SEEK_DATA: everything is data. */
-			return copy_data(f, off, end - off, c);
-		}
-		if (d < 0 || (uint64_t)d >= end) {
-			if (holes)
-				ret = punch(f, off, end - off, c);
-			break;
-		}
-		if ((uint64_t)d > off && holes) {
-			ret = punch(f, off, (uint64_t)d - off, c);
-			if (ret < 0)
-				break;
-		}
-		h = lseek(f->src, d, SEEK_HOLE);
-		if (h < 0 || (uint64_t)h > end)
-			h = (off_t)end;
-		ret = copy_data(f, (uint64_t)d, (uint64_t)(h - d), c);
-		off = (uint64_t)h;
+	extent_iter_init(&it, f->src, off, end);
+	/* A walk that fails gives the rest as data: copying is the safe side. */
+	while (ret == 0 && extent_next(&it, &d, &n) != 0) {
+		if (holes && d > off)
+			ret = punch(f, off, d - off, c);
+		if (ret == 0)
+			ret = fn(f, d, n, c, arg);
+		off = d + n;
 	}
+	if (ret == 0 && holes && off < end)
+		ret = punch(f, off, end - off, c);
 	return ret;
 }
 
@@ -201,7 +159,7 @@ int snap_copy(struct snap_file *f, struct snap_ctx *c)
 {
 	if (ftruncate(f->dst, (off_t)f->size) < 0)
 		return fail(c, errno, f->dst_name, "setting its size");
-	return copy_region(f, 0, f->size, false, c);
+	return walk(f, 0, f->size, false, copy_data, NULL, c);
 }
 
 int snap_ranges(struct snap_file *f, const uint64_t *bits, uint64_t nblocks,
@@ -225,16 +183,17 @@ int snap_ranges(struct snap_file *f, const uint64_t *bits, uint64_t nblocks,
 		e = b;
 		while (e < nblocks && (bits[e / 64] >> (e & 63) & 1))
 			e++;
-		ret = copy_region(f, b * blk, (e - b) * blk, true, c);
+		ret = walk(f, b * blk, e * blk, true, copy_data, NULL, c);
 		b = e;
 	}
 	return ret;
 }
 
 /* Make [off, off + len) of dst equal to the source's data there. */
-static int compare_data(struct snap_file *f, uint64_t off, uint64_t len,
-			char *a, char *b, struct snap_ctx *c)
+static int compare_data(struct snap_file *f, uint64_t off, uint64_t len, struct snap_ctx *c,
+			void *arg)
 {
+	char *a = arg, *b = a + CHUNK;
 	int ret;
 
 	while (len > 0) {
@@ -269,41 +228,16 @@ static int compare_data(struct snap_file *f, uint64_t off, uint64_t len,
 
 int snap_compare(struct snap_file *f, struct snap_ctx *c)
 {
-	char *a = malloc(CHUNK), *b = malloc(CHUNK);
-	uint64_t off = 0;
-	int ret = 0;
+	/* The source's piece, then the copy's. */
+	char *ab = malloc(2 * (size_t)CHUNK);
+	int ret;
 
-	if (!a || !b) {
-		free(a);
-		free(b);
+	if (!ab)
 		return fail(c, ENOMEM, f->dst_name, "comparing");
-	}
-	if (ftruncate(f->dst, (off_t)f->size) < 0) {
+	if (ftruncate(f->dst, (off_t)f->size) < 0)
 		ret = fail(c, errno, f->dst_name, "setting its size");
-		goto out;
-	}
-	while (off < f->size && ret == 0) {
-		off_t d = lseek(f->src, (off_t)off, SEEK_DATA), h;
-
-		if (d < 0 && errno != ENXIO) {
-			ret = compare_data(f, off, f->size - off, a, b, c);
-			break;
-		}
-		if (d < 0 || (uint64_t)d >= f->size) {
-			ret = punch(f, off, f->size - off, c);
-			break;
-		}
-		if ((uint64_t)d > off)
-			ret = punch(f, off, (uint64_t)d - off, c);
-		h = lseek(f->src, d, SEEK_HOLE);
-		if (h < 0 || (uint64_t)h > f->size)
-			h = (off_t)f->size;
-		if (ret == 0)
-			ret = compare_data(f, (uint64_t)d, (uint64_t)(h - d), a, b, c);
-		off = (uint64_t)h;
-	}
-out:
-	free(a);
-	free(b);
+	else
+		ret = walk(f, 0, f->size, true, compare_data, ab, c);
+	free(ab);
 	return ret;
 }

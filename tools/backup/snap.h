@@ -44,7 +44,5 @@ int snap_ranges(struct snap_file *f, const uint64_t *bits, uint64_t nblocks,
 		uint32_t blk, struct snap_ctx *c);
 /* Bring dst in line with src, comparing everything. */
 int snap_compare(struct snap_file *f, struct snap_ctx *c);
-/* Bytes of allocated data in fd below size (SEEK_DATA/SEEK_HOLE). */
-uint64_t snap_allocated(int fd, uint64_t size);
 
 #endif

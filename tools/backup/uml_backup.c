@@ -35,6 +35,7 @@
 
 #include "atomic.h"
 #include "cli.h"
+#include "extent.h"
 #include "guest.h"
 #include "input.h"
 #include "iotrack.h"
@@ -461,18 +462,15 @@ static int read_header(struct device *d, const char *what)
 {
 	struct ubdk_err err = { 0 };
 	struct ubdk_geometry geo;
-	char buf[UBDK_HDR_MAX_SIZE], name[256];
-	ssize_t n = pread(d->src, buf, sizeof(buf), 0);
+	char name[256];
 
-	if (n < 0) {
-		cli_error("%s: %s: cannot read: %s", d->name, qm(d->cow), strerror(errno));
-		return EXIT_DEVICE;
-	}
 	/* The name is only for messages: short enough to leave room for why. */
 	quote_elide(name, sizeof(name), d->cow);
-	if (ubdk_header_decode(buf, (size_t)n, name, &d->hdr, &err) < 0 ||
-	    ubdk_header_geometry(&d->hdr, name, &geo, &err) < 0) {
-		if (err.code == UBDK_E_BAD_MAGIC || err.code == UBDK_E_SHORT_HEADER)
+	if (ubdk_header_read_fd(d->src, name, &d->hdr, &geo, &err) < 0) {
+		if (err.code == UBDK_E_SYS)
+			cli_error("%s: %s: cannot read: %s", d->name, qm(d->cow),
+				  strerror(err.errnum));
+		else if (err.code == UBDK_E_BAD_MAGIC || err.code == UBDK_E_SHORT_HEADER)
 			cli_error("%s: %s is not a COW file (%s); uml_backup copies "
 				  "COW files%s", d->name, qm(d->cow), what,
 				  d->unit >= 0 ? ": choose devices with -d" : "");
@@ -639,7 +637,7 @@ static int prepare_dest(struct backup *b)
 			cli_error("%s: cannot create files: %s", qm(o->dest), strerror(-ret));
 			return EXIT_DEST;
 		}
-		d->data_bytes = snap_allocated(d->src, (uint64_t)d->st.st_size);
+		d->data_bytes = extent_data_bytes(d->src, (uint64_t)d->st.st_size);
 	}
 	return 0;
 }
@@ -1108,7 +1106,7 @@ static int finish_device(struct backup *b, struct device *d)
 			  qm(lib_msg(&err, d->af.tmp ? d->af.tmp : proc)));
 		return EXIT_FAILED;
 	}
-	d->data_bytes = snap_allocated(d->af.fd, (uint64_t)d->st.st_size);
+	d->data_bytes = extent_data_bytes(d->af.fd, (uint64_t)d->st.st_size);
 	sums_init(&d->sums);
 	if (o->compress) {
 		snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);

@@ -31,11 +31,11 @@ int extent_next(struct extent_iter *it, uint64_t *off, uint64_t *len)
 		int err = errno;
 
 		/* No hole information here: everything left is data. */
-		if (err != EINVAL && err != EOPNOTSUPP && err != ESPIPE)
-			return -err;
 		*off = it->pos;
 		*len = it->end - it->pos;
 		it->pos = it->end;
+		if (err != EINVAL && err != EOPNOTSUPP && err != ESPIPE)
+			return -err;
 		return 1;
 	}
 	if ((uint64_t)d >= it->end) {

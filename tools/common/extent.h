@@ -23,7 +23,9 @@ void extent_iter_init(struct extent_iter *it, int fd, uint64_t start,
 /*
  * The next data extent: returns 1 and sets [*off, *off + *len); 0 when only
  * holes remain; a negative errno when lseek fails for another reason than
- * "no hole information" (then the rest counts as one data extent).
+ * "no hole information".  Then the rest counts as one data extent: it is in
+ * [*off, *off + *len) and the walk is over, so that callers for which
+ * copying too much is safer than failing can take it as data.
  */
 int extent_next(struct extent_iter *it, uint64_t *off, uint64_t *len);
 /* Bytes of data (not holes) in fd's first size bytes. */

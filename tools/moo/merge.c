@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "merge.h"
+#include "extent.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Large enough for full disk speed, small enough for frequent progress. */
+/* What a verification compares at a time. */
 #define CHUNK (4U << 20)
 
 static int fail(struct ubdk_err *err, int errnum, const char *name,
@@ -32,31 +33,6 @@ static void advance(struct merge_progress *p, uint64_t n)
 		raise(SIGKILL);
 }
 
-int merge_data_bytes(int fd, uint64_t size, uint64_t *bytes)
-{
-	off_t pos = 0, data, hole;
-
-	*bytes = 0;
-	while ((uint64_t)pos < size) {
-		data = lseek(fd, pos, SEEK_DATA);
-		if (data < 0) {
-			if (errno == ENXIO)
-				break;
-			/* No SEEK_DATA: count everything as data. */
-			*bytes = size;
-			return 0;
-		}
-		if ((uint64_t)data >= size)
-			break;
-		hole = lseek(fd, data, SEEK_HOLE);
-		if (hole < 0 || (uint64_t)hole > size)
-			hole = (off_t)size;
-		*bytes += (uint64_t)(hole - data);
-		pos = hole;
-	}
-	return 0;
-}
-
 uint64_t merge_cow_bytes(struct ubdk_cow *cow)
 {
 	const struct ubdk_geometry *g = ubdk_cow_geometry(cow);
@@ -74,67 +50,44 @@ uint64_t merge_cow_bytes(struct ubdk_cow *cow)
 	return n;
 }
 
-/*
- * Copy len bytes from src at soff to dst at doff: in the kernel where it
- * can (copy_file_range, which also reflinks on filesystems that share
- * extents), with read and write where it cannot.
- */
-static int copy_range(int src, uint64_t soff, int dst, uint64_t doff,
-		      uint64_t len, char **buf, struct merge_progress *p,
-		      uint64_t *counter, const char *src_name,
-		      const char *dst_name, struct ubdk_err *err)
+/* Progress for copy_range: which counter a copy feeds besides done. */
+struct tally {
+	struct merge_progress *p;
+	uint64_t *counter;
+};
+
+static int tally(void *arg, uint64_t n)
 {
-	static bool no_cfr;
+	struct tally *t = arg;
 
-	while (len > 0) {
-		size_t n = len > CHUNK ? CHUNK : (size_t)len;
-		ssize_t r = -1;
-
-		if (!no_cfr) {
-			loff_t so = (loff_t)soff, dof = (loff_t)doff;
-
-			r = copy_file_range(src, &so, dst, &dof, n, 0);
-			if (r < 0 && (errno == EXDEV || errno == EINVAL ||
-				      errno == ENOSYS || errno == EOPNOTSUPP)) {
-				no_cfr = true;
-				r = -1;
-			} else if (r < 0) {
-				return fail(err, errno, dst_name, "writing");
-			} else if (r == 0) {
-				/* Source shorter than expected: read it. */
-				no_cfr = true;
-				r = -1;
-			}
-		}
-		if (r < 0) {
-			ssize_t got, put;
-
-			if (!*buf && !(*buf = malloc(CHUNK)))
-				return fail(err, ENOMEM, dst_name, "copying");
-			got = pread(src, *buf, n, (off_t)soff);
-			if (got < 0)
-				return fail(err, errno, src_name, "reading");
-			/* Past the end of a short file reads as zeros. */
-			memset(*buf + got, 0, n - (size_t)got);
-			put = pwrite(dst, *buf, n, (off_t)doff);
-			if (put < 0)
-				return fail(err, errno, dst_name, "writing");
-			if ((size_t)put != n)
-				return fail(err, ENOSPC, dst_name, "writing");
-			r = put;
-		}
-		/*
-		 * Start writeback now, without waiting: the disk works while
-		 * we copy, and the final fsync only waits for the tail.
-		 */
-		sync_file_range(dst, (off64_t)doff, r, SYNC_FILE_RANGE_WRITE);
-		soff += (uint64_t)r;
-		doff += (uint64_t)r;
-		len -= (uint64_t)r;
-		*counter += (uint64_t)r;
-		advance(p, (uint64_t)r);
-	}
+	*t->counter += n;
+	advance(t->p, n);
 	return 0;
+}
+
+/* Pieces of a merge are durable at the final fsync: start their writeback
+ * now so that it only waits for the tail. */
+static void copy_init(struct copy_ctx *c, struct tally *t,
+		      struct merge_progress *p, uint64_t *counter)
+{
+	*t = (struct tally){ .p = p, .counter = counter };
+	*c = (struct copy_ctx){ .writeback = true, .tick = tally, .arg = t };
+}
+
+static int copy(struct copy_ctx *c, int src, uint64_t soff, int dst,
+		uint64_t doff, uint64_t len, const char *src_name,
+		const char *dst_name, struct ubdk_err *err)
+{
+	enum copy_side side;
+	int ret = copy_range(c, src, soff, dst, doff, len, &side);
+
+	if (ret == 0)
+		return 0;
+	if (ret == -ENOMEM)
+		return fail(err, ENOMEM, dst_name, "copying");
+	if (side == COPY_SRC)
+		return fail(err, -ret, src_name, "reading");
+	return fail(err, -ret, dst_name, "writing");
 }
 
 /*
@@ -142,9 +95,9 @@ static int copy_range(int src, uint64_t soff, int dst, uint64_t doff,
  * holds: the overlay writes those, and writing them twice costs I/O.
  */
 static int copy_uncovered(struct ubdk_cow *cow, int src, int dst,
-			  uint64_t start, uint64_t end, char **buf,
-			  struct merge_progress *p, const char *src_name,
-			  const char *dst_name, struct ubdk_err *err)
+			  uint64_t start, uint64_t end, struct copy_ctx *c,
+			  const char *src_name, const char *dst_name,
+			  struct ubdk_err *err)
 {
 	uint64_t ss = ubdk_cow_header(cow)->sectorsize;
 	uint64_t pos = start / ss, last = (end + ss - 1) / ss;
@@ -163,9 +116,8 @@ static int copy_uncovered(struct ubdk_cow *cow, int src, int dst,
 		if (b > end)
 			b = end;
 		if (a < b)
-			ret = copy_range(src, a, dst, a, b - a, buf, p,
-					 &p->from_backing, src_name, dst_name,
-					 err);
+			ret = copy(c, src, a, dst, a, b - a, src_name, dst_name,
+				   err);
 	}
 	return ret;
 }
@@ -174,61 +126,63 @@ int merge_copy_extents(struct ubdk_cow *cow, int src, int dst, uint64_t size,
 		       struct merge_progress *p, const char *src_name,
 		       const char *dst_name, struct ubdk_err *err)
 {
-	char *buf = NULL;
-	off_t pos = 0, data, hole;
+	struct copy_ctx c;
+	struct tally t;
+	struct extent_iter it;
+	uint64_t off, len;
 	int ret = 0;
 
 	/* The apparent size first: what is not copied stays a hole. */
 	if (ftruncate(dst, (off_t)size) < 0)
 		return fail(err, errno, dst_name, "setting its size");
-	while ((uint64_t)pos < size && ret == 0) {
-		data = lseek(src, pos, SEEK_DATA);
-		if (data < 0 && errno == ENXIO)
-			break;
-		if (data < 0) {
-			/* No SEEK_DATA here: one extent of everything. */
-			data = pos;
-			hole = (off_t)size;
-		} else {
-			if ((uint64_t)data >= size)
-				break;
-			hole = lseek(src, data, SEEK_HOLE);
-			if (hole < 0 || (uint64_t)hole > size)
-				hole = (off_t)size;
-		}
-		ret = copy_uncovered(cow, src, dst, (uint64_t)data,
-				     (uint64_t)hole, &buf, p, src_name,
-				     dst_name, err);
-		pos = hole;
+	copy_init(&c, &t, p, &p->from_backing);
+	extent_iter_init(&it, src, 0, size);
+	/* An extent walk that fails gives the rest as data: copy it all. */
+	while (ret == 0 && extent_next(&it, &off, &len) != 0)
+		ret = copy_uncovered(cow, src, dst, off, off + len, &c,
+				     src_name, dst_name, err);
+	copy_ctx_free(&c);
+	return ret;
+}
+
+/* The next run the COW holds, in bytes of the device: 1, 0 at the end. */
+static int next_cow_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t *off,
+			uint64_t *len, struct ubdk_err *err)
+{
+	const struct ubdk_header *h = ubdk_cow_header(cow);
+	struct ubdk_run run;
+	int ret;
+
+	while ((ret = ubdk_cow_next_run(cow, pos, UINT64_MAX, &run, err)) > 0) {
+		if (!run.in_cow)
+			continue;
+		*off = run.start * h->sectorsize;
+		*len = run.count * h->sectorsize;
+		/* The last sector may be partial. */
+		if (*off + *len > h->size)
+			*len = h->size - *off;
+		return 1;
 	}
-	free(buf);
 	return ret;
 }
 
 int merge_overlay(struct ubdk_cow *cow, int dst, const char *dst_name,
 		  struct merge_progress *p, struct ubdk_err *err)
 {
-	const struct ubdk_header *h = ubdk_cow_header(cow);
-	const struct ubdk_geometry *g = ubdk_cow_geometry(cow);
-	uint64_t pos = 0, ss = h->sectorsize;
-	struct ubdk_run run;
-	char *buf = NULL;
-	int ret = 0;
+	uint64_t pos = 0, off, len;
+	uint64_t data = ubdk_cow_geometry(cow)->data_offset;
+	struct copy_ctx c;
+	struct tally t;
+	int ret;
 
-	while (ret == 0 &&
-	       (ret = ubdk_cow_next_run(cow, &pos, g->sectors, &run, err)) > 0) {
-		ret = 0;
-		uint64_t off = run.start * ss, len = run.count * ss;
-
-		if (!run.in_cow)
-			continue;
-		if (off + len > h->size)
-			len = h->size - off;
-		ret = copy_range(ubdk_cow_fd(cow), g->data_offset + off, dst,
-				 off, len, &buf, p, &p->from_cow,
-				 ubdk_cow_path(cow), dst_name, err);
+	copy_init(&c, &t, p, &p->from_cow);
+	while ((ret = next_cow_run(cow, &pos, &off, &len, err)) > 0) {
+		ret = copy(&c, ubdk_cow_fd(cow), data + off, dst, off, len,
+			   ubdk_cow_path(cow), dst_name, err);
+		if (ret < 0)
+			break;
 	}
-	free(buf);
+	copy_ctx_free(&c);
 	return ret;
 }
 
@@ -266,8 +220,7 @@ int merge_verify(struct ubdk_cow *cow, int dst, const char *dst_name,
 		 bool cow_only, struct ubdk_err *err)
 {
 	const struct ubdk_header *h = ubdk_cow_header(cow);
-	uint64_t pos = 0, ss = h->sectorsize;
-	struct ubdk_run run;
+	uint64_t pos = 0, off, len;
 	char *a = malloc(CHUNK), *b = malloc(CHUNK);
 	int ret = 0;
 
@@ -279,16 +232,10 @@ int merge_verify(struct ubdk_cow *cow, int dst, const char *dst_name,
 		ret = compare_range(cow, dst, dst_name, 0, h->size, a, b, err);
 		goto out;
 	}
-	while (ret == 0 &&
-	       (ret = ubdk_cow_next_run(cow, &pos, UINT64_MAX, &run, err)) > 0) {
-		ret = 0;
-		uint64_t off = run.start * ss, len = run.count * ss;
-
-		if (!run.in_cow)
-			continue;
-		if (off + len > h->size)
-			len = h->size - off;
+	while ((ret = next_cow_run(cow, &pos, &off, &len, err)) > 0) {
 		ret = compare_range(cow, dst, dst_name, off, len, a, b, err);
+		if (ret < 0)
+			break;
 	}
 out:
 	free(a);

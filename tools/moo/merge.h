@@ -23,8 +23,6 @@ struct merge_progress {
 	unsigned long crash_after;
 };
 
-/* Bytes of data (not holes) in fd's first size bytes. */
-int merge_data_bytes(int fd, uint64_t size, uint64_t *bytes);
 /* Bytes the COW's runs hold, within the device. */
 uint64_t merge_cow_bytes(struct ubdk_cow *cow);
 

@@ -23,6 +23,7 @@
 #include "atomic.h"
 #include "cli.h"
 #include "escape.h"
+#include "extent.h"
 #include "merge.h"
 #include "resume.h"
 #include "ubdk_cow.h"
@@ -268,7 +269,6 @@ static int merge_new(const struct options *o, struct result *res)
 	struct ubdk_cow *cow;
 	struct atomic_file af = { .fd = -1 };
 	char dir[4096];
-	uint64_t data;
 	int dirfd, ret, status;
 
 	/* Read locks: a guest writing the pair makes us refuse, not copy junk. */
@@ -290,9 +290,9 @@ static int merge_new(const struct options *o, struct result *res)
 		status = EXIT_FAILED;
 		goto out;
 	}
-	merge_data_bytes(ubdk_cow_backing_fd(cow), ubdk_cow_header(cow)->size,
-			 &data);
-	res->prog.total = data + merge_cow_bytes(cow);
+	res->prog.total = extent_data_bytes(ubdk_cow_backing_fd(cow),
+					    ubdk_cow_header(cow)->size) +
+			  merge_cow_bytes(cow);
 	ret = merge_copy_extents(cow, ubdk_cow_backing_fd(cow), af.fd,
 				 ubdk_cow_header(cow)->size, &res->prog,
 				 ubdk_cow_backing_path(cow), o->output, &err);
