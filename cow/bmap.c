@@ -578,6 +578,31 @@ static int next_candidate(struct ubdk_bmap *bm, uint64_t c, uint64_t limit,
 	return 0;
 }
 
+/*
+ * The chunk holding bit pos (NULL when it is zero) and the end of its bits
+ * within [pos, end).
+ */
+static int chunk_at(struct ubdk_bmap *bm, uint64_t pos, uint64_t end,
+		    struct chunk **ch, uint64_t *cend)
+{
+	uint64_t c = pos / CHUNK_BITS;
+
+	*cend = (c + 1) * CHUNK_BITS < end ? (c + 1) * CHUNK_BITS : end;
+	return get_chunk(bm, c, ch);
+}
+
+/* Past the zero chunk holding bit *pos, to the next that may hold bits. */
+static int skip_zero_chunk(struct ubdk_bmap *bm, uint64_t *pos, uint64_t end)
+{
+	uint64_t c;
+	int ret = next_candidate(bm, *pos / CHUNK_BITS + 1,
+				 (end + CHUNK_BITS - 1) / CHUNK_BITS, &c);
+
+	if (ret == 0)
+		*pos = c * CHUNK_BITS;
+	return ret;
+}
+
 static uint64_t word_of(const struct chunk *ch, uint64_t n)
 {
 	return le64(ch->w[(n % CHUNK_BITS) / 64]);
@@ -612,25 +637,20 @@ int ubdk__bmap_find(struct ubdk_bmap *bm, uint64_t start, uint64_t end,
 		return 0;
 	}
 	while (pos < end) {
-		uint64_t c = pos / CHUNK_BITS, cend = (c + 1) * CHUNK_BITS;
+		uint64_t cend;
 		struct chunk *ch;
 
-		ret = get_chunk(bm, c, &ch);
+		ret = chunk_at(bm, pos, end, &ch, &cend);
 		if (ret < 0)
 			return ret;
-		if (cend > end)
-			cend = end;
 		if (!ch) {
 			if (!value) {
 				*found = pos;
 				return 0;
 			}
-			ret = next_candidate(bm, c + 1,
-					     (end + CHUNK_BITS - 1) / CHUNK_BITS,
-					     &c);
+			ret = skip_zero_chunk(bm, &pos, end);
 			if (ret < 0)
 				return ret;
-			pos = c * CHUNK_BITS > pos ? c * CHUNK_BITS : cend;
 			continue;
 		}
 		while (pos < cend) {
@@ -665,21 +685,16 @@ int ubdk__bmap_count(struct ubdk_bmap *bm, uint64_t start, uint64_t end,
 	if (end > bm->covered)
 		end = bm->covered;
 	while (pos < end) {
-		uint64_t c = pos / CHUNK_BITS, cend = (c + 1) * CHUNK_BITS;
+		uint64_t cend;
 		struct chunk *ch;
 
-		ret = get_chunk(bm, c, &ch);
+		ret = chunk_at(bm, pos, end, &ch, &cend);
 		if (ret < 0)
 			return ret;
-		if (cend > end)
-			cend = end;
 		if (!ch) {
-			ret = next_candidate(bm, c + 1,
-					     (end + CHUNK_BITS - 1) / CHUNK_BITS,
-					     &c);
+			ret = skip_zero_chunk(bm, &pos, end);
 			if (ret < 0)
 				return ret;
-			pos = c * CHUNK_BITS > cend ? c * CHUNK_BITS : cend;
 			continue;
 		}
 		while (pos < cend) {
@@ -706,12 +721,11 @@ int ubdk__bmap_set(struct ubdk_bmap *bm, uint64_t start, uint64_t end)
 	if (end > bm->covered)
 		return -ERANGE;
 	while (pos < end) {
-		uint64_t c = pos / CHUNK_BITS, cend = (c + 1) * CHUNK_BITS;
+		uint64_t c = pos / CHUNK_BITS, cend, n;
 		uint8_t *bytes;
 		struct chunk *ch;
-		uint64_t n;
 
-		ret = get_chunk(bm, c, &ch);
+		ret = chunk_at(bm, pos, end, &ch, &cend);
 		if (ret < 0)
 			return ret;
 		if (!ch) {
@@ -726,8 +740,6 @@ int ubdk__bmap_set(struct ubdk_bmap *bm, uint64_t start, uint64_t end)
 			else
 				bm->sorted_stale = true;
 		}
-		if (cend > end)
-			cend = end;
 		bytes = (uint8_t *)ch->w;
 		for (n = pos; n < cend; n++) {
 			uint64_t b = n % CHUNK_BITS;
