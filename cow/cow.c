@@ -390,6 +390,43 @@ int ubdk_cow_next_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
 	return 1;
 }
 
+int ubdk_cow_next_extent(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
+			 struct ubdk_run *run, struct ubdk_err *err)
+{
+	uint64_t ss = cow->hdr.sectorsize, from = *pos, data, hole, first, stop;
+	int ret = ubdk_cow_next_run(cow, pos, end, run, err);
+
+	if (ret <= 0 || run->src != UBDK_RUN_BACKING)
+		return ret;
+	ret = ubdk_os_next_data(cow->backing_fd, from * ss, &data, &hole);
+	if (ret == -EINVAL || ret == -EOPNOTSUPP)
+		return 1;              /* no hole information: all data */
+	if (ret < 0 && ret != -ENXIO) {
+		ret = sys_fail(err, ret, "finding holes", cow->backing_path);
+		if (err)
+			err->file = UBDK_FILE_BACKING;
+		return ret;
+	}
+	stop = run->start + run->count;
+	if (ret == -ENXIO || data > from * ss) {
+		/* A hole first: the sectors wholly inside it. */
+		first = ret == -ENXIO ? stop : data / ss;
+		if (first > from) {
+			run->src = UBDK_RUN_ZERO;
+			stop = first < stop ? first : stop;
+		}
+	} else {
+		/* Data first: up to the sector where the hole starts. */
+		first = hole / ss + (hole % ss != 0);
+		if (first < stop)
+			stop = first;
+	}
+	run->count = stop - run->start;
+	run->in_cow = false;
+	*pos = stop;
+	return 1;
+}
+
 static int check_range(const struct ubdk_cow *cow, uint64_t len, uint64_t off,
 		       struct ubdk_err *err)
 {

@@ -273,6 +273,15 @@ struct ubdk_run {
 int ubdk_cow_next_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
 		      struct ubdk_run *run, struct ubdk_err *err);
 
+/*
+ * The same, with the backing file's holes (SEEK_HOLE) as UBDK_RUN_ZERO
+ * runs: sectors wholly inside a hole read as zeros, so callers that map or
+ * copy the device (NBD extents, sparse copies) can skip them.  Where the
+ * file system cannot tell, backing runs stay backing runs.
+ */
+int ubdk_cow_next_extent(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
+			 struct ubdk_run *run, struct ubdk_err *err);
+
 /* A piece of caller memory, laid out as struct iovec. */
 struct ubdk_iov {
 	void *base;

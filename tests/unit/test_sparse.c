@@ -321,6 +321,47 @@ START_TEST(errors_name_the_file)
 }
 END_TEST
 
+/* Extents: the backing's holes are zero runs, the COW's sectors data. */
+START_TEST(extents_see_backing_holes)
+{
+	const char *cow = tu_path("c.cow"), *back = tu_path("b.img");
+	static const struct { uint64_t start, count; int src; } want[] = {
+		{ 0, 8, UBDK_RUN_BACKING }, { 8, 2040, UBDK_RUN_ZERO },
+		{ 2048, 2, UBDK_RUN_BACKING }, { 2050, 1, UBDK_RUN_COW },
+		{ 2051, 13, UBDK_RUN_BACKING }, { 2064, 2032, UBDK_RUN_ZERO },
+	};
+	struct ubdk_err e = { 0 };
+	struct ubdk_cow *c;
+	struct ubdk_run run;
+	uint8_t buf[8192];
+	uint64_t pos = 0;
+	size_t n = 0;
+	int ret;
+
+	memset(buf, 0x66, sizeof(buf));
+	tu_write_file(back, buf, 4096);
+	tu_truncate(back, 2 << 20);
+	tu_pwrite_file(back, buf, 8192, 1 << 20);
+	tu_set_mtime(back, 1000);
+	TU_OK(ubdk_create(cow, back, NULL, false, &e), e);
+	TU_OK(ubdk_cow_open(cow, NULL, UBDK_OPEN_RDWR, &c, &e), e);
+	TU_OK(ubdk_cow_pwrite(c, buf, 512, 2050 * 512, &e), e);
+	while ((ret = ubdk_cow_next_extent(c, &pos, UINT64_MAX, &run, &e)) > 0) {
+		TU_CHECK(n < sizeof(want) / sizeof(want[0]), "extra run at %llu",
+			 (unsigned long long)run.start);
+		TU_CHECK(run.start == want[n].start && run.count == want[n].count &&
+			 run.src == want[n].src, "run %zu: %llu+%llu src %d",
+			 n, (unsigned long long)run.start,
+			 (unsigned long long)run.count, run.src);
+		TU_EQ(run.in_cow, run.src == UBDK_RUN_COW);
+		n++;
+	}
+	TU_OK(ret, e);
+	TU_EQ(n, sizeof(want) / sizeof(want[0]));
+	ck_assert_int_eq(ubdk_cow_close(c), 0);
+}
+END_TEST
+
 Suite *sparse_suite(void)
 {
 	Suite *s = suite_create("sparse");
@@ -334,6 +375,7 @@ Suite *sparse_suite(void)
 	tcase_add_loop_test(tc, random_against_flat, 0, 3);
 	tcase_add_test(tc, cut_data_is_an_error);
 	tcase_add_test(tc, errors_name_the_file);
+	tcase_add_test(tc, extents_see_backing_holes);
 	suite_add_tcase(s, tc);
 	return s;
 }
