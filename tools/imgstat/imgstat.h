@@ -39,7 +39,5 @@ const char *backing_error(const struct img *im);
 #define REBASE_COMMAND_SIZE (2 * (4 * 4096 + 4) + 32)
 const char *rebase_command(const char *backing, const char *cow, char *buf,
 			   size_t len);
-/* Report an error for a file: one line on stderr, "error" in the document. */
-void file_error(struct out *o, const char *fmt, ...) CLI_PRINTF(2, 3);
 
 #endif /* IMGSTAT_H */

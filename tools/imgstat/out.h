@@ -64,4 +64,10 @@ const char *human_time(int64_t t, char *buf, size_t len);
 /* A file name for text output: control characters and backslashes escaped. */
 void print_name(FILE *f, const char *s);
 
+/*
+ * Report an error about the file being examined: one line on stderr, and
+ * "error" in the JSON document.
+ */
+void file_error(struct out *o, const char *fmt, ...) CLI_PRINTF(2, 3);
+
 #endif /* IMGSTAT_OUT_H */
