@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "diff.h"
 #include "atomic.h"
+#include "cli.h"
 #include "extent.h"
 
 #include <errno.h>
@@ -29,27 +30,18 @@ struct side {
 	char *buf;
 };
 
+enum { IMG, BAK };
+
 struct state {
 	const struct diff_job *job;
 	struct diff_stats *st;
 	struct ubdk_cow *cow;
 	uint64_t ss, size;
-	struct side img, bak;
+	struct side side[2];         /* [IMG] and [BAK] */
 	char *zeros;                 /* BLOCK bytes: a hole's content */
 	unsigned long runs_left;     /* test hook, 0 = off */
 	struct ubdk_err *err;
 };
-
-static int fail(struct ubdk_err *err, int errnum, const char *name,
-		const char *what)
-{
-	err->code = UBDK_E_SYS;
-	err->errnum = errnum;
-	err->file = UBDK_FILE_NONE;
-	snprintf(err->msg, sizeof(err->msg), "%s: %s: %s", name, what,
-		 strerror(errnum));
-	return -errnum;
-}
 
 /*
  * Move s's extent so that it ends past pos.  No extent left: the next
@@ -82,7 +74,7 @@ static int read_full(struct side *s, uint64_t off, size_t n,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return fail(err, errno, s->name, "reading");
+			return cli_fail_sys(err, errno, s->name, "reading");
 		if (r == 0)
 			break;
 		got += (size_t)r;
@@ -112,7 +104,7 @@ static int write_run(struct state *s, const char *data, uint64_t off,
 		ret = ubdk_cow_pwrite(s->cow, data, (size_t)n, off, &lerr);
 	/* The library names the COW by the path it was opened through. */
 	if (ret < 0)
-		return fail(s->err, lerr.errnum ? lerr.errnum : -ret,
+		return cli_fail_sys(s->err, lerr.errnum ? lerr.errnum : -ret,
 			    s->job->cow, "writing");
 	s->st->sectors_written += (n + s->ss - 1) / s->ss;
 	if (s->runs_left && --s->runs_left == 0)
@@ -162,10 +154,9 @@ static bool has_data(const struct state *s, const struct side *d,
 static uint64_t block_end(const struct state *s, uint64_t pos)
 {
 	uint64_t next = s->size - pos > BLOCK ? pos + BLOCK : s->size;
-	const struct side *sides[2] = { &s->img, &s->bak };
 
-	for (int k = 0; k < 2; k++) {
-		const struct side *d = sides[k];
+	for (int k = IMG; k <= BAK; k++) {
+		const struct side *d = &s->side[k];
 		uint64_t edge;
 
 		if (has_data(s, d, pos))
@@ -183,26 +174,22 @@ static uint64_t block_end(const struct state *s, uint64_t pos)
 static int compare_block(struct state *s, uint64_t pos, uint64_t next)
 {
 	size_t n = (size_t)(next - pos);
-	const char *a = s->zeros, *b = s->zeros;
-	int ret;
+	const char *p[2] = { s->zeros, s->zeros };
 
-	if (has_data(s, &s->img, pos)) {
-		ret = read_full(&s->img, pos, n, s->err);
+	for (int k = IMG; k <= BAK; k++) {
+		int ret;
+
+		if (!has_data(s, &s->side[k], pos))
+			continue;
+		ret = read_full(&s->side[k], pos, n, s->err);
 		if (ret < 0)
 			return ret;
-		a = s->img.buf;
+		p[k] = s->side[k].buf;
 		s->st->bytes_read += n;
 	}
-	if (has_data(s, &s->bak, pos)) {
-		ret = read_full(&s->bak, pos, n, s->err);
-		if (ret < 0)
-			return ret;
-		b = s->bak.buf;
-		s->st->bytes_read += n;
-	}
-	if (memcmp(a, b, n) == 0)
+	if (memcmp(p[IMG], p[BAK], n) == 0)
 		return 0;
-	return write_changed(s, a, b, pos, n);
+	return write_changed(s, p[IMG], p[BAK], pos, n);
 }
 
 static int walk(struct state *s)
@@ -211,12 +198,13 @@ static int walk(struct state *s)
 	int ret;
 
 	while (pos < s->size) {
-		side_seek(&s->img, pos);
-		side_seek(&s->bak, pos);
-		if (!has_data(s, &s->img, pos) && !has_data(s, &s->bak, pos)) {
+		side_seek(&s->side[IMG], pos);
+		side_seek(&s->side[BAK], pos);
+		if (!has_data(s, &s->side[IMG], pos) &&
+		    !has_data(s, &s->side[BAK], pos)) {
 			/* A hole in both: equal, never read. */
-			uint64_t a = s->img.off / s->ss * s->ss;
-			uint64_t b = s->bak.off / s->ss * s->ss;
+			uint64_t a = s->side[IMG].off / s->ss * s->ss;
+			uint64_t b = s->side[BAK].off / s->ss * s->ss;
 
 			pos = a < b ? a : b;
 			if (pos > s->size)
@@ -242,6 +230,7 @@ static void side_init(struct side *d, const char *name, int fd,
 	d->name = name;
 	d->fd = fd;
 	d->off = d->end = 0;
+	d->buf = malloc(BLOCK);
 	extent_iter_init(&d->it, fd, 0, size);
 	/* Read once, front to back: ask for more read-ahead. */
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -262,11 +251,11 @@ static int create_cow(struct state *s, struct atomic_file *af)
 	atomic_dir_of(job->cow, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
-		return fail(s->err, errno, job->cow, "cannot open its directory");
+		return cli_fail_sys(s->err, errno, job->cow, "cannot open its directory");
 	ret = atomic_open(af, dirfd, job->cow, 0644, true);
 	close(dirfd);
 	if (ret < 0)
-		return fail(s->err, -ret, job->cow, "cannot create");
+		return cli_fail_sys(s->err, -ret, job->cow, "cannot create");
 	ret = ubdk_create_fd(af->fd, job->cow, job->hdr, &lerr);
 	if (ret == 0) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", af->fd);
@@ -275,7 +264,7 @@ static int create_cow(struct state *s, struct atomic_file *af)
 				    UBDK_OPEN_NO_CHECK, &s->cow, &lerr);
 	}
 	if (ret < 0)
-		return fail(s->err, lerr.errnum ? lerr.errnum : -ret, job->cow,
+		return cli_fail_sys(s->err, lerr.errnum ? lerr.errnum : -ret, job->cow,
 			    "writing");
 	return 0;
 }
@@ -294,23 +283,23 @@ static int finish_cow(struct state *s, struct atomic_file *af)
 		ubdk_cow_close(s->cow);
 	s->cow = NULL;
 	if (ret < 0)
-		return fail(s->err, lerr.errnum ? lerr.errnum : -ret, job->cow,
+		return cli_fail_sys(s->err, lerr.errnum ? lerr.errnum : -ret, job->cow,
 			    "writing");
 	ret = atomic_publish(af, job->cow, job->force);
 	if (ret == -EEXIST) {
-		fail(s->err, EEXIST, job->cow, "cannot create");
+		cli_fail_sys(s->err, EEXIST, job->cow, "cannot create");
 		snprintf(s->err->msg, sizeof(s->err->msg),
 			 "%s: already exists (use -f to replace it)", job->cow);
 		return ret;
 	}
 	if (ret < 0)
-		return fail(s->err, -ret, job->cow, "cannot create");
+		return cli_fail_sys(s->err, -ret, job->cow, "cannot create");
 	/* The new name itself must survive a crash too. */
 	atomic_dir_of(job->cow, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd >= 0) {
 		if (fsync(dirfd) < 0 && errno != EINVAL)
-			ret = fail(s->err, errno, job->cow,
+			ret = cli_fail_sys(s->err, errno, job->cow,
 				   "syncing its directory");
 		close(dirfd);
 	}
@@ -328,13 +317,11 @@ int diff_make(const struct diff_job *job, struct diff_stats *st,
 
 	*st = (struct diff_stats){
 		.sectors_compared = (s.size + s.ss - 1) / s.ss };
-	side_init(&s.img, job->image, job->image_fd, s.size);
-	side_init(&s.bak, job->backing, job->backing_fd, s.size);
+	side_init(&s.side[IMG], job->image, job->image_fd, s.size);
+	side_init(&s.side[BAK], job->backing, job->backing_fd, s.size);
 	s.zeros = calloc(1, BLOCK);
-	s.img.buf = malloc(BLOCK);
-	s.bak.buf = malloc(BLOCK);
-	if (!s.zeros || !s.img.buf || !s.bak.buf)
-		ret = fail(err, ENOMEM, job->cow, "out of memory");
+	if (!s.zeros || !s.side[IMG].buf || !s.side[BAK].buf)
+		ret = cli_fail_sys(err, ENOMEM, job->cow, "out of memory");
 	else
 		ret = create_cow(&s, &af);
 	if (ret == 0)
@@ -345,7 +332,7 @@ int diff_make(const struct diff_job *job, struct diff_stats *st,
 		ubdk_cow_close(s.cow);
 	atomic_discard(&af);
 	free(s.zeros);
-	free(s.img.buf);
-	free(s.bak.buf);
+	free(s.side[IMG].buf);
+	free(s.side[BAK].buf);
 	return ret;
 }
