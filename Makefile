@@ -91,8 +91,8 @@ $(CLI_OBJ): $(B)/obj/tools/common/%.o: tools/common/%.c $(COMMON_HDR) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icow -Itools/common -c -o $@ $<
 
-$(B)/bin/uml_mkcow: tools/mkcow/uml_mkcow.c tools/mkcow/clone.c tools/mkcow/names.c \
-		tools/mkcow/clone.h tools/mkcow/names.h $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
+$(B)/bin/uml_mkcow: tools/mkcow/uml_mkcow.c tools/mkcow/clone.c tools/mkcow/names.c tools/mkcow/diff.c \
+		tools/mkcow/clone.h tools/mkcow/names.h tools/mkcow/diff.h $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
 	$(link-tool)
 
 MOO_SRC := tools/moo/uml_moo.c tools/moo/merge.c tools/moo/resume.c

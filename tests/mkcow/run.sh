@@ -301,4 +301,267 @@ t_huge_backing() {
 	grep -qx 'cow_sectors=0' info.txt || fail "$(cat info.txt)"
 }
 
+# --diff: the sectors where IMAGE differs from BACKING, as "START COUNT"
+# lines like `cowutil runs` prints (cmp -l reads both files: small ones).
+#   changed_runs IMAGE BACKING [SECTORSIZE]
+changed_runs() {
+	cmp -l "$1" "$2" | awk -v ss="${3:-512}" '
+		BEGIN { last = -2 }
+		{ s = int(($1 - 1) / ss) }
+		s == last { next }
+		s == last + 1 { n++; last = s; next }
+		{ if (last >= 0) print start, n; start = s; n = 1; last = s }
+		END { if (last >= 0) print start, n }'
+}
+
+# Value of a numeric key of a one-line JSON object.
+json_num() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" "$1"; }
+
+# The COW --diff made: its sectors are exactly the changed ones, the merge
+# (uml-utilities' uml_moo and ours) is IMAGE, and the kernel would take it.
+check_diff() {
+	_cd_img=$1 _cd_cow=$2 _cd_back=$3
+	changed_runs "$_cd_img" "$_cd_back" >want.runs
+	"$COWUTIL" runs "$_cd_cow" >got.runs || fail "cowutil runs"
+	cmp -s want.runs got.runs ||
+		fail "COW sectors: $(head -c 300 got.runs | tr '\n' ' ') expected $(head -c 300 want.runs | tr '\n' ' ')"
+	"$COWUTIL" check "$_cd_cow" >/dev/null || fail "backing check of the new COW"
+	rm -f merged.img
+	uml_moo "$_cd_cow" merged.img >/dev/null || fail "uml_moo (uml-utilities)"
+	cmp merged.img "$_cd_img" || fail "merged (uml-utilities) differs from the image"
+	rm -f merged.img
+	"$B/bin/uml_moo" -q "$_cd_cow" merged.img || fail "uml_moo (ours)"
+	cmp merged.img "$_cd_img" || fail "merged (ours) differs from the image"
+	rm -f merged.img
+}
+
+t_diff_exact_sectors() {
+	# A master with data, a hole, and data again; the image changes a
+	# byte, runs of sectors, writes into the master's hole, and zeroes
+	# some of the master's data.
+	randfile master.img 4M
+	truncate -s 12M master.img
+	randfile tail 2M && dd if=tail of=master.img bs=1M seek=10 conv=notrunc status=none
+	cp --sparse=always master.img image.img
+	printf 'X' | dd of=image.img bs=1 seek=1000 conv=notrunc status=none
+	dd if=/dev/urandom of=image.img bs=512 seek=100 count=17 conv=notrunc status=none
+	dd if=/dev/urandom of=image.img bs=512 seek=2047 count=2 conv=notrunc status=none
+	dd if=/dev/urandom of=image.img bs=512 seek=12000 count=5 conv=notrunc status=none
+	dd if=/dev/zero of=image.img bs=512 seek=3000 count=8 conv=notrunc status=none
+	printf 'Y' | dd of=image.img bs=1 seek=$((12 * 1048576 - 1)) conv=notrunc status=none
+	"$MKCOW" --json --diff image.img a.cow master.img >out.json 2>err.txt ||
+		fail "--diff: $(cat err.txt)"
+	[ ! -s err.txt ] || fail "stderr not a tty, yet: $(cat err.txt)"
+	check_diff image.img a.cow master.img
+	[ "$(json_num out.json sectors_written)" = 34 ] || fail "sectors_written: $(cat out.json)"
+	[ "$(json_num out.json sectors_compared)" = 24576 ] || fail "sectors_compared: $(cat out.json)"
+	# The master's hole (4-10 MiB) is read on the image's side only where
+	# the image has data there.
+	[ "$(json_num out.json bytes_read)" -le $((2 * 6 * 1048576 + 1048576)) ] ||
+		fail "bytes_read: $(cat out.json)"
+	grep -q "\"backing\":\"$T/master.img\"" out.json || fail "$(cat out.json)"
+	grep -q '"seconds":[0-9]' out.json || fail "$(cat out.json)"
+	# The same header as a new COW of uml-utilities' (same size, mtime).
+	"$PEER_MKCOW" peer.cow master.img
+	cmp -n 4096 peer.cow a.cow || fail "header differs from uml-utilities'"
+	# The zeroed sectors are a hole in the COW: it stays sparse.
+	[ "$(du -k a.cow | cut -f1)" -le 64 ] || fail "COW not sparse: $(du -k a.cow)"
+	# Other formats and sector sizes: the runs follow the sector size.
+	"$MKCOW" -V 2 -s 4096 --diff image.img b.cow master.img || fail "-V 2 -s 4096"
+	changed_runs image.img master.img 4096 >want4k.runs
+	"$COWUTIL" runs b.cow | cmp -s - want4k.runs || fail "4096-byte sectors"
+	"$MKCOW" -V 1 --diff image.img c.cow master.img || fail "-V 1"
+	check_diff image.img c.cow master.img
+}
+
+# A size that is not whole sectors: the last, partial sector is compared
+# and written like the others.
+t_diff_partial_last_sector() {
+	randfile master.img $((1048576 + 100))
+	cp master.img image.img
+	printf 'Z' | dd of=image.img bs=1 seek=$((1048576 + 99)) conv=notrunc status=none
+	printf 'Z' | dd of=image.img bs=1 seek=5 conv=notrunc status=none
+	"$MKCOW" --diff image.img a.cow master.img || fail "--diff"
+	changed_runs image.img master.img >want.runs
+	"$COWUTIL" runs a.cow | cmp -s - want.runs || fail "runs: $("$COWUTIL" runs a.cow)"
+	"$COWUTIL" merged a.cow merged.img && cmp merged.img image.img || fail "merged view"
+}
+
+t_diff_sizes_differ() {
+	randfile master.img 1M
+	head -c 1048064 master.img >short.img
+	expect_status 5 "$MKCOW" --diff short.img a.cow master.img
+	grep -q 'short.img: 1048064 bytes, but backing file .*master.img has 1048576' err.txt ||
+		fail "$(cat err.txt)"
+	cp master.img long.img && truncate -s +512 long.img
+	expect_status 5 "$MKCOW" --diff long.img a.cow master.img
+	only_files . master.img short.img long.img out.txt err.txt
+}
+
+t_diff_same_image() {
+	randfile master.img 2M
+	truncate -s 8M master.img
+	cp --sparse=always master.img copy.img
+	"$PEER_MKCOW" peer.cow master.img
+	for img in master.img copy.img; do
+		rm -f a.cow
+		"$MKCOW" --json --diff $img a.cow master.img >out.json || fail "--diff $img"
+		[ "$(json_num out.json sectors_written)" = 0 ] || fail "$img: $(cat out.json)"
+		[ -z "$("$COWUTIL" runs a.cow)" ] || fail "$img: COW not empty"
+		# Byte for byte the COW a plain uml_mkcow makes.
+		cmp peer.cow a.cow || fail "$img: not a new COW's bytes"
+	done
+}
+
+# Holes on one side and zeros on the other are equal: nothing is written;
+# holes on both sides are not even read.
+t_diff_holes_and_zeros() {
+	truncate -s 64M sparse.img
+	dd if=/dev/zero of=zeros.img bs=1M count=64 status=none
+	for pair in "sparse.img zeros.img" "zeros.img sparse.img"; do
+		set -- $pair
+		rm -f a.cow
+		"$MKCOW" --json --diff "$1" a.cow "$2" >out.json || fail "--diff $pair"
+		[ "$(json_num out.json sectors_written)" = 0 ] || fail "$pair: $(cat out.json)"
+		[ -z "$("$COWUTIL" runs a.cow)" ] || fail "$pair: COW not empty"
+	done
+	# Zeros over data are written (as a hole in the COW's data area).
+	randfile data.img 1M
+	truncate -s 64M data.img
+	"$MKCOW" --json --diff sparse.img b.cow data.img >out.json || fail "--diff zeros over data"
+	[ "$(json_num out.json sectors_written)" = 2048 ] || fail "$(cat out.json)"
+	"$COWUTIL" merged b.cow m.img && cmp m.img sparse.img || fail "zeros over data: merged"
+	# Two sparse files of 1 TiB with 1 MiB of data each: seconds, and only
+	# the data read.
+	truncate -s 1T big1.img big2.img
+	dd if=data.img of=big1.img bs=1M count=1 seek=500000 conv=notrunc status=none
+	dd if=data.img of=big2.img bs=1M count=1 seek=500000 conv=notrunc status=none
+	timeout 60 "$MKCOW" --json --diff big1.img c.cow big2.img >out.json || fail "1 TiB pair"
+	[ "$(json_num out.json bytes_read)" = $((2 * 1048576)) ] || fail "1 TiB pair: $(cat out.json)"
+	[ "$(json_num out.json sectors_written)" = 0 ] || fail "1 TiB pair: $(cat out.json)"
+}
+
+t_diff_existing_and_self() {
+	randfile master.img 1M
+	cp master.img image.img && printf 'x' | dd of=image.img conv=notrunc status=none
+	echo "keep me" >a.cow
+	expect_status 4 "$MKCOW" --diff image.img a.cow master.img
+	grep -q 'a.cow: already exists (use -f' err.txt || fail "$(cat err.txt)"
+	[ "$(cat a.cow)" = "keep me" ] || fail "existing COW changed"
+	"$MKCOW" -f --diff image.img a.cow master.img || fail "-f"
+	check_diff image.img a.cow master.img
+	# Where O_TMPFILE is missing: a hidden temporary name, renamed.
+	UBDK_NO_TMPFILE=1 "$MKCOW" -f --diff image.img a.cow master.img || fail "named fallback"
+	check_diff image.img a.cow master.img
+	sum=$(md5sum <image.img)
+	expect_status 4 "$MKCOW" -f --diff image.img image.img master.img
+	grep -q 'image.img: is the image to diff itself' err.txt || fail "$(cat err.txt)"
+	expect_status 4 "$MKCOW" -f --diff image.img master.img master.img
+	grep -q 'is the backing file itself' err.txt || fail "$(cat err.txt)"
+	[ "$(md5sum <image.img)" = "$sum" ] || fail "image changed"
+	# One COW only, and not with --count or --rebase.
+	expect_status 2 "$MKCOW" --diff image.img b.cow c.cow master.img
+	expect_status 2 "$MKCOW" --diff image.img --count 2 --name 'g%d.cow' master.img
+	expect_status 2 "$MKCOW" --diff image.img --rebase master.img a.cow
+	expect_status 2 "$MKCOW" --diff
+	only_files . master.img image.img a.cow out.txt err.txt want.runs got.runs
+}
+
+# Killed mid-diff, by SIGKILL after some runs (the test hook) or at a
+# random moment: nothing under the COW's name, or a complete COW.  The
+# pair is 256 GiB apparent: the walk skips its holes, so it is quick.
+t_diff_killed_leaves_nothing() {
+	truncate -s 256G master.img
+	randfile data 16M
+	for at in 0 1000 50000 200000; do
+		dd if=data of=master.img bs=1M seek=$at conv=notrunc status=none
+	done
+	cp --sparse=always master.img image.img
+	# 100 sectors, the last in the master's hole after its first 16 MiB.
+	for i in $(seq 0 99); do
+		dd if=/dev/urandom of=image.img bs=512 count=1 conv=notrunc status=none \
+			seek=$((i * 331 + 7))
+	done
+	dd if=data of=image.img bs=1M seek=100000 count=4 conv=notrunc status=none
+	UBDK_MKCOW_CRASH_AFTER=10 "$MKCOW" --diff image.img a.cow master.img 2>err.txt
+	st=$?
+	[ $st = 137 ] || fail "not killed by the hook: exit $st: $(cat err.txt)"
+	only_files . master.img image.img data err.txt
+	# A real kill -9 at some point: nothing, or complete.
+	"$MKCOW" --diff image.img b.cow master.img &
+	pid=$!
+	sleep 0.05
+	kill -9 $pid 2>/dev/null
+	wait $pid
+	if [ -e b.cow ]; then
+		"$B/bin/uml_moo" -q b.cow m.img && "$COWUTIL" same image.img m.img >/dev/null ||
+			fail "a COW appeared incomplete"
+		rm -f m.img b.cow
+	fi
+	only_files . master.img image.img data err.txt
+	# Run to the end, bounded: only the data read (the 64 MiB both hold,
+	# and from the image the 4 MiB and the 4 KiB block in the master's
+	# holes), the merge (our sparse uml_moo) is the image.
+	timeout 120 "$MKCOW" --json --diff image.img c.cow master.img >out.json ||
+		fail "full run"
+	[ "$(json_num out.json bytes_read)" = $((2 * 64 * 1048576 + 4 * 1048576 + 4096)) ] ||
+		fail "bytes_read: $(cat out.json)"
+	[ "$(json_num out.json sectors_written)" = $((100 + 4 * 2048)) ] ||
+		fail "sectors_written: $(cat out.json)"
+	"$B/bin/uml_moo" -q c.cow m.img && "$COWUTIL" same image.img m.img >/dev/null ||
+		fail "merged image differs from the image"
+}
+
+t_diff_bad_image() {
+	randfile master.img 1M
+	mkfifo fifo
+	expect_status 6 timeout 10 "$MKCOW" --diff fifo a.cow master.img
+	grep -q 'fifo: cannot open for reading: not a regular file or block device' err.txt ||
+		fail "$(cat err.txt)"
+	expect_status 6 "$MKCOW" --diff missing.img a.cow master.img
+	grep -q 'missing.img.*No such file' err.txt || fail "$(cat err.txt)"
+	mkdir d
+	expect_status 6 "$MKCOW" --diff d a.cow master.img
+	expect_status 3 "$MKCOW" --diff master.img a.cow missing.img
+	only_files . master.img fifo d out.txt err.txt
+}
+
+# An image qemu-img can read, through NBD: a qcow2 served by qemu-nbd and
+# seen as a file by nbdfuse (FUSE).  A loop device stands for block devices.
+t_diff_qcow2_through_nbd() {
+	command -v nbdfuse >/dev/null && command -v qemu-nbd >/dev/null ||
+		skip "no nbdfuse or qemu-nbd (packages libnbd-bin, qemu-utils)"
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+	randfile master.img 8M
+	truncate -s 32M master.img
+	cp --sparse=always master.img flat.img
+	dd if=/dev/urandom of=flat.img bs=512 seek=77 count=9 conv=notrunc status=none
+	dd if=/dev/urandom of=flat.img bs=4096 seek=5000 count=3 conv=notrunc status=none
+	qemu-img convert -O qcow2 flat.img x.qcow2 || fail "qemu-img convert"
+	mkdir mnt
+	nbdfuse -r mnt --socket-activation qemu-nbd -r -f qcow2 x.qcow2 2>nbd.err &
+	fuse=$!
+	i=0
+	while [ ! -e mnt/nbd ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	if [ ! -e mnt/nbd ]; then
+		kill $fuse 2>/dev/null; wait $fuse
+		skip "nbdfuse did not mount: $(head -n 1 nbd.err)"
+	fi
+	timeout 60 "$MKCOW" --json --diff mnt/nbd a.cow master.img >out.json 2>err.txt
+	st=$?
+	fusermount3 -u mnt || umount mnt
+	wait $fuse
+	[ $st = 0 ] || fail "--diff through nbdfuse: exit $st: $(cat err.txt)"
+	check_diff flat.img a.cow master.img
+	[ "$(json_num out.json sectors_written)" = 33 ] || fail "$(cat out.json)"
+	# The same image as a block device.
+	[ "$(id -u)" = 0 ] || return 0
+	dev=$(losetup -r -f --show flat.img 2>/dev/null) || return 0
+	"$MKCOW" --diff "$dev" b.cow master.img >out.txt 2>err.txt
+	st=$?
+	losetup -d "$dev"
+	[ $st = 0 ] || fail "--diff of $dev: $(cat err.txt)"
+	check_diff flat.img b.cow master.img
+}
+
 run_tests "$@"

@@ -140,6 +140,17 @@ long cli_lock_holder(int fd)
 	return fl.l_pid > 0 ? (long)fl.l_pid : -1;
 }
 
+int cli_fail_sys(struct ubdk_err *err, int errnum, const char *name,
+		 const char *what)
+{
+	err->code = UBDK_E_SYS;
+	err->errnum = errnum;
+	err->file = UBDK_FILE_NONE;
+	snprintf(err->msg, sizeof(err->msg), "%s: %s: %s", name, what,
+		 strerror(errnum));
+	return -errnum;
+}
+
 void cli_json_string(FILE *f, const char *s)
 {
 	esc_json(f, s);

@@ -45,6 +45,13 @@ bool cli_parse_u32(const char *s, unsigned *out);
  * COW and backing files: its pid, -1 if the pid is unknown, 0 if none.
  */
 long cli_lock_holder(int fd);
+/*
+ * Fill err for a failed OS call about a file, as "name: what: strerror":
+ * code UBDK_E_SYS, errnum, no file kind.  Returns -errnum.  Prints nothing,
+ * for engines that leave the printing to the command line.
+ */
+int cli_fail_sys(struct ubdk_err *err, int errnum, const char *name,
+		 const char *what);
 /* Write s as a JSON string literal (with quotes) to f: see esc_json(). */
 void cli_json_string(FILE *f, const char *s);
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "clone.h"
 #include "atomic.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,11 +46,7 @@ struct state {
 static int fail(struct state *s, int errnum, const char *name,
 		const char *what)
 {
-	s->err->code = UBDK_E_SYS;
-	s->err->errnum = errnum;
-	snprintf(s->err->msg, sizeof(s->err->msg), "%s: %s: %s", name, what,
-		 strerror(errnum));
-	return -errnum;
+	return cli_fail_sys(s->err, errnum, name, what);
 }
 
 static size_t batch_size(size_t want)

@@ -4,7 +4,8 @@
  *
  * A drop-in for uml-utilities' tool (uml_mkcow [-f] COW BACKING) that also
  * makes thousands of clones in one call, each appearing only complete, and
- * rebases existing COW files after their master was moved or touched.
+ * rebases existing COW files after their master was moved or touched, and
+ * turns an image back into a COW over its master (--diff).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,10 +17,13 @@
 #include <string.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "clone.h"
+#include "diff.h"
+#include "input.h"
 #include "names.h"
 #include "ubdk_cow.h"
 
@@ -30,13 +34,16 @@ enum {
 	EXIT_USAGE = 2,
 	EXIT_BACKING = 3,       /* backing file missing, unreadable, unusable */
 	EXIT_EXISTS = 4,        /* a COW name exists, repeats or is the backing */
-	EXIT_REBASE_REFUSED = 5, /* the new backing's size differs */
+	EXIT_SIZES_DIFFER = 5,  /* the new backing's (--rebase) or the
+	                           image's (--diff) size differs */
+	EXIT_IMAGE = 6,         /* --diff: image missing, unreadable, unusable */
 };
 
 struct options {
 	struct ubdk_create_opts create;
 	const char *backing;
 	const char *rebase;
+	const char *diff;
 	const char *name_template;
 	unsigned long start;
 	size_t count;
@@ -51,6 +58,7 @@ static void usage(FILE *f)
 		"       %s [OPTIONS] -b BACKING COW...\n"
 		"       %s [OPTIONS] --count N --name TEMPLATE BACKING\n"
 		"       %s --rebase NEWBACKING COW...\n"
+		"       %s [OPTIONS] --diff IMAGE COW BACKING\n"
 		"Create copy-on-write files for UML guests on top of BACKING.\n\n"
 		"  -f, --force             replace COW files that exist\n"
 		"  -b, --backing FILE      the backing file; all arguments are COWs\n"
@@ -61,19 +69,22 @@ static void usage(FILE *f)
 		"  -s, --sector-size N     sector size in bytes (default 512)\n"
 		"  -a, --alignment N       v3 alignment of bitmap and data (default 4096)\n"
 		"  -r, --rebase NEWBACKING point each COW at NEWBACKING (same size)\n"
+		"      --diff IMAGE        make COW hold the sectors where IMAGE\n"
+		"                          differs from BACKING (same size)\n"
 		"  -j, --json              print what was done as JSON\n"
 		"  -q, --quiet             no progress on stderr\n"
 		"  -h, --help              show this help\n"
 		"      --version           show the version\n\n"
 		"Exit status: 0 done; 1 I/O error (clones made before it are complete);\n"
 		"2 usage; 3 backing file unusable; 4 a COW exists, repeats or is the\n"
-		"backing; 5 rebase refused (sizes differ).\n",
-		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
+		"backing or the image; 5 sizes differ (rebase or diff refused);\n"
+		"6 the image to diff is unusable.\n",
+		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_VERSION = 256, OPT_START };
+	enum { OPT_VERSION = 256, OPT_START, OPT_DIFF };
 	static const struct option longopts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "backing", required_argument, NULL, 'b' },
@@ -84,6 +95,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "sector-size", required_argument, NULL, 's' },
 		{ "alignment", required_argument, NULL, 'a' },
 		{ "rebase", required_argument, NULL, 'r' },
+		{ "diff", required_argument, NULL, OPT_DIFF },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -149,6 +161,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'r':
 			o->rebase = optarg;
 			break;
+		case OPT_DIFF:
+			o->diff = optarg;
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -172,6 +187,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	if (!o->count != !o->name_template) {
 		cli_error("--count and --name go together");
+		return -1;
+	}
+	if (o->diff && (o->count || o->rebase)) {
+		cli_error("--diff makes one COW: not with --count or --rebase");
 		return -1;
 	}
 	return 0;
@@ -217,8 +236,10 @@ static int split_operands(int argc, char **argv, struct options *o,
 		*count = o->count;
 		return 0;
 	}
-	if (nargs < 1) {
-		cli_error("expected at least one COW name (see --help)");
+	if (nargs < 1 || (o->diff && nargs != 1)) {
+		cli_error(o->diff ? "--diff takes one COW name and the backing "
+			  "file (see --help)" : "expected at least one COW name "
+			  "(see --help)");
 		return -1;
 	}
 	*names = argv + optind;
@@ -251,28 +272,37 @@ static bool in_use(const char *name)
 	return true;
 }
 
+/* Is st the file input names (NULL: no input)? */
+static bool is_input(const struct stat *st, const char *input)
+{
+	struct stat ist;
+
+	return input && stat(input, &ist) == 0 && st->st_dev == ist.st_dev &&
+	       st->st_ino == ist.st_ino;
+}
+
 /*
  * Refuse before creating anything: a name given twice, a name that is the
- * backing file, (without -f) a name that exists, or (with -f) a COW in use.
+ * backing file or the image to diff (NULL if none), (without -f) a name
+ * that exists, or (with -f) a COW in use.
  */
 static int check_names(char *const *names, size_t count, const char *backing,
-		       bool force)
+		       const char *image, bool force)
 {
-	struct stat bst, st;
+	struct stat st;
 	long dup = names_find_duplicate(names, count);
 
 	if (dup >= 0) {
 		cli_error("%s: named twice", names[dup]);
 		return EXIT_EXISTS;
 	}
-	if (stat(backing, &bst) < 0)
-		bst.st_ino = 0;
 	for (size_t i = 0; i < count; i++) {
 		if (lstat(names[i], &st) < 0)
 			continue;
-		if (bst.st_ino && st.st_dev == bst.st_dev &&
-		    st.st_ino == bst.st_ino) {
-			cli_error("%s: is the backing file itself", names[i]);
+		if (is_input(&st, backing) || is_input(&st, image)) {
+			cli_error("%s: is the %s itself", names[i],
+				  is_input(&st, backing) ? "backing file" :
+				  "image to diff");
 			return EXIT_EXISTS;
 		}
 		if (!force) {
@@ -345,6 +375,38 @@ static void print_created(const struct ubdk_header *hdr, char *const *names,
 	printf("}\n");
 }
 
+/*
+ * The header of the new COW files: the backing file is resolved, stat'ed
+ * and checked once.  Opened to check it is readable; the descriptor is
+ * returned through *fd when fd is not NULL, closed otherwise.
+ */
+static int new_header(const struct options *o, struct ubdk_header *hdr,
+		      int *fd)
+{
+	struct ubdk_err err = { 0 };
+	struct stat st;
+	int bfd, status;
+
+	if (ubdk_create_header(o->backing, &o->create, hdr, &err) < 0) {
+		cli_report(&err);
+		return err.code == UBDK_E_SECTORSIZE ||
+		       err.code == UBDK_E_ALIGNMENT ? EXIT_USAGE : EXIT_BACKING;
+	}
+	/* Not waiting on a FIFO put there since. */
+	bfd = input_open(hdr->backing, &st);
+	if (bfd < 0) {
+		cli_error("backing file %s: cannot open for reading: %s",
+			  hdr->backing, input_strerror(bfd));
+		return EXIT_BACKING;
+	}
+	status = check_geometry(hdr);
+	if (status || !fd)
+		close(bfd);
+	else
+		*fd = bfd;
+	return status;
+}
+
 static int create_clones(const struct options *o, char *const *names,
 			 size_t count)
 {
@@ -353,24 +415,11 @@ static int create_clones(const struct options *o, char *const *names,
 	struct clone_job job = { .hdr = &hdr, .names = names, .count = count,
 				 .force = o->force, .progress = progress };
 	size_t made;
-	int fd, ret, status;
+	int ret, status;
 
-	/* The backing file is resolved, stat'ed and checked once. */
-	if (ubdk_create_header(o->backing, &o->create, &hdr, &err) < 0) {
-		cli_report(&err);
-		return err.code == UBDK_E_SECTORSIZE ||
-		       err.code == UBDK_E_ALIGNMENT ? EXIT_USAGE : EXIT_BACKING;
-	}
-	fd = open(hdr.backing, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		cli_error("backing file %s: cannot open for reading: %s",
-			  hdr.backing, strerror(errno));
-		return EXIT_BACKING;
-	}
-	close(fd);
-	status = check_geometry(&hdr);
+	status = new_header(o, &hdr, NULL);
 	if (!status)
-		status = check_names(names, count, hdr.backing, o->force);
+		status = check_names(names, count, hdr.backing, NULL, o->force);
 	if (status)
 		return status;
 
@@ -446,13 +495,134 @@ static int rebase_all(const struct options *o, char *const *names,
 		if (ret < 0) {
 			cli_report(&err);
 			if (err.code == UBDK_E_SIZE_MISMATCH)
-				status = EXIT_REBASE_REFUSED;
+				status = EXIT_SIZES_DIFFER;
 			else if (!status)
 				status = EXIT_FAILED;
 		}
 	}
 	if (o->json)
 		printf("]}\n");
+	return status;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* At most ten lines a second, and always the last. */
+static void diff_progress(const struct diff_stats *st, uint64_t total)
+{
+	static double last;
+	double t;
+
+	if (!show_progress)
+		return;
+	t = now();
+	if (st->done < total && t - last < 0.1)
+		return;
+	last = t;
+	fprintf(stderr, "\r%s: compared %llu of %llu MiB, %llu sectors differ",
+		cli_prog, (unsigned long long)(st->done >> 20),
+		(unsigned long long)(total >> 20),
+		(unsigned long long)st->sectors_written);
+}
+
+static void print_diff(const struct diff_job *job, const struct diff_stats *st,
+		       double seconds, const struct ubdk_err *err)
+{
+	printf("{\"cow\":");
+	cli_json_string(stdout, job->cow);
+	printf(",\"image\":");
+	cli_json_string(stdout, job->image);
+	printf(",\"backing\":");
+	cli_json_string(stdout, job->backing);
+	printf(",\"size\":%llu,\"sectorsize\":%u,\"sectors_compared\":%llu,"
+	       "\"sectors_written\":%llu,\"bytes_read\":%llu,\"seconds\":%.3f",
+	       (unsigned long long)job->hdr->size, job->hdr->sectorsize,
+	       (unsigned long long)st->sectors_compared,
+	       (unsigned long long)st->sectors_written,
+	       (unsigned long long)st->bytes_read, seconds);
+	if (err) {
+		printf(",\"error\":");
+		cli_json_string(stdout, err->msg);
+	}
+	printf("}\n");
+}
+
+/* Bytes of an open file or block device (st_size is 0 for a device). */
+static int64_t input_size(int fd)
+{
+	off_t end = lseek(fd, 0, SEEK_END);
+
+	return end < 0 ? -1 : (int64_t)end;
+}
+
+/* --diff IMAGE COW BACKING: checks, then the engine (diff.c). */
+static int diff_image(const struct options *o, char *const *names)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_header hdr;
+	struct diff_stats st;
+	struct diff_job job = { .hdr = &hdr, .cow = names[0], .image = o->diff,
+				.image_fd = -1, .backing_fd = -1,
+				.force = o->force, .progress = diff_progress };
+	const char *crash = getenv("UBDK_MKCOW_CRASH_AFTER");
+	struct stat ist;
+	int64_t isize;
+	double t0;
+	int ret, status;
+
+	status = new_header(o, &hdr, &job.backing_fd);
+	if (status)
+		return status;
+	job.backing = hdr.backing;
+	job.image_fd = input_open(o->diff, &ist);
+	if (job.image_fd < 0) {
+		cli_error("image %s: cannot open for reading: %s", o->diff,
+			  input_strerror(job.image_fd));
+		status = EXIT_IMAGE;
+		goto out;
+	}
+	isize = input_size(job.image_fd);
+	if (isize < 0) {
+		cli_error("image %s: cannot find its size: %s", o->diff,
+			  strerror(errno));
+		status = EXIT_IMAGE;
+		goto out;
+	}
+	if ((uint64_t)isize != hdr.size) {
+		cli_error("image %s: %lld bytes, but backing file %s has %llu: "
+			  "a COW holds an image of its backing file's size",
+			  o->diff, (long long)isize, hdr.backing,
+			  (unsigned long long)hdr.size);
+		status = EXIT_SIZES_DIFFER;
+		goto out;
+	}
+	status = check_names(names, 1, hdr.backing, o->diff, o->force);
+	if (status)
+		goto out;
+	/* A test hook: die by SIGKILL after that many runs written. */
+	if (crash)
+		job.crash_after = strtoul(crash, NULL, 10);
+	show_progress = !o->quiet && isatty(STDERR_FILENO);
+	t0 = now();
+	ret = diff_make(&job, &st, &err);
+	if (show_progress)
+		fputc('\n', stderr);
+	if (o->json)
+		print_diff(&job, &st, now() - t0, ret < 0 ? &err : NULL);
+	if (ret < 0) {
+		cli_report(&err);
+		status = ret == -EEXIST ? EXIT_EXISTS : EXIT_FAILED;
+	}
+out:
+	if (job.image_fd >= 0)
+		close(job.image_fd);
+	close(job.backing_fd);
 	return status;
 }
 
@@ -471,6 +641,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	if (o.rebase)
 		status = rebase_all(&o, names, count);
+	else if (o.diff)
+		status = diff_image(&o, names);
 	else
 		status = create_clones(&o, names, count);
 	if (o.count)

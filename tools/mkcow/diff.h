@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * From an image back to a COW: a new COW over a backing file that holds
+ * exactly the sectors where the image differs from the backing.
+ *
+ * Both files are walked by their data extents, so that what is a hole in
+ * both is never read, and a hole on one side equals zeros on the other.
+ * Where a block differs, it is compared again a sector at a time so that
+ * the COW gets only the sectors that changed.  The COW is written as an
+ * unnamed file and linked under its name only when complete and durable.
+ */
+#ifndef UBDK_MKCOW_DIFF_H
+#define UBDK_MKCOW_DIFF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ubdk_cow.h"
+
+struct diff_stats {
+	uint64_t sectors_compared;   /* the device's sectors, all walked */
+	uint64_t sectors_written;    /* sectors the new COW holds */
+	uint64_t bytes_read;         /* from the image and the backing */
+	uint64_t done;               /* bytes of the device walked so far */
+};
+
+struct diff_job {
+	const struct ubdk_header *hdr; /* the new COW's header */
+	const char *cow;             /* its name */
+	const char *image, *backing; /* names, for messages */
+	int image_fd, backing_fd;    /* both hdr->size bytes, read-only */
+	bool force;                  /* replace an existing COW */
+	/* Called after each block compared, when not NULL. */
+	void (*progress)(const struct diff_stats *st, uint64_t total);
+	/* A test hook: die by SIGKILL after that many runs written. */
+	unsigned long crash_after;
+};
+
+/*
+ * Compare and make the COW.  Returns 0, or a negative errno with err's
+ * message naming the file that failed (-EEXIST: the COW name appeared
+ * meanwhile and force is off).  Nothing is left under the COW's name on
+ * failure.  *st is filled either way.
+ */
+int diff_make(const struct diff_job *job, struct diff_stats *st,
+	      struct ubdk_err *err);
+
+#endif
