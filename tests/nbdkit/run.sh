@@ -453,7 +453,7 @@ t_guest_holds_cow_refused() {
 	{
 		guest_prologue
 		echo 'mount /dev/ubda /mnt && echo "GUEST-READY"'
-		echo 'sleep 6'
+		echo 'sleep 3'
 		echo 'umount /mnt'
 		echo 'poweroff -f'
 	} >init.sh
