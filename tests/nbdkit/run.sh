@@ -66,12 +66,24 @@ moo_of() {
 	"$PEER_MOO" "$1" "$2" >/dev/null 2>&1 || fail "uml_moo $1"
 }
 
+# What a test leaves behind when it fails half-way: a mount, a loop
+# device, nbdfuse, a server.  Each test runs in its own subshell, whose
+# EXIT trap this is.
+leftovers() {
+	umount "$T/mnt" 2>/dev/null
+	[ -n "${LOOP:-}" ] && losetup -d "$LOOP" 2>/dev/null
+	[ -n "${FUSE_PID:-}" ] && fusermount3 -u "$T/fuse" 2>/dev/null
+	[ -n "${NBDKIT_PID:-}" ] && kill "$NBDKIT_PID" 2>/dev/null
+	return 0
+}
+
 # Serve in the foreground, in the background: serve ARGS...; sets URI and
 # NBDKIT_PID.  Waits (bounded) until the socket answers.
 serve() {
 	rm -f "$T/s.sock" "$T/n.pid"
 	nbdkit -f -U "$T/s.sock" -P "$T/n.pid" "$PLUGIN" "$@" 2>"$T/nbdkit.err" &
 	NBDKIT_PID=$!
+	trap leftovers EXIT
 	URI="nbd+unix:///?socket=$T/s.sock"
 	_sv_i=0
 	until [ -s "$T/n.pid" ] && nbdinfo --size "$URI" >/dev/null 2>&1; do
@@ -86,6 +98,7 @@ serve() {
 unserve() {
 	kill "$NBDKIT_PID" 2>/dev/null
 	wait "$NBDKIT_PID"
+	NBDKIT_PID=
 }
 
 # Run nbdkit on the plugin, expect it to refuse: exit non-zero, one error
@@ -158,8 +171,10 @@ fuse_loop() {
 
 unfuse_loop() {
 	losetup -d "$LOOP"
+	LOOP=
 	fusermount3 -u "$T/fuse"
 	wait "$FUSE_PID"
+	FUSE_PID=
 }
 
 # --- the recipes ---------------------------------------------------------------
