@@ -5,13 +5,13 @@
 # the exact apt-get line is printed and the script fails.
 set -eu
 
-build="build-essential pkg-config zlib1g-dev liblz4-dev libblkid-dev libext2fs-dev"
+build="build-essential pkg-config zlib1g-dev liblz4-dev libblkid-dev libext2fs-dev nbdkit-plugin-dev"
 peers="user-mode-linux uml-utilities qemu-utils e2fsprogs"
 case "${1:-build}" in
 build) want="$build" ;;
-test) want="$build check clang libclang-rt-dev dosfstools fdisk libnbd-bin fuse3 $peers" ;;
+test) want="$build check clang libclang-rt-dev dosfstools fdisk $peers nbdkit libnbd-bin fuse3 python3-libnbd" ;;
 demo) want="$build $peers" ;;
-bench) want="$build $peers hyperfine" ;;
+bench) want="$build $peers hyperfine nbdkit libnbd-bin" ;;
 fuzz) want="$build clang libclang-rt-dev" ;;
 *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
 esac
