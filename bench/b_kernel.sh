@@ -7,6 +7,7 @@
 #   writes bitmap words for each), 4 KiB random reads, then a 1 GiB
 #   sequential write and a 1 GiB sequential read.
 # Numbers are medians over BENCH_REPEAT boots per kernel, boots alternating.
+# KBENCH_TIMEOUT caps each boot (seconds; a stock guest once hung here).
 # Before that, once: memory for huge sparse devices (_kbench_memory).
 bench_kernel() {
 	_kbench_memory || return 1
@@ -49,7 +50,7 @@ echo MEM-END
 poweroff -f
 EOS
 	} >"$T/km.init"
-	UML=$_ours UML_MEM=64M UML_TIMEOUT=600 uml_boot kmem "$T/km.init" "$T/km.log" \
+	UML=$_ours UML_MEM=64M UML_TIMEOUT=${KBENCH_TIMEOUT:-600} uml_boot kmem "$T/km.init" "$T/km.log" \
 		ubda="$T/km-a.cow,$T/km-1t.img" ubdb="$T/km-b.cow,$T/km-8t.img" || true
 	sed -i 's/\r$//' "$T/km.log"
 	grep -q MEM-END "$T/km.log" && ! grep -q FIO-FAILED "$T/km.log" ||
@@ -76,7 +77,7 @@ EOS
 	} >"$T/kms.init"
 	for _m in 64M 200M 384M; do
 		rm -f "$T/km-s.cow"
-		UML=$_stock UML_MEM=$_m UML_TIMEOUT=600 uml_boot "kms$_m" "$T/kms.init" "$T/kms.log" \
+		UML=$_stock UML_MEM=$_m UML_TIMEOUT=${KBENCH_TIMEOUT:-600} uml_boot "kms$_m" "$T/kms.init" "$T/kms.log" \
 			ubda="$T/km-s.cow,$T/km-1t.img" || true
 		sed -i 's/\r$//' "$T/kms.log"
 		cp "$T/kms.log" "$T/kms.$_m.log"
@@ -157,7 +158,7 @@ EOS
 		for _k in stock ours; do
 			rm -f "$T/kbench.cow"
 			eval "_kern=\$_$_k"
-			UML=$_kern UML_MEM=512M UML_TIMEOUT=1200 uml_boot "kb$_k$_i" "$T/kbench.init" "$T/kbench.log" \
+			UML=$_kern UML_MEM=512M UML_TIMEOUT=${KBENCH_TIMEOUT:-1200} uml_boot "kb$_k$_i" "$T/kbench.init" "$T/kbench.log" \
 				ubda="$T/kbench.cow,$_bk" || true
 			sed -i 's/\r$//' "$T/kbench.log"
 			grep -q BENCH-END "$T/kbench.log" && ! grep -q FIO-FAILED "$T/kbench.log" ||
