@@ -6,7 +6,11 @@
 #   make fuzz       run the header fuzzer for longer
 #   make install PREFIX=/usr/local DESTDIR=
 
+# The version lives in cow/ubdk_cow.h only; the pkg-config file and the man
+# pages are filled from it at build time, the pages' date from the last
+# commit (the build date outside a git checkout).
 VERSION := $(shell sed -n 's/^\#define UBDK_VERSION_STRING "\(.*\)"/\1/p' cow/ubdk_cow.h)
+MAN_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
 SOVERSION := 1
 
 B ?= build
@@ -18,6 +22,9 @@ WERROR ?= -Werror
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 $(WERROR)
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(CFLAGS)
+# Each object records the headers it read, so a changed header rebuilds
+# exactly what includes it.
+DEPFLAGS := -MMD -MP
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 LIB_SRC := cow/error.c cow/header.c cow/bitmap.c cow/bmap.c cow/cow.c cow/backing.c cow/ubdk_os_posix.c
@@ -30,23 +37,26 @@ SHLIB := $(B)/lib/libubdk.so.$(VERSION)
 STLIB := $(B)/lib/libubdk.a
 PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 
-TOOLS := uml_mkcow uml_moo
+# Tools come from tools/NAME/rules.mk: `TOOLS += uml_x`, its sources in
+# uml_x_SRC and the pkg-config names of the libraries it links in uml_x_PKGS.
+TOOLS :=
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 COMMON_SRC := tools/common/cli.c tools/common/atomic.c tools/common/escape.c tools/common/quote.c \
 	tools/common/input.c tools/common/extent.c
 COMMON_HDR := tools/common/cli.h tools/common/atomic.h tools/common/escape.h tools/common/quote.h \
 	tools/common/input.h tools/common/extent.h
-MANS := $(wildcard tools/*/*.1)
+MAN_SRC := $(wildcard tools/*/*.1) cow/ubdk_cow.3
+MANS := $(MAN_SRC:%=$(B)/man/%)
 
 TEST_SRC := $(wildcard tests/unit/*.c)
 TEST_HDR := $(wildcard tests/unit/*.h)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
-.PHONY: all lib tools check check-unit check-asan check-interop check-mkcow check-moo check-fuzz check-escape \
+.PHONY: all lib tools mans check check-unit check-asan check-interop check-fuzz check-escape \
 	demo bench fuzz install uninstall clean deps-build deps-test
 
-all: deps-build lib tools
+all: deps-build lib tools mans
 
 deps-build:
 	@scripts/deps.sh build
@@ -55,13 +65,22 @@ deps-test:
 
 lib: $(SHLIB) $(STLIB) $(PCFILE)
 
-$(B)/obj/%.o: %.c $(LIB_HDR)
+# One rule for every object of the library and the tools.
+$(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Icow -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Icow -Itools/common -c -o $@ $<
 
-$(B)/pic/%.o: %.c $(LIB_HDR)
+$(B)/pic/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -fPIC -Icow -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -fPIC -Icow -c -o $@ $<
+
+-include $(shell find $(B)/obj $(B)/pic -name '*.d' 2>/dev/null)
+
+mans: $(MANS)
+
+$(B)/man/%: %
+	@mkdir -p $(@D)
+	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@DATE@|$(MAN_DATE)|g' $< > $@
 
 $(SHLIB): $(LIB_PIC) cow/libubdk.map
 	@mkdir -p $(@D)
@@ -82,22 +101,11 @@ tools: $(TOOL_BINS)
 
 # Tools link the static library: one self-contained binary each.
 CLI_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
-define link-tool
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Icow -Itools/common -o $@ $(filter %.c,$^) $(CLI_OBJ) $(STLIB)
+define tool-rule
+$(B)/bin/$(1): $$($(1)_SRC:%.c=$(B)/obj/%.o) $(CLI_OBJ) $(STLIB)
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(if $$($(1)_PKGS),$$$$(pkg-config --libs $$($(1)_PKGS)))
 endef
-
-$(CLI_OBJ): $(B)/obj/tools/common/%.o: tools/common/%.c $(COMMON_HDR) $(LIB_HDR)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Icow -Itools/common -c -o $@ $<
-
-$(B)/bin/uml_mkcow: tools/mkcow/uml_mkcow.c tools/mkcow/clone.c tools/mkcow/names.c tools/mkcow/diff.c \
-		tools/mkcow/clone.h tools/mkcow/names.h tools/mkcow/diff.h $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
-	$(link-tool)
-
-MOO_SRC := tools/moo/uml_moo.c tools/moo/merge.c tools/moo/resume.c
-$(B)/bin/uml_moo: $(MOO_SRC) tools/moo/merge.h tools/moo/resume.h $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
-	$(link-tool)
 
 # --- tests --------------------------------------------------------------
 
@@ -144,7 +152,7 @@ $(B)/tests/fuzz-header: tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bi
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Icow -o $@ tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c
 
-check: deps-test all check-unit check-asan check-escape check-fuzz check-interop check-mkcow check-moo
+check: deps-test all check-unit check-asan check-escape check-fuzz check-interop
 
 check-unit: $(B)/tests/unit $(B)/tests/unit-fault
 	cd $(B)/tests && CK_FORK=yes ./unit && CK_FORK=yes ./unit-fault
@@ -177,12 +185,6 @@ fuzz: $(B)/tests/fuzz-header
 check-interop: all $(B)/tests/cowutil
 	tests/interop/run.sh $(B)
 
-check-mkcow: all $(B)/tests/cowutil
-	tests/mkcow/run.sh $(B)
-
-check-moo: all $(B)/tests/cowutil
-	tests/moo/run.sh $(B)
-
 # --- demo and benchmarks -----------------------------------------------
 
 demo: all $(B)/tests/cowutil
@@ -207,22 +209,25 @@ install: lib tools
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ubdk.pc
 	install -m 0644 cow/ubdk_cow.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -m 0644 cow/ubdk_cow.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+	install -m 0644 $(filter %.1,$(MANS)) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 $(filter %.3,$(MANS)) $(DESTDIR)$(PREFIX)/share/man/man3/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libubdk.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/ubdk.pc \
 		$(DESTDIR)$(PREFIX)/include/ubdk_cow.h $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) \
-		$(notdir $(MANS):%=$(DESTDIR)$(PREFIX)/share/man/man1/%) $(DESTDIR)$(PREFIX)/share/man/man3/ubdk_cow.3
+		$(patsubst %,$(DESTDIR)$(PREFIX)/share/man/man1/%,$(notdir $(filter %.1,$(MANS)))) \
+		$(DESTDIR)$(PREFIX)/share/man/man3/ubdk_cow.3
 
 clean:
 	rm -rf $(B)
 
-# Tools may bring their own rules in tools/NAME/rules.mk: a link rule for
-# $(B)/bin/NAME, `TOOLS += NAME`, and a check-NAME suite target added to
-# CHECK_SUITES.  Included last so that everything above is defined.
+# Each tool brings its rules in tools/NAME/rules.mk: `TOOLS += NAME` with
+# NAME_SRC and NAME_PKGS (linked by tool-rule above), and its check-NAME
+# suite added to CHECK_SUITES.  Included last so that everything above is
+# defined.
 CHECK_SUITES :=
--include $(wildcard tools/*/rules.mk)
+include $(wildcard tools/*/rules.mk)
 -include kernel/rules.mk
+$(foreach t,$(TOOLS),$(eval $(call tool-rule,$(t))))
 tools: $(TOOL_BINS)
 check: $(CHECK_SUITES)

@@ -10,9 +10,8 @@ BACKUP_HDR := tools/backup/mconsole.h tools/backup/guest.h tools/backup/iotrack.
 TOOLS += uml_backup
 CHECK_SUITES += check-backup
 
-$(B)/bin/uml_backup: $(BACKUP_SRC) $(BACKUP_HDR) $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Icow -Itools/common -o $@ $(filter %.c,$^) $(CLI_OBJ) $(STLIB) -llz4 -lz
+uml_backup_SRC := $(BACKUP_SRC)
+uml_backup_PKGS := liblz4 zlib
 
 # The mconsole client's own tests, against a fake guest.
 $(B)/tests/mconsole_test: tests/backup/mconsole_test.c tools/backup/mconsole.c tools/backup/mconsole.h

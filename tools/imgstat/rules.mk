@@ -12,10 +12,8 @@ IMGSTAT_HDR := tools/imgstat/imgstat.h tools/imgstat/img.h tools/imgstat/out.h \
 	tools/imgstat/probe.h tools/imgstat/extfs.h tools/imgstat/pairio.h \
 	tools/imgstat/fsdiff.h
 
-$(B)/bin/uml_imgstat: $(IMGSTAT_SRC) $(IMGSTAT_HDR) $(CLI_OBJ) $(STLIB) $(COMMON_HDR)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Icow -Itools/common -o $@ $(filter %.c,$^) $(CLI_OBJ) $(STLIB) \
-		$$(pkg-config --libs blkid ext2fs com_err)
+uml_imgstat_SRC := $(IMGSTAT_SRC)
+uml_imgstat_PKGS := blkid ext2fs com_err
 
 # The same tool with AddressSanitizer and UBSan, for the damaged-filesystem
 # tests (UBDK_ASAN_BIN).
