@@ -256,7 +256,17 @@ int ubdk_cow_rebase(struct ubdk_cow *cow, const char *new_backing,
 			      err);
 	if (ret < 0)
 		goto out;
-	ret = stat_backing(hdr->backing, &st, err);
+	/* The backing this handle holds: fstat it, since a stat by path
+	 * reopens a block device and so drops this process's lock on it. */
+	if (ubdk_cow_backing_fd(cow) >= 0 && ubdk_cow_backing_path(cow) &&
+	    !strcmp(new_backing, ubdk_cow_backing_path(cow))) {
+		ret = ubdk_os_fstat(ubdk_cow_backing_fd(cow), &st);
+		if (ret < 0)
+			ret = ubdk_fail(err, UBDK_E_SYS, -ret, "backing file %s: %s",
+					new_backing, strerror(-ret));
+	} else {
+		ret = stat_backing(hdr->backing, &st, err);
+	}
 	if (ret < 0)
 		goto out;
 	if (st.size != old->size) {

@@ -22,7 +22,6 @@
 #include "ubdk_os.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define CHUNK_BYTES 256U
@@ -478,11 +477,39 @@ uint64_t ubdk__bmap_mem(const struct ubdk_bmap *bm)
 	return bm->mem + sizeof(*bm);
 }
 
-static int cmp_u64(const void *a, const void *b)
+/*
+ * Heapsort, in place: libc's qsort may allocate, and inside UML this runs
+ * on the I/O thread, which must not call the kernel's allocator.
+ */
+static void sift_down(uint64_t *a, uint64_t i, uint64_t n)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	for (;;) {
+		uint64_t big = i, l = 2 * i + 1, r = l + 1, t;
 
-	return x < y ? -1 : x > y;
+		if (l < n && a[l] > a[big])
+			big = l;
+		if (r < n && a[r] > a[big])
+			big = r;
+		if (big == i)
+			return;
+		t = a[i];
+		a[i] = a[big];
+		a[big] = t;
+		i = big;
+	}
+}
+
+static void sort_u64(uint64_t *a, uint64_t n)
+{
+	for (uint64_t i = n / 2; i-- > 0;)
+		sift_down(a, i, n);
+	for (uint64_t end = n; end-- > 1;) {
+		uint64_t t = a[0];
+
+		a[0] = a[end];
+		a[end] = t;
+		sift_down(a, 0, end);
+	}
 }
 
 static int sort_keys(struct ubdk_bmap *bm)
@@ -504,7 +531,7 @@ static int sort_keys(struct ubdk_bmap *bm)
 	for (i = 0; i < bm->table_cap; i++)
 		if (bm->table[i].key && !extent_of(bm, bm->table[i].key - 1))
 			bm->sorted[n++] = bm->table[i].key - 1;
-	qsort(bm->sorted, (size_t)n, sizeof(*bm->sorted), cmp_u64);
+	sort_u64(bm->sorted, n);
 	bm->sorted_len = n;
 	bm->sorted_stale = false;
 	return 0;

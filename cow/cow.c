@@ -15,12 +15,16 @@ struct ubdk_cow {
 	uint64_t cow_file_size;
 	uint64_t backing_size;
 	struct ubdk_bmap *bmap;
+	struct ubdk_iov *scratch;  /* IOV_BATCH pieces of a read, mapped once:
+	                              not on the stack, which is a kernel
+	                              stack inside UML */
 	char *path;
 	char *backing_path;
 };
 
-/* Pieces of an iovec array handed to one system call at a time. */
-#define IOV_BATCH 32
+/* Pieces of an iovec array handed to one system call at a time: Linux's
+ * IOV_MAX, so that a request's whole array goes in one call. */
+#define IOV_BATCH 1024
 
 static char *dup_string(const char *s)
 {
@@ -35,6 +39,9 @@ static char *dup_string(const char *s)
 static int sys_fail(struct ubdk_err *err, int ret, const char *what,
 		    const char *path)
 {
+	/* No strerror() for nobody: the UML I/O thread passes no err. */
+	if (!err)
+		return ret;
 	return ubdk_fail(err, ret == -ENOMEM ? UBDK_E_NOMEM : UBDK_E_SYS,
 			 -ret, "%s: %s: %s", path, what, strerror(-ret));
 }
@@ -195,6 +202,8 @@ static void free_cow(struct ubdk_cow *cow)
 	if (cow->fd >= 0)
 		ubdk_os_close(cow->fd);
 	ubdk__bmap_free(cow->bmap);
+	if (cow->scratch)
+		ubdk_os_unmap(cow->scratch, IOV_BATCH * sizeof(*cow->scratch));
 	ubdk_os_free(cow->path);
 	ubdk_os_free(cow->backing_path);
 	ubdk_os_free(cow);
@@ -539,8 +548,14 @@ static void zero_iov(const struct ubdk_iov *iov, int n, size_t from)
 static int read_run(struct ubdk_cow *cow, struct iov_cursor *c, int src,
 		    uint64_t off, uint64_t len, struct ubdk_err *err)
 {
-	struct ubdk_iov part[IOV_BATCH];
+	struct ubdk_iov *part = cow->scratch;
 
+	if (!part) {
+		part = ubdk_os_map(IOV_BATCH * sizeof(*part));
+		if (!part)
+			return cow_fail(cow, err, -ENOMEM, "reading");
+		cow->scratch = part;
+	}
 	while (len) {
 		uint64_t bytes;
 		int n = iov_take(c, len, part, &bytes), ret = 0;

@@ -49,8 +49,9 @@ int ubdk_os_lock(int fd, bool write);
 /* Absolute physical path of directory dir ("" is not a directory). */
 int ubdk_os_realdir(const char *dir, char *out, size_t outlen);
 int ubdk_os_getcwd(char *out, size_t outlen);
-/* preadv/pwritev over struct ubdk_iov (laid out as struct iovec); the read
- * stops early only at end of file (*got says how many). */
+/* preadv/pwritev over struct ubdk_iov (laid out as struct iovec), at most
+ * IOV_MAX (1024) pieces; the read stops early only at end of file (*got
+ * says how many). */
 struct ubdk_iov;
 int ubdk_os_preadv(int fd, const struct ubdk_iov *iov, int cnt, uint64_t off,
 		   size_t *got);

@@ -227,58 +227,75 @@ void ubdk_os_free(void *p)
 	free(p);
 }
 
-/* Advance an iovec array past n bytes (after a short transfer). */
-static void iov_advance(struct iovec **iov, int *cnt, size_t n)
+/* A short transfer: the rest of the array one piece at a time. */
+static int rw_rest(int fd, bool write, const struct ubdk_iov *iov, int cnt,
+		   uint64_t off, size_t skip, size_t *done)
 {
-	while (*cnt && n >= (*iov)->iov_len) {
-		n -= (*iov)->iov_len;
-		(*iov)++;
-		(*cnt)--;
+	for (int i = 0; i < cnt; i++) {
+		size_t len = iov[i].len, pos = 0;
+
+		if (skip >= len) {
+			skip -= len;
+			off += len;
+			continue;
+		}
+		pos = skip;
+		skip = 0;
+		while (pos < len) {
+			ssize_t n = write ?
+				pwrite(fd, (char *)iov[i].base + pos, len - pos,
+				       (off_t)(off + pos)) :
+				pread(fd, (char *)iov[i].base + pos, len - pos,
+				      (off_t)(off + pos));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (n == 0) {
+				if (write)
+					return -EIO;
+				return 0;       /* end of file */
+			}
+			pos += (size_t)n;
+			*done += (size_t)n;
+		}
+		off += len;
 	}
-	if (*cnt) {
-		(*iov)->iov_base = (char *)(*iov)->iov_base + n;
-		(*iov)->iov_len -= n;
-	}
+	return 0;
 }
 
 /*
- * preadv or pwritev until done, end of file, or an error.  The caller's
- * array is copied (at most 32 pieces): short transfers advance the copy.
+ * preadv or pwritev until done, end of file, or an error: the caller's
+ * array in one call (struct ubdk_iov is laid out as struct iovec), then,
+ * after a short transfer, the rest piece by piece.
  */
 static int rw_iov(int fd, bool write, const struct ubdk_iov *iov, int cnt,
 		  uint64_t off, size_t *done_out)
 {
-	struct iovec copy[32], *v = copy;
-	size_t total = 0, done = 0;
+	const struct iovec *v = (const struct iovec *)(const void *)iov;
+	size_t total = 0;
+	ssize_t n;
 
-	if (cnt < 0 || cnt > 32)
+	if (cnt < 0)
 		return -EINVAL;
-	for (int i = 0; i < cnt; i++) {
-		copy[i].iov_base = iov[i].base;
-		copy[i].iov_len = iov[i].len;
+	for (int i = 0; i < cnt; i++)
 		total += iov[i].len;
-	}
 	if (off > (uint64_t)INT64_MAX || total > (uint64_t)INT64_MAX - off)
 		return write ? -EFBIG : -EOVERFLOW;
-	while (done < total) {
-		ssize_t n = write ? pwritev(fd, v, cnt, (off_t)(off + done)) :
-			    preadv(fd, v, cnt, (off_t)(off + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0) {
-			if (write)
-				return -EIO;
-			break;
-		}
-		done += (size_t)n;
-		iov_advance(&v, &cnt, (size_t)n);
-	}
-	*done_out = done;
-	return 0;
+	*done_out = 0;
+	if (total == 0)
+		return 0;
+	do {
+		n = write ? pwritev(fd, v, cnt, (off_t)off) :
+			    preadv(fd, v, cnt, (off_t)off);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	*done_out = (size_t)n;
+	if ((size_t)n == total || (n == 0 && !write))
+		return 0;
+	return rw_rest(fd, write, iov, cnt, off, (size_t)n, done_out);
 }
 
 int ubdk_os_preadv(int fd, const struct ubdk_iov *iov, int cnt, uint64_t off,
@@ -290,23 +307,9 @@ int ubdk_os_preadv(int fd, const struct ubdk_iov *iov, int cnt, uint64_t off,
 int ubdk_os_pwritev(int fd, const struct ubdk_iov *iov, int cnt,
 		    uint64_t off)
 {
-	const struct ubdk_iov *v = iov;
 	size_t done;
-	int ret = 0;
 
-	/* Longer arrays go 32 pieces at a time. */
-	while (cnt > 0 && ret == 0) {
-		int n = cnt > 32 ? 32 : cnt;
-		uint64_t len = 0;
-
-		for (int i = 0; i < n; i++)
-			len += v[i].len;
-		ret = rw_iov(fd, true, v, n, off, &done);
-		off += len;
-		v += n;
-		cnt -= n;
-	}
-	return ret;
+	return rw_iov(fd, true, iov, cnt, off, &done);
 }
 
 int ubdk_os_next_data(int fd, uint64_t off, uint64_t *data, uint64_t *hole)

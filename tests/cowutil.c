@@ -331,6 +331,40 @@ static int cmd_same(int nfiles, char **files)
 	return rc;
 }
 
+/* LENGTH bytes of the merged view at OFFSET, to stdout. */
+static int cmd_read(const char *path, const char *offset, const char *length)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_cow *cow;
+	uint64_t off = strtoull(offset, NULL, 0), len = strtoull(length, NULL, 0);
+	char *buf = malloc(CHUNK);
+	int rc = 1;
+
+	if (!buf || open_cow(path, NULL, 0, &cow)) {
+		free(buf);
+		return 1;
+	}
+	while (len > 0) {
+		size_t n = len < CHUNK ? (size_t)len : CHUNK;
+
+		if (ubdk_cow_pread(cow, buf, n, off, &err) < 0) {
+			fail(&err);
+			goto done;
+		}
+		if (fwrite(buf, 1, n, stdout) != n) {
+			perror("stdout");
+			goto done;
+		}
+		off += n;
+		len -= n;
+	}
+	rc = fflush(stdout) != 0;
+done:
+	free(buf);
+	ubdk_cow_close(cow);
+	return rc;
+}
+
 /*
  * Open with the kernel's locks, check the backing file (on the descriptor
  * held, or by path with --by-path), say "held", and keep the locks until
@@ -385,12 +419,14 @@ int main(int argc, char **argv)
 		return cmd_grep(argv[2], argv[3]);
 	if (!strcmp(cmd, "rebase") && argc == 4)
 		return cmd_rebase(argv[2], argv[3]);
+	if (!strcmp(cmd, "read") && argc == 5)
+		return cmd_read(argv[2], argv[3], argv[4]);
 	if (!strcmp(cmd, "hold") && argc == 3)
 		return cmd_hold(argv[2], false);
 	if (!strcmp(cmd, "hold") && argc == 4 && !strcmp(argv[2], "--by-path"))
 		return cmd_hold(argv[3], true);
 	if (!strcmp(cmd, "same") && argc >= 3)
 		return cmd_same(argc - 2, argv + 2);
-	fprintf(stderr, "usage: cowutil info|merged|create|write|check|runs|grep|rebase|hold|same ...\n");
+	fprintf(stderr, "usage: cowutil info|merged|read|create|write|check|runs|grep|rebase|hold|same ...\n");
 	return 2;
 }

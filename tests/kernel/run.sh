@@ -442,17 +442,9 @@ EOS
 # --- huge sparse devices in a small guest ------------------------------------
 
 # Read LEN bytes at OFF of COW's merged view on the host, through the
-# library: `cowutil read COW OFF LEN` (merged bytes to stdout).  A cowutil
-# without `read` (its usage line does not list it) gets the bytes from the
-# COW's data area, where the format puts a present sector; the test has
-# already checked through the library that the sector is present.
+# library.
 cow_read() { # cow off len
-	if "$COWUTIL" 2>&1 | grep -q '[ |]read[ |]'; then
-		"$COWUTIL" read "$1" "$2" "$3"
-		return
-	fi
-	dd if="$1" bs=4096 iflag=skip_bytes,count_bytes \
-		skip=$(( $(info_get "$1" data_offset) + $2 )) count="$3" status=none
+	"$COWUTIL" read "$1" "$2" "$3"
 }
 
 # The bitmap of a 1 TiB device is 256 MiB, that of an 8 TiB one 2 GiB: the
