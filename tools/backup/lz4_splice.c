@@ -18,6 +18,17 @@ void lz4s_header(uint8_t hdr[LZ4S_HEADER], uint64_t content_size)
 	hdr[14] = (uint8_t)(XXH32(hdr + 4, 10, 0) >> 8);
 }
 
+bool lz4s_is_ours(const uint8_t *hdr, uint64_t *content_size)
+{
+	uint8_t ours[LZ4S_HEADER];
+
+	*content_size = 0;
+	for (int i = 7; i >= 0; i--)
+		*content_size = *content_size << 8 | hdr[6 + i];
+	lz4s_header(ours, *content_size);
+	return memcmp(ours, hdr, sizeof(ours)) == 0;
+}
+
 size_t lz4s_block(int level, const uint8_t *src, size_t len, uint8_t *dst)
 {
 	int c;

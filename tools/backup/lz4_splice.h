@@ -9,11 +9,13 @@
  * for nothing.  LZ4F cannot take a block compressed beforehand either (it
  * counts the content it compressed against the size in the header).  So
  * the frame is framed here, in the standard format (lz4 -d reads it), and
- * the blocks are liblz4's; reading goes through LZ4F_decompress (unpack.c).
+ * the blocks are liblz4's.  Reading is liblz4's too (LZ4F_decompress),
+ * fed a block at a time to skip the units of zeros (unpack.c).
  */
 #ifndef UBDK_LZ4_SPLICE_H
 #define UBDK_LZ4_SPLICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +30,8 @@
  * zero of the holes (the manifest's checksums cover the content).
  */
 void lz4s_header(uint8_t hdr[LZ4S_HEADER], uint64_t content_size);
+/* Whether hdr (LZ4S_HEADER bytes) starts a frame of ours, and its content size. */
+bool lz4s_is_ours(const uint8_t *hdr, uint64_t *content_size);
 /*
  * One block of len (<= 1 MiB) bytes at src into dst: compressed (level
  * >= 3: HC at that level, else fast), or stored if that is no smaller.

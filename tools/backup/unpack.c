@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "unpack.h"
+#include "lz4_splice.h"
 #include "pack.h"
 #include "sums.h"
 
@@ -81,42 +82,149 @@ static int truncated(int ret, char *msg, size_t len, const char *what)
 }
 
 /*
- * LZ4 frames, concatenated and skippable ones too: liblz4's decoder, fed
- * what it asks for (its hint), which lets it decode in place.
+ * LZ4 frames, concatenated and skippable ones too, all decoded by liblz4
+ * (LZ4F_decompress).  Frames we wrote (lz4_splice.h: the header tells)
+ * are fed to it a block at a time, so that a block identical to one that
+ * decoded to a whole unit of zeros is not decoded again: decoding a MiB of
+ * zeros costs more than a fast disk takes to skip it, and most units of a
+ * COW file are holes.  Such a frame's end mark is not fed: LZ4F would
+ * count the skipped units missing from the content size, which is checked
+ * here instead, and the context starts afresh.
  */
+struct lz4_in {
+	struct reader *r;
+	struct assembler *a;
+	LZ4F_dctx *dctx;
+	uint8_t *out;
+	uint8_t *zero;                  /* a block that decoded to a unit of zeros */
+	size_t zero_len;
+	size_t last;                    /* what LZ4F's last call put in out */
+	char *msg;
+	size_t msglen;
+};
+
+/*
+ * Feed up to n bytes to LZ4F, not past the end of a frame; its hint (0:
+ * the frame ended), or -errno after a message.
+ */
+static long long lz4_feed(struct lz4_in *in, size_t n, uint64_t *produced)
+{
+	struct reader *r = in->r;
+	size_t hint = 1, done = 0;
+	int ret;
+
+	*produced = 0;
+	while (done < n) {
+		size_t dsz = PACK_UNIT, ssz = n - done;
+
+		hint = LZ4F_decompress(in->dctx, in->out, &dsz, r->buf + r->pos + done, &ssz, NULL);
+		if (LZ4F_isError(hint)) {
+			snprintf(in->msg, in->msglen, "corrupt LZ4 data (%s)", LZ4F_getErrorName(hint));
+			return -EBADMSG;
+		}
+		done += ssz;
+		*produced += dsz;
+		in->last = dsz;
+		ret = asm_feed(in->a, in->out, dsz);
+		if (ret < 0)
+			return ret;
+		if (hint == 0 || (ssz == 0 && dsz == 0))
+			break;
+	}
+	r->pos += done;
+	return (long long)hint;
+}
+
+/* A frame of ours, its header (LZ4S_HEADER bytes) available. */
+static int lz4_our_frame(struct lz4_in *in, uint64_t content_size)
+{
+	struct reader *r = in->r;
+	uint64_t total = 0, got;
+	long long ret = lz4_feed(in, LZ4S_HEADER, &got);
+
+	while (ret >= 0) {
+		size_t len;
+		const uint8_t *blk;
+		bool at_unit = in->a->n == 0;
+
+		ret = need(r, 4);
+		if (ret < 0)
+			return truncated((int)ret, in->msg, in->msglen, "truncated LZ4 data");
+		blk = r->buf + r->pos;
+		if (get_le32(blk) == 0) {
+			r->pos += LZ4S_END_MARK;
+			/* A reset would keep the size left to decode, for the next frame. */
+			LZ4F_freeDecompressionContext(in->dctx);
+			if (LZ4F_isError(LZ4F_createDecompressionContext(&in->dctx, LZ4F_VERSION)))
+				return -ENOMEM;
+			return total == content_size ? 0 : bad(in->msg, in->msglen,
+							       "corrupt LZ4 data (content size)");
+		}
+		/* Too large for a block of ours: LZ4F says why. */
+		len = LZ4S_BLOCK_MAX(get_le32(blk) & 0x7fffffffU);
+		if (len > LZ4S_BLOCK_MAX(PACK_UNIT))
+			len = 4;
+		ret = need(r, len);
+		if (ret < 0)
+			return truncated((int)ret, in->msg, in->msglen, "truncated LZ4 data");
+		blk = r->buf + r->pos;
+		if (at_unit && len == in->zero_len && memcmp(blk, in->zero, len) == 0) {
+			r->pos += len;
+			total += PACK_UNIT;
+			ret = asm_zero_unit(in->a);
+			continue;
+		}
+		ret = lz4_feed(in, len, &got);
+		total += got;
+		/* Decoded in one call: out holds the whole unit. */
+		if (ret >= 0 && !in->zero && at_unit && in->last == PACK_UNIT && got == PACK_UNIT &&
+		    unit_is_zero(in->out, PACK_UNIT) && (in->zero = malloc(len))) {
+			memcpy(in->zero, r->buf + r->pos - len, len);
+			in->zero_len = len;
+		}
+	}
+	return (int)ret;
+}
+
+/* Any other frame (or a skippable one): LZ4F until it ends. */
+static int lz4_frame(struct lz4_in *in)
+{
+	long long hint = 1;
+	uint64_t got;
+
+	while (hint > 0) {
+		size_t n = avail(in->r);
+
+		if (n == 0)
+			return in->r->err ? in->r->err : bad(in->msg, in->msglen, "truncated LZ4 data");
+		hint = lz4_feed(in, n, &got);
+	}
+	return (int)hint;
+}
+
 static int lz4_stream(struct reader *r, struct assembler *a, char *msg, size_t msglen)
 {
-	LZ4F_dctx *dctx;
-	uint8_t *out = malloc(PACK_UNIT);
-	size_t hint = 1;
+	struct lz4_in in = { .r = r, .a = a, .msg = msg, .msglen = msglen };
 	int ret = 0;
 
-	if (!out || LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION))) {
-		free(out);
+	in.out = malloc(PACK_UNIT);
+	if (!in.out || LZ4F_isError(LZ4F_createDecompressionContext(&in.dctx, LZ4F_VERSION))) {
+		free(in.out);
 		return -ENOMEM;
 	}
-	for (;;) {
-		size_t dsz = PACK_UNIT, ssz = avail(r);
+	while (ret == 0 && !at_eof(r)) {
+		uint64_t size;
 
-		if (ssz == 0) {
-			/* End of input: fine between frames only. */
-			if (hint != 0)
-				ret = r->err ? r->err : bad(msg, msglen, "truncated LZ4 data");
-			break;
-		}
-		hint = LZ4F_decompress(dctx, out, &dsz, r->buf + r->pos, &ssz, NULL);
-		if (LZ4F_isError(hint)) {
-			snprintf(msg, msglen, "corrupt LZ4 data (%s)", LZ4F_getErrorName(hint));
-			ret = -EBADMSG;
-			break;
-		}
-		r->pos += ssz;
-		ret = asm_feed(a, out, dsz);
-		if (ret < 0)
-			break;
+		if (need(r, LZ4S_HEADER) == 0 && lz4s_is_ours(r->buf + r->pos, &size))
+			ret = lz4_our_frame(&in, size);
+		else
+			ret = lz4_frame(&in);
 	}
-	LZ4F_freeDecompressionContext(dctx);
-	free(out);
+	if (ret == 0 && r->err)
+		ret = r->err;
+	LZ4F_freeDecompressionContext(in.dctx);
+	free(in.out);
+	free(in.zero);
 	return ret;
 }
 
