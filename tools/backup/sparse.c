@@ -10,6 +10,7 @@ int sparse_unit(void *ctx, const uint8_t *data, size_t len)
 	struct sparse_out *s = ctx;
 	const size_t BLK = 4096;
 	size_t i = 0;
+	int ret;
 
 	if (!data) {
 		s->off += len;
@@ -26,19 +27,10 @@ int sparse_unit(void *ctx, const uint8_t *data, size_t len)
 		while (i < len && !unit_is_zero(data + i, len - i < BLK ? len - i : BLK))
 			i += BLK;
 		end = i < len ? i : len;
-		for (size_t done = start; done < end;) {
-			ssize_t w = pwrite(s->fd, data + done, end - done,
-					   (off_t)(s->off + done));
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0)
-				return -errno;
-			if (w == 0)
-				return -ENOSPC;
-			done += (size_t)w;
-			s->written += (uint64_t)w;
-		}
+		ret = write_all(s->fd, data + start, end - start, (off_t)(s->off + start));
+		if (ret < 0)
+			return ret;
+		s->written += end - start;
 	}
 	s->off += len;
 	return 0;

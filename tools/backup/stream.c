@@ -164,10 +164,10 @@ int asm_flush(struct assembler *a)
 	return a->n > 0 ? asm_emit(a) : 0;
 }
 
-int write_all(int fd, const uint8_t *p, size_t n)
+int write_all(int fd, const uint8_t *p, size_t n, off_t off)
 {
 	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = off < 0 ? write(fd, p, n) : pwrite(fd, p, n, off);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -177,6 +177,7 @@ int write_all(int fd, const uint8_t *p, size_t n)
 			return -ENOSPC;
 		p += w;
 		n -= (size_t)w;
+		off = off < 0 ? off : off + w;
 	}
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define PACK_UNIT (1U << 20)
 
@@ -71,7 +72,10 @@ static inline uint32_t get_le32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
-/* write(2) all of it; -errno, or -ENOSPC if nothing could be written. */
-int write_all(int fd, const uint8_t *p, size_t n);
+/*
+ * All n bytes, at off (pwrite) or, off -1, where fd is (write); -errno, or
+ * -ENOSPC if nothing could be written.
+ */
+int write_all(int fd, const uint8_t *p, size_t n, off_t off);
 
 #endif
