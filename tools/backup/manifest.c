@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +123,13 @@ json_t *json_name(const char *raw)
 /* Rounded as the manifest shows it, so the binary fraction shows no tail. */
 static json_t *ms(double v, double scale)
 {
-	return json_real(round(v * scale) / scale);
+	return json_real(json_round(v, scale));
+}
+
+double json_round(double v, double scale)
+{
+	/* Times are not negative: no libm for this. */
+	return v > 0 ? (double)(long long)(v * scale + 0.5) / scale : 0;
 }
 
 /* One field's value; NULL for an optional field that is absent. */

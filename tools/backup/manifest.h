@@ -54,6 +54,8 @@ void manifest_free(struct manifest *m);
  * as their Latin-1 characters (quote_utf8()).  NULL if out of memory.
  */
 json_t *json_name(const char *raw);
+/* A time (ms or s, not negative) rounded to 1/scale, for json_real(). */
+double json_round(double v, double scale);
 /* Print j as one line of JSON on stdout; 0 or -errno. */
 int json_print(json_t *j);
 

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -97,7 +96,7 @@ static int report_json(const struct options *o, const char *out, int fmt, uint64
 				    "format", pack_name(fmt), "bytes", (json_int_t)total,
 				    "written", (json_int_t)rc->out.written, "crc32", rc->sums.crc_hex,
 				    "sha256_tree", rc->sums.sha_hex, "checked", checked,
-				    "seconds", round(secs * 1000) / 1000));
+				    "seconds", json_round(secs, 1000)));
 }
 
 int restore(const struct options *o)

@@ -11,7 +11,7 @@ BACKUP_HDR := $(addprefix tools/backup/,tool.h live.h backup.h manifest.h verify
 # for the manifest and --json.
 BACKUP_PKGS := liblz4 zlib libxxhash nettle jansson
 BACKUP_CFLAGS = $(shell pkg-config --cflags $(BACKUP_PKGS))
-BACKUP_LIBS = $(shell pkg-config --libs $(BACKUP_PKGS)) -lm
+BACKUP_LIBS = $(shell pkg-config --libs $(BACKUP_PKGS))
 
 TOOLS += uml_backup
 CHECK_SUITES += check-backup
