@@ -68,7 +68,7 @@ lib: $(SHLIB) $(STLIB) $(PCFILE)
 # One rule for every object of the library and the tools.
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Icow -Itools/common -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(TOOL_CFLAGS) -Icow -Itools/common -c -o $@ $<
 
 $(B)/pic/%.o: %.c
 	@mkdir -p $(@D)
@@ -102,6 +102,7 @@ tools: $(TOOL_BINS)
 # Tools link the static library: one self-contained binary each.
 CLI_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
 define tool-rule
+$$($(1)_SRC:%.c=$(B)/obj/%.o): TOOL_CFLAGS := $$(if $$($(1)_PKGS),$$(shell pkg-config --cflags $$($(1)_PKGS)))
 $(B)/bin/$(1): $$($(1)_SRC:%.c=$(B)/obj/%.o) $(CLI_OBJ) $(STLIB)
 	@mkdir -p $$(@D)
 	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(if $$($(1)_PKGS),$$$$(pkg-config --libs $$($(1)_PKGS)))

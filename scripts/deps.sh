@@ -5,7 +5,7 @@
 # the exact apt-get line is printed and the script fails.
 set -eu
 
-build="build-essential pkg-config zlib1g-dev liblz4-dev libblkid-dev libext2fs-dev nbdkit-plugin-dev"
+build="build-essential pkg-config zlib1g-dev liblz4-dev libxxhash-dev nettle-dev libjansson-dev libblkid-dev libext2fs-dev nbdkit-plugin-dev"
 peers="user-mode-linux uml-utilities qemu-utils e2fsprogs"
 case "${1:-build}" in
 build) want="$build" ;;

@@ -80,30 +80,24 @@ static void test_shell(void)
 	CHECK(quote_shell(buf, 6, "a b") != NULL, "fits");
 }
 
-static char *json_of(const char *s)
-{
-	char *out = NULL;
-	size_t len;
-	FILE *f = open_memstream(&out, &len);
-
-	quote_json(f, s);
-	fclose(f);
-	return out;
-}
-
 static void test_json(void)
 {
 	char *j;
 
-	j = json_of("a\"b\\c\n\x01");
-	CHECK(!strcmp(j, "\"a\\\"b\\\\c\\u000a\\u0001\""), "%s", j);
+	/* Valid UTF-8 and control characters as they are: the JSON library escapes. */
+	j = quote_utf8("a\"b\\c\n\x01" "caf\xc3\xa9\xf0\x9f\x98\x80");
+	CHECK(!strcmp(j, "a\"b\\c\n\x01" "caf\xc3\xa9\xf0\x9f\x98\x80"), "%s", j);
 	free(j);
-	j = json_of("caf\xc3\xa9/\xe9\xff.cow");
-	CHECK(!strcmp(j, "\"caf\xc3\xa9/\\u00e9\\u00ff.cow\""), "%s", j);
+	j = quote_utf8("caf\xc3\xa9/\xe9\xff.cow");
+	CHECK(!strcmp(j, "caf\xc3\xa9/\xc3\xa9\xc3\xbf.cow"), "%s", j);
 	free(j);
-	/* A truncated UTF-8 sequence at the end. */
-	j = json_of("x\xe2\x82");
-	CHECK(!strcmp(j, "\"x\\u00e2\\u0082\""), "%s", j);
+	/* A truncated UTF-8 sequence at the end; an overlong form; a surrogate. */
+	j = quote_utf8("x\xe2\x82");
+	CHECK(!strcmp(j, "x\xc3\xa2\xc2\x82"), "%s", j);
+	free(j);
+	j = quote_utf8("\xc0\xaf\xed\xa0\x80");
+	CHECK(!strcmp(j, "\xc3\x80\xc2\xaf\xc3\xad\xc2\xa0\xc2\x80"), "%s", j);
+	CHECK(quote_json_matches("\xc0\xaf\xed\xa0\x80", j), "matches its own conversion");
 	free(j);
 	/* Read back: U+00E9 is what \u00e9 decodes to. */
 	CHECK(quote_json_matches("caf\xc3\xa9/\xe9", "caf\xc3\xa9/\xc3\xa9"), "matches");

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "quote.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Length of the valid UTF-8 character at s (1-4), 0 if s starts none. */
@@ -150,25 +151,29 @@ too_long:
 	return NULL;
 }
 
-void quote_json(FILE *f, const char *s)
+char *quote_utf8(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	/* At worst every byte takes two. */
+	char *out = malloc(2 * strlen(s) + 1), *o = out;
 
-	fputc('"', f);
+	if (!out)
+		return NULL;
 	while (*p) {
 		size_t n = utf8_len(p);
 
-		if (*p == '"' || *p == '\\') {
-			fprintf(f, "\\%c", *p);
-		} else if (*p < 0x20 || n == 0) {
-			fprintf(f, "\\u%04x", *p);
-			n = 1;
-		} else {
-			fwrite(p, 1, n, f);
+		if (n) {
+			memcpy(o, p, n);
+			o += n;
+			p += n;
+			continue;
 		}
-		p += n ? n : 1;
+		*o++ = (char)(0xc0 | *p >> 6);
+		*o++ = (char)(0x80 | (*p & 0x3f));
+		p++;
 	}
-	fputc('"', f);
+	*o = '\0';
+	return out;
 }
 
 bool quote_json_matches(const char *raw, const char *decoded)

@@ -12,7 +12,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 
 /*
  * s for a one-line message, into dst (dstlen > 7): control characters
@@ -36,16 +35,17 @@ char *quote_elide(char *dst, size_t dstlen, const char *s);
 char *quote_shell(char *dst, size_t dstlen, const char *s);
 
 /*
- * Write s to f as a JSON string literal (with its quotes): '"', '\' and
- * control characters escaped; valid UTF-8 as it is; every byte that is not
- * part of valid UTF-8 as \u00XX, the character of its Latin-1 reading, so
- * the output is always valid JSON (and valid UTF-8).
+ * s as valid UTF-8, for a JSON library (which takes nothing else): valid
+ * UTF-8 as it is; every byte that is not part of valid UTF-8 as the
+ * character of its Latin-1 reading (U+0080-U+00FF).  Returns a string to
+ * free, NULL if out of memory.
  */
-void quote_json(FILE *f, const char *s);
+char *quote_utf8(const char *s);
 
 /*
- * Whether decoded, a string read back from what quote_json(raw) wrote, is
- * that string: compares the bytes of raw that are valid UTF-8 as they are
+ * Whether decoded, a string read back from the JSON string of
+ * quote_utf8(raw) (or of the \\u00XX escapes of earlier releases), is that
+ * string: compares the bytes of raw that are valid UTF-8 as they are
  * and each other byte as the UTF-8 of its Latin-1 character.
  */
 bool quote_json_matches(const char *raw, const char *decoded);

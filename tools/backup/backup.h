@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * backup.h - a backup run: the devices, the destination directory, and
+ * what follows the copy (checksums, compression, the manifest).  live.c
+ * copies from a running guest; backup_offline() from files nobody uses.
+ */
+#ifndef UBDK_BACKUP_H
+#define UBDK_BACKUP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "atomic.h"
+#include "guest.h"
+#include "mconsole.h"
+#include "snap.h"
+#include "sums.h"
+#include "tool.h"
+#include "ubdk_cow.h"
+#include "watchdog.h"
+
+struct device {
+	char name[16];
+	int unit;
+	char cow[PATH_MAX];
+	struct ubdk_header hdr;
+	int src;
+	struct stat st;
+	uint64_t data_bytes;            /* allocated in the COW */
+	struct atomic_file af;          /* the copy */
+	struct atomic_file zf;          /* its compressed form */
+	char file[64];                  /* name in DESTDIR */
+	bool published;
+	uint64_t paused_bytes, stored_bytes, cow_sectors;
+	struct sums sums;
+};
+
+struct backup {
+	const struct options *o;
+	struct guest g;
+	struct mconsole mc;
+	bool live;
+	char kernel[256];
+	struct device dev[MAX_DEV];
+	int ndev;
+	int dirfd;
+	char dest[PATH_MAX];
+	bool made_dest;                 /* we created DESTDIR */
+	int method;
+	char method_note[300];
+	const char *io_idle;
+	bool synced, drained;
+	long long dirty_kb;
+	double t_start, t_precopy, t_sync, pause_ms, t_post, t_compress, t_fsync;
+	char created[32];
+	uint64_t tracked_writes;
+	struct watchdog wd;
+	struct iotrack *track;
+	const char *after;              /* once stopped: what the guest does now */
+};
+
+void backup_init(struct backup *b, const struct options *o, bool live);
+/* After the run: close what is open; on failure, remove what it published. */
+void backup_end(struct backup *b, int status);
+
+/* A new entry in b->dev (not counted yet) for the COW file at d->cow. */
+struct device *device_new(struct backup *b, int unit);
+/* Open d->cow for copying and read its header; 0 or an exit status. */
+int open_source(struct device *d);
+int read_header(struct device *d, const char *what);
+
+/* DESTDIR and a file in it for each copy; 0 or an exit status. */
+int prepare_dest(struct backup *b);
+/* A copy that cannot fit is refused before the guest is touched. */
+int check_space(struct backup *b);
+/* The exit status for snap's error ret (after its message). */
+int dest_error(const struct snap_ctx *c, int ret);
+void snap_of(struct device *d, struct snap_file *f);
+/*
+ * With --method auto or reflink: M_REFLINK if every copy could share the
+ * COW's extents (they then do), else M_AUTO.  0 or an exit status.
+ */
+int try_reflink(struct backup *b);
+/* Now, UTC, ISO 8601 with milliseconds: the instant of the backup. */
+void utc_now(char *buf, size_t len);
+
+/* The copies are complete: checksums, compression, files, manifest. */
+int finish(struct backup *b);
+/* The one-line summary on stderr. */
+void summary(const struct backup *b);
+
+/* --offline: COW files of a guest that is not running. */
+int backup_offline(struct backup *b);
+
+#endif

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * manifest.h - manifest.json, written and read here only: one table of
+ * its keys (manifest.c) serves both, through jansson; uml_backup(1)
+ * documents them.
+ */
+#ifndef UBDK_MANIFEST_H
+#define UBDK_MANIFEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A number that is not there: an optional key, or one a manifest lacks. */
+#define MANIFEST_ABSENT UINT64_MAX
+
+/* Strings read from a manifest live as long as its document. */
+struct manifest_device {
+	const char *device, *cow, *backing, *layout, *file, *compression;
+	uint64_t size, mtime, sectorsize, stored_bytes, cow_bytes, data_bytes, cow_sectors,
+		 paused_copy_bytes;
+	const char *crc32, *sha256_tree;
+};
+
+struct manifest {
+	const char *format, *tool, *guest, *mconsole, *kernel, *created, *method,
+		   *method_note, *io_idle;
+	uint64_t version, tracked_writes;
+	int64_t dirty_kb;
+	bool live, synced, drained;
+	/* Milliseconds. */
+	double pause_ms, t_precopy, t_sync, t_pause, t_checksum_compress, t_fsync, t_total;
+	struct manifest_device *dev;
+	size_t ndev;
+	json_t *doc;                    /* read: holds the strings */
+};
+
+/* The fields every manifest has, for a writer to fill in. */
+void manifest_init(struct manifest *m);
+/* The manifest as text, for the file and --json; NULL if out of memory. */
+char *manifest_text(const struct manifest *m, size_t *len);
+
+/*
+ * Read DIR/manifest.json.  Keys missing or of another type read as NULL
+ * or MANIFEST_ABSENT (the reader says what it needs); a document that is
+ * not a manifest, or lists no devices, is refused with a message.
+ */
+bool manifest_read(const char *dir, struct manifest *m);
+void manifest_free(struct manifest *m);
+
+/*
+ * A name (any bytes but NUL) as a JSON string: bytes that are not UTF-8
+ * as their Latin-1 characters (quote_utf8()).  NULL if out of memory.
+ */
+json_t *json_name(const char *raw);
+/* A time (ms or s, not negative) rounded to 1/scale, for json_real(). */
+double json_round(double v, double scale);
+/* Print j as one line of JSON on stdout; 0 or -errno. */
+int json_print(json_t *j);
+
+#endif
