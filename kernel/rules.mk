@@ -12,7 +12,12 @@ kernel:
 kernel-stock:
 	kernel/build.sh $(B) stock
 
-check-kernel: all kernel $(B)/tests/cowutil
+check-kernel: all kernel $(B)/tests/cowutil $(B)/tests/eio_preload.so
 	tests/kernel/run.sh $(B)
+
+# Fails chosen reads of a chosen file inside a booted kernel (LD_PRELOAD).
+$(B)/tests/eio_preload.so: tests/kernel/eio_preload.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) -O2 -fPIC -shared -o $@ $< -ldl
 
 CHECK_SUITES += check-kernel
