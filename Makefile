@@ -41,9 +41,9 @@ PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 # uml_x_SRC and the pkg-config names of the libraries it links in uml_x_PKGS.
 TOOLS :=
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
-COMMON_SRC := tools/common/cli.c tools/common/atomic.c tools/common/escape.c tools/common/quote.c \
+COMMON_SRC := tools/common/cli.c tools/common/afile.c tools/common/escape.c tools/common/quote.c \
 	tools/common/input.c tools/common/extent.c
-COMMON_HDR := tools/common/cli.h tools/common/atomic.h tools/common/escape.h tools/common/quote.h \
+COMMON_HDR := tools/common/cli.h tools/common/afile.h tools/common/escape.h tools/common/quote.h \
 	tools/common/input.h tools/common/extent.h
 MAN_SRC := $(wildcard tools/*/*.1) cow/ubdk_cow.3
 MANS := $(MAN_SRC:%=$(B)/man/%)

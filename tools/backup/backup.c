@@ -129,7 +129,7 @@ int prepare_dest(struct backup *b)
 			return EXIT_DEST;
 		}
 		snprintf(path, sizeof(path), "%s/%s.cow", o->dest, d->name);
-		ret = atomic_open(&d->af, b->dirfd, path, 0644, true);
+		ret = afile_open(&d->af, b->dirfd, path, 0644, true);
 		if (ret < 0) {
 			cli_error("%s: cannot create files: %s", qm(o->dest), strerror(-ret));
 			return EXIT_DEST;
@@ -271,7 +271,7 @@ static int finish_device(struct backup *b, struct device *d)
 	sums_init(&d->sums);
 	if (o->compress) {
 		snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-		ret = atomic_open(&d->zf, b->dirfd, path, 0644, false);
+		ret = afile_open(&d->zf, b->dirfd, path, 0644, false);
 		if (ret < 0) {
 			cli_error("%s: cannot create: %s", qm(path), strerror(-ret));
 			return EXIT_DEST;
@@ -297,7 +297,7 @@ static int finish_device(struct backup *b, struct device *d)
 	if (o->compress) {
 		if (fsync(d->zf.fd) < 0)
 			return fsync_error(d->file, errno);
-		atomic_discard(&d->af);
+		afile_discard(&d->af);
 	} else {
 		/* finish() syncs it, in a thread started before the checksums. */
 		d->stored_bytes = d->data_bytes;
@@ -308,12 +308,12 @@ static int finish_device(struct backup *b, struct device *d)
 
 static int publish_device(struct backup *b, struct device *d)
 {
-	struct atomic_file *af = b->o->compress ? &d->zf : &d->af;
+	struct afile *af = b->o->compress ? &d->zf : &d->af;
 	char path[PATH_MAX + 80];
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-	ret = atomic_publish(af, path, b->o->force);
+	ret = afile_publish(af, path, b->o->force);
 	if (ret < 0) {
 		cli_error("%s: %s", qm(path), ret == -EEXIST ? "already exists; use -f to "
 			  "replace it" : strerror(-ret));
@@ -374,19 +374,19 @@ static char *manifest_of(const struct backup *b, size_t *len)
 
 static int write_manifest(struct backup *b, const char *text, size_t len)
 {
-	struct atomic_file af;
+	struct afile af;
 	char path[PATH_MAX + 32];
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s", b->dest, MANIFEST);
-	ret = atomic_open(&af, b->dirfd, path, 0644, false);
+	ret = afile_open(&af, b->dirfd, path, 0644, false);
 	if (ret == 0 && write(af.fd, text, len) != (ssize_t)len)
 		ret = errno ? -errno : -ENOSPC;
 	if (ret == 0 && fsync(af.fd) < 0)
 		ret = -errno;
 	if (ret == 0)
-		ret = atomic_publish(&af, path, b->o->force);
-	atomic_discard(&af);
+		ret = afile_publish(&af, path, b->o->force);
+	afile_discard(&af);
 	if (ret == 0 && fsync(b->dirfd) < 0)
 		ret = -errno;
 	if (ret < 0) {
@@ -470,8 +470,8 @@ static void cleanup(struct backup *b)
 		if (d->published)
 			unlinkat(b->dirfd, d->file, 0);
 		d->published = false;
-		atomic_discard(&d->af);
-		atomic_discard(&d->zf);
+		afile_discard(&d->af);
+		afile_discard(&d->zf);
 	}
 	/* A directory we made for nothing goes too (only if empty). */
 	if (b->made_dest)
@@ -513,8 +513,8 @@ void backup_end(struct backup *b, int status)
 	for (int i = 0; i < b->ndev; i++) {
 		if (b->dev[i].src >= 0)
 			close(b->dev[i].src);
-		atomic_discard(&b->dev[i].af);
-		atomic_discard(&b->dev[i].zf);
+		afile_discard(&b->dev[i].af);
+		afile_discard(&b->dev[i].zf);
 	}
 	if (b->dirfd >= 0)
 		close(b->dirfd);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "restore.h"
-#include "atomic.h"
+#include "afile.h"
 #include "cli.h"
 #include "input.h"
 #include "manifest.h"
@@ -43,7 +43,7 @@ static bool expected_sums(const char *input, const char *base, struct manifest *
 	struct stat st;
 
 	*crc = *sha = NULL;
-	atomic_dir_of(input, dir, sizeof(dir));
+	afile_dir_of(input, dir, sizeof(dir));
 	snprintf(mpath, sizeof(mpath), "%s/%s", dir, MANIFEST);
 	if (lstat(mpath, &st) != 0)
 		return true;
@@ -104,7 +104,7 @@ int restore(const struct options *o)
 	char out[PATH_MAX], dir[PATH_MAX], msg[200];
 	const char *base = strrchr(o->input, '/'), *expect_crc, *expect_sha;
 	struct restore_ctx rc;
-	struct atomic_file af = { .fd = -1 };
+	struct afile af = { .fd = -1 };
 	struct manifest manifest = { 0 };
 	struct stat st;
 	uint64_t total = 0;
@@ -135,9 +135,9 @@ int restore(const struct options *o)
 		manifest_free(&manifest);
 		return EXIT_FAILED;
 	}
-	atomic_dir_of(out, dir, sizeof(dir));
+	afile_dir_of(out, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ret = dirfd < 0 ? -errno : atomic_open(&af, dirfd, out, 0644, false);
+	ret = dirfd < 0 ? -errno : afile_open(&af, dirfd, out, 0644, false);
 	if (ret < 0) {
 		cli_error("%s: cannot create: %s", qm(out), strerror(-ret));
 		close(fd);
@@ -158,7 +158,7 @@ int restore(const struct options *o)
 	sums_final(&rc.sums);
 	if (ret == 0 && expect_crc && expect_sha &&
 	    (strcmp(expect_crc, rc.sums.crc_hex) || strcmp(expect_sha, rc.sums.sha_hex))) {
-		atomic_dir_of(o->input, dir, sizeof(dir));
+		afile_dir_of(o->input, dir, sizeof(dir));
 		cli_error("%s: checksum mismatch with %s/%s (crc32 %s, manifest %s)", qm(o->input),
 			  qm(dir), MANIFEST, rc.sums.crc_hex, qm(expect_crc));
 		ret = -EBADMSG;
@@ -168,10 +168,10 @@ int restore(const struct options *o)
 		cli_error("%s: %s", qm(out), strerror(-ret));
 	}
 	if (ret == 0)
-		ret = atomic_publish(&af, out, o->force);
+		ret = afile_publish(&af, out, o->force);
 	if (ret == 0)
 		fsync(dirfd);
-	atomic_discard(&af);
+	afile_discard(&af);
 	close(dirfd);
 	if (ret == -EINTR || ret == -EBADMSG || ret < 0) {
 		manifest_free(&manifest);

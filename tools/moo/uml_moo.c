@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "atomic.h"
+#include "afile.h"
 #include "cli.h"
 #include "escape.h"
 #include "extent.h"
@@ -267,7 +267,7 @@ static int merge_new(const struct options *o, struct result *res)
 {
 	struct ubdk_err err = { 0 };
 	struct ubdk_cow *cow;
-	struct atomic_file af = { .fd = -1 };
+	struct afile af = { .fd = -1 };
 	char dir[4096];
 	int dirfd, ret, status;
 
@@ -280,9 +280,9 @@ static int merge_new(const struct options *o, struct result *res)
 	status = check_output(o, cow);
 	if (status)
 		goto out;
-	atomic_dir_of(o->output, dir, sizeof(dir));
+	afile_dir_of(o->output, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ret = dirfd < 0 ? -errno : atomic_open(&af, dirfd, o->output, 0644, true);
+	ret = dirfd < 0 ? -errno : afile_open(&af, dirfd, o->output, 0644, true);
 	if (dirfd >= 0)
 		close(dirfd);
 	if (ret < 0) {
@@ -306,13 +306,13 @@ static int merge_new(const struct options *o, struct result *res)
 		res->verified = ret == 0;
 	}
 	if (ret == 0) {
-		ret = atomic_publish(&af, o->output, o->force);
+		ret = afile_publish(&af, o->output, o->force);
 		if (ret < 0)
 			snprintf(err.msg, sizeof(err.msg), "%s: %s", o->output,
 				 ret == -EEXIST ? "already exists (use -f to "
 				 "replace it)" : strerror(-ret));
 		else {
-			atomic_dir_of(o->output, dir, sizeof(dir));
+			afile_dir_of(o->output, dir, sizeof(dir));
 			dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (dirfd >= 0) {
 				fsync(dirfd);
@@ -327,7 +327,7 @@ static int merge_new(const struct options *o, struct result *res)
 		status = ret == -EEXIST ? EXIT_OUTPUT : EXIT_FAILED;
 	}
 out:
-	atomic_discard(&af);
+	afile_discard(&af);
 	ubdk_cow_close(cow);
 	return status;
 }
