@@ -41,10 +41,13 @@ PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 # uml_x_SRC and the pkg-config names of the libraries it links in uml_x_PKGS.
 TOOLS :=
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
-COMMON_SRC := tools/common/cli.c tools/common/atomic.c tools/common/escape.c tools/common/quote.c \
+COMMON_SRC := tools/common/cli.c tools/common/afile.c tools/common/quote.c \
 	tools/common/input.c tools/common/extent.c
-COMMON_HDR := tools/common/cli.h tools/common/atomic.h tools/common/escape.h tools/common/quote.h \
+COMMON_HDR := tools/common/cli.h tools/common/afile.h tools/common/quote.h \
 	tools/common/input.h tools/common/extent.h
+# quote.c writes JSON strings through jansson: every tool lists it in its
+# NAME_PKGS too, for the link.
+COMMON_PKGS := jansson
 MAN_SRC := $(wildcard tools/*/*.1) cow/ubdk_cow.3
 MANS := $(MAN_SRC:%=$(B)/man/%)
 
@@ -101,6 +104,7 @@ tools: $(TOOL_BINS)
 
 # Tools link the static library: one self-contained binary each.
 CLI_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
+$(CLI_OBJ): TOOL_CFLAGS := $(shell pkg-config --cflags $(COMMON_PKGS))
 define tool-rule
 $$($(1)_SRC:%.c=$(B)/obj/%.o): TOOL_CFLAGS := $$(if $$($(1)_PKGS),$$(shell pkg-config --cflags $$($(1)_PKGS)))
 $(B)/bin/$(1): $$($(1)_SRC:%.c=$(B)/obj/%.o) $(CLI_OBJ) $(STLIB)
@@ -133,16 +137,18 @@ $(B)/tests/unit-fault-asan: $(FAULT_SRC) $(FAULT_HDR)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) $(CHECK_CFLAGS) \
 		-Icow -Itests/unit -o $@ $(FAULT_SRC) $(CHECK_LIBS)
 
-# The tools' escaping helpers, with sanitizers: they take hostile names.
+# The tools' quoting and extent helpers, with sanitizers: they take
+# hostile names and files.
 $(B)/tests/extent: tests/common/extent_test.c tools/common/extent.c tools/common/extent.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common -o $@ \
 		tests/common/extent_test.c tools/common/extent.c
 
-$(B)/tests/escape: tests/common/escape_test.c tools/common/escape.c tools/common/escape.h
+$(B)/tests/quote: tests/common/quote_test.c tools/common/quote.c tools/common/quote.h
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common -o $@ \
-		tests/common/escape_test.c tools/common/escape.c
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common \
+		$$(pkg-config --cflags $(COMMON_PKGS)) -o $@ tests/common/quote_test.c \
+		tools/common/quote.c $$(pkg-config --libs $(COMMON_PKGS))
 
 $(B)/tests/cowutil: tests/cowutil.c $(STLIB)
 	@mkdir -p $(@D)
@@ -162,8 +168,8 @@ check-asan: $(B)/tests/unit-asan $(B)/tests/unit-fault-asan
 	cd $(B)/tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-asan && \
 		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-fault-asan
 
-check-escape: $(B)/tests/escape $(B)/tests/extent
-	$(B)/tests/escape
+check-escape: $(B)/tests/quote $(B)/tests/extent
+	$(B)/tests/quote
 	$(B)/tests/extent
 
 FUZZ_RUNS ?= 200000

@@ -833,8 +833,4 @@ t_known_answers() {
 	"$B/tests/backup_kat" || fail "known-answer tests"
 }
 
-t_quote() {
-	"$B/tests/quote_test" || fail "quote unit tests"
-}
-
 run_tests "$@"

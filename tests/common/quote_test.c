@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * quote_test - tools/common/quote.c: escaping for messages, shortening
- * that keeps whole characters and both ends, shell words, JSON for names
- * that are not UTF-8, and reading such JSON back.
+ * quote_test - tools/common/quote.c, the one module every tool escapes
+ * untrusted strings with: the message scheme (escapes, shortening that
+ * keeps whole characters and both ends, whole names, whole lines), shell
+ * words, JSON strings written by jansson for names that are not UTF-8,
+ * and reading such JSON back.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -25,13 +27,24 @@ static int failures, checks;
 		}                                                            \
 	} while (0)
 
+/* What fn(f, s) writes to f, in buf. */
+static const char *written(void (*fn)(FILE *, const char *), const char *s, char *buf,
+			   size_t len)
+{
+	FILE *f = fmemopen(buf, len, "w");
+
+	fn(f, s);
+	fclose(f);
+	return buf;
+}
+
 static void test_msg(void)
 {
 	char buf[64], big[2000], out[200];
 
 	CHECK(!strcmp(quote_msg(buf, sizeof(buf), "plain/path.cow"), "plain/path.cow"), "%s", buf);
-	CHECK(!strcmp(quote_msg(buf, sizeof(buf), "a\nb\tc\rd\\e\x1b" "f"),
-		      "a\\nb\\tc\\rd\\\\e\\x1bf"), "%s", buf);
+	CHECK(!strcmp(quote_msg(buf, sizeof(buf), "a\nb\tc\rd\\e\x1b" "f\x7f"),
+		      "a\\nb\\tc\\rd\\\\e\\x1bf\\x7f"), "%s", buf);
 	/* UTF-8 stays; a stray byte, an overlong form, a C1 control do not. */
 	CHECK(!strcmp(quote_msg(buf, sizeof(buf), "caf\xc3\xa9 \xe9 \xc0\xaf \xc2\x9b"),
 		      "caf\xc3\xa9 \\xe9 \\xc0\\xaf \\xc2\\x9b"), "%s", buf);
@@ -66,9 +79,43 @@ static void test_msg(void)
 	}
 }
 
+static void test_name(void)
+{
+	char big[1000], out[64];
+	const char *r, *dots, *a, *b;
+	size_t head;
+
+	/* A long path stays recognisable in at most QUOTE_NAME_MAX bytes. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[0] = '/';
+	big[sizeof(big) - 2] = 'Z';
+	r = quote_name(big);
+	CHECK(strlen(r) <= QUOTE_NAME_MAX && strstr(r, "...") && r[0] == '/' &&
+	      r[strlen(r) - 1] == 'Z', "%s", r);
+	/* A long name of escapes is cut between escapes, never inside one. */
+	memset(big, '\n', 300);
+	big[300] = '\0';
+	r = quote_name(big);
+	dots = strstr(r, "...");
+	head = dots ? (size_t)(dots - r) : 1;
+	CHECK(strlen(r) <= QUOTE_NAME_MAX && dots && head % 2 == 0 &&
+	      strlen(dots + 3) % 2 == 0 && strspn(r, "\\n") == head &&
+	      strspn(dots + 3, "\\n") == strlen(dots + 3), "%s", r);
+	/* The names of one message do not overwrite each other. */
+	a = quote_name("a\n");
+	b = quote_name("b");
+	CHECK(!strcmp(a, "a\\n") && !strcmp(b, "b"), "%s %s", a, b);
+	/* Whole names and whole lines: the same escapes, nothing cut. */
+	CHECK(!strcmp(written(quote_write, "a\nb\\c\xff", out, sizeof(out)),
+		      "a\\nb\\\\c\\xff"), "%s", out);
+	CHECK(!strcmp(written(quote_line, "a\nb\\c\xff\xc2\x9b\xc3\xa9", out, sizeof(out)),
+		      "a\\nb\\c\\xff\\xc2\\x9b\xc3\xa9"), "%s", out);
+}
+
 static void test_shell(void)
 {
-	char buf[64];
+	char buf[64], worst[QUOTE_SHELL_SIZE(4)];
 
 	CHECK(!strcmp(quote_shell(buf, sizeof(buf), "/run/uml/g1/mconsole"),
 		      "/run/uml/g1/mconsole"), "%s", buf);
@@ -76,12 +123,25 @@ static void test_shell(void)
 	CHECK(!strcmp(quote_shell(buf, sizeof(buf), "a b"), "'a b'"), "%s", buf);
 	CHECK(!strcmp(quote_shell(buf, sizeof(buf), "it's;$(x)"), "'it'\\''s;$(x)'"),
 	      "%s", buf);
+	CHECK(!strcmp(quote_shell(buf, sizeof(buf), "caf\xc3\xa9 1"), "'caf\xc3\xa9 1'"),
+	      "%s", buf);
+	/* What a message would escape: $'...' with the same escapes, one line. */
+	CHECK(!strcmp(quote_shell(buf, sizeof(buf), "a\nb'c\\"), "$'a\\nb\\'c\\\\'"),
+	      "%s", buf);
+	CHECK(!strcmp(quote_shell(buf, sizeof(buf), "x\xffy\x1b"), "$'x\\xffy\\x1b'"),
+	      "%s", buf);
 	CHECK(quote_shell(buf, 5, "a b c") == NULL && buf[0] == '\0', "too long");
 	CHECK(quote_shell(buf, 6, "a b") != NULL, "fits");
+	CHECK(quote_shell(buf, 8, "a\nb") != NULL && quote_shell(buf, 7, "a\nb") == NULL,
+	      "fits exactly");
+	/* The worst cases fit QUOTE_SHELL_SIZE. */
+	CHECK(quote_shell(worst, sizeof(worst), "\x01\x02\x03\x04") != NULL, "%s", worst);
+	CHECK(quote_shell(worst, sizeof(worst), "''''") != NULL, "%s", worst);
 }
 
 static void test_json(void)
 {
+	char out[128];
 	char *j;
 
 	/* Valid UTF-8 and control characters as they are: the JSON library escapes. */
@@ -105,11 +165,16 @@ static void test_json(void)
 	CHECK(!quote_json_matches("abc", "ab"), "shorter");
 	CHECK(!quote_json_matches("ab", "abc"), "longer");
 	CHECK(!quote_json_matches("\xe2\x82\xac", "\xe2\x82"), "cut character");
+	/* Written by jansson: its escapes, UTF-8 kept, other bytes as Latin-1. */
+	CHECK(!strcmp(written(quote_json, "q\"\\\n\x01/caf\xc3\xa9\xff", out, sizeof(out)),
+		      "\"q\\\"\\\\\\n\\u0001/caf\xc3\xa9\xc3\xbf\""), "%s", out);
+	CHECK(!strcmp(written(quote_json, "", out, sizeof(out)), "\"\""), "%s", out);
 }
 
 int main(void)
 {
 	test_msg();
+	test_name();
 	test_shell();
 	test_json();
 	printf("quote_test: %d checks, %d failed\n", checks, failures);

@@ -820,10 +820,10 @@ t_hostile_input() {
 	cp c.cow "$bad.cow"
 	expect_status 0 "$IS" --json "$bad.cow"
 	json_ok out.txt 1
-	python3 -c 'import json,os,sys; d=json.loads(open("out.txt").readline()); assert os.fsencode(d["file"]) == b"x\xff\nz.cow", d' ||
-		fail "name not reversible: $(head -c 300 out.txt)"
+	python3 -c 'import json,sys; d=json.loads(open("out.txt").readline()); assert d["file"] == "x\u00ff\nz.cow", d' ||
+		fail "name not as Latin-1: $(head -c 300 out.txt)"
 	expect_status 2 "$IS" "$bad.nothere"
-	grep -qF '\nz.nothere: cannot open' err.txt || fail "$(cat err.txt)"
+	grep -qF 'x\xff\nz.nothere: cannot open' err.txt || fail "$(cat err.txt)"
 	# A long name: the reason survives.
 	long=$(printf '%0200d' 0)
 	long="$long/$long/$long"

@@ -777,11 +777,11 @@ t_hostile_names() {
 	cp c.cow "$long/c.cow" && truncate -s 5000 "$long/c.cow"
 	expect_status 3 "$MOO" "$long/c.cow" new.img
 	grep -q 'bitmap' err.txt || fail "reason lost: $(cat err.txt)"
-	# Not UTF-8.
+	# Not UTF-8: the byte as its Latin-1 character, as every tool writes it.
 	bad="$(printf 'x\377y')"
 	cp -p c.cow "$bad.cow"
 	expect_status 0 "$MOO" -q --json "$bad.cow" new.img
-	python3 -c 'import json,os,sys; d=json.load(open("out.txt")); assert os.fsencode(d["cow"]) == b"x\xffy.cow", d' ||
+	python3 -c 'import json,sys; d=json.load(open("out.txt")); assert d["cow"] == "x\u00ffy.cow", d' ||
 		fail "--json: $(cat out.txt)"
 }
 

@@ -55,14 +55,14 @@ int read_header(struct device *d, const char *what)
 	quote_elide(name, sizeof(name), d->cow);
 	if (ubdk_header_read_fd(d->src, name, &d->hdr, &geo, &err) < 0) {
 		if (err.code == UBDK_E_SYS)
-			cli_error("%s: %s: cannot read: %s", d->name, qm(d->cow),
+			cli_error("%s: %s: cannot read: %s", d->name, quote_name(d->cow),
 				  strerror(err.errnum));
 		else if (err.code == UBDK_E_BAD_MAGIC || err.code == UBDK_E_SHORT_HEADER)
 			cli_error("%s: %s is not a COW file (%s); uml_backup copies "
-				  "COW files%s", d->name, qm(d->cow), what,
+				  "COW files%s", d->name, quote_name(d->cow), what,
 				  d->unit >= 0 ? ": choose devices with -d" : "");
 		else
-			cli_error("%s", qm(err.msg));
+			cli_error("%s", err.msg);
 		return EXIT_DEVICE;
 	}
 	return 0;
@@ -74,13 +74,13 @@ int open_source(struct device *d)
 	int fd = input_open(d->cow, &d->st);
 
 	if (fd < 0) {
-		cli_error("%s: %s: %s%s", d->name, qm(d->cow), fd == INPUT_E_TYPE ||
+		cli_error("%s: %s: %s%s", d->name, quote_name(d->cow), fd == INPUT_E_TYPE ||
 			  fd == -EISDIR ? "" : "cannot open: ", input_strerror(fd));
 		return EXIT_DEVICE;
 	}
 	d->src = fd;
 	if (!S_ISREG(d->st.st_mode)) {
-		cli_error("%s: %s: a block device, not a COW file", d->name, qm(d->cow));
+		cli_error("%s: %s: a block device, not a COW file", d->name, quote_name(d->cow));
 		return EXIT_DEVICE;
 	}
 	return 0;
@@ -97,18 +97,19 @@ int prepare_dest(struct backup *b)
 	if (mkdir(o->dest, 0755) == 0)
 		b->made_dest = true;
 	else if (errno != EEXIST) {
-		cli_error("%s: cannot create the directory: %s", qm(o->dest), strerror(errno));
+		cli_error("%s: cannot create the directory: %s", quote_name(o->dest),
+			  strerror(errno));
 		return EXIT_DEST;
 	}
 	b->dirfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (b->dirfd < 0) {
-		cli_error("%s: %s", qm(o->dest), errno == ENOTDIR ? "not a directory" :
+		cli_error("%s: %s", quote_name(o->dest), errno == ENOTDIR ? "not a directory" :
 			  strerror(errno));
 		return EXIT_DEST;
 	}
 	if (!o->force && fstatat(b->dirfd, MANIFEST, &st, 0) == 0) {
 		cli_error("%s: already holds a backup (%s); use -f to replace it",
-			  qm(o->dest), MANIFEST);
+			  quote_name(o->dest), MANIFEST);
 		return EXIT_DEST;
 	}
 	for (int i = 0; i < b->ndev; i++) {
@@ -125,13 +126,15 @@ int prepare_dest(struct backup *b)
 		snprintf(file, sizeof(file), "%s.cow%s", d->name, pack_suffix(o->compress));
 		memcpy(d->file, file, sizeof(file));
 		if (!o->force && fstatat(b->dirfd, d->file, &st, 0) == 0) {
-			cli_error("%s/%s: already exists; use -f to replace it", qm(o->dest), qm(d->file));
+			cli_error("%s/%s: already exists; use -f to replace it",
+				  quote_name(o->dest), quote_name(d->file));
 			return EXIT_DEST;
 		}
 		snprintf(path, sizeof(path), "%s/%s.cow", o->dest, d->name);
-		ret = atomic_open(&d->af, b->dirfd, path, 0644, true);
+		ret = afile_open(&d->af, b->dirfd, path, 0644, true);
 		if (ret < 0) {
-			cli_error("%s: cannot create files: %s", qm(o->dest), strerror(-ret));
+			cli_error("%s: cannot create files: %s", quote_name(o->dest),
+				  strerror(-ret));
 			return EXIT_DEST;
 		}
 		d->data_bytes = extent_data_bytes(d->src, (uint64_t)d->st.st_size);
@@ -151,7 +154,8 @@ int check_space(struct backup *b)
 	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	if (avail < need + need / 64) {
 		cli_error("%s: not enough space: the copy needs %.1f MiB, %.1f MiB free",
-			  qm(b->o->dest), (double)need / 1048576.0, (double)avail / 1048576.0);
+			  quote_name(b->o->dest), (double)need / 1048576.0,
+			  (double)avail / 1048576.0);
 		return EXIT_DEST;
 	}
 	return 0;
@@ -161,7 +165,7 @@ int dest_error(const struct snap_ctx *c, int ret)
 {
 	if (ret == -EINTR)
 		return EXIT_INTERRUPTED;
-	cli_error("%s", qm(c->msg[0] ? c->msg : strerror(-ret)));
+	cli_error("%s", c->msg[0] ? c->msg : strerror(-ret));
 	return ret == -ENOSPC || ret == -EFBIG || ret == -EDQUOT || ret == -EROFS ||
 	       ret == -EACCES ? EXIT_DEST : EXIT_FAILED;
 }
@@ -195,8 +199,8 @@ int try_reflink(struct backup *b)
 			continue;
 		if (o->method == M_REFLINK) {
 			cli_error("%s: the filesystem cannot share extents with %s "
-				  "(FICLONE: %s); use another --method", qm(o->dest),
-				  qm(b->dev[i].cow), strerror(-ret));
+				  "(FICLONE: %s); use another --method", quote_name(o->dest),
+				  quote_name(b->dev[i].cow), strerror(-ret));
 			return EXIT_DEST;
 		}
 		b->method = M_AUTO;
@@ -236,7 +240,7 @@ static int post_unit(void *ctx, const uint8_t *data, size_t len)
 
 static int fsync_error(const char *name, int err)
 {
-	cli_error("%s: %s", qm(name), strerror(err));
+	cli_error("%s: %s", quote_name(name), strerror(err));
 	return err == ENOSPC || err == EDQUOT || err == EFBIG ? EXIT_DEST : EXIT_FAILED;
 }
 
@@ -263,17 +267,17 @@ static int finish_device(struct backup *b, struct device *d)
 			return EXIT_FAILED;
 		}
 	} else {
-		cli_error("%s: the copy is not a valid COW file: %s", qm(d->file),
-			  qm(lib_msg(&err, d->af.tmp ? d->af.tmp : proc)));
+		cli_error("%s: the copy is not a valid COW file: %s", quote_name(d->file),
+			  lib_msg(&err, d->af.tmp ? d->af.tmp : proc));
 		return EXIT_FAILED;
 	}
 	d->data_bytes = extent_data_bytes(d->af.fd, (uint64_t)d->st.st_size);
 	sums_init(&d->sums);
 	if (o->compress) {
 		snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-		ret = atomic_open(&d->zf, b->dirfd, path, 0644, false);
+		ret = afile_open(&d->zf, b->dirfd, path, 0644, false);
 		if (ret < 0) {
-			cli_error("%s: cannot create: %s", qm(path), strerror(-ret));
+			cli_error("%s: cannot create: %s", quote_name(path), strerror(-ret));
 			return EXIT_DEST;
 		}
 		ret = packer_open(&pc.packer, o->compress, o->level, d->zf.fd,
@@ -297,7 +301,7 @@ static int finish_device(struct backup *b, struct device *d)
 	if (o->compress) {
 		if (fsync(d->zf.fd) < 0)
 			return fsync_error(d->file, errno);
-		atomic_discard(&d->af);
+		afile_discard(&d->af);
 	} else {
 		/* finish() syncs it, in a thread started before the checksums. */
 		d->stored_bytes = d->data_bytes;
@@ -308,14 +312,14 @@ static int finish_device(struct backup *b, struct device *d)
 
 static int publish_device(struct backup *b, struct device *d)
 {
-	struct atomic_file *af = b->o->compress ? &d->zf : &d->af;
+	struct afile *af = b->o->compress ? &d->zf : &d->af;
 	char path[PATH_MAX + 80];
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-	ret = atomic_publish(af, path, b->o->force);
+	ret = afile_publish(af, path, b->o->force);
 	if (ret < 0) {
-		cli_error("%s: %s", qm(path), ret == -EEXIST ? "already exists; use -f to "
+		cli_error("%s: %s", quote_name(path), ret == -EEXIST ? "already exists; use -f to "
 			  "replace it" : strerror(-ret));
 		return ret == -EEXIST || ret == -ENOSPC || ret == -EROFS ? EXIT_DEST : EXIT_FAILED;
 	}
@@ -374,23 +378,23 @@ static char *manifest_of(const struct backup *b, size_t *len)
 
 static int write_manifest(struct backup *b, const char *text, size_t len)
 {
-	struct atomic_file af;
+	struct afile af;
 	char path[PATH_MAX + 32];
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s", b->dest, MANIFEST);
-	ret = atomic_open(&af, b->dirfd, path, 0644, false);
+	ret = afile_open(&af, b->dirfd, path, 0644, false);
 	if (ret == 0 && write(af.fd, text, len) != (ssize_t)len)
 		ret = errno ? -errno : -ENOSPC;
 	if (ret == 0 && fsync(af.fd) < 0)
 		ret = -errno;
 	if (ret == 0)
-		ret = atomic_publish(&af, path, b->o->force);
-	atomic_discard(&af);
+		ret = afile_publish(&af, path, b->o->force);
+	afile_discard(&af);
 	if (ret == 0 && fsync(b->dirfd) < 0)
 		ret = -errno;
 	if (ret < 0) {
-		cli_error("%s: %s", qm(path), strerror(-ret));
+		cli_error("%s: %s", quote_name(path), strerror(-ret));
 		return ret == -ENOSPC || ret == -EDQUOT || ret == -EROFS ? EXIT_DEST : EXIT_FAILED;
 	}
 	return 0;
@@ -470,8 +474,8 @@ static void cleanup(struct backup *b)
 		if (d->published)
 			unlinkat(b->dirfd, d->file, 0);
 		d->published = false;
-		atomic_discard(&d->af);
-		atomic_discard(&d->zf);
+		afile_discard(&d->af);
+		afile_discard(&d->zf);
 	}
 	/* A directory we made for nothing goes too (only if empty). */
 	if (b->made_dest)
@@ -492,15 +496,16 @@ void summary(const struct backup *b)
 	if (b->live)
 		fprintf(stderr, "%s: %s: %d device%s, %.1f MiB of COW data backed up into "
 			"%s (stored: %s%s%.1f MiB); paused %.1f ms (%s, %.1f MiB copied "
-			"while stopped)\n", cli_prog, qm(b->g.umid), b->ndev, b->ndev == 1 ? "" : "s",
-			(double)data / 1048576.0, qm(b->dest), b->o->compress ?
+			"while stopped)\n", cli_prog, quote_name(b->g.umid), b->ndev,
+			b->ndev == 1 ? "" : "s",
+			(double)data / 1048576.0, quote_name(b->dest), b->o->compress ?
 			pack_name(b->o->compress) : "", b->o->compress ? " " : "",
 			(double)stored / 1048576.0, b->pause_ms, method_names[b->method],
 			(double)paused / 1048576.0);
 	else
 		fprintf(stderr, "%s: %d COW file%s, %.1f MiB of data backed up into %s "
 			"(stored: %s%s%.1f MiB)\n", cli_prog, b->ndev, b->ndev == 1 ? "" : "s",
-			(double)data / 1048576.0, qm(b->dest), b->o->compress ?
+			(double)data / 1048576.0, quote_name(b->dest), b->o->compress ?
 			pack_name(b->o->compress) : "", b->o->compress ? " " : "",
 			(double)stored / 1048576.0);
 }
@@ -513,8 +518,8 @@ void backup_end(struct backup *b, int status)
 	for (int i = 0; i < b->ndev; i++) {
 		if (b->dev[i].src >= 0)
 			close(b->dev[i].src);
-		atomic_discard(&b->dev[i].af);
-		atomic_discard(&b->dev[i].zf);
+		afile_discard(&b->dev[i].af);
+		afile_discard(&b->dev[i].zf);
 	}
 	if (b->dirfd >= 0)
 		close(b->dirfd);
@@ -537,7 +542,7 @@ int backup_offline(struct backup *b)
 
 		snprintf(d->name, sizeof(d->name), "ubd%d", i);
 		if (!realpath(o->files[i], abs)) {
-			cli_error("%s: cannot open: %s", qm(o->files[i]), strerror(errno));
+			cli_error("%s: cannot open: %s", quote_name(o->files[i]), strerror(errno));
 			st = EXIT_DEVICE;
 			break;
 		}
@@ -555,17 +560,19 @@ int backup_offline(struct backup *b)
 
 				/* A command to paste into a shell: quoted. */
 				cli_error("%s: in use by a running guest (locked); back it "
-					  "up live: %s UMID DESTDIR", qm(d->cow),
-					  qm(quote_shell(prog, sizeof(prog), cli_prog) ? prog : "uml_backup"));
+					  "up live: %s UMID DESTDIR", quote_name(d->cow),
+					  quote_shell(prog, sizeof(prog),
+						      cli_prog) ? prog : "uml_backup");
 				st = EXIT_LOCKED;
 			} else {
-				cli_error("%s", qm(lib_msg(&err, d->cow)));
+				cli_error("%s", lib_msg(&err, d->cow));
 				st = EXIT_DEVICE;
 			}
 			break;
 		}
 		if (ubdk_backing_check(&d->hdr, d->hdr.backing, &chk, &err) < 0 && !o->quiet)
-			cli_error("%s: warning: %s", qm(d->cow), qm(lib_msg(&err, d->hdr.backing)));
+			cli_error("%s: warning: %s", quote_name(d->cow), lib_msg(&err,
+										 d->hdr.backing));
 		b->ndev++;
 	}
 	if (st == 0)

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "atomic.h"
+#include "afile.h"
 #include "guest.h"
 #include "mconsole.h"
 #include "snap.h"
@@ -29,8 +29,8 @@ struct device {
 	int src;
 	struct stat st;
 	uint64_t data_bytes;            /* allocated in the COW */
-	struct atomic_file af;          /* the copy */
-	struct atomic_file zf;          /* its compressed form */
+	struct afile af;          /* the copy */
+	struct afile zf;          /* its compressed form */
 	char file[64];                  /* name in DESTDIR */
 	bool published;
 	uint64_t paused_bytes, stored_bytes, cow_sectors;

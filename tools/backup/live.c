@@ -62,12 +62,14 @@ static int guest_error(struct backup *b, int ret, const char *cmd)
 	if (ret == -EINTR)
 		return EXIT_INTERRUPTED;
 	if (ret == -ECONNREFUSED || ret == -ENOENT)
-		cli_error("%s: the guest exited (during '%s')", qm(b->g.umid), qm(cmd));
+		cli_error("%s: the guest exited (during '%s')", quote_name(b->g.umid),
+			  quote_name(cmd));
 	else if (ret == -ETIMEDOUT)
 		cli_error("%s: mconsole not answering: no reply to '%s' in %g s (%s)",
-			  qm(b->g.umid), qm(cmd), b->o->timeout_ms / 1000.0, qm(b->g.sock));
+			  quote_name(b->g.umid), quote_name(cmd), b->o->timeout_ms / 1000.0,
+			  quote_name(b->g.sock));
 	else
-		cli_error("%s: '%s': %s", qm(b->g.umid), qm(cmd), mc_strerror(ret));
+		cli_error("%s: '%s': %s", quote_name(b->g.umid), quote_name(cmd), mc_strerror(ret));
 	return EXIT_GUEST;
 }
 
@@ -92,7 +94,8 @@ static int query_device(struct backup *b, int unit, bool required)
 	if (ret < 0)
 		return guest_error(b, ret, cmd);
 	if (r.err) {
-		cli_error("%s: no such device in guest %s (%s)", d->name, qm(b->g.umid), qm(r.text));
+		cli_error("%s: no such device in guest %s (%s)", d->name, quote_name(b->g.umid),
+			  quote_name(r.text));
 		mc_reply_free(&r);
 		return EXIT_DEVICE;
 	}
@@ -100,7 +103,7 @@ static int query_device(struct backup *b, int unit, bool required)
 		mc_reply_free(&r);
 		if (!required)
 			return 1;
-		cli_error("%s: not configured in guest %s", d->name, qm(b->g.umid));
+		cli_error("%s: not configured in guest %s", d->name, quote_name(b->g.umid));
 		return EXIT_DEVICE;
 	}
 	comma = strchr(r.text, ',');
@@ -109,7 +112,7 @@ static int query_device(struct backup *b, int unit, bool required)
 	ret = guest_abspath(&b->g, r.text, d->cow, sizeof(d->cow));
 	if (ret < 0) {
 		cli_error("%s: %s: a relative path, and the guest's working directory "
-			  "is unknown", d->name, qm(r.text));
+			  "is unknown", d->name, quote_name(r.text));
 		mc_reply_free(&r);
 		return EXIT_DEVICE;
 	}
@@ -120,7 +123,7 @@ static int query_device(struct backup *b, int unit, bool required)
 	ret = guest_has_open(&b->g, d->cow, d->st.st_dev, d->st.st_ino);
 	if (ret == 2) {
 		cli_error("%s: %s is not the file the guest has open (renamed or "
-			  "replaced?)", d->name, qm(d->cow));
+			  "replaced?)", d->name, quote_name(d->cow));
 		return EXIT_DEVICE;
 	}
 	st = read_header(d, "the device has no COW file");
@@ -158,7 +161,7 @@ static int find_devices(struct backup *b)
 			return st;
 	}
 	if (b->ndev == 0) {
-		cli_error("%s: the guest has no ubd devices", qm(b->g.umid));
+		cli_error("%s: the guest has no ubd devices", quote_name(b->g.umid));
 		return EXIT_DEVICE;
 	}
 	return 0;
@@ -208,7 +211,8 @@ static int sync_guest(struct backup *b)
 	if (ret < 0)
 		return guest_error(b, ret, "sysrq s");
 	if (r.err && !o->quiet)
-		cli_error("%s: warning: 'sysrq s' failed: %s", qm(b->g.umid), qm(r.text));
+		cli_error("%s: warning: 'sysrq s' failed: %s", quote_name(b->g.umid),
+			  quote_name(r.text));
 	b->synced = !r.err;
 	mc_reply_free(&r);
 	for (;;) {
@@ -221,7 +225,8 @@ static int sync_guest(struct backup *b)
 		if (dirty < 0 || wb < 0) {
 			if (!o->quiet)
 				cli_error("%s: warning: 'proc meminfo' shows no Dirty or "
-					  "Writeback; not waiting for the sync", qm(b->g.umid));
+					  "Writeback; not waiting for the sync",
+					  quote_name(b->g.umid));
 			break;
 		}
 		b->dirty_kb = dirty + wb;
@@ -233,7 +238,7 @@ static int sync_guest(struct backup *b)
 			if (!o->quiet)
 				cli_error("%s: warning: the guest still had %lld kB dirty "
 					  "after %g s of syncing; the backup is "
-					  "crash-consistent without them", qm(b->g.umid),
+					  "crash-consistent without them", quote_name(b->g.umid),
 					  b->dirty_kb, o->sync_timeout_ms / 1000.0);
 			break;
 		}
@@ -266,7 +271,7 @@ static int choose_method(struct backup *b)
 		snprintf(why, sizeof(why), "the guest's pid is unknown (no %.180s/pid)",
 			 b->g.dir);
 	if (b->method == M_TRACK) {
-		cli_error("%s: %s; use --method compare", qm(b->g.umid), qm(why));
+		cli_error("%s: %s; use --method compare", quote_name(b->g.umid), quote_name(why));
 		return EXIT_FAILED;
 	}
 	snprintf(b->method_note, sizeof(b->method_note), "not tracked: %s", why);
@@ -437,9 +442,10 @@ static int pause_and_copy(struct backup *b)
 			b->after = "the guest was already stopped and is left stopped";
 			if (!b->o->quiet)
 				cli_error("%s: note: the guest was already stopped; it is "
-					  "left stopped", qm(b->g.umid));
+					  "left stopped", quote_name(b->g.umid));
 		} else if (r.err) {
-			cli_error("%s: 'stop' failed: %s", qm(b->g.umid), qm(r.text));
+			cli_error("%s: 'stop' failed: %s", quote_name(b->g.umid),
+				  quote_name(r.text));
 			status = EXIT_GUEST;
 		}
 		mc_reply_free(&r);
@@ -457,13 +463,13 @@ static int pause_and_copy(struct backup *b)
 		paused = true;
 		ret = guest_wait_io_idle(&b->g, 10000, &interrupted, &b->io_idle);
 		if (ret == -ESRCH) {
-			cli_error("%s: the guest exited during the backup", qm(b->g.umid));
+			cli_error("%s: the guest exited during the backup", quote_name(b->g.umid));
 			status = EXIT_GUEST;
 			gone = true;
 			b->after = "the guest exited";
 		} else if (ret == -ETIMEDOUT) {
 			cli_error("%s: the guest's I/O thread still had work in flight "
-				  "after 10 s", qm(b->g.umid));
+				  "after 10 s", quote_name(b->g.umid));
 			status = EXIT_FAILED;
 		} else if (ret == -EINTR) {
 			status = EXIT_INTERRUPTED;
@@ -489,11 +495,12 @@ static int pause_and_copy(struct backup *b)
 		return status;
 	if (stop_lost)
 		cli_error("%s: mconsole not answering: no reply to 'stop' in %g s (%s); %s",
-			  qm(b->g.umid), b->o->timeout_ms / 1000.0, qm(b->g.sock), b->after);
+			  quote_name(b->g.umid), b->o->timeout_ms / 1000.0,
+			  quote_name(b->g.sock), b->after);
 	else if (ret == -ECONNREFUSED || ret == -ENOENT)
-		cli_error("%s: the guest exited during the backup", qm(b->g.umid));
+		cli_error("%s: the guest exited during the backup", quote_name(b->g.umid));
 	else
-		cli_error("%s: mconsole not answering 'go' (%s); %s", qm(b->g.umid),
+		cli_error("%s: mconsole not answering 'go' (%s); %s", quote_name(b->g.umid),
 			  mc_strerror(ret), b->after);
 	return status ? status : EXIT_GUEST;
 }
@@ -508,20 +515,22 @@ int backup_live(struct backup *b)
 
 	ret = guest_locate(o->guest, o->uml_dir, &b->g);
 	if (ret == -ENAMETOOLONG) {
-		cli_error("%s: path too long for a socket", qm(o->guest));
+		cli_error("%s: path too long for a socket", quote_name(o->guest));
 		return EXIT_GUEST;
 	}
 	if (ret < 0) {
-		cli_error("%s: no such guest (no mconsole socket %s)", qm(o->guest), qm(b->g.sock));
+		cli_error("%s: no such guest (no mconsole socket %s)", quote_name(o->guest),
+			  quote_name(b->g.sock));
 		return EXIT_GUEST;
 	}
 	ret = mc_open(&b->mc, b->g.sock, o->timeout_ms);
 	if (ret < 0) {
 		if (ret == -ECONNREFUSED)
 			cli_error("%s: the guest is not running (nobody listens on %s)",
-				  qm(b->g.umid), qm(b->g.sock));
+				  quote_name(b->g.umid), quote_name(b->g.sock));
 		else
-			cli_error("%s: %s: %s", qm(b->g.umid), qm(b->g.sock), mc_strerror(ret));
+			cli_error("%s: %s: %s", quote_name(b->g.umid), quote_name(b->g.sock),
+				  mc_strerror(ret));
 		return EXIT_GUEST;
 	}
 	b->mc.interrupt = &interrupted;

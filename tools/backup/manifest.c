@@ -111,15 +111,6 @@ void manifest_init(struct manifest *m)
 	m->version = 1;
 }
 
-json_t *json_name(const char *raw)
-{
-	char *s = quote_utf8(raw);
-	json_t *j = s ? json_string(s) : NULL;
-
-	free(s);
-	return j;
-}
-
 /* Rounded as the manifest shows it, so the binary fraction shows no tail. */
 static json_t *ms(double v, double scale)
 {
@@ -141,7 +132,7 @@ static json_t *value_of(const struct field *f, const void *base)
 
 		if (!s)
 			return f->flags & F_OPT ? NULL : json_null();
-		return json_name(s);
+		return quote_json_string(s);
 	}
 	case T_U64: {
 		uint64_t v = *AT(base, f, const uint64_t);
@@ -278,13 +269,13 @@ static json_t *load(const char *path)
 		fd = INPUT_E_TYPE;
 	}
 	if (fd < 0) {
-		cli_error("%s: %s", qm(path), fd == -ENOENT ? "no manifest: not a complete "
+		cli_error("%s: %s", quote_name(path), fd == -ENOENT ? "no manifest: not a complete "
 			  "backup" : input_strerror(fd));
 		return NULL;
 	}
 	text = malloc((size_t)st.st_size + 1);
 	if (!text || read(fd, text, (size_t)st.st_size) != st.st_size) {
-		cli_error("%s: cannot read", qm(path));
+		cli_error("%s: cannot read", quote_name(path));
 		free(text);
 		close(fd);
 		return NULL;
@@ -294,7 +285,8 @@ static json_t *load(const char *path)
 	j = json_loadb(text, (size_t)st.st_size, JSON_REJECT_DUPLICATES, &e);
 	free(text);
 	if (!j)
-		cli_error("%s: not a uml_backup manifest: %s at byte %d", qm(path), qm(e.text),
+		cli_error("%s: not a uml_backup manifest: %s at byte %d", quote_name(path),
+			  quote_name(e.text),
 			  e.position);
 	return j;
 }
@@ -312,13 +304,13 @@ bool manifest_read(const char *dir, struct manifest *m)
 		return false;
 	devs = json_object_get(m->doc, "devices");
 	if (!json_is_array(devs)) {
-		cli_error("%s: not a uml_backup manifest", qm(path));
+		cli_error("%s: not a uml_backup manifest", quote_name(path));
 		manifest_free(m);
 		return false;
 	}
 	/* Every backup has a device: an empty list would check nothing. */
 	if (json_array_size(devs) == 0) {
-		cli_error("%s: the manifest lists no devices", qm(path));
+		cli_error("%s: the manifest lists no devices", quote_name(path));
 		manifest_free(m);
 		return false;
 	}

@@ -49,11 +49,6 @@ char *manifest_text(const struct manifest *m, size_t *len);
 bool manifest_read(const char *dir, struct manifest *m);
 void manifest_free(struct manifest *m);
 
-/*
- * A name (any bytes but NUL) as a JSON string: bytes that are not UTF-8
- * as their Latin-1 characters (quote_utf8()).  NULL if out of memory.
- */
-json_t *json_name(const char *raw);
 /* A time (ms or s, not negative) rounded to 1/scale, for json_real(). */
 double json_round(double v, double scale);
 /* Print j as one line of JSON on stdout; 0 or -errno. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "restore.h"
-#include "atomic.h"
+#include "afile.h"
 #include "cli.h"
 #include "input.h"
 #include "manifest.h"
@@ -43,7 +43,7 @@ static bool expected_sums(const char *input, const char *base, struct manifest *
 	struct stat st;
 
 	*crc = *sha = NULL;
-	atomic_dir_of(input, dir, sizeof(dir));
+	afile_dir_of(input, dir, sizeof(dir));
 	snprintf(mpath, sizeof(mpath), "%s/%s", dir, MANIFEST);
 	if (lstat(mpath, &st) != 0)
 		return true;
@@ -55,7 +55,8 @@ static bool expected_sums(const char *input, const char *base, struct manifest *
 		*crc = m->dev[i].crc32;
 		*sha = m->dev[i].sha256_tree;
 		if (!*crc || !*sha) {
-			cli_error("%s: the entry of %s has no checksums", qm(mpath), qm(base));
+			cli_error("%s: the entry of %s has no checksums", quote_name(mpath),
+				  quote_name(base));
 			return false;
 		}
 	}
@@ -72,14 +73,16 @@ static int output_name(const struct options *o, int fmt, char *out, size_t outle
 	if (o->output) {
 		snprintf(out, outlen, "%s", o->output);
 	} else if (l <= sl || strcmp(o->input + l - sl, suffix)) {
-		cli_error("%s: no %s suffix to strip: name the OUTPUT", qm(o->input), suffix);
+		cli_error("%s: no %s suffix to strip: name the OUTPUT", quote_name(o->input),
+			  suffix);
 		return EXIT_USAGE;
 	} else {
 		snprintf(out, outlen, "%.*s", (int)(l - sl), o->input);
 	}
 	/* -f replaces a file, never a directory or a device node, FIFO, socket. */
 	if (lstat(out, &st) == 0 && (!o->force || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))) {
-		cli_error("%s: %s", qm(out), S_ISDIR(st.st_mode) ? "is a directory; name the "
+		cli_error("%s: %s", quote_name(out),
+			  S_ISDIR(st.st_mode) ? "is a directory; name the "
 			  "output file" : !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) ?
 			  "not a regular file; not replacing it" :
 			  "already exists; use -f to replace it");
@@ -92,7 +95,8 @@ static int report_json(const struct options *o, const char *out, int fmt, uint64
 		       const struct restore_ctx *rc, bool checked, double secs)
 {
 	return json_print(json_pack("{s:o, s:o, s:s, s:I, s:I, s:s, s:s, s:b, s:f}",
-				    "input", json_name(o->input), "output", json_name(out),
+				    "input", quote_json_string(o->input),
+				    "output", quote_json_string(out),
 				    "format", pack_name(fmt), "bytes", (json_int_t)total,
 				    "written", (json_int_t)rc->out.written, "crc32", rc->sums.crc_hex,
 				    "sha256_tree", rc->sums.sha_hex, "checked", checked,
@@ -104,7 +108,7 @@ int restore(const struct options *o)
 	char out[PATH_MAX], dir[PATH_MAX], msg[200];
 	const char *base = strrchr(o->input, '/'), *expect_crc, *expect_sha;
 	struct restore_ctx rc;
-	struct atomic_file af = { .fd = -1 };
+	struct afile af = { .fd = -1 };
 	struct manifest manifest = { 0 };
 	struct stat st;
 	uint64_t total = 0;
@@ -114,14 +118,15 @@ int restore(const struct options *o)
 	base = base ? base + 1 : o->input;
 	fd = input_open(o->input, &st);
 	if (fd < 0) {
-		cli_error("%s: %s%s", qm(o->input), fd == INPUT_E_TYPE || fd == -EISDIR ? "" :
+		cli_error("%s: %s%s", quote_name(o->input),
+			  fd == INPUT_E_TYPE || fd == -EISDIR ? "" :
 			  "cannot open: ", input_strerror(fd));
 		return EXIT_FAILED;
 	}
 	fmt = pack_detect(fd);
 	if (fmt < 0) {
 		cli_error("%s: not an LZ4 or gzip file (an uncompressed backup is a COW "
-			  "file already)", qm(o->input));
+			  "file already)", quote_name(o->input));
 		close(fd);
 		return EXIT_FAILED;
 	}
@@ -135,11 +140,11 @@ int restore(const struct options *o)
 		manifest_free(&manifest);
 		return EXIT_FAILED;
 	}
-	atomic_dir_of(out, dir, sizeof(dir));
+	afile_dir_of(out, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ret = dirfd < 0 ? -errno : atomic_open(&af, dirfd, out, 0644, false);
+	ret = dirfd < 0 ? -errno : afile_open(&af, dirfd, out, 0644, false);
 	if (ret < 0) {
-		cli_error("%s: cannot create: %s", qm(out), strerror(-ret));
+		cli_error("%s: cannot create: %s", quote_name(out), strerror(-ret));
 		close(fd);
 		if (dirfd >= 0)
 			close(dirfd);
@@ -158,20 +163,21 @@ int restore(const struct options *o)
 	sums_final(&rc.sums);
 	if (ret == 0 && expect_crc && expect_sha &&
 	    (strcmp(expect_crc, rc.sums.crc_hex) || strcmp(expect_sha, rc.sums.sha_hex))) {
-		atomic_dir_of(o->input, dir, sizeof(dir));
-		cli_error("%s: checksum mismatch with %s/%s (crc32 %s, manifest %s)", qm(o->input),
-			  qm(dir), MANIFEST, rc.sums.crc_hex, qm(expect_crc));
+		afile_dir_of(o->input, dir, sizeof(dir));
+		cli_error("%s: checksum mismatch with %s/%s (crc32 %s, manifest %s)",
+			  quote_name(o->input),
+			  quote_name(dir), MANIFEST, rc.sums.crc_hex, quote_name(expect_crc));
 		ret = -EBADMSG;
 	} else if (ret == -EBADMSG) {
-		cli_error("%s: %s", qm(o->input), qm(msg));
+		cli_error("%s: %s", quote_name(o->input), msg);
 	} else if (ret < 0 && ret != -EINTR) {
-		cli_error("%s: %s", qm(out), strerror(-ret));
+		cli_error("%s: %s", quote_name(out), strerror(-ret));
 	}
 	if (ret == 0)
-		ret = atomic_publish(&af, out, o->force);
+		ret = afile_publish(&af, out, o->force);
 	if (ret == 0)
 		fsync(dirfd);
-	atomic_discard(&af);
+	afile_discard(&af);
 	close(dirfd);
 	if (ret == -EINTR || ret == -EBADMSG || ret < 0) {
 		manifest_free(&manifest);
@@ -180,7 +186,7 @@ int restore(const struct options *o)
 		if (ret == -EBADMSG)
 			return EXIT_FAILED;
 		if (ret == -EEXIST)
-			cli_error("%s: already exists; use -f to replace it", qm(out));
+			cli_error("%s: already exists; use -f to replace it", quote_name(out));
 		return ret == -ENOSPC || ret == -EDQUOT || ret == -EFBIG || ret == -EEXIST ?
 		       EXIT_DEST : EXIT_FAILED;
 	}
@@ -188,7 +194,7 @@ int restore(const struct options *o)
 		report_json(o, out, fmt, total, &rc, expect_crc != NULL, now() - t0);
 	if (!o->quiet)
 		fprintf(stderr, "%s: restored %s to %s (%.1f MiB, %.1f MiB of data)%s\n",
-			cli_prog, qm(o->input), qm(out), (double)total / 1048576.0,
+			cli_prog, quote_name(o->input), quote_name(out), (double)total / 1048576.0,
 			(double)rc.out.written / 1048576.0,
 			expect_crc ? ", checksums match the manifest" : "");
 	manifest_free(&manifest);

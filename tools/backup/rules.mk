@@ -33,11 +33,5 @@ $(B)/tests/backup_kat: tests/backup/kat_test.c tools/backup/sums.c tools/backup/
 		$(filter %.c,$^) $(BACKUP_LIBS)
 
 .PHONY: check-backup
-check-backup: all $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/quote_test \
-		$(B)/tests/backup_kat
+check-backup: all $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/backup_kat
 	tests/backup/run.sh $(B)
-
-# The shared quoting helpers (tools/common/quote.c), run by the backup suite.
-$(B)/tests/quote_test: tests/common/quote_test.c tools/common/quote.c tools/common/quote.h
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itools/common -o $@ $(filter %.c,$^)

@@ -19,14 +19,6 @@ double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-const char *qm(const char *s)
-{
-	static char buf[8][1536];
-	static unsigned next;
-
-	return quote_msg(buf[next++ % 8], sizeof(buf[0]), s);
-}
-
 const char *lib_msg(const struct ubdk_err *err, const char *path)
 {
 	static char buf[2048];

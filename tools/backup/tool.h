@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdbool.h>
 
+#include "quote.h"
 #include "ubdk_cow.h"
 
 /* Documented in uml_backup(1). */
@@ -51,15 +52,7 @@ extern volatile sig_atomic_t interrupted;
 double now(void);
 
 /*
- * s (a file name, a guest's reply) made fit for a one-line message:
- * control characters escaped, and a very long one cut in the middle so
- * that what follows it in the message survives.  A message names a few,
- * so a few buffers take turns.
- */
-const char *qm(const char *s);
-
-/*
- * The library's message, for qm().  Its buffer is cut at UBDK_ERR_MSG_MAX
+ * The library's message, for cli_error().  Its buffer is cut at UBDK_ERR_MSG_MAX
  * when a long path fills it: then a message of ours that keeps the reason.
  */
 const char *lib_msg(const struct ubdk_err *err, const char *path);

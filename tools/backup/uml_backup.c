@@ -125,7 +125,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 				}
 				if (parse_unit(tok) < 0) {
 					cli_error("%s: not a ubd device name (ubd0..ubd15, "
-						  "ubda..ubdp)", qm(tok));
+						  "ubda..ubdp)", quote_name(tok));
 					return -1;
 				}
 				o->devices[o->ndevices++] = tok;
@@ -141,13 +141,15 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 				optarg = argv[optind++];
 			o->compress = optarg ? pack_parse(optarg) : PACK_LZ4;
 			if (o->compress < 0) {
-				cli_error("--compress: unknown format '%s' (lz4 or gzip)", qm(optarg));
+				cli_error("--compress: unknown format '%s' (lz4 or gzip)",
+					  quote_name(optarg));
 				return -1;
 			}
 			break;
 		case 'l':
 			if (!cli_parse_u32(optarg, &v) || v < 1 || v > 12) {
-				cli_error("--level: '%s' is not a level from 1 to 12", qm(optarg));
+				cli_error("--level: '%s' is not a level from 1 to 12",
+					  quote_name(optarg));
 				return -1;
 			}
 			o->level = (int)v;
@@ -160,19 +162,21 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 					o->method = i;
 			if (o->method < 0) {
 				cli_error("--method: unknown method '%s' (auto, reflink, "
-					  "tracked, compare or copy)", qm(optarg));
+					  "tracked, compare or copy)", quote_name(optarg));
 				return -1;
 			}
 			break;
 		case 't':
 			if (!parse_seconds(optarg, &o->timeout_ms)) {
-				cli_error("--timeout: '%s' is not a number of seconds", qm(optarg));
+				cli_error("--timeout: '%s' is not a number of seconds",
+					  quote_name(optarg));
 				return -1;
 			}
 			break;
 		case OPT_SYNCTO:
 			if (!parse_seconds(optarg, &o->sync_timeout_ms)) {
-				cli_error("--sync-timeout: '%s' is not a number of seconds", qm(optarg));
+				cli_error("--sync-timeout: '%s' is not a number of seconds",
+					  quote_name(optarg));
 				return -1;
 			}
 			break;

@@ -127,14 +127,18 @@ int verify_dir(const struct options *o, const char *dir, bool print)
 			return EXIT_INTERRUPTED;
 		}
 		if (problem) {
-			cli_error("%s/%s: %s", qm(dir), qm(file ? file : "?"), qm(problem));
+			cli_error("%s/%s: %s", quote_name(dir), quote_name(file ? file : "?"),
+				  problem);
 			bad++;
 		} else if (print && !o->quiet && !o->json) {
-			fprintf(stderr, "%s: %s/%s: OK\n", cli_prog, qm(dir), qm(file));
+			fprintf(stderr, "%s: %s/%s: OK\n", cli_prog, quote_name(dir),
+				quote_name(file));
 		}
-		json_array_append_new(list, json_pack("{s:o, s:b, s:o}", "file",
-						      json_name(file ? file : ""), "ok", !problem,
-						      "problem", problem ? json_name(problem) : json_null()));
+		json_array_append_new(list, json_pack("{s:o, s:b, s:o}",
+						      "file", quote_json_string(file ? file : ""),
+						      "ok", !problem,
+						      "problem", problem ? quote_json_string(problem) :
+						      json_null()));
 	}
 	manifest_free(&m);
 	if (print && o->json && json_print(json_pack("{s:o, s:b}", "verified", list, "ok", !bad)) < 0)

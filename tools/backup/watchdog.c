@@ -45,7 +45,7 @@ static void resume(const char *sock, const char *umid, int timeout_ms, int retry
 	struct timespec t0, t;
 	struct mconsole mc;
 	struct mc_reply r;
-	char qumid[1024], word[sizeof(mc.path) * 4 + 3], qsock[sizeof(word) * 4];
+	char word[QUOTE_SHELL_SIZE(sizeof(mc.path))];
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -59,7 +59,7 @@ static void resume(const char *sock, const char *umid, int timeout_ms, int retry
 			/* "Not stopped" (an error reply) means it was running. */
 			if (!r.err)
 				cli_error("watchdog: the backup ended without resuming "
-					  "guest %s; resumed it", quote_msg(qumid, sizeof(qumid), umid));
+					  "guest %s; resumed it", quote_name(umid));
 			mc_reply_free(&r);
 			return;
 		}
@@ -67,12 +67,14 @@ static void resume(const char *sock, const char *umid, int timeout_ms, int retry
 			return;         /* the guest is gone: nothing to resume */
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (t.tv_sec - t0.tv_sec >= retry_s) {
-			/* The command is pasted into a shell: quote the socket. */
+			/*
+			 * The command is pasted into a shell: the socket as a
+			 * shell word, which is one line as it is.
+			 */
 			quote_shell(word, sizeof(word), sock);
 			cli_error("watchdog: guest %s did not answer 'go' for %d s; "
 				  "it may still be stopped: uml_mconsole %s go",
-				  quote_msg(qumid, sizeof(qumid), umid), retry_s,
-				  quote_msg(qsock, sizeof(qsock), word));
+				  quote_name(umid), retry_s, word);
 			return;
 		}
 		sleep(1);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "cli.h"
-#include "escape.h"
+#include "quote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +36,7 @@ void cli_error(const char *fmt, ...)
 	}
 	fprintf(stderr, "%s: ", cli_prog);
 	/* One line, whatever bytes the names in it hold. */
-	esc_line(stderr, msg ? msg : small);
+	quote_line(stderr, msg ? msg : small);
 	fputc('\n', stderr);
 	if (msg != small)
 		free(msg);
@@ -82,7 +82,7 @@ const char *cli_err_text(const struct ubdk_err *err, char *buf, size_t len)
 	/* Probably cut: keep a start of it, then the reason. */
 	why = err->code > 0 && err->code < UBDK_E__COUNT && reasons[err->code] ?
 	      reasons[err->code] : strerror(err->errnum);
-	snprintf(buf, len, "%.*s...: %s%s%s", ESC_NAME_MAX, err->msg, why,
+	snprintf(buf, len, "%.*s...: %s%s%s", QUOTE_NAME_MAX, err->msg, why,
 		 err->code == UBDK_E_SYS ? "" : " (",
 		 err->code == UBDK_E_SYS ? "" : ubdk_errcode_name(err->code));
 	if (err->code != UBDK_E_SYS && strlen(buf) + 2 <= len)
@@ -149,9 +149,4 @@ int cli_fail_sys(struct ubdk_err *err, int errnum, const char *name,
 	snprintf(err->msg, sizeof(err->msg), "%s: %s: %s", name, what,
 		 strerror(errnum));
 	return -errnum;
-}
-
-void cli_json_string(FILE *f, const char *s)
-{
-	esc_json(f, s);
 }

@@ -52,7 +52,5 @@ long cli_lock_holder(int fd);
  */
 int cli_fail_sys(struct ubdk_err *err, int errnum, const char *name,
 		 const char *what);
-/* Write s as a JSON string literal (with quotes) to f: see esc_json(). */
-void cli_json_string(FILE *f, const char *s);
 
 #endif /* UBDK_CLI_H */

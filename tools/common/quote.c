@@ -32,55 +32,82 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-/*
- * The message form of the character at s: its bytes in out (at most 8),
- * their count in *outlen; returns how many bytes of s it covers.
- */
-static size_t msg_unit(const unsigned char *s, bool escape, char *out, size_t *outlen)
+static bool is_ctl(unsigned char c)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t n = utf8_len(s);
-
-	if (!escape) {
-		/* A whole character, or one stray byte. */
-		n = n ? n : 1;
-		memcpy(out, s, n);
-		*outlen = n;
-		return n;
-	}
-	/* C1 controls (U+0080-U+009F) act on terminals too. */
-	if (n == 2 && s[0] == 0xc2 && s[1] < 0xa0)
-		n = 0;
-	if (n > 1 || (n == 1 && s[0] >= 0x20 && s[0] != 0x7f && s[0] != '\\')) {
-		memcpy(out, s, n);
-		*outlen = n;
-		return n;
-	}
-	out[0] = '\\';
-	*outlen = 2;
-	switch (s[0]) {
-	case '\\': out[1] = '\\'; break;
-	case '\n': out[1] = 'n'; break;
-	case '\t': out[1] = 't'; break;
-	case '\r': out[1] = 'r'; break;
-	default:
-		out[1] = 'x';
-		out[2] = hex[s[0] >> 4];
-		out[3] = hex[s[0] & 15];
-		*outlen = 4;
-		break;
-	}
-	return 1;
+	return c < 0x20 || c == 0x7f;
 }
 
-static char *shorten(char *dst, size_t dstlen, const char *s, bool escape)
+/*
+ * The message scheme's escape of the character at s into out (4 bytes),
+ * its length; 0 if the character stands as it is.  *n is the number of
+ * bytes of s covered: an escape covers one byte, so that a character that
+ * is not UTF-8 shows each of its bytes.  A backslash is left to callers:
+ * messages double it, a message's own text and single quotes keep it.
+ */
+static size_t escape_at(const unsigned char *s, size_t *n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t len = utf8_len(s);
+
+	/* C1 controls (U+0080-U+009F) act on terminals too. */
+	if (len == 2 && s[0] == 0xc2 && s[1] < 0xa0)
+		len = 0;
+	if (len > 1 || (len == 1 && !is_ctl(s[0]))) {
+		*n = len;
+		return 0;
+	}
+	*n = 1;
+	out[0] = '\\';
+	switch (s[0]) {
+	case '\n': out[1] = 'n'; return 2;
+	case '\t': out[1] = 't'; return 2;
+	case '\r': out[1] = 'r'; return 2;
+	}
+	out[1] = 'x';
+	out[2] = hex[s[0] >> 4];
+	out[3] = hex[s[0] & 15];
+	return 4;
+}
+
+/* What a unit of a string becomes. */
+enum form {
+	F_RAW,          /* as it is: whole characters, for shortening */
+	F_LINE,         /* escaped, backslashes kept */
+	F_NAME,         /* escaped, backslashes doubled */
+};
+
+/*
+ * The form of the character at s: its bytes in out (at most 4), their
+ * count in *outlen; returns how many bytes of s it covers.
+ */
+static size_t msg_unit(const unsigned char *s, enum form form, char *out, size_t *outlen)
+{
+	size_t n;
+
+	if (form == F_RAW) {
+		/* A whole character, or one stray byte. */
+		n = utf8_len(s);
+		n = n ? n : 1;
+	} else if ((*outlen = escape_at(s, &n, out)) > 0) {
+		return n;
+	} else if (form == F_NAME && *s == '\\') {
+		out[0] = out[1] = '\\';
+		*outlen = 2;
+		return 1;
+	}
+	memcpy(out, s, n);
+	*outlen = n;
+	return n;
+}
+
+static char *shorten(char *dst, size_t dstlen, const char *s, enum form form)
 {
 	const unsigned char *p;
 	size_t total = 0, at = 0, pos = 0, head, tail, ulen;
-	char unit[8];
+	char unit[4];
 
 	for (p = (const unsigned char *)s; *p; total += ulen)
-		p += msg_unit(p, escape, unit, &ulen);
+		p += msg_unit(p, form, unit, &ulen);
 	if (total < dstlen) {
 		head = total;
 		tail = 0;
@@ -90,7 +117,7 @@ static char *shorten(char *dst, size_t dstlen, const char *s, bool escape)
 		tail = dstlen - 4 - head;
 	}
 	for (p = (const unsigned char *)s; *p; at += ulen) {
-		p += msg_unit(p, escape, unit, &ulen);
+		p += msg_unit(p, form, unit, &ulen);
 		/* Whole units only: never half an escape or a character. */
 		if ((at + ulen <= head) || (tail && at >= total - tail)) {
 			memcpy(dst + pos, unit, ulen);
@@ -107,19 +134,53 @@ static char *shorten(char *dst, size_t dstlen, const char *s, bool escape)
 
 char *quote_msg(char *dst, size_t dstlen, const char *s)
 {
-	return shorten(dst, dstlen, s, true);
+	return shorten(dst, dstlen, s, F_NAME);
 }
 
 char *quote_elide(char *dst, size_t dstlen, const char *s)
 {
-	return shorten(dst, dstlen, s, false);
+	return shorten(dst, dstlen, s, F_RAW);
+}
+
+const char *quote_name(const char *s)
+{
+	/* Per thread: uml_backup's threads report too. */
+	static _Thread_local char buf[8][QUOTE_NAME_MAX + 1];
+	static _Thread_local unsigned next;
+
+	return quote_msg(buf[next++ % 8], sizeof(buf[0]), s);
+}
+
+static void write_form(FILE *f, const char *s, enum form form)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char unit[4];
+	size_t ulen;
+
+	while (*p) {
+		p += msg_unit(p, form, unit, &ulen);
+		fwrite(unit, 1, ulen, f);
+	}
+}
+
+void quote_write(FILE *f, const char *s)
+{
+	write_form(f, s, F_NAME);
+}
+
+void quote_line(FILE *f, const char *s)
+{
+	write_form(f, s, F_LINE);
 }
 
 char *quote_shell(char *dst, size_t dstlen, const char *s)
 {
 	static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				   "0123456789_@%+=:,./-";
-	size_t pos = 0;
+	const unsigned char *p;
+	size_t pos = 0, n;
+	bool dollar = false;
+	char w[4];
 
 	if (*s && strspn(s, safe) == strlen(s)) {
 		if (strlen(s) >= dstlen)
@@ -127,19 +188,34 @@ char *quote_shell(char *dst, size_t dstlen, const char *s)
 		strcpy(dst, s);
 		return dst;
 	}
-	if (dstlen < 3)
+	/* Anything a message would escape: $'...', where escapes work. */
+	for (p = (const unsigned char *)s; *p && !dollar; p += n)
+		dollar = escape_at(p, &n, w) > 0;
+	if (dstlen < 4)
 		goto too_long;
+	if (dollar)
+		dst[pos++] = '$';
 	dst[pos++] = '\'';
-	for (; *s; s++) {
-		const char *w = *s == '\'' ? "'\\''" : NULL;
-		size_t wl = w ? 4 : 1;
+	for (p = (const unsigned char *)s; *p; p += n) {
+		size_t wl = escape_at(p, &n, w);
 
+		if (wl) {
+			/* w holds the escape */
+		} else if (*p == '\'' && !dollar) {
+			/* Close, an escaped quote, reopen. */
+			memcpy(w, "'\\''", 4);
+			wl = 4;
+		} else if ((*p == '\'' || *p == '\\') && dollar) {
+			w[0] = '\\';
+			w[1] = (char)*p;
+			wl = 2;
+		} else {
+			memcpy(w, p, n);
+			wl = n;
+		}
 		if (pos + wl + 2 > dstlen)
 			goto too_long;
-		if (w)
-			memcpy(dst + pos, w, wl);
-		else
-			dst[pos] = *s;
+		memcpy(dst + pos, w, wl);
 		pos += wl;
 	}
 	dst[pos++] = '\'';
@@ -174,6 +250,25 @@ char *quote_utf8(const char *s)
 	}
 	*o = '\0';
 	return out;
+}
+
+json_t *quote_json_string(const char *s)
+{
+	char *u = quote_utf8(s);
+	json_t *j = u ? json_string(u) : NULL;
+
+	free(u);
+	return j;
+}
+
+void quote_json(FILE *f, const char *s)
+{
+	json_t *j = quote_json_string(s);
+
+	/* A bare string: JSON_ENCODE_ANY.  UTF-8 is kept, not \\u-escaped. */
+	if (!j || json_dumpf(j, f, JSON_ENCODE_ANY) != 0)
+		fputs("null", f);
+	json_decref(j);
 }
 
 bool quote_json_matches(const char *raw, const char *decoded)

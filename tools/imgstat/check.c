@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "escape.h"
+#include "quote.h"
 #include "extent.h"
 #include "imgstat.h"
 
@@ -270,9 +270,9 @@ static void check_layout(struct findings *f, struct img *im)
 static void check_backing(struct findings *f, const struct img *im)
 {
 	const struct ubdk_backing_check *c = &im->chk;
-	char name[ESC_NAME_BUF], cmd[REBASE_COMMAND_SIZE];
+	char name[QUOTE_NAME_MAX + 1], cmd[REBASE_COMMAND_SIZE];
 
-	esc_name(im->backing, name);
+	quote_msg(name, sizeof(name), im->backing);
 	if (!im->backing_ok) {
 		if (im->berrno == ENOENT)
 			add(f, SEV_ERROR, "backing-missing",
@@ -328,12 +328,12 @@ int mode_check(struct out *o, struct img *im, const struct opts *op)
 		out_str(o, "status", NULL, "could-not-check");
 		out_obj_end(o);
 		file_error(o, "%s: not a COW file (no COW magic): nothing to check",
-			   im->path);
+			   quote_name(im->path));
 		return ST_FAILED;
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
-		file_error(o, "%s: %s", im->path, strerror(ENOMEM));
+		file_error(o, "%s: %s", quote_name(im->path), strerror(ENOMEM));
 		return ST_FAILED;
 	}
 	if (!im->hdr_ok) {
@@ -382,7 +382,7 @@ int mode_check(struct out *o, struct img *im, const struct opts *op)
 			       "error" : "warning", f->v[i].code, f->v[i].msg);
 	}
 	if (ret)
-		cli_error("%s: check found %d error%s and %d warning%s", im->path,
+		cli_error("%s: check found %d error%s and %d warning%s", quote_name(im->path),
 			  f->errors, f->errors == 1 ? "" : "s", f->warnings,
 			  f->warnings == 1 ? "" : "s");
 	free(f);

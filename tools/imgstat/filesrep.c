@@ -15,6 +15,7 @@
 #include "fsdiff.h"
 #include "imgstat.h"
 #include "probe.h"
+#include "quote.h"
 
 static const char *const field_names[] = {
 	"content", "size", "mode", "owner", "mtime", "ctime", "links", "flags",
@@ -103,10 +104,10 @@ static void write_changes(struct out *o, struct ctx *c)
 		}
 		fprintf(o->f, "  %c ", kind_letters[x->kind]);
 		if (x->kind == CH_RENAMED) {
-			print_name(o->f, x->from);
+			quote_write(o->f, x->from);
 			fputs(x->type == EXT2_FT_DIR ? "/ -> " : " -> ", o->f);
 		}
-		print_name(o->f, x->path);
+		quote_write(o->f, x->path);
 		if (x->type == EXT2_FT_DIR)
 			fputc('/', o->f);
 		if (x->kind == CH_MODIFIED || (x->kind == CH_RENAMED && x->fields)) {
@@ -155,29 +156,29 @@ int mode_files(struct out *o, struct img *im, const struct opts *op)
 
 	if (im->kind != IMG_COW) {
 		file_error(o, "%s: not a COW file: --files compares a COW's merged "
-			   "view with its backing file", im->path);
+			   "view with its backing file", quote_name(im->path));
 		return ST_FAILED;
 	}
 	if (!img_view_ok(im)) {
-		file_error(o, "%s: %s", im->path, !im->hdr_ok ? im->hdr_err.msg :
+		file_error(o, "%s: %s", quote_name(im->path), !im->hdr_ok ? im->hdr_err.msg :
 			   !im->geo_ok ? im->geo_err.msg : !im->cow ? im->why :
 			   "the backing file cannot be opened");
 		return ST_FAILED;
 	}
 	ret = probe_find_ext(im, &pr);
 	if (ret < 0) {
-		file_error(o, "%s: reading the merged view: %s", im->path,
+		file_error(o, "%s: reading the merged view: %s", quote_name(im->path),
 			   strerror((int)-ret));
 		return ST_FAILED;
 	}
 	if (!pr.has_ext) {
 		file_error(o, "%s: the merged view holds no ext2/3/4 filesystem "
-			   "(%s)", im->path, pr.type[0] ? pr.type : "nothing found");
+			   "(%s)", quote_name(im->path), pr.type[0] ? pr.type : "nothing found");
 		return ST_FAILED;
 	}
 	if (fsd_files(&c, im, pr.ext_offset,
 		      op->ignore_csum ? FSD_IGNORE_CSUM : 0) != FSD_OK) {
-		file_error(o, "%s: %s", im->path, c.stopmsg);
+		file_error(o, "%s: %s", quote_name(im->path), c.stopmsg);
 		fsd_ctx_free(&c);
 		return ST_FAILED;
 	}
@@ -216,7 +217,7 @@ int mode_files(struct out *o, struct img *im, const struct opts *op)
 	write_changes(o, &c);
 	if (c.err) {
 		out_str(o, "error", NULL, error_message(c.err));
-		file_error(o, "%s: %s: %s", im->path, c.errwhere,
+		file_error(o, "%s: %s: %s", quote_name(im->path), c.errwhere,
 			   error_message(c.err));
 		status = ST_FAILED;
 	}

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "escape.h"
+#include "quote.h"
 
 ssize_t img_read_fd(int fd, void *buf, size_t len, uint64_t off)
 {
@@ -155,7 +155,7 @@ int img_open(struct img *im, const char *path, const char *backing_override,
 	     char *msg, size_t msglen)
 {
 	/* Messages name the file short and escaped: the reason must fit. */
-	char name[ESC_NAME_BUF];
+	char name[QUOTE_NAME_MAX + 1];
 	uint8_t raw[UBDK_HDR_MAX_SIZE];
 	uint64_t avail;
 	ssize_t got;
@@ -163,7 +163,7 @@ int img_open(struct img *im, const char *path, const char *backing_override,
 	memset(im, 0, sizeof(*im));
 	im->path = path;
 	im->bfd = im->own_bfd = -1;
-	esc_name(path, name);
+	quote_msg(name, sizeof(name), path);
 	/* O_NONBLOCK: a FIFO must be refused, not wait for a writer. */
 	im->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (im->fd < 0) {

@@ -8,6 +8,7 @@
 
 #include "img.h"
 #include "out.h"
+#include "quote.h"
 
 /* Exit statuses, documented in uml_imgstat(1). */
 enum {

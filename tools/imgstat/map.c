@@ -34,11 +34,11 @@ int mode_map(struct out *o, struct img *im, const struct opts *op)
 
 	if (im->kind != IMG_COW) {
 		file_error(o, "%s: not a COW file: --map lists the sectors a COW "
-			   "holds", im->path);
+			   "holds", quote_name(im->path));
 		return ST_FAILED;
 	}
 	if (!im->cow) {
-		file_error(o, "%s: %s", im->path, !im->hdr_ok ? im->hdr_err.msg :
+		file_error(o, "%s: %s", quote_name(im->path), !im->hdr_ok ? im->hdr_err.msg :
 			   !im->geo_ok ? im->geo_err.msg : im->why);
 		return ST_FAILED;
 	}
@@ -88,7 +88,7 @@ int mode_map(struct out *o, struct img *im, const struct opts *op)
 	out_arr_end(o);
 	if (ret < 0) {
 		out_obj_end(o);
-		file_error(o, "%s: cannot read the bitmap: %s", im->path,
+		file_error(o, "%s: cannot read the bitmap: %s", quote_name(im->path),
 			   strerror(-ret));
 		return ST_FAILED;
 	}

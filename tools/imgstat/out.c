@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* out.c - JSON or text, from the same calls. */
 #include "out.h"
+#include "quote.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -34,7 +35,7 @@ static void key(struct out *o, const char *k)
 		fputc(',', o->f);
 	o->first[o->depth] = false;
 	if (k) {
-		cli_json_string(o->f, k);
+		quote_json(o->f, k);
 		fputc(':', o->f);
 	}
 }
@@ -112,13 +113,13 @@ void out_str(struct out *o, const char *k, const char *label, const char *s)
 	if (o->json) {
 		key(o, k);
 		if (s)
-			cli_json_string(o->f, s);
+			quote_json(o->f, s);
 		else
 			fputs("null", o->f);
 	} else if (text_on(o, label)) {
 		indent(o);
 		fprintf(o->f, "%s: ", label);
-		print_name(o->f, s ? s : "(none)");
+		quote_write(o->f, s ? s : "(none)");
 		fputc('\n', o->f);
 	}
 }
@@ -274,22 +275,6 @@ const char *human_time(int64_t t, char *buf, size_t len)
 	if (!gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm))
 		snprintf(buf, len, "?");
 	return buf;
-}
-
-void print_name(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '\\')
-			fputs("\\\\", f);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p == '\t')
-			fputs("\\t", f);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\%03o", *p);
-		else
-			fputc(*p, f);
-	}
 }
 
 void out_pair(struct out *o, uint64_t a, uint64_t b)

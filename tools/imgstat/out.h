@@ -61,8 +61,6 @@ void out_line(struct out *o, const char *fmt, ...) CLI_PRINTF(2, 3);
 const char *human_size(uint64_t v, char *buf, size_t len);
 /* "2024-02-29 12:34:56 UTC" */
 const char *human_time(int64_t t, char *buf, size_t len);
-/* A file name for text output: control characters and backslashes escaped. */
-void print_name(FILE *f, const char *s);
 
 /*
  * Report an error about the file being examined: one line on stderr, and

@@ -13,7 +13,7 @@ IMGSTAT_HDR := tools/imgstat/imgstat.h tools/imgstat/img.h tools/imgstat/out.h \
 	tools/imgstat/fsdiff.h
 
 uml_imgstat_SRC := $(IMGSTAT_SRC)
-uml_imgstat_PKGS := blkid ext2fs com_err
+uml_imgstat_PKGS := blkid ext2fs com_err jansson
 
 # The same tool with AddressSanitizer and UBSan, for the damaged-filesystem
 # tests (UBDK_ASAN_BIN).
@@ -22,7 +22,7 @@ $(B)/tests/uml_imgstat-asan: $(IMGSTAT_SRC) $(IMGSTAT_HDR) $(COMMON_SRC) $(COMMO
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) \
 		-Icow -Itools/common -o $@ $(IMGSTAT_SRC) $(COMMON_SRC) $(LIB_SRC) \
-		$$(pkg-config --libs blkid ext2fs com_err)
+		$$(pkg-config --libs $(uml_imgstat_PKGS))
 
 .PHONY: check-imgstat
 check-imgstat: all $(B)/tests/cowutil $(B)/tests/uml_imgstat-asan
@@ -41,7 +41,7 @@ $(B)/tests/fuzz-files: $(FUZZ_FILES_SRC) $(IMGSTAT_HDR) $(COMMON_HDR) $(LIB_HDR)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) -g -O1 \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Icow -Itools/common -Itools/imgstat -o $@ $(FUZZ_FILES_SRC) \
-		$$(pkg-config --libs ext2fs com_err)
+		$$(pkg-config --libs ext2fs com_err jansson)
 
 .PHONY: check-fuzz-files fuzz-files
 check-fuzz: check-fuzz-files

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "escape.h"
+#include "quote.h"
 #include "imgstat.h"
 #include "probe.h"
 
@@ -98,11 +98,11 @@ const char *backing_error(const struct img *im)
 const char *rebase_command(const char *backing, const char *cow, char *buf,
 			   size_t len)
 {
-	char b[ESC_SHELL_SIZE(UBDK_PATH_MAX)], c[ESC_SHELL_SIZE(UBDK_PATH_MAX)];
+	char b[QUOTE_SHELL_SIZE(UBDK_PATH_MAX)], c[QUOTE_SHELL_SIZE(UBDK_PATH_MAX)];
 
 	snprintf(buf, len, "uml_mkcow --rebase %s %s",
-		 backing ? esc_shell(backing, b, sizeof(b)) : "BACKING",
-		 esc_shell(cow, c, sizeof(c)));
+		 backing ? quote_shell(b, sizeof(b), backing) : "BACKING",
+		 quote_shell(c, sizeof(c), cow));
 	return buf;
 }
 
@@ -231,7 +231,7 @@ static int content(struct out *o, struct img *im, int status)
 		return status;
 	if (status == ST_OK)
 		file_error(o, "%s: reading the %s: %s",
-			   esc_name(im->path, (char[ESC_NAME_BUF]){ 0 }),
+			   quote_name(im->path),
 			   im->kind == IMG_COW ? "merged view" : "image",
 			   strerror(-ret));
 	return ST_FAILED;
@@ -246,11 +246,11 @@ static int content(struct out *o, struct img *im, int status)
  */
 static int usage(struct out *o, struct img *im)
 {
-	char name[ESC_NAME_BUF];
+	char name[QUOTE_NAME_MAX + 1];
 	uint64_t first, last, n;
 	int ret;
 
-	esc_name(im->path, name);
+	quote_msg(name, sizeof(name), im->path);
 	if (!im->cow) {
 		out_null(o, "usage", NULL);
 		file_error(o, "%s: %s%s", name, im->why,

@@ -20,7 +20,7 @@
 #include <ext2fs/ext2fs.h>
 
 #include "cli.h"
-#include "escape.h"
+#include "quote.h"
 #include "imgstat.h"
 
 static void usage(FILE *f)
@@ -196,8 +196,8 @@ static int one_file(struct out *o, const char *path, const struct opts *op)
 	 */
 	if (im.backing_notreg && !op->check) {
 		file_error(o, "%s: backing file %s: not a regular file or block "
-			   "device", esc_name(path, (char[ESC_NAME_BUF]){ 0 }),
-			   esc_name(im.backing, (char[ESC_NAME_BUF]){ 0 }));
+			   "device", quote_name(path),
+			   quote_name(im.backing));
 		status = ST_FAILED;
 	}
 	if (op->stat)

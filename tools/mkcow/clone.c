@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "clone.h"
-#include "atomic.h"
+#include "afile.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -29,7 +29,7 @@ struct dir {
 };
 
 struct pending {
-	struct atomic_file file;
+	struct afile file;
 	size_t dir;                  /* index into the job's directories */
 };
 
@@ -78,7 +78,7 @@ static int dir_index(struct state *s, const char *name, size_t *idx)
 	struct dir *d;
 	int fd;
 
-	atomic_dir_of(name, path, sizeof(path));
+	afile_dir_of(name, path, sizeof(path));
 	/* Names from one template share a directory: check the last first. */
 	for (size_t i = s->ndirs; i-- > 0;) {
 		if (strcmp(s->dirs[i].path, path) == 0) {
@@ -119,7 +119,7 @@ static int write_one(struct state *s, const char *name, struct pending *p)
 
 	if (ret < 0)
 		return ret;
-	ret = atomic_open(&p->file, s->dirs[p->dir].fd, name, 0644, false);
+	ret = afile_open(&p->file, s->dirs[p->dir].fd, name, 0644, false);
 	if (ret < 0)
 		return fail(s, -ret, name, "cannot create");
 	n = (ssize_t)s->header_len;
@@ -130,7 +130,7 @@ static int write_one(struct state *s, const char *name, struct pending *p)
 	if ((size_t)n != s->header_len ||
 	    ftruncate(p->file.fd, (off_t)s->file_size) < 0) {
 		ret = fail(s, errno, name, "writing");
-		atomic_discard(&p->file);
+		afile_discard(&p->file);
 	}
 	return ret;
 }
@@ -138,7 +138,7 @@ static int write_one(struct state *s, const char *name, struct pending *p)
 /* Give a written clone its final name. */
 static int publish(struct state *s, const char *name, struct pending *p)
 {
-	int ret = atomic_publish(&p->file, name, s->job->force);
+	int ret = afile_publish(&p->file, name, s->job->force);
 
 	if (ret == -EEXIST) {
 		fail(s, EEXIST, name, "cannot create");
@@ -230,7 +230,7 @@ int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
 		if (sync_batch(&s, p, n, i) < 0) {
 			ret = -err->errnum;
 			for (k = 0; k < n; k++)
-				atomic_discard(&p[k].file);
+				afile_discard(&p[k].file);
 			break;
 		}
 		for (k = 0; k < n; k++) {
@@ -241,7 +241,7 @@ int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
 		}
 		*made += k;
 		for (k = 0; k < n; k++)
-			atomic_discard(&p[k].file);
+			afile_discard(&p[k].file);
 		i += n;
 		if (job->progress)
 			job->progress(*made, job->count);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "diff.h"
-#include "atomic.h"
+#include "afile.h"
 #include "cli.h"
 #include "extent.h"
 
@@ -241,18 +241,18 @@ static void side_init(struct side *d, const char *name, int fd,
  * library (by /proc/self/fd, or by its temporary name in the fallback),
  * which writes data and bits in the kernel's order.
  */
-static int create_cow(struct state *s, struct atomic_file *af)
+static int create_cow(struct state *s, struct afile *af)
 {
 	const struct diff_job *job = s->job;
 	struct ubdk_err lerr = { 0 };
 	char dir[PATH_MAX], path[64];
 	int dirfd, ret;
 
-	atomic_dir_of(job->cow, dir, sizeof(dir));
+	afile_dir_of(job->cow, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return cli_fail_sys(s->err, errno, job->cow, "cannot open its directory");
-	ret = atomic_open(af, dirfd, job->cow, 0644, true);
+	ret = afile_open(af, dirfd, job->cow, 0644, true);
 	close(dirfd);
 	if (ret < 0)
 		return cli_fail_sys(s->err, -ret, job->cow, "cannot create");
@@ -270,7 +270,7 @@ static int create_cow(struct state *s, struct atomic_file *af)
 }
 
 /* Bits to the file and everything durable, then the name. */
-static int finish_cow(struct state *s, struct atomic_file *af)
+static int finish_cow(struct state *s, struct afile *af)
 {
 	const struct diff_job *job = s->job;
 	struct ubdk_err lerr = { 0 };
@@ -285,7 +285,7 @@ static int finish_cow(struct state *s, struct atomic_file *af)
 	if (ret < 0)
 		return cli_fail_sys(s->err, lerr.errnum ? lerr.errnum : -ret, job->cow,
 			    "writing");
-	ret = atomic_publish(af, job->cow, job->force);
+	ret = afile_publish(af, job->cow, job->force);
 	if (ret == -EEXIST) {
 		cli_fail_sys(s->err, EEXIST, job->cow, "cannot create");
 		snprintf(s->err->msg, sizeof(s->err->msg),
@@ -295,7 +295,7 @@ static int finish_cow(struct state *s, struct atomic_file *af)
 	if (ret < 0)
 		return cli_fail_sys(s->err, -ret, job->cow, "cannot create");
 	/* The new name itself must survive a crash too. */
-	atomic_dir_of(job->cow, dir, sizeof(dir));
+	afile_dir_of(job->cow, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd >= 0) {
 		if (fsync(dirfd) < 0 && errno != EINVAL)
@@ -312,7 +312,7 @@ int diff_make(const struct diff_job *job, struct diff_stats *st,
 	struct state s = { .job = job, .st = st, .err = err,
 			   .ss = job->hdr->sectorsize, .size = job->hdr->size,
 			   .runs_left = job->crash_after };
-	struct atomic_file af = { .fd = -1 };
+	struct afile af = { .fd = -1 };
 	int ret;
 
 	*st = (struct diff_stats){
@@ -330,7 +330,7 @@ int diff_make(const struct diff_job *job, struct diff_stats *st,
 		ret = finish_cow(&s, &af);
 	if (s.cow)
 		ubdk_cow_close(s.cow);
-	atomic_discard(&af);
+	afile_discard(&af);
 	free(s.zeros);
 	free(s.side[IMG].buf);
 	free(s.side[BAK].buf);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "names.h"
+#include "quote.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -52,7 +53,7 @@ static int parse(const char *tpl, struct template *t, char *msg, size_t len)
 		if (*q != 'd' || conv) {
 			snprintf(msg, len, "bad name template '%s': it needs "
 				 "exactly one %%d (like guest-%%04d.cow), and "
-				 "%%%% for a literal %%", tpl);
+				 "%%%% for a literal %%", quote_name(tpl));
 			return -1;
 		}
 		conv = p;
@@ -61,14 +62,14 @@ static int parse(const char *tpl, struct template *t, char *msg, size_t len)
 		t->width = atoi(p + 1 + t->zero);
 		if (t->width > 64) {
 			snprintf(msg, len, "bad name template '%s': width %d "
-				 "is too large", tpl, t->width);
+				 "is too large", quote_name(tpl), t->width);
 			return -1;
 		}
 		p = q;
 	}
 	if (!conv) {
 		snprintf(msg, len, "bad name template '%s': it has no %%d, so "
-			 "every clone would get the same name", tpl);
+			 "every clone would get the same name", quote_name(tpl));
 		return -1;
 	}
 	t->prefix = unescape(tpl, (size_t)(conv - tpl));
@@ -111,7 +112,7 @@ char **names_expand(const char *tpl, unsigned long start, size_t count,
 			 t.prefix, t.width, start + i, t.suffix);
 		if (strlen(names[i]) >= PATH_MAX) {
 			snprintf(msg, msglen, "name template '%s' makes a name "
-				 "longer than %d bytes", tpl, PATH_MAX - 1);
+				 "longer than %d bytes", quote_name(tpl), PATH_MAX - 1);
 			i++;
 			goto fail;
 		}

@@ -4,6 +4,7 @@
 TOOLS += uml_mkcow
 uml_mkcow_SRC := tools/mkcow/uml_mkcow.c tools/mkcow/clone.c tools/mkcow/names.c \
 	tools/mkcow/diff.c
+uml_mkcow_PKGS := jansson
 CHECK_SUITES += check-mkcow
 
 .PHONY: check-mkcow

@@ -25,6 +25,7 @@
 #include "diff.h"
 #include "input.h"
 #include "names.h"
+#include "quote.h"
 #include "ubdk_cow.h"
 
 /* Documented in uml_mkcow(1). */
@@ -118,7 +119,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'n':
 			if (!cli_parse_u32(optarg, &v) || v == 0) {
 				cli_error("--count must be a positive number, not '%s'",
-					  optarg);
+					  quote_name(optarg));
 				return -1;
 			}
 			o->count = v;
@@ -128,7 +129,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_START:
 			if (!cli_parse_u32(optarg, &v)) {
-				cli_error("--start must be a number, not '%s'", optarg);
+				cli_error("--start must be a number, not '%s'", quote_name(optarg));
 				return -1;
 			}
 			o->start = v;
@@ -136,7 +137,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'V':
 			if (!cli_parse_u32(optarg, &v) || v < 1 || v > 3) {
 				cli_error("--format-version must be 1, 2 or 3, not '%s'",
-					  optarg);
+					  quote_name(optarg));
 				return -1;
 			}
 			o->create.version = v;
@@ -145,7 +146,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (!cli_parse_u32(optarg, &v) || v < 512 || (v & (v - 1)) ||
 			    v > (1U << 16)) {
 				cli_error("--sector-size must be a power of two from "
-					  "512 to 65536, not '%s'", optarg);
+					  "512 to 65536, not '%s'", quote_name(optarg));
 				return -1;
 			}
 			o->create.sectorsize = v;
@@ -153,7 +154,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'a':
 			if (!cli_parse_u32(optarg, &v) || v == 0 || v > (1U << 30)) {
 				cli_error("--alignment must be a number from 1 to "
-					  "2^30, not '%s'", optarg);
+					  "2^30, not '%s'", quote_name(optarg));
 				return -1;
 			}
 			o->create.alignment = v;
@@ -265,10 +266,10 @@ static bool in_use(const char *name)
 		return false;
 	if (pid > 0)
 		cli_error("%s: in use: process %ld holds a lock on it (a running "
-			  "guest?); not replaced", name, pid);
+			  "guest?); not replaced", quote_name(name), pid);
 	else
 		cli_error("%s: in use: another process holds a lock on it (a "
-			  "running guest?); not replaced", name);
+			  "running guest?); not replaced", quote_name(name));
 	return true;
 }
 
@@ -293,21 +294,21 @@ static int check_names(char *const *names, size_t count, const char *backing,
 	long dup = names_find_duplicate(names, count);
 
 	if (dup >= 0) {
-		cli_error("%s: named twice", names[dup]);
+		cli_error("%s: named twice", quote_name(names[dup]));
 		return EXIT_EXISTS;
 	}
 	for (size_t i = 0; i < count; i++) {
 		if (lstat(names[i], &st) < 0)
 			continue;
 		if (is_input(&st, backing) || is_input(&st, image)) {
-			cli_error("%s: is the %s itself", names[i],
+			cli_error("%s: is the %s itself", quote_name(names[i]),
 				  is_input(&st, backing) ? "backing file" :
 				  "image to diff");
 			return EXIT_EXISTS;
 		}
 		if (!force) {
 			cli_error("%s: already exists (use -f to replace it)",
-				  names[i]);
+				  quote_name(names[i]));
 			return EXIT_EXISTS;
 		}
 		if (S_ISREG(st.st_mode) && in_use(names[i]))
@@ -332,7 +333,7 @@ static int check_geometry(const struct ubdk_header *hdr)
 	}
 	if (geo.file_size > (uint64_t)INT64_MAX) {
 		cli_error("backing file %s: %llu bytes need a COW file of %llu "
-			  "bytes, past the largest file offset", hdr->backing,
+			  "bytes, past the largest file offset", quote_name(hdr->backing),
 			  (unsigned long long)hdr->size,
 			  (unsigned long long)geo.file_size);
 		return EXIT_BACKING;
@@ -355,7 +356,7 @@ static void print_created(const struct ubdk_header *hdr, char *const *names,
 
 	ubdk_header_geometry(hdr, NULL, &geo, NULL);
 	printf("{\"backing\":");
-	cli_json_string(stdout, hdr->backing);
+	quote_json(stdout, hdr->backing);
 	printf(",\"size\":%llu,\"mtime\":%u,\"version\":%u,\"sectorsize\":%u,"
 	       "\"alignment\":%u,\"data_offset\":%llu,\"apparent_size\":%llu,"
 	       "\"count\":%zu,\"created\":[", (unsigned long long)hdr->size,
@@ -365,12 +366,12 @@ static void print_created(const struct ubdk_header *hdr, char *const *names,
 	for (size_t i = 0; i < made; i++) {
 		if (i)
 			putchar(',');
-		cli_json_string(stdout, names[i]);
+		quote_json(stdout, names[i]);
 	}
 	printf("]");
 	if (err) {
 		printf(",\"error\":");
-		cli_json_string(stdout, err->msg);
+		quote_json(stdout, err->msg);
 	}
 	printf("}\n");
 }
@@ -396,7 +397,7 @@ static int new_header(const struct options *o, struct ubdk_header *hdr,
 	bfd = input_open(hdr->backing, &st);
 	if (bfd < 0) {
 		cli_error("backing file %s: cannot open for reading: %s",
-			  hdr->backing, input_strerror(bfd));
+			  quote_name(hdr->backing), input_strerror(bfd));
 		return EXIT_BACKING;
 	}
 	status = check_geometry(hdr);
@@ -452,7 +453,7 @@ static int rebase_all(const struct options *o, char *const *names,
 	 */
 	fd = open(o->rebase, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		cli_error("backing file %s: %s", o->rebase, strerror(errno));
+		cli_error("backing file %s: %s", quote_name(o->rebase), strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return EXIT_BACKING;
@@ -460,7 +461,7 @@ static int rebase_all(const struct options *o, char *const *names,
 	close(fd);
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
 		cli_error("backing file %s: not a regular file or block device",
-			  o->rebase);
+			  quote_name(o->rebase));
 		return EXIT_BACKING;
 	}
 	if (o->json)
@@ -480,15 +481,15 @@ static int rebase_all(const struct options *o, char *const *names,
 			ret = ubdk_cow_rebase(cow, o->rebase, &err);
 			if (ret == 0 && o->json) {
 				printf("%s{\"cow\":", status || i == 0 ? "" : ",");
-				cli_json_string(stdout, names[i]);
+				quote_json(stdout, names[i]);
 				printf(",\"old_backing\":");
-				cli_json_string(stdout, old);
+				quote_json(stdout, old);
 				printf(",\"backing\":");
-				cli_json_string(stdout, ubdk_cow_header(cow)->backing);
+				quote_json(stdout, ubdk_cow_header(cow)->backing);
 				printf(",\"mtime\":%u}", ubdk_cow_header(cow)->mtime);
 			}
 			if (ubdk_cow_close(cow) < 0 && ret == 0) {
-				cli_error("%s: closing failed", names[i]);
+				cli_error("%s: closing failed", quote_name(names[i]));
 				status = EXIT_FAILED;
 			}
 		}
@@ -535,11 +536,11 @@ static void print_diff(const struct diff_job *job, const struct diff_stats *st,
 		       double seconds, const struct ubdk_err *err)
 {
 	printf("{\"cow\":");
-	cli_json_string(stdout, job->cow);
+	quote_json(stdout, job->cow);
 	printf(",\"image\":");
-	cli_json_string(stdout, job->image);
+	quote_json(stdout, job->image);
 	printf(",\"backing\":");
-	cli_json_string(stdout, job->backing);
+	quote_json(stdout, job->backing);
 	printf(",\"size\":%llu,\"sectorsize\":%u,\"sectors_compared\":%llu,"
 	       "\"sectors_written\":%llu,\"bytes_read\":%llu,\"seconds\":%.3f",
 	       (unsigned long long)job->hdr->size, job->hdr->sectorsize,
@@ -548,7 +549,7 @@ static void print_diff(const struct diff_job *job, const struct diff_stats *st,
 	       (unsigned long long)st->bytes_read, seconds);
 	if (err) {
 		printf(",\"error\":");
-		cli_json_string(stdout, err->msg);
+		quote_json(stdout, err->msg);
 	}
 	printf("}\n");
 }
@@ -582,14 +583,14 @@ static int diff_image(const struct options *o, char *const *names)
 	job.backing = hdr.backing;
 	job.image_fd = input_open(o->diff, &ist);
 	if (job.image_fd < 0) {
-		cli_error("image %s: cannot open for reading: %s", o->diff,
+		cli_error("image %s: cannot open for reading: %s", quote_name(o->diff),
 			  input_strerror(job.image_fd));
 		status = EXIT_IMAGE;
 		goto out;
 	}
 	isize = input_size(job.image_fd);
 	if (isize < 0) {
-		cli_error("image %s: cannot find its size: %s", o->diff,
+		cli_error("image %s: cannot find its size: %s", quote_name(o->diff),
 			  strerror(errno));
 		status = EXIT_IMAGE;
 		goto out;
@@ -597,7 +598,7 @@ static int diff_image(const struct options *o, char *const *names)
 	if ((uint64_t)isize != hdr.size) {
 		cli_error("image %s: %lld bytes, but backing file %s has %llu: "
 			  "a COW holds an image of its backing file's size",
-			  o->diff, (long long)isize, hdr.backing,
+			  quote_name(o->diff), (long long)isize, quote_name(hdr.backing),
 			  (unsigned long long)hdr.size);
 		status = EXIT_SIZES_DIFFER;
 		goto out;

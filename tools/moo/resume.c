@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atomic.h"
+#include "afile.h"
 
 #define MAGIC "ubdkit-moo-inplace 1"
 
@@ -51,7 +51,7 @@ static int sync_dir_of(const char *path)
 	char dir[PATH_MAX];
 	int fd, ret = 0;
 
-	atomic_dir_of(path, dir, sizeof(dir));
+	afile_dir_of(path, dir, sizeof(dir));
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -63,15 +63,15 @@ static int sync_dir_of(const char *path)
 
 int resume_write(const char *path, const struct resume_record *r)
 {
-	struct atomic_file af;
+	struct afile af;
 	char dir[PATH_MAX], buf[256];
 	int dirfd, n, ret;
 
-	atomic_dir_of(path, dir, sizeof(dir));
+	afile_dir_of(path, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return -errno;
-	ret = atomic_open(&af, dirfd, path, 0644, false);
+	ret = afile_open(&af, dirfd, path, 0644, false);
 	close(dirfd);
 	if (ret < 0)
 		return ret;
@@ -84,8 +84,8 @@ int resume_write(const char *path, const struct resume_record *r)
 	else if (fsync(af.fd) < 0)
 		ret = -errno;
 	if (ret == 0)
-		ret = atomic_publish(&af, path, true);
-	atomic_discard(&af);
+		ret = afile_publish(&af, path, true);
+	afile_discard(&af);
 	if (ret == 0)
 		ret = sync_dir_of(path);
 	return ret;

@@ -3,6 +3,7 @@
 
 TOOLS += uml_moo
 uml_moo_SRC := tools/moo/uml_moo.c tools/moo/merge.c tools/moo/resume.c
+uml_moo_PKGS := jansson
 CHECK_SUITES += check-moo
 
 .PHONY: check-moo

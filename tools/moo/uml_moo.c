@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "atomic.h"
+#include "afile.h"
 #include "cli.h"
-#include "escape.h"
+#include "quote.h"
 #include "extent.h"
 #include "merge.h"
 #include "resume.h"
@@ -198,7 +198,7 @@ static bool interrupted_merge(const char *cow)
 static int open_cow(const struct options *o, int flags, struct ubdk_cow **cow)
 {
 	struct ubdk_err err = { 0 };
-	char shell[ESC_SHELL_SIZE(UBDK_PATH_MAX)];
+	char shell[QUOTE_SHELL_SIZE(UBDK_PATH_MAX)];
 	/*
 	 * O_NONBLOCK: a FIFO must not wait for a writer here; the library
 	 * then refuses what is not a regular file or block device.
@@ -206,7 +206,7 @@ static int open_cow(const struct options *o, int flags, struct ubdk_cow **cow)
 	int fd = open(o->cow, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd < 0) {
-		cli_error("%s: cannot open COW file: %s", o->cow, strerror(errno));
+		cli_error("%s: cannot open COW file: %s", quote_name(o->cow), strerror(errno));
 		return EXIT_COW;
 	}
 	close(fd);
@@ -220,11 +220,11 @@ static int open_cow(const struct options *o, int flags, struct ubdk_cow **cow)
 						 CLI_ERR_TEXT));
 		return EXIT_COW;
 	}
-	esc_shell(o->cow, shell, sizeof(shell));
+	quote_shell(shell, sizeof(shell), o->cow);
 	if (err.code == UBDK_E_MTIME_MISMATCH && interrupted_merge(o->cow))
 		cli_error("%s: an in-place merge of it was interrupted and "
 			  "changed its backing file; finish it with: uml_moo -d "
-			  "%s", o->cow, shell);
+			  "%s", quote_name(o->cow), shell);
 	else if (err.code == UBDK_E_SIZE_MISMATCH ||
 		 err.code == UBDK_E_MTIME_MISMATCH)
 		cli_error("%s; if its content is unchanged, name it with -b or "
@@ -253,11 +253,11 @@ static int check_output(const struct options *o, struct ubdk_cow *cow)
 		return 0;
 	if (same_file(&st, o->cow) || same_file(&st, ubdk_cow_backing_path(cow))) {
 		cli_error("%s: is an input of the merge; choose another name",
-			  o->output);
+			  quote_name(o->output));
 		return EXIT_OUTPUT;
 	}
 	if (!o->force) {
-		cli_error("%s: already exists (use -f to replace it)", o->output);
+		cli_error("%s: already exists (use -f to replace it)", quote_name(o->output));
 		return EXIT_OUTPUT;
 	}
 	return 0;
@@ -267,7 +267,7 @@ static int merge_new(const struct options *o, struct result *res)
 {
 	struct ubdk_err err = { 0 };
 	struct ubdk_cow *cow;
-	struct atomic_file af = { .fd = -1 };
+	struct afile af = { .fd = -1 };
 	char dir[4096];
 	int dirfd, ret, status;
 
@@ -280,13 +280,13 @@ static int merge_new(const struct options *o, struct result *res)
 	status = check_output(o, cow);
 	if (status)
 		goto out;
-	atomic_dir_of(o->output, dir, sizeof(dir));
+	afile_dir_of(o->output, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ret = dirfd < 0 ? -errno : atomic_open(&af, dirfd, o->output, 0644, true);
+	ret = dirfd < 0 ? -errno : afile_open(&af, dirfd, o->output, 0644, true);
 	if (dirfd >= 0)
 		close(dirfd);
 	if (ret < 0) {
-		cli_error("%s: cannot create: %s", o->output, strerror(-ret));
+		cli_error("%s: cannot create: %s", quote_name(o->output), strerror(-ret));
 		status = EXIT_FAILED;
 		goto out;
 	}
@@ -306,13 +306,13 @@ static int merge_new(const struct options *o, struct result *res)
 		res->verified = ret == 0;
 	}
 	if (ret == 0) {
-		ret = atomic_publish(&af, o->output, o->force);
+		ret = afile_publish(&af, o->output, o->force);
 		if (ret < 0)
 			snprintf(err.msg, sizeof(err.msg), "%s: %s", o->output,
 				 ret == -EEXIST ? "already exists (use -f to "
 				 "replace it)" : strerror(-ret));
 		else {
-			atomic_dir_of(o->output, dir, sizeof(dir));
+			afile_dir_of(o->output, dir, sizeof(dir));
 			dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (dirfd >= 0) {
 				fsync(dirfd);
@@ -327,7 +327,7 @@ static int merge_new(const struct options *o, struct result *res)
 		status = ret == -EEXIST ? EXIT_OUTPUT : EXIT_FAILED;
 	}
 out:
-	atomic_discard(&af);
+	afile_discard(&af);
 	ubdk_cow_close(cow);
 	return status;
 }
@@ -355,7 +355,7 @@ static int merge_in_place(const struct options *o, struct result *res)
 	res->size = ubdk_cow_header(cow)->size;
 	if (resume_path(o->cow, record, sizeof(record)) < 0 ||
 	    fstat(ubdk_cow_backing_fd(cow), &st) < 0) {
-		cli_error("%s: %s", o->cow, strerror(ENAMETOOLONG));
+		cli_error("%s: %s", quote_name(o->cow), strerror(ENAMETOOLONG));
 		status = EXIT_FAILED;
 		goto out;
 	}
@@ -370,14 +370,14 @@ static int merge_in_place(const struct options *o, struct result *res)
 				 &chk, &err);
 	/* An interrupted merge changed the mtime; the size never changes. */
 	if (ret < 0 && !(resuming && err.code == UBDK_E_MTIME_MISMATCH)) {
-		char shell[ESC_SHELL_SIZE(UBDK_PATH_MAX)];
+		char shell[QUOTE_SHELL_SIZE(UBDK_PATH_MAX)];
 
-		esc_shell(o->cow, shell, sizeof(shell));
+		quote_shell(shell, sizeof(shell), o->cow);
 		if (err.code == UBDK_E_SIZE_MISMATCH ||
 		    err.code == UBDK_E_MTIME_MISMATCH)
 			cli_error("%s: %s; if its content is unchanged, name it "
 				  "with -b or record it with: uml_mkcow --rebase "
-				  "BACKING %s", o->cow, cli_err_text(&err,
+				  "BACKING %s", quote_name(o->cow), cli_err_text(&err,
 				  (char[CLI_ERR_TEXT]){ 0 }, CLI_ERR_TEXT), shell);
 		else
 			cli_report(&err);
@@ -386,10 +386,10 @@ static int merge_in_place(const struct options *o, struct result *res)
 	}
 	if (resuming && !o->quiet)
 		cli_error("resuming the interrupted in-place merge recorded in %s",
-			  record);
+			  quote_name(record));
 	ret = resume_write(record, &rec);
 	if (ret < 0) {
-		cli_error("%s: cannot record the merge's progress: %s", record,
+		cli_error("%s: cannot record the merge's progress: %s", quote_name(record),
 			  strerror(-ret));
 		status = EXIT_FAILED;
 		goto out;
@@ -418,7 +418,8 @@ static int merge_in_place(const struct options *o, struct result *res)
 	if (!o->quiet)
 		cli_error("note: %s changed, so other COW files on it are no "
 			  "longer valid (mtime check); %s is left as it was and "
-			  "is no longer needed", ubdk_cow_backing_path(cow), o->cow);
+			  "is no longer needed", quote_name(ubdk_cow_backing_path(cow)),
+			  quote_name(o->cow));
 out:
 	ubdk_cow_close(cow);
 	return status;
@@ -430,11 +431,11 @@ static void print_summary(const struct options *o, const struct result *r)
 
 	if (o->json) {
 		printf("{\"mode\":\"%s\",\"cow\":", o->in_place ? "in-place" : "new");
-		cli_json_string(stdout, o->cow);
+		quote_json(stdout, o->cow);
 		printf(",\"backing\":");
-		cli_json_string(stdout, r->backing ? r->backing : "");
+		quote_json(stdout, r->backing ? r->backing : "");
 		printf(",\"output\":");
-		cli_json_string(stdout, out ? out : "");
+		quote_json(stdout, out ? out : "");
 		printf(",\"size\":%llu,\"bytes_from_backing\":%llu,\"bytes_from_cow\":%llu,"
 		       "\"seconds\":%.3f,\"verified\":%s}\n",
 		       (unsigned long long)r->size,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
-#include "atomic.h"
+#include "afile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 static int tmpfile_ok = -1;
 static unsigned tmp_seq;
 
-void atomic_dir_of(const char *name, char *dir, unsigned len)
+void afile_dir_of(const char *name, char *dir, unsigned len)
 {
 	const char *slash = strrchr(name, '/');
 
@@ -32,14 +32,14 @@ static int tmp_name(const char *name, char *out, size_t len)
 	const char *slash = strrchr(name, '/');
 	int n;
 
-	atomic_dir_of(name, dir, sizeof(dir));
+	afile_dir_of(name, dir, sizeof(dir));
 	n = snprintf(out, len, "%s/.%s.%ld.%u.tmp", dir,
 		     slash ? slash + 1 : name, (long)getpid(), tmp_seq++);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int atomic_open(struct atomic_file *af, int dirfd, const char *name,
-		unsigned mode, bool readable)
+int afile_open(struct afile *af, int dirfd, const char *name,
+	       unsigned mode, bool readable)
 {
 	int acc = readable ? O_RDWR : O_WRONLY;
 	char tmp[PATH_MAX];
@@ -70,7 +70,7 @@ int atomic_open(struct atomic_file *af, int dirfd, const char *name,
 			af->tmp = strdup(tmp);
 			if (af->tmp)
 				return 0;
-			atomic_discard(af);
+			afile_discard(af);
 			unlink(tmp);
 			return -ENOMEM;
 		}
@@ -89,7 +89,7 @@ static int link_fd(int fd, const char *name)
 	       -errno : 0;
 }
 
-int atomic_publish(struct atomic_file *af, const char *name, bool replace)
+int afile_publish(struct afile *af, const char *name, bool replace)
 {
 	char tmp[PATH_MAX];
 	int ret;
@@ -119,7 +119,7 @@ int atomic_publish(struct atomic_file *af, const char *name, bool replace)
 	return ret;
 }
 
-void atomic_discard(struct atomic_file *af)
+void afile_discard(struct afile *af)
 {
 	if (af->fd >= 0)
 		close(af->fd);

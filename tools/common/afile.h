@@ -7,12 +7,12 @@
  * partial file under a real name.  Where O_TMPFILE or /proc is missing,
  * a hidden temporary name next to the final one is used instead.
  */
-#ifndef UBDK_ATOMIC_H
-#define UBDK_ATOMIC_H
+#ifndef UBDK_AFILE_H
+#define UBDK_AFILE_H
 
 #include <stdbool.h>
 
-struct atomic_file {
+struct afile {
 	int fd;
 	char *tmp;      /* hidden temporary name, named fallback only */
 };
@@ -22,17 +22,17 @@ struct atomic_file {
  * directory of name, or AT_FDCWD for a name without one) for writing.
  * Returns 0 or a negative errno.
  */
-int atomic_open(struct atomic_file *af, int dirfd, const char *name,
-		unsigned mode, bool readable);
+int afile_open(struct afile *af, int dirfd, const char *name,
+	       unsigned mode, bool readable);
 /*
  * Link the file under name.  Without replace, an existing name fails with
  * -EEXIST and is left alone; with it, the name is replaced atomically.
  */
-int atomic_publish(struct atomic_file *af, const char *name, bool replace);
+int afile_publish(struct afile *af, const char *name, bool replace);
 /* Close, and remove the temporary name if any.  Safe to call twice. */
-void atomic_discard(struct atomic_file *af);
+void afile_discard(struct afile *af);
 
 /* Directory part of name ("." if none), for opening dirfd. */
-void atomic_dir_of(const char *name, char *dir, unsigned len);
+void afile_dir_of(const char *name, char *dir, unsigned len);
 
 #endif
