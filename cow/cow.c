@@ -47,7 +47,7 @@ static int sys_fail(struct ubdk_err *err, int ret, const char *what,
 }
 
 /* The same, about the COW (file = UBDK_FILE_COW). */
-static int cow_fail(struct ubdk_cow *cow, struct ubdk_err *err, int ret,
+static int cow_fail(const struct ubdk_cow *cow, struct ubdk_err *err, int ret,
 		    const char *what)
 {
 	ret = sys_fail(err, ret, what, cow->path);
@@ -636,6 +636,73 @@ int ubdk_cow_pread(struct ubdk_cow *cow, void *buf, size_t len, uint64_t off,
 	struct ubdk_iov iov = { .base = buf, .len = len };
 
 	return ubdk_cow_preadv(cow, &iov, 1, off, err);
+}
+
+int ubdk_cow_plan_read(struct ubdk_cow *cow, uint64_t off, uint64_t len,
+		       struct ubdk_run *runs, size_t max, size_t *n,
+		       uint64_t *end, struct ubdk_err *err)
+{
+	uint64_t ss = cow->hdr.sectorsize, pos;
+	int ret;
+
+	*n = 0;
+	*end = off;
+	ret = check_range(cow, len, off, err);
+	if (ret < 0 || len == 0)
+		return ret;
+	pos = off / ss;
+	while (*n < max &&
+	       (ret = ubdk_cow_next_run(cow, &pos, (off + len + ss - 1) / ss,
+					&runs[*n], err)) > 0)
+		(*n)++;
+	if (ret < 0)
+		return ret;
+	*end = pos * ss < off + len ? pos * ss : off + len;
+	return 0;
+}
+
+int ubdk_cow_read_planned(const struct ubdk_cow *cow,
+			  const struct ubdk_run *runs, size_t n, void *buf,
+			  uint64_t off, uint64_t end, struct ubdk_err *err)
+{
+	uint64_t ss = cow->hdr.sectorsize;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t from = runs[i].start * ss;
+		uint64_t to = (runs[i].start + runs[i].count) * ss;
+		uint8_t *p;
+		size_t got = 0;
+		int ret = 0;
+
+		if (from < off)
+			from = off;
+		if (to > end)
+			to = end;
+		if (from >= to)
+			continue;
+		p = (uint8_t *)buf + (from - off);
+		if (runs[i].src == UBDK_RUN_COW) {
+			ret = ubdk_os_pread(cow->fd, p, (size_t)(to - from),
+					    cow->geo.data_offset + from, &got);
+			if (ret < 0)
+				return cow_fail(cow, err, ret,
+						"reading data");
+			if (got < to - from)
+				return short_data(cow, (from + got) / ss, err);
+		} else if (runs[i].src == UBDK_RUN_BACKING) {
+			ret = ubdk_os_pread(cow->backing_fd, p,
+					    (size_t)(to - from), from, &got);
+			if (ret < 0) {
+				ret = sys_fail(err, ret, "reading backing file",
+					       cow->backing_path);
+				if (err)
+					err->file = UBDK_FILE_BACKING;
+				return ret;
+			}
+		}
+		memset(p + got, 0, (size_t)(to - from) - got);
+	}
+	return 0;
 }
 
 /* Checks shared by writes: writable, in range, aligned, has bits. */

@@ -301,6 +301,23 @@ int ubdk_cow_preadv(struct ubdk_cow *cow, const struct ubdk_iov *iov,
 		    int iovcnt, uint64_t off, struct ubdk_err *err);
 
 /*
+ * The same read in two steps, for callers that serve reads from several
+ * threads.  ubdk_cow_plan_read() looks at the bitmap (it may load chunks
+ * of it: callers hold their lock) and fills at most max runs covering
+ * [off, off + len) from the start; *end is where they stop (off + len
+ * when they cover it all).  ubdk_cow_read_planned() then reads [off, end)
+ * of those runs into buf touching nothing in the handle but its
+ * descriptors, so several may run at once, and beside writes to other
+ * ranges.
+ */
+int ubdk_cow_plan_read(struct ubdk_cow *cow, uint64_t off, uint64_t len,
+		       struct ubdk_run *runs, size_t max, size_t *n,
+		       uint64_t *end, struct ubdk_err *err);
+int ubdk_cow_read_planned(const struct ubdk_cow *cow,
+			  const struct ubdk_run *runs, size_t n, void *buf,
+			  uint64_t off, uint64_t end, struct ubdk_err *err);
+
+/*
  * Write through the pair in the kernel's order: the data to the COW's data
  * area, then the sectors' bits are set in memory.  The bitmap chunks that
  * changed reach the file at ubdk_cow_writeback(), ubdk_cow_flush(),

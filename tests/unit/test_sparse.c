@@ -400,6 +400,55 @@ START_TEST(iovec_reads_and_writes)
 }
 END_TEST
 
+/* A read planned a few runs at a time equals the one-step read. */
+START_TEST(planned_reads)
+{
+	const char *cow = tu_path("c.cow"), *back = tu_path("b.img");
+	enum { SIZE = 1 << 20 };
+	static uint8_t img[SIZE], a[SIZE], b[SIZE];
+	struct ubdk_err e = { 0 };
+	struct tu_rng rng;
+	struct ubdk_cow *c;
+
+	tu_rng_seed(&rng, 9);
+	tu_fill(&rng, img, SIZE - 100000);
+	tu_write_file(back, img, SIZE - 100000);
+	tu_set_mtime(back, 1000);
+	TU_OK(ubdk_create(cow, back, NULL, false, &e), e);
+	TU_OK(ubdk_cow_open(cow, NULL, UBDK_OPEN_RDWR, &c, &e), e);
+	for (int i = 0; i < 40; i++) {
+		uint64_t at = tu_below(&rng, (SIZE - 100000) / 512 - 8) * 512;
+
+		tu_fill(&rng, a, 4096);
+		TU_OK(ubdk_cow_pwrite(c, a, 1024 + 512 * tu_below(&rng, 5), at,
+				      &e), e);
+	}
+	for (int i = 0; i < 200; i++) {
+		uint64_t len = 1 + tu_below(&rng, 200000), dev = SIZE - 100000;
+		uint64_t off = tu_below(&rng, dev - len), pos = off;
+
+		TU_OK(ubdk_cow_pread(c, a, (size_t)len, off, &e), e);
+		memset(b, 0xee, (size_t)len);
+		while (pos < off + len) {
+			struct ubdk_run runs[2];
+			uint64_t end;
+			size_t n;
+
+			TU_OK(ubdk_cow_plan_read(c, pos, off + len - pos, runs, 2,
+						 &n, &end, &e), e);
+			TU_CHECK(n > 0 && end > pos, "no progress at %llu",
+				 (unsigned long long)pos);
+			TU_OK(ubdk_cow_read_planned(c, runs, n, b + (pos - off),
+						    pos, end, &e), e);
+			pos = end;
+		}
+		TU_EQ(pos, off + len);
+		TU_EQ(tu_first_diff(a, b, (size_t)len), len);
+	}
+	ck_assert_int_eq(ubdk_cow_close(c), 0);
+}
+END_TEST
+
 Suite *sparse_suite(void)
 {
 	Suite *s = suite_create("sparse");
@@ -415,6 +464,7 @@ Suite *sparse_suite(void)
 	tcase_add_test(tc, errors_name_the_file);
 	tcase_add_test(tc, extents_see_backing_holes);
 	tcase_add_test(tc, iovec_reads_and_writes);
+	tcase_add_test(tc, planned_reads);
 	suite_add_tcase(s, tc);
 	return s;
 }
