@@ -124,9 +124,15 @@ EOS
 	emit ""
 }
 
+# KBENCH_PREVIOUS=PATH adds a third kernel to the same run: ours built from
+# an earlier commit (its own checkout's `make kernel`), so that a change of
+# the driver is measured against the driver before it, on the same machine
+# at the same time (ratios against stock move with the machine).
 _kbench_fio() {
 	_ours=$B/kernel/linux
 	_stock=$B/kernel/linux-stock
+	_previous=${KBENCH_PREVIOUS:-}
+	_kernels="stock ours${_previous:+ previous}"
 	if [ ! -x "$_ours" ] || [ ! -x "$_stock" ]; then
 		"$ROOT/kernel/build.sh" "$B" ours >&2
 		"$ROOT/kernel/build.sh" "$B" stock >&2
@@ -155,7 +161,7 @@ EOS
 	: >"$T/kbench.results"
 	_i=0
 	while [ "$_i" -lt "$REPEAT" ]; do
-		for _k in stock ours; do
+		for _k in $_kernels; do
 			rm -f "$T/kbench.cow"
 			eval "_kern=\$_$_k"
 			UML=$_kern UML_MEM=512M UML_TIMEOUT=${KBENCH_TIMEOUT:-1200} uml_boot "kb$_k$_i" "$T/kbench.init" "$T/kbench.log" \
@@ -179,8 +185,16 @@ EOS
 	emit "O_DIRECT, libaio; the stock 6.1 driver and ours built from the same"
 	emit "linux-source-6.1 and config, booted alternately, median of $REPEAT boots each."
 	emit ""
-	emit "| workload | stock (MB/s) | ubdkit (MB/s) | ubdkit / stock |"
-	emit "| --- | ---: | ---: | ---: |"
+	if [ -n "$_previous" ]; then
+		emit "A third kernel, booted in turn with the other two: ours built from"
+		emit "\`$(cat "$_previous.commit" 2>/dev/null || echo "$_previous")\` (before the change measured)."
+		emit ""
+		emit "| workload | stock (MB/s) | ubdkit (MB/s) | ubdkit / stock | previous ubdkit (MB/s) | ubdkit / previous |"
+		emit "| --- | ---: | ---: | ---: | ---: | ---: |"
+	else
+		emit "| workload | stock (MB/s) | ubdkit (MB/s) | ubdkit / stock |"
+		emit "| --- | ---: | ---: | ---: |"
+	fi
 	for _t in randwrite randread seqwrite seqread; do
 		_s=$(_med stock $_t)
 		_o=$(_med ours $_t)
@@ -190,7 +204,12 @@ EOS
 		seqwrite) _d="sequential write 1 GiB, 1 MiB blocks, iodepth 4" ;;
 		seqread) _d="sequential read 1 GiB, 1 MiB blocks, iodepth 4" ;;
 		esac
-		emit "| $_d | $_s | $_o | $(ratio "$_o" "$_s") |"
+		if [ -n "$_previous" ]; then
+			_p=$(_med previous $_t)
+			emit "| $_d | $_s | $_o | $(ratio "$_o" "$_s") | $_p | $(ratio "$_o" "$_p") |"
+		else
+			emit "| $_d | $_s | $_o | $(ratio "$_o" "$_s") |"
+		fi
 	done
 	emit ""
 	emit "Goal (issue 7): at least the stock driver's throughput everywhere and"
