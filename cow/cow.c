@@ -56,6 +56,15 @@ static int cow_fail(const struct ubdk_cow *cow, struct ubdk_err *err, int ret,
 	return ret;
 }
 
+static int backing_read_fail(const struct ubdk_cow *cow, struct ubdk_err *err,
+			     int ret)
+{
+	ret = sys_fail(err, ret, "reading backing file", cow->backing_path);
+	if (err)
+		err->file = UBDK_FILE_BACKING;
+	return ret;
+}
+
 static int bitmap_fail(struct ubdk_cow *cow, struct ubdk_err *err, int ret)
 {
 	if (ret == -ERANGE)
@@ -576,13 +585,8 @@ static int read_run(struct ubdk_cow *cow, struct iov_cursor *c, int src,
 		} else if (src == UBDK_RUN_BACKING) {
 			ret = ubdk_os_preadv(cow->backing_fd, part, n, off,
 					     &got);
-			if (ret < 0) {
-				ret = sys_fail(err, ret, "reading backing file",
-					       cow->backing_path);
-				if (err)
-					err->file = UBDK_FILE_BACKING;
-				return ret;
-			}
+			if (ret < 0)
+				return backing_read_fail(cow, err, ret);
 		}
 		/* Past the backing's end, or no backing: zeros. */
 		if (got < bytes)
@@ -692,13 +696,8 @@ int ubdk_cow_read_planned(const struct ubdk_cow *cow,
 		} else if (runs[i].src == UBDK_RUN_BACKING) {
 			ret = ubdk_os_pread(cow->backing_fd, p,
 					    (size_t)(to - from), from, &got);
-			if (ret < 0) {
-				ret = sys_fail(err, ret, "reading backing file",
-					       cow->backing_path);
-				if (err)
-					err->file = UBDK_FILE_BACKING;
-				return ret;
-			}
+			if (ret < 0)
+				return backing_read_fail(cow, err, ret);
 		}
 		memset(p + got, 0, (size_t)(to - from) - got);
 	}

@@ -19,24 +19,35 @@ void cli_init(const char *argv0)
 		cli_prog = slash ? slash + 1 : argv0;
 }
 
-void cli_error(const char *fmt, ...)
+char *cli_vformat(char *small, size_t size, const char *fmt, va_list ap)
 {
-	char small[1024], *msg = small;
-	va_list ap;
+	char *msg;
+	va_list again;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
-	va_end(ap);
+	va_copy(again, ap);
+	n = vsnprintf(small, size, fmt, ap);
 	/* Never cut: the reason comes last, after the names. */
-	if (n >= (int)sizeof(small) && (msg = malloc((size_t)n + 1))) {
-		va_start(ap, fmt);
-		vsnprintf(msg, (size_t)n + 1, fmt, ap);
-		va_end(ap);
+	if (n < 0 || (size_t)n < size || !(msg = malloc((size_t)n + 1))) {
+		va_end(again);
+		return small;
 	}
+	vsnprintf(msg, (size_t)n + 1, fmt, again);
+	va_end(again);
+	return msg;
+}
+
+void cli_error(const char *fmt, ...)
+{
+	char small[1024], *msg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = cli_vformat(small, sizeof(small), fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "%s: ", cli_prog);
 	/* One line, whatever bytes the names in it hold. */
-	quote_line(stderr, msg ? msg : small);
+	quote_line(stderr, msg);
 	fputc('\n', stderr);
 	if (msg != small)
 		free(msg);

@@ -3,6 +3,7 @@
 #ifndef UBDK_CLI_H
 #define UBDK_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -22,6 +23,12 @@ extern const char *cli_prog;
 void cli_init(const char *argv0);
 /* "prog: message" on stderr. */
 void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/*
+ * fmt formatted into small (size bytes) or, when longer, into a buffer
+ * from malloc: the caller frees the result when it is not small.
+ */
+char *cli_vformat(char *small, size_t size, const char *fmt, va_list ap)
+	CLI_PRINTF(3, 0);
 /* Print err's message as "prog: message" (see cli_err_text). */
 void cli_report(const struct ubdk_err *err);
 /*

@@ -287,21 +287,12 @@ void out_pair(struct out *o, uint64_t a, uint64_t b)
 
 void file_error(struct out *o, const char *fmt, ...)
 {
-	char small[1024], *msg = small;
+	char small[1024], *msg;
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
+	msg = cli_vformat(small, sizeof(small), fmt, ap);
 	va_end(ap);
-	/* Never cut: the reason comes after the names. */
-	if (n >= (int)sizeof(small) && (msg = malloc((size_t)n + 1))) {
-		va_start(ap, fmt);
-		vsnprintf(msg, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-	}
-	if (!msg)
-		msg = small;
 	fflush(stdout);
 	cli_error("%s", msg);
 	if (o->json)

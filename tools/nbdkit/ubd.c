@@ -223,7 +223,24 @@ static int ubd_can_write(void *handle)
 	return !readonly;
 }
 
-static int ubd_can_flush(void *handle)
+/*
+ * What the plugin always can: flush, trim, zero, extents, and also:
+ *
+ * Multi-conn: all connections share one handle; writes, trims, zeroes
+ * and flushes run under one mutex, a write's bits are in the handle
+ * before its reply (so any later read, planned under the same mutex,
+ * sees it), and a flush writes back the whole bitmap and fsyncs the COW
+ * file, covering every write acknowledged on any connection before it.
+ * That is what the NBD spec asks of a multi-conn server.
+ *
+ * Fast zero: zeroing whole sectors is an fallocate of the COW's data
+ * area and bits set in memory, never a write of zero bytes; only partial
+ * edge sectors (at most two, below the advertised minimum block size) are
+ * written.  Where the file system cannot fallocate, .zero fails with
+ * ENOTSUP and nbdkit falls back to writes only when the client did not
+ * ask for a fast zero.
+ */
+static int ubd_yes(void *handle)
 {
 	(void)handle;
 	return 1;
@@ -233,51 +250,6 @@ static int ubd_can_fua(void *handle)
 {
 	(void)handle;
 	return NBDKIT_FUA_NATIVE;
-}
-
-/*
- * Multi-conn is safe: all connections share one handle, every request
- * runs under one mutex (so a reply is sent only after the library saw
- * the request), and a flush writes back the whole bitmap and fsyncs the
- * COW file, covering every write acknowledged on any connection before
- * it.  That is what the NBD spec asks of a multi-conn server.
- */
-static int ubd_can_multi_conn(void *handle)
-{
-	(void)handle;
-	return 1;
-}
-
-static int ubd_can_trim(void *handle)
-{
-	(void)handle;
-	return 1;
-}
-
-static int ubd_can_zero(void *handle)
-{
-	(void)handle;
-	return 1;
-}
-
-/*
- * Zeroing whole sectors is an fallocate of the COW's data area and bits
- * set in memory, never a write of zero bytes; only partial edge sectors
- * (at most two, below the advertised minimum block size) are written.
- * Where the file system cannot fallocate, .zero fails with ENOTSUP and
- * nbdkit falls back to writes only when the client did not ask for a
- * fast zero.
- */
-static int ubd_can_fast_zero(void *handle)
-{
-	(void)handle;
-	return 1;
-}
-
-static int ubd_can_extents(void *handle)
-{
-	(void)handle;
-	return 1;
 }
 
 static int ubd_pread(void *handle, void *buf, uint32_t count, uint64_t off,
@@ -563,13 +535,13 @@ static struct nbdkit_plugin plugin = {
 	.get_size = ubd_get_size,
 	.block_size = ubd_block_size,
 	.can_write = ubd_can_write,
-	.can_flush = ubd_can_flush,
+	.can_flush = ubd_yes,
 	.can_fua = ubd_can_fua,
-	.can_multi_conn = ubd_can_multi_conn,
-	.can_trim = ubd_can_trim,
-	.can_zero = ubd_can_zero,
-	.can_fast_zero = ubd_can_fast_zero,
-	.can_extents = ubd_can_extents,
+	.can_multi_conn = ubd_yes,
+	.can_trim = ubd_yes,
+	.can_zero = ubd_yes,
+	.can_fast_zero = ubd_yes,
+	.can_extents = ubd_yes,
 	.pread = ubd_pread,
 	.pwrite = ubd_pwrite,
 	.flush = ubd_flush,
