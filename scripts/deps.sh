@@ -9,7 +9,7 @@ build="build-essential pkg-config zlib1g-dev liblz4-dev libxxhash-dev nettle-dev
 peers="user-mode-linux uml-utilities qemu-utils e2fsprogs"
 case "${1:-build}" in
 build) want="$build" ;;
-test) want="$build check clang libclang-rt-dev dosfstools fdisk $peers nbdkit libnbd-bin fuse3 python3-libnbd" ;;
+test) want="$build check clang libclang-rt-dev dosfstools fdisk xfsprogs $peers nbdkit libnbd-bin fuse3 python3-libnbd" ;;
 demo) want="$build $peers" ;;
 bench) want="$build $peers hyperfine fio nbdkit libnbd-bin" ;;
 fuzz) want="$build clang libclang-rt-dev" ;;
