@@ -37,7 +37,8 @@
 #define SKIP_CHUNKS 64
 
 struct chunk {
-	uint64_t w[CHUNK_WORDS];   /* little-endian bit order, as on disk */
+	uint64_t w[CHUNK_WORDS];   /* the bytes as on disk: the bitmap.c
+	                              functions work on them directly */
 	uint64_t idx;
 	struct chunk *next_dirty;
 	bool dirty;
@@ -83,7 +84,6 @@ struct ubdk_bmap {
 	struct slab *slabs;
 	struct slab *arena;        /* small allocations (per-extent bits) */
 	struct chunk *dirty;       /* chunks to write back */
-	uint64_t ndirty;
 
 	uint64_t *sorted;          /* keys of in-memory chunks outside the
 	                              data extents, ascending (those inside
@@ -248,11 +248,6 @@ static void mark_nonzero(struct extent *e, uint64_t c)
 	uint64_t i = c - e->first;
 
 	e->nonzero[i / 64] |= 1ULL << (i % 64);
-}
-
-static uint64_t le64(uint64_t v)
-{
-	return ubdk_host_is_le() ? v : ubdk_get_le64((const uint8_t *)&v);
 }
 
 /* Bytes of chunk c that lie in the bitmap. */
@@ -630,9 +625,9 @@ static int skip_zero_chunk(struct ubdk_bmap *bm, uint64_t *pos, uint64_t end)
 	return ret;
 }
 
-static uint64_t word_of(const struct chunk *ch, uint64_t n)
+static const uint8_t *bits_of(const struct chunk *ch)
 {
-	return le64(ch->w[(n % CHUNK_BITS) / 64]);
+	return (const uint8_t *)ch->w;
 }
 
 int ubdk__bmap_test(struct ubdk_bmap *bm, uint64_t n)
@@ -645,7 +640,7 @@ int ubdk__bmap_test(struct ubdk_bmap *bm, uint64_t n)
 	ret = get_chunk(bm, n / CHUNK_BITS, &ch);
 	if (ret < 0)
 		return ret;
-	return ch ? (int)((word_of(ch, n) >> (n % 64)) & 1) : 0;
+	return ch ? ubdk_bitmap_test(bits_of(ch), n % CHUNK_BITS) : 0;
 }
 
 int ubdk__bmap_find(struct ubdk_bmap *bm, uint64_t start, uint64_t end,
@@ -680,22 +675,17 @@ int ubdk__bmap_find(struct ubdk_bmap *bm, uint64_t start, uint64_t end,
 				return ret;
 			continue;
 		}
-		while (pos < cend) {
-			uint64_t word = word_of(ch, pos);
+		{
+			uint64_t base = pos / CHUNK_BITS * CHUNK_BITS;
+			uint64_t f = base + ubdk_bitmap_find(bits_of(ch),
+							     pos - base,
+							     cend - base, value);
 
-			if (!value)
-				word = ~word;
-			word &= ~0ULL << (pos % 64);
-			if (word) {
-				pos = pos / 64 * 64 +
-				      (uint64_t)__builtin_ctzll(word);
-				if (pos < end)
-					*found = pos;
-				else
-					*found = value ? asked_end : end;
+			if (f < cend) {
+				*found = f;
 				return 0;
 			}
-			pos = (pos / 64 + 1) * 64;
+			pos = cend;
 		}
 	}
 	/* Nothing in [start, covered): the first bit past it reads clear. */
@@ -724,17 +714,9 @@ int ubdk__bmap_count(struct ubdk_bmap *bm, uint64_t start, uint64_t end,
 				return ret;
 			continue;
 		}
-		while (pos < cend) {
-			uint64_t word = word_of(ch, pos) & (~0ULL << (pos % 64));
-			uint64_t wend = (pos / 64 + 1) * 64;
-
-			if (wend > cend) {
-				word &= ~0ULL >> (64 - (cend - pos / 64 * 64));
-				wend = cend;
-			}
-			total += (uint64_t)__builtin_popcountll(word);
-			pos = wend;
-		}
+		total += ubdk_bitmap_count(bits_of(ch), pos % CHUNK_BITS,
+					   cend - pos / CHUNK_BITS * CHUNK_BITS);
+		pos = cend;
 	}
 	*count = total;
 	return 0;
@@ -748,8 +730,7 @@ int ubdk__bmap_set(struct ubdk_bmap *bm, uint64_t start, uint64_t end)
 	if (end > bm->covered)
 		return -ERANGE;
 	while (pos < end) {
-		uint64_t c = pos / CHUNK_BITS, cend, n;
-		uint8_t *bytes;
+		uint64_t c = pos / CHUNK_BITS, base = c * CHUNK_BITS, cend;
 		struct chunk *ch;
 
 		ret = chunk_at(bm, pos, end, &ch, &cend);
@@ -767,19 +748,15 @@ int ubdk__bmap_set(struct ubdk_bmap *bm, uint64_t start, uint64_t end)
 			else
 				bm->sorted_stale = true;
 		}
-		bytes = (uint8_t *)ch->w;
-		for (n = pos; n < cend; n++) {
-			uint64_t b = n % CHUNK_BITS;
-			uint8_t bit = (uint8_t)(1U << (b % 8));
-
-			if (bytes[b / 8] & bit)
-				continue;
-			bytes[b / 8] |= bit;
+		/* Bits already set: the chunk's bytes do not change. */
+		if (ubdk_bitmap_find(bits_of(ch), pos - base, cend - base,
+				     false) < cend - base) {
+			ubdk_bitmap_set_range((uint8_t *)ch->w, pos - base,
+					      cend - base);
 			if (!ch->dirty) {
 				ch->dirty = true;
 				ch->next_dirty = bm->dirty;
 				bm->dirty = ch;
-				bm->ndirty++;
 			}
 		}
 		pos = cend;
@@ -805,7 +782,6 @@ int ubdk__bmap_writeback(struct ubdk_bmap *bm)
 		bm->dirty = ch->next_dirty;
 		ch->next_dirty = NULL;
 		ch->dirty = false;
-		bm->ndirty--;
 	}
 	return 0;
 }
