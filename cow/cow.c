@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* An open COW file: its bitmap in memory, the merged view, writes through. */
+/* An open COW file: the merged view and writes through, over bmap.c's bitmap. */
 #include "internal.h"
 #include "ubdk_os.h"
 
@@ -504,9 +504,9 @@ int ubdk_cow_check_data(struct ubdk_cow *cow, struct ubdk_err *err)
 }
 
 /*
- * Walks an iovec array: the next at most IOV_BATCH pieces covering up to
- * `want` bytes from the cursor, into out.  Returns their count; *bytes says
- * how many bytes they cover.
+ * Walks an iovec array: the next at most max pieces covering up to `want`
+ * bytes from the cursor, into out.  Returns their count; *bytes says how
+ * many bytes they cover.
  */
 struct iov_cursor {
 	const struct ubdk_iov *iov;
@@ -516,12 +516,12 @@ struct iov_cursor {
 };
 
 static int iov_take(struct iov_cursor *c, uint64_t want,
-		    struct ubdk_iov *out, uint64_t *bytes)
+		    struct ubdk_iov *out, int max, uint64_t *bytes)
 {
 	int n = 0;
 
 	*bytes = 0;
-	while (n < IOV_BATCH && want && c->i < c->cnt) {
+	while (n < max && want && c->i < c->cnt) {
 		size_t left = c->iov[c->i].len - c->skip;
 		size_t take = left < want ? left : (size_t)want;
 
@@ -553,46 +553,56 @@ static void zero_iov(const struct ubdk_iov *iov, int n, size_t from)
 	}
 }
 
-/* Read `len` bytes of run `src` at device byte `off` into the cursor. */
-static int read_run(struct ubdk_cow *cow, struct iov_cursor *c, int src,
-		    uint64_t off, uint64_t len, struct ubdk_err *err)
+/*
+ * Read the runs' bytes in [off, end) into the cursor, handing the files at
+ * most max pieces (of part) at a time.  Touches nothing in the handle but
+ * its descriptors.
+ */
+static int read_runs(const struct ubdk_cow *cow, const struct ubdk_run *runs,
+		     size_t nruns, uint64_t off, uint64_t end,
+		     struct iov_cursor *c, struct ubdk_iov *part, int max,
+		     struct ubdk_err *err)
 {
-	struct ubdk_iov *part = cow->scratch;
+	uint64_t ss = cow->hdr.sectorsize;
 
-	if (!part) {
-		part = ubdk_os_map(IOV_BATCH * sizeof(*part));
-		if (!part)
-			return cow_fail(cow, err, -ENOMEM, "reading");
-		cow->scratch = part;
-	}
-	while (len) {
-		uint64_t bytes;
-		int n = iov_take(c, len, part, &bytes), ret = 0;
-		size_t got = 0;
+	for (size_t r = 0; r < nruns; r++) {
+		uint64_t from = runs[r].start * ss;
+		uint64_t to = (runs[r].start + runs[r].count) * ss;
 
-		if (!n)
-			return ubdk_fail(err, UBDK_E_INVALID_ARG, EINVAL,
-					 "%s: buffers shorter than the read",
-					 cow->path);
-		if (src == UBDK_RUN_COW) {
-			ret = ubdk_os_preadv(cow->fd, part, n,
-					     cow->geo.data_offset + off, &got);
-			if (ret < 0)
-				return cow_fail(cow, err, ret, "reading data");
+		if (from < off)
+			from = off;
+		if (to > end)
+			to = end;
+		while (from < to) {
+			uint64_t bytes;
+			int n = iov_take(c, to - from, part, max, &bytes), ret;
+			size_t got = 0;
+
+			if (!n)
+				return ubdk_fail(err, UBDK_E_INVALID_ARG, EINVAL,
+						 "%s: buffers shorter than the "
+						 "read", cow->path);
+			if (runs[r].src == UBDK_RUN_COW) {
+				ret = ubdk_os_preadv(cow->fd, part, n,
+						     cow->geo.data_offset + from,
+						     &got);
+				if (ret < 0)
+					return cow_fail(cow, err, ret,
+							"reading data");
+				if (got < bytes)
+					return short_data(cow, (from + got) / ss,
+							  err);
+			} else if (runs[r].src == UBDK_RUN_BACKING) {
+				ret = ubdk_os_preadv(cow->backing_fd, part, n,
+						     from, &got);
+				if (ret < 0)
+					return backing_read_fail(cow, err, ret);
+			}
+			/* Past the backing's end, or no backing: zeros. */
 			if (got < bytes)
-				return short_data(cow, (off + got) /
-						  cow->hdr.sectorsize, err);
-		} else if (src == UBDK_RUN_BACKING) {
-			ret = ubdk_os_preadv(cow->backing_fd, part, n, off,
-					     &got);
-			if (ret < 0)
-				return backing_read_fail(cow, err, ret);
+				zero_iov(part, n, got);
+			from += bytes;
 		}
-		/* Past the backing's end, or no backing: zeros. */
-		if (got < bytes)
-			zero_iov(part, n, got);
-		off += bytes;
-		len -= bytes;
 	}
 	return 0;
 }
@@ -606,31 +616,32 @@ static uint64_t iov_len(const struct ubdk_iov *iov, int cnt)
 	return len;
 }
 
+/* Runs planned at once by ubdk_cow_preadv: a few, on a (kernel) stack. */
+#define PLAN_RUNS 8
+
 int ubdk_cow_preadv(struct ubdk_cow *cow, const struct ubdk_iov *iov,
 		    int iovcnt, uint64_t off, struct ubdk_err *err)
 {
-	uint64_t ss = cow->hdr.sectorsize, len = iov_len(iov, iovcnt);
-	uint64_t pos, end = off + len;
+	uint64_t len = iov_len(iov, iovcnt), end;
 	struct iov_cursor c = { .iov = iov, .cnt = iovcnt };
-	struct ubdk_run run;
+	struct ubdk_run runs[PLAN_RUNS];
+	size_t n;
 	int ret;
 
-	ret = check_range(cow, len, off, err);
-	if (ret < 0 || len == 0)
-		return ret;
-	pos = off / ss;
-	while ((ret = ubdk_cow_next_run(cow, &pos, (end + ss - 1) / ss, &run,
-					err)) > 0) {
-		uint64_t from = run.start * ss, to = (run.start + run.count) * ss;
-
-		if (from < off)
-			from = off;
-		if (to > end)
-			to = end;
-		ret = read_run(cow, &c, run.src, from, to - from, err);
-		if (ret < 0)
-			return ret;
+	if (!cow->scratch) {
+		cow->scratch = ubdk_os_map(IOV_BATCH * sizeof(*cow->scratch));
+		if (!cow->scratch)
+			return cow_fail(cow, err, -ENOMEM, "reading");
 	}
+	do {
+		ret = ubdk_cow_plan_read(cow, off, len, runs, PLAN_RUNS, &n,
+					 &end, err);
+		if (ret == 0)
+			ret = read_runs(cow, runs, n, off, end, &c,
+					cow->scratch, IOV_BATCH, err);
+		len -= end - off;
+		off = end;
+	} while (ret == 0 && len > 0);
 	return ret;
 }
 
@@ -669,39 +680,11 @@ int ubdk_cow_read_planned(const struct ubdk_cow *cow,
 			  const struct ubdk_run *runs, size_t n, void *buf,
 			  uint64_t off, uint64_t end, struct ubdk_err *err)
 {
-	uint64_t ss = cow->hdr.sectorsize;
+	struct ubdk_iov whole = { .base = buf, .len = end - off }, part;
+	struct iov_cursor c = { .iov = &whole, .cnt = 1 };
 
-	for (size_t i = 0; i < n; i++) {
-		uint64_t from = runs[i].start * ss;
-		uint64_t to = (runs[i].start + runs[i].count) * ss;
-		uint8_t *p;
-		size_t got = 0;
-		int ret = 0;
-
-		if (from < off)
-			from = off;
-		if (to > end)
-			to = end;
-		if (from >= to)
-			continue;
-		p = (uint8_t *)buf + (from - off);
-		if (runs[i].src == UBDK_RUN_COW) {
-			ret = ubdk_os_pread(cow->fd, p, (size_t)(to - from),
-					    cow->geo.data_offset + from, &got);
-			if (ret < 0)
-				return cow_fail(cow, err, ret,
-						"reading data");
-			if (got < to - from)
-				return short_data(cow, (from + got) / ss, err);
-		} else if (runs[i].src == UBDK_RUN_BACKING) {
-			ret = ubdk_os_pread(cow->backing_fd, p,
-					    (size_t)(to - from), from, &got);
-			if (ret < 0)
-				return backing_read_fail(cow, err, ret);
-		}
-		memset(p + got, 0, (size_t)(to - from) - got);
-	}
-	return 0;
+	/* One piece of one buffer needs no scratch array: no shared state. */
+	return read_runs(cow, runs, n, off, end, &c, &part, 1, err);
 }
 
 /* Checks shared by writes: writable, in range, aligned, has bits. */
