@@ -54,8 +54,6 @@ _Static_assert(sizeof(struct ubdh_seg) == sizeof(struct ubdk_iov) &&
 
 /* Idle time after which changed bitmap chunks are written anyway. */
 #define IDLE_MS 50
-/* Pieces per ubdk_os_preadv() call (the POSIX layer takes 32 at most). */
-#define PLAIN_BATCH 32
 
 struct ubdh_dev {
 	struct ubdk_cow *cow;        /* a COW device, else NULL */
@@ -429,25 +427,16 @@ static void zero_from(const struct ubdk_iov *iov, int n, size_t from)
 static int plain_rw(struct ubdh_dev *dev, struct ubdh_req *req)
 {
 	const struct ubdk_iov *iov = (const struct ubdk_iov *)req->seg;
-	unsigned long long off = req->off;
-	int i, k, n, ret;
+	size_t got;
+	int ret;
 
+	/* A request's segments (UBDH_MAX_SEGS) go in one call. */
 	if (req->op == UBDH_OP_WRITE)
-		return ubdk_os_pwritev(dev->fd, iov, req->nseg, off);
-	for (i = 0; i < req->nseg; i += n) {
-		size_t want = 0, got;
-
-		n = req->nseg - i < PLAIN_BATCH ? req->nseg - i : PLAIN_BATCH;
-		for (k = 0; k < n; k++)
-			want += iov[i + k].len;
-		ret = ubdk_os_preadv(dev->fd, iov + i, n, off, &got);
-		if (ret < 0)
-			return ret;
-		if (got < want)
-			zero_from(iov + i, n, got);
-		off += want;
-	}
-	return 0;
+		return ubdk_os_pwritev(dev->fd, iov, req->nseg, req->off);
+	ret = ubdk_os_preadv(dev->fd, iov, req->nseg, req->off, &got);
+	if (ret == 0 && got < req->len)
+		zero_from(iov, req->nseg, got);
+	return ret;
 }
 
 static int plain_io(struct ubdh_dev *dev, struct ubdh_req *req)
