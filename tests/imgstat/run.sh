@@ -569,16 +569,8 @@ t_check_old_layouts() {
 t_check_in_use() {
 	need_python
 	make_pair
-	python3 -c '
-import fcntl, sys, time
-f = open(sys.argv[1], "r+b")
-fcntl.lockf(f, fcntl.LOCK_EX)
-open(sys.argv[2], "w").close()
-time.sleep(30)
-' c.cow locked &
-	pid=$!
-	i=0
-	while [ ! -f locked ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	hold_lock c.cow || fail "could not take the lock"
+	pid=$lock_holder
 	expect_status 0 "$IS" --check c.cow
 	grep -q "warning in-use: process $pid holds a lock" out.txt || fail "$(cat out.txt)"
 	expect_status 1 "$IS" --check --strict c.cow

@@ -306,19 +306,6 @@ t_backing_checks_and_switch() {
 
 # --- host locks ---------------------------------------------------------------
 
-# Is a write (w) or read (r) fcntl lock on FILE refused?
-lock_refused() {
-	python3 - "$1" "$2" <<'EOF'
-import fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR)
-try:
-    fcntl.lockf(fd, (fcntl.LOCK_EX if sys.argv[2] == "w" else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-except OSError:
-    sys.exit(0)
-sys.exit(1)
-EOF
-}
-
 # The guest waits for the host through a hostfs directory listing (a
 # looked-up name may be cached as missing; a listing is read afresh).
 t_host_locks() {

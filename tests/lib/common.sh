@@ -121,3 +121,36 @@ build_old() {
 		copy_bytes "$T/sector" 0 "$_cow.expect" $((_n * _ss)) "$_ss"
 	done
 }
+
+# Hold the kernel's kind of host lock (an fcntl write lock; flock(1) is
+# another kind) on FILE from a background process, as a running guest
+# does; returns once it is held, with the holder's pid in $lock_holder.
+# The caller kills it (it gives up by itself after 60 s).
+hold_lock() {
+	rm -f "$T/.locked"
+	python3 -c '
+import fcntl, sys, time
+f = open(sys.argv[1], "r+b")
+fcntl.lockf(f, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(60)
+' "$1" "$T/.locked" &
+	lock_holder=$!
+	_hl_i=0
+	while [ ! -e "$T/.locked" ] && [ $_hl_i -lt 100 ]; do sleep 0.1; _hl_i=$((_hl_i + 1)); done
+	[ -e "$T/.locked" ]
+}
+
+# Is a write (w) or read (r) fcntl lock on FILE refused, i.e. does another
+# process hold a conflicting one?
+lock_refused() {
+	python3 - "$1" "$2" <<'EOF'
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, (fcntl.LOCK_EX if sys.argv[2] == "w" else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+except OSError:
+    sys.exit(0)
+sys.exit(1)
+EOF
+}

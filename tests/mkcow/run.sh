@@ -257,16 +257,8 @@ t_force_over_locked_cow() {
 	truncate -s 1M master.img
 	"$MKCOW" a.cow master.img || fail "mkcow"
 	ino=$(stat -c %i a.cow) sum=$(md5sum <a.cow)
-	python3 -c '
-import fcntl, sys, time
-f = open(sys.argv[1], "r+")
-fcntl.lockf(f, fcntl.LOCK_EX)
-open(sys.argv[2], "w").close()
-time.sleep(60)
-' a.cow locked &
-	holder=$!
-	i=0
-	while [ ! -e locked ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	hold_lock a.cow || fail "could not take the lock"
+	holder=$lock_holder
 	"$MKCOW" -f a.cow master.img >out.txt 2>err.txt
 	st=$?
 	kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
