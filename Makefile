@@ -150,7 +150,7 @@ $(B)/tests/quote: tests/common/quote_test.c tools/common/quote.c tools/common/qu
 		$$(pkg-config --cflags $(COMMON_PKGS)) -o $@ tests/common/quote_test.c \
 		tools/common/quote.c $$(pkg-config --libs $(COMMON_PKGS))
 
-$(B)/tests/cowutil: tests/cowutil.c $(STLIB)
+$(B)/tests/cowutil: tests/cowutil.c cow/ubdk_cbt.h cow/ubdk_cow.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icow -o $@ $< $(STLIB)
 
