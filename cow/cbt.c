@@ -548,7 +548,7 @@ int ubdk_cbt_save(const struct ubdk_cbt *c, const char *path, int state,
 	return write_file(path, UBDK_CBT_KIND_RECORD, &info, c, true, err);
 }
 
-int ubdk_cbt_mark_open(const struct ubdk_cbt *c, const char *path)
+int ubdk_cbt_mark_open(const struct ubdk_cbt *c, const char *path, bool sync)
 {
 	/* On the stack: the I/O thread may take no memory but mappings, and
 	 * this is small (the frame stays well under the kernel's 1 KiB). */
@@ -569,7 +569,7 @@ int ubdk_cbt_mark_open(const struct ubdk_cbt *c, const char *path)
 	if (ret < 0)
 		return ret;
 	ret = ubdk_os_pwrite(fd, buf, sizeof(buf), 0);
-	if (!ret)
+	if (!ret && sync)
 		ret = ubdk_os_fsync(fd);
 	ret2 = ubdk_os_close(fd);
 	return ret ? ret : ret2;

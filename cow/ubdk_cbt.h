@@ -168,12 +168,16 @@ int ubdk_cbt_checkpoint(struct ubdk_cbt *cbt, const char *name,
 int ubdk_cbt_save(const struct ubdk_cbt *cbt, const char *path, int state,
 		  const struct ubdk_cbt_identity *id, struct ubdk_err *err);
 /*
- * Mark the record at path OPEN: a header-only record with state OPEN,
- * fsynced, so that an unclean end leaves it untrusted.  Makes no message
- * and takes no memory (the UML I/O thread calls it before the first write
- * of a session).
+ * Mark the record at path OPEN: a header-only record with state OPEN (and
+ * the tracker's name, generation, granularity and reason), fsynced when
+ * sync, so that an unclean end leaves it untrusted.  Makes no message and
+ * takes no memory (the UML I/O thread calls it before the first write of
+ * a session).  Without sync it only refreshes a record already OPEN on
+ * disk (its name after a checkpoint): a host crash may keep the older
+ * OPEN one, untrusted all the same.
  */
-int ubdk_cbt_mark_open(const struct ubdk_cbt *cbt, const char *path);
+int ubdk_cbt_mark_open(const struct ubdk_cbt *cbt, const char *path,
+		       bool sync);
 /*
  * Write a sealed tracker as the map from its checkpoint to `to`, at path
  * through "<path>.tmp" and a rename (no fsync: the host reads it through

@@ -398,7 +398,7 @@ static void cbt_mark(struct ubdh_dev *dev, unsigned long long off,
 		/* Without an OPEN record a crash could leave the old CLEAN
 		 * one (its COW identity would still differ, but the promise
 		 * is kept by both). */
-		if (ubdk_cbt_mark_open(dev->cbt, dev->cbt_path) < 0)
+		if (ubdk_cbt_mark_open(dev->cbt, dev->cbt_path, true) < 0)
 			ubdk_cbt_set_reason(dev->cbt, UBDK_CBT_IO_ERROR);
 		dev->cbt_on_disk_open = 1;
 		dev->cbt_on_disk_clean = 0;
@@ -503,10 +503,16 @@ int ubdh_cbt_checkpoint(struct ubdh_dev *dev, const char *name, char *out,
 		else
 			ubdk_cbt_free(sealed);
 	}
-	if (!ret && !dev->cbt_on_disk_open) {
-		/* No write yet this session: the CLEAN record on disk would
-		 * outlive a crash with the previous checkpoint in it. */
-		if (ubdk_cbt_mark_open(dev->cbt, dev->cbt_path) < 0)
+	if (!ret) {
+		/*
+		 * The record on disk gets the new name.  Not yet OPEN (no
+		 * write this session): made OPEN, fsynced, or the CLEAN one
+		 * would outlive a crash with the previous checkpoint in it.
+		 * Already OPEN: rewritten without fsync (the pause stays
+		 * short; whichever version a crash keeps is untrusted).
+		 */
+		if (ubdk_cbt_mark_open(dev->cbt, dev->cbt_path,
+				       !dev->cbt_on_disk_open) < 0)
 			ubdk_cbt_set_reason(dev->cbt, UBDK_CBT_IO_ERROR);
 		dev->cbt_on_disk_open = 1;
 	}

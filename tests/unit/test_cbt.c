@@ -375,7 +375,7 @@ START_TEST(identity_mismatches_are_inconsistent)
 	expect_untrusted(path, &now, UBDK_CBT_HEADER_CHANGED, "A", "backing");
 	/* A session that did not end: OPEN. */
 	c = new_cbt(ID.backing_size, 0, "A");
-	ck_assert_int_eq(ubdk_cbt_mark_open(c, path), 0);
+	ck_assert_int_eq(ubdk_cbt_mark_open(c, path, true), 0);
 	ubdk_cbt_free(c);
 	expect_untrusted(path, &ID, UBDK_CBT_UNCLEAN, "A", "did not end cleanly");
 }
