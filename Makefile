@@ -27,8 +27,8 @@ ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) 
 DEPFLAGS := -MMD -MP
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-LIB_SRC := cow/error.c cow/header.c cow/bitmap.c cow/bmap.c cow/cow.c cow/backing.c cow/ubdk_os_posix.c
-LIB_HDR := cow/ubdk_cow.h cow/ubdk_os.h cow/internal.h
+LIB_SRC := cow/error.c cow/header.c cow/bitmap.c cow/bmap.c cow/cow.c cow/backing.c cow/cbt.c cow/ubdk_os_posix.c
+LIB_HDR := cow/ubdk_cow.h cow/ubdk_cbt.h cow/ubdk_os.h cow/internal.h
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 LIB_PIC := $(LIB_SRC:%.c=$(B)/pic/%.o)
 
@@ -150,7 +150,7 @@ $(B)/tests/quote: tests/common/quote_test.c tools/common/quote.c tools/common/qu
 		$$(pkg-config --cflags $(COMMON_PKGS)) -o $@ tests/common/quote_test.c \
 		tools/common/quote.c $$(pkg-config --libs $(COMMON_PKGS))
 
-$(B)/tests/cowutil: tests/cowutil.c $(STLIB)
+$(B)/tests/cowutil: tests/cowutil.c cow/ubdk_cbt.h cow/ubdk_cow.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icow -o $@ $< $(STLIB)
 
@@ -214,14 +214,14 @@ install: lib tools
 	# The pkg-config file names the install prefix, not the build's.
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' cow/ubdk.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ubdk.pc
-	install -m 0644 cow/ubdk_cow.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 cow/ubdk_cow.h cow/ubdk_cbt.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(filter %.1,$(MANS)) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 $(filter %.3,$(MANS)) $(DESTDIR)$(PREFIX)/share/man/man3/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libubdk.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/ubdk.pc \
-		$(DESTDIR)$(PREFIX)/include/ubdk_cow.h $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) \
+		$(DESTDIR)$(PREFIX)/include/ubdk_cow.h $(DESTDIR)$(PREFIX)/include/ubdk_cbt.h $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) \
 		$(patsubst %,$(DESTDIR)$(PREFIX)/share/man/man1/%,$(notdir $(filter %.1,$(MANS)))) \
 		$(DESTDIR)$(PREFIX)/share/man/man3/ubdk_cow.3
 

@@ -28,6 +28,8 @@ static const char *const code_names[UBDK_E__COUNT] = {
 	[UBDK_E_READ_ONLY] = "read-only",
 	[UBDK_E_NOT_REGULAR] = "not-regular",
 	[UBDK_E_EMPTY_BACKING] = "empty-backing",
+	[UBDK_E_CHECKSUM] = "checksum-mismatch",
+	[UBDK_E_CBT_FIELD] = "bad-cbt-field",
 };
 
 const char *ubdk_errcode_name(int code)

@@ -82,6 +82,8 @@ enum ubdk_errcode {
 	UBDK_E_READ_ONLY,         /* write through a handle opened read-only */
 	UBDK_E_NOT_REGULAR,       /* backing is not a regular file or device */
 	UBDK_E_EMPTY_BACKING,     /* backing file has size zero */
+	UBDK_E_CHECKSUM,          /* a CBT file's checksum does not match */
+	UBDK_E_CBT_FIELD,         /* a CBT file's header or runs are invalid */
 	UBDK_E__COUNT
 };
 

@@ -31,6 +31,7 @@ enum ubdk_os_ftype {
 struct ubdk_os_stat {
 	uint64_t size;            /* bytes; for block devices the device size */
 	int64_t mtime;            /* seconds since the epoch */
+	int64_t mtime_ns;         /* the same in nanoseconds */
 	int type;                 /* enum ubdk_os_ftype */
 };
 
@@ -44,6 +45,8 @@ int ubdk_os_fstat(int fd, struct ubdk_os_stat *st);
 int ubdk_os_stat(const char *path, struct ubdk_os_stat *st);
 int ubdk_os_fsync(int fd);
 int ubdk_os_unlink(const char *path);
+/* rename(2): replaces `to` atomically. */
+int ubdk_os_rename(const char *from, const char *to);
 /* Whole-file fcntl lock, non-blocking: -EAGAIN while another holds one. */
 int ubdk_os_lock(int fd, bool write);
 /* Absolute physical path of directory dir ("" is not a directory). */

@@ -114,6 +114,8 @@ int ubdk_os_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 static int fill_stat(int fd, const struct stat *sb, struct ubdk_os_stat *st)
 {
 	st->mtime = (int64_t)sb->st_mtime;
+	st->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 +
+		       sb->st_mtim.tv_nsec;
 	st->size = (uint64_t)sb->st_size;
 	if (S_ISREG(sb->st_mode)) {
 		st->type = UBDK_OS_REG;
@@ -327,6 +329,11 @@ int ubdk_os_next_data(int fd, uint64_t off, uint64_t *data, uint64_t *hole)
 	*data = (uint64_t)d;
 	*hole = (uint64_t)h;
 	return 0;
+}
+
+int ubdk_os_rename(const char *from, const char *to)
+{
+	return rename(from, to) < 0 ? -errno : 0;
 }
 
 int ubdk_os_punch(int fd, uint64_t off, uint64_t len, bool zero)

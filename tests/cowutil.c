@@ -13,6 +13,10 @@
  *   cowutil rebase COW NEWBACKING
  *   cowutil same REF FILE...         name each FILE whose bytes differ from
  *                                    REF's; reads only where either has data
+ *   cowutil cbt-map MAP              a CBT map (<cow>.cbt-map): its header
+ *   cowutil cbt-record REC           as key=value, then "run START COUNT"
+ *                                    lines (blocks), read through
+ *                                    ubdk_cbt_file_open/_next
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ubdk_cbt.h"
 #include "ubdk_cow.h"
 
 #define CHUNK (1U << 20)
@@ -219,6 +224,38 @@ static int cmd_runs(const char *path)
 	if (ret < 0)
 		fprintf(stderr, "cowutil: %s\n", err.msg);
 	return ret < 0;
+}
+
+static int cmd_cbt_file(const char *path, int kind)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_cbt_file *f;
+	struct ubdk_cbt_info in;
+	uint64_t s, n;
+	int ret;
+
+	if (ubdk_cbt_file_open(path, kind, &f, &in, &err) < 0)
+		return fail(&err);
+	printf("kind=%s\n", in.kind == UBDK_CBT_KIND_MAP ? "map" : "record");
+	if (kind == UBDK_CBT_KIND_MAP)
+		printf("from=%s\nto=%s\n", in.from, in.name);
+	else
+		printf("checkpoint=%s\nstate=%s\n", in.name,
+		       in.state == UBDK_CBT_STATE_CLEAN ? "clean" : "open");
+	printf("consistent=%s\nreason=%s\ngranularity=%u\nsize=%llu\n"
+	       "generation=%llu\nblocks=%llu\nruns=%llu\ncow_size=%llu\n"
+	       "cow_mtime_ns=%lld\n", in.reason ? "no" : "yes",
+	       ubdk_cbt_reason_name((int)in.reason), in.granularity,
+	       (unsigned long long)in.device_size,
+	       (unsigned long long)in.generation,
+	       (unsigned long long)in.blocks, (unsigned long long)in.runs,
+	       (unsigned long long)in.id.cow_size,
+	       (long long)in.id.cow_mtime_ns);
+	while ((ret = ubdk_cbt_file_next(f, &s, &n, &err)) > 0)
+		printf("run %llu %llu\n", (unsigned long long)s,
+		       (unsigned long long)n);
+	ubdk_cbt_file_close(f);
+	return ret < 0 ? fail(&err) : 0;
 }
 
 static int cmd_grep(const char *path, const char *needle)
@@ -425,8 +462,12 @@ int main(int argc, char **argv)
 		return cmd_hold(argv[2], false);
 	if (!strcmp(cmd, "hold") && argc == 4 && !strcmp(argv[2], "--by-path"))
 		return cmd_hold(argv[3], true);
+	if (!strcmp(cmd, "cbt-map") && argc == 3)
+		return cmd_cbt_file(argv[2], UBDK_CBT_KIND_MAP);
+	if (!strcmp(cmd, "cbt-record") && argc == 3)
+		return cmd_cbt_file(argv[2], UBDK_CBT_KIND_RECORD);
 	if (!strcmp(cmd, "same") && argc >= 3)
 		return cmd_same(argc - 2, argv + 2);
-	fprintf(stderr, "usage: cowutil info|merged|read|create|write|check|runs|grep|rebase|hold|same ...\n");
+	fprintf(stderr, "usage: cowutil info|merged|read|create|write|check|runs|grep|rebase|hold|same|cbt-map|cbt-record ...\n");
 	return 2;
 }

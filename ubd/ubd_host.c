@@ -42,6 +42,7 @@
 #include <os.h>
 
 #include "ubd_host.h"
+#include "ubdk_cbt.h"
 #include "ubdk_cow.h"
 #include "ubdk_os.h"
 
@@ -63,7 +64,36 @@ struct ubdh_dev {
 	/* The thread's list of COW devices with bitmap chunks to write. */
 	struct ubdh_dev *next_dirty;
 	int listed;
+
+	/*
+	 * Changed-block tracking, on a writable COW device only (docs/cbt.md).
+	 * The I/O thread marks the tracker before each write's data; an
+	 * mconsole checkpoint, in kernel context, swaps it.  `busy` keeps
+	 * the two apart: the thread holds it while it serves one of the
+	 * device's requests or writes its bitmap back, the checkpoint while
+	 * it works.  A spin lock of the host, not of the kernel: the thread
+	 * is a host thread, and the checkpoint may run in mconsole's stop
+	 * loop, where the kernel must not sleep.
+	 */
+	unsigned char busy;
+	struct ubdk_cbt *cbt;
+	char *cbt_path;              /* the record, "<cow>.cbt", absolute */
+	char *cbt_why;               /* why tracking is inconsistent at open */
+	int cbt_on_disk_open;        /* the record on disk says OPEN */
+	int cbt_on_disk_clean;       /* the record on disk is a trusted CLEAN
+	                                one equal to the tracker */
 };
+
+static void dev_lock(struct ubdh_dev *dev)
+{
+	while (__atomic_test_and_set(&dev->busy, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static void dev_unlock(struct ubdh_dev *dev)
+{
+	__atomic_clear(&dev->busy, __ATOMIC_RELEASE);
+}
 
 static void set_msg(char *msg, int len, const char *fmt, const char *a,
 		    const char *b)
@@ -294,6 +324,218 @@ again:
 	return 0;
 }
 
+/* --- changed-block tracking ------------------------------------------- */
+
+/*
+ * Load the record beside the COW: trusted only if CLEAN and describing
+ * the COW as it is now; otherwise tracking starts afresh, inconsistent
+ * (ubdk_cbt_load decides, and says why).  Fails only without memory.
+ */
+static int cbt_open(struct ubdh_dev *dev, const char *file,
+		    struct ubdk_err *err)
+{
+	struct ubdk_cbt_identity id;
+	struct ubdk_cbt_info ci;
+	size_t len;
+	int ret;
+
+	dev->cbt_path = ubdk_os_alloc(UBDK_PATH_MAX + 16);
+	dev->cbt_why = ubdk_os_zalloc(UBDK_ERR_MSG_MAX);
+	if (!dev->cbt_path || !dev->cbt_why)
+		return -ENOMEM;
+	/* Absolute: mconsole replies name the map to the host. */
+	ret = ubdk_absolutize(file, dev->cbt_path, UBDK_PATH_MAX, err);
+	if (ret < 0)
+		return ret;
+	len = strlen(dev->cbt_path);
+	memcpy(dev->cbt_path + len, UBDK_CBT_RECORD_SUFFIX,
+	       sizeof(UBDK_CBT_RECORD_SUFFIX));
+	ret = ubdk_cbt_identity_of(dev->cow, &id, err);
+	if (ret < 0)
+		return ret;
+	ret = ubdk_cbt_load(dev->cbt_path, &id, 0, &dev->cbt, err);
+	if (ret < 0)
+		return ret;
+	ubdk_cbt_get_info(dev->cbt, &ci);
+	if (err->code)
+		snprintf(dev->cbt_why, UBDK_ERR_MSG_MAX, "%s", err->msg);
+	else
+		dev->cbt_on_disk_clean = 1;
+	memset(err, 0, sizeof(*err));
+	return 0;
+}
+
+/*
+ * The end of a session (device closed, or the kernel halting with the
+ * thread stopped): the COW flushed, then the record written CLEAN with the
+ * COW's identity after that flush.  Nothing is written when the record on
+ * disk already is that (nothing written, no checkpoint this session).
+ */
+static void cbt_close(struct ubdh_dev *dev)
+{
+	struct ubdk_cbt_identity id;
+
+	if (!dev->cbt || dev->cbt_on_disk_clean)
+		return;
+	if (ubdk_cow_flush(dev->cow, NULL) < 0 ||
+	    ubdk_cbt_identity_of(dev->cow, &id, NULL) < 0)
+		return;   /* the record stays OPEN: untrusted next time */
+	if (ubdk_cbt_save(dev->cbt, dev->cbt_path, UBDK_CBT_STATE_CLEAN, &id,
+			  NULL) == 0) {
+		dev->cbt_on_disk_clean = 1;
+		dev->cbt_on_disk_open = 0;
+	}
+}
+
+/* In the I/O thread, before a write's or discard's data: the record on
+ * disk says OPEN from the session's first write on, then the blocks. */
+static void cbt_mark(struct ubdh_dev *dev, unsigned long long off,
+		     unsigned long long len)
+{
+	if (!dev->cbt)
+		return;
+	if (!dev->cbt_on_disk_open) {
+		/* Without an OPEN record a crash could leave the old CLEAN
+		 * one (its COW identity would still differ, but the promise
+		 * is kept by both). */
+		if (ubdk_cbt_mark_open(dev->cbt, dev->cbt_path, true) < 0)
+			ubdk_cbt_set_reason(dev->cbt, UBDK_CBT_IO_ERROR);
+		dev->cbt_on_disk_open = 1;
+		dev->cbt_on_disk_clean = 0;
+	}
+	ubdk_cbt_mark(dev->cbt, off, len);
+}
+
+static int status_line(struct ubdh_dev *dev, char *out, int outlen)
+{
+	struct ubdk_cbt_info ci;
+
+	ubdk_cbt_get_info(dev->cbt, &ci);
+	if (ci.reason)
+		return snprintf(out, (size_t)outlen, "checkpoint=%s "
+				"state=inconsistent reason=%s granularity=%u "
+				"blocks=%llu size=%llu generation=%llu "
+				"mem=%llu", ci.name,
+				ubdk_cbt_reason_name((int)ci.reason),
+				ci.granularity,
+				(unsigned long long)ci.blocks,
+				(unsigned long long)ci.device_size,
+				(unsigned long long)ci.generation,
+				(unsigned long long)ubdk_cbt_mem(dev->cbt));
+	return snprintf(out, (size_t)outlen, "checkpoint=%s state=consistent "
+			"granularity=%u blocks=%llu size=%llu generation=%llu "
+			"mem=%llu", ci.name, ci.granularity,
+			(unsigned long long)ci.blocks,
+			(unsigned long long)ci.device_size,
+			(unsigned long long)ci.generation,
+			(unsigned long long)ubdk_cbt_mem(dev->cbt));
+}
+
+int ubdh_cbt_status(struct ubdh_dev *dev, char *out, int outlen)
+{
+	int ret;
+
+	if (!dev->cbt) {
+		snprintf(out, (size_t)outlen, "no changed-block tracking (a "
+			 "read-only device or not a COW)");
+		return -ENODEV;
+	}
+	dev_lock(dev);
+	ret = status_line(dev, out, outlen);
+	dev_unlock(dev);
+	return ret < 0 ? -EIO : 0;
+}
+
+const char *ubdh_cbt_why(const struct ubdh_dev *dev)
+{
+	return dev->cbt && dev->cbt_why && dev->cbt_why[0] ? dev->cbt_why :
+	       NULL;
+}
+
+/*
+ * Checkpoint NAME, with the thread kept off the device: every completed
+ * write's bits into the COW file (its data is there already), the map of
+ * the blocks changed since the previous checkpoint into "<cow>.cbt-map"
+ * (from the tracker as it stands: nothing can mark it meanwhile), then the
+ * tracker starts again under NAME.  A request the thread served before is
+ * in that map; one it serves after, in the next.  No kernel memory and no
+ * sleeping: this may run in mconsole's stop loop.
+ */
+int ubdh_cbt_checkpoint(struct ubdh_dev *dev, const char *name, char *out,
+			int outlen)
+{
+	struct ubdk_cbt_identity id;
+	struct ubdk_cbt_info ci;
+	struct ubdk_cbt *sealed;
+	struct ubdk_err *err;
+	char *map;
+	size_t len;
+	int ret;
+
+	if (!dev->cbt)
+		return ubdh_cbt_status(dev, out, outlen);
+	if (!ubdk_cbt_name_ok(name) || !name[0]) {
+		snprintf(out, (size_t)outlen, "bad checkpoint name: 1 to 63 "
+			 "of A-Z a-z 0-9 . _ : @ + -");
+		return -EINVAL;
+	}
+	err = ubdk_os_map(sizeof(*err) + UBDK_PATH_MAX + 16);
+	if (!err) {
+		snprintf(out, (size_t)outlen, "no memory");
+		return -ENOMEM;
+	}
+	map = (char *)(err + 1);
+	len = strlen(dev->cbt_path) - strlen(UBDK_CBT_RECORD_SUFFIX);
+	memcpy(map, dev->cbt_path, len);
+	memcpy(map + len, UBDK_CBT_MAP_SUFFIX, sizeof(UBDK_CBT_MAP_SUFFIX));
+
+	dev_lock(dev);
+	ubdk_cbt_get_info(dev->cbt, &ci);
+	ret = ubdk_cow_writeback(dev->cow, err);
+	if (!ret)
+		ret = ubdk_cbt_identity_of(dev->cow, &id, err);
+	if (!ret)
+		ret = ubdk_cbt_write_map(dev->cbt, name, map, &id, err);
+	if (!ret) {
+		ret = ubdk_cbt_checkpoint(dev->cbt, name, &sealed, err);
+		if (ret < 0)
+			ubdk_os_unlink(map);   /* the tracker did not move on */
+		else
+			ubdk_cbt_free(sealed);
+	}
+	if (!ret) {
+		/*
+		 * The record on disk gets the new name.  Not yet OPEN (no
+		 * write this session): made OPEN, fsynced, or the CLEAN one
+		 * would outlive a crash with the previous checkpoint in it.
+		 * Already OPEN: rewritten without fsync (the pause stays
+		 * short; whichever version a crash keeps is untrusted).
+		 */
+		if (ubdk_cbt_mark_open(dev->cbt, dev->cbt_path,
+				       !dev->cbt_on_disk_open) < 0)
+			ubdk_cbt_set_reason(dev->cbt, UBDK_CBT_IO_ERROR);
+		dev->cbt_on_disk_open = 1;
+	}
+	if (!ret)
+		dev->cbt_on_disk_clean = 0;
+	dev_unlock(dev);
+
+	if (ret < 0)
+		snprintf(out, (size_t)outlen, "%s", err->msg);
+	else
+		snprintf(out, (size_t)outlen, "from=%s to=%s state=%s%s%s "
+			 "granularity=%u blocks=%llu size=%llu generation=%llu "
+			 "map=%s", ci.name, name,
+			 ci.reason ? "inconsistent" : "consistent",
+			 ci.reason ? " reason=" : "",
+			 ci.reason ? ubdk_cbt_reason_name((int)ci.reason) : "",
+			 ci.granularity, (unsigned long long)ci.blocks,
+			 (unsigned long long)ci.device_size,
+			 (unsigned long long)ci.generation + 1, map);
+	ubdk_os_unmap(err, sizeof(*err) + UBDK_PATH_MAX + 16);
+	return ret;
+}
+
 int ubdh_open(const char *file, const char *backing,
 	      const struct ubdh_opts *o, struct ubdh_dev **out,
 	      struct ubdh_info *info, char *msg, int msglen)
@@ -325,6 +567,14 @@ int ubdh_open(const char *file, const char *backing,
 		if (ret < 0)
 			goto fail;
 	}
+	if (dev->cow && info->writable) {
+		ret = cbt_open(dev, file, err);
+		if (ret < 0) {
+			err_msg(msg, msglen, err);
+			goto fail;
+		}
+		info->cbt = 1;
+	}
 	ubdk_os_free(err);
 	*out = dev;
 	return 0;
@@ -346,14 +596,20 @@ unsigned long long ubdh_bitmap_mem(const struct ubdh_dev *dev)
 
 void ubdh_write_back(struct ubdh_dev *dev)
 {
-	if (dev && dev->cow)
+	if (dev && dev->cow) {
 		ubdk_cow_writeback(dev->cow, NULL);
+		cbt_close(dev);
+	}
 }
 
 void ubdh_close(struct ubdh_dev *dev)
 {
 	if (!dev)
 		return;
+	cbt_close(dev);
+	ubdk_cbt_free(dev->cbt);
+	ubdk_os_free(dev->cbt_path);
+	ubdk_os_free(dev->cbt_why);
 	if (dev->cow)
 		ubdk_cow_close(dev->cow);
 	else if (dev->fd >= 0)
@@ -404,7 +660,9 @@ static void write_back_all(void)
 		dev->listed = 0;
 		/* On failure the chunks stay dirty: the next flush reports
 		 * it, the next write lists the device again. */
+		dev_lock(dev);
 		ubdk_cow_writeback(dev->cow, NULL);
+		dev_unlock(dev);
 	}
 }
 
@@ -496,6 +754,8 @@ static int cow_io(struct ubdh_dev *dev, struct ubdh_req *req)
 		n = clip(req, len);
 		iov = (const struct ubdk_iov *)req->scratch;
 	}
+	if (req->op != UBDH_OP_READ)
+		cbt_mark(dev, req->off, len);
 	switch (req->op) {
 	case UBDH_OP_READ:
 		return ubdk_cow_preadv(dev->cow, iov, n, req->off, NULL);
@@ -524,6 +784,8 @@ static void serve(struct ubdh_req *req)
 	struct ubdh_dev *dev = req->dev;
 	int ret;
 
+	if (dev->cow)
+		dev_lock(dev);
 	switch (req->op) {
 	case UBDH_OP_FLUSH:
 		ret = flush_dev(dev);
@@ -544,6 +806,8 @@ static void serve(struct ubdh_req *req)
 			ret = plain_io(dev, req);
 		break;
 	}
+	if (dev->cow)
+		dev_unlock(dev);
 	req->error = ret < 0 ? -ret : 0;
 }
 

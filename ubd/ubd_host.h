@@ -67,6 +67,7 @@ struct ubdh_info {
 	int created;                 /* a new COW file was made */
 	int switched;                /* the header now names the given backing */
 	int trim;                    /* discard and write-zeroes can work */
+	int cbt;                     /* changed blocks are tracked */
 };
 
 #define UBDH_MSG_MAX 512
@@ -93,10 +94,21 @@ int ubdh_open(const char *file, const char *backing,
 const char *ubdh_backing(const struct ubdh_dev *dev);
 /* Bytes of host memory the COW library holds for the device's bitmap. */
 unsigned long long ubdh_bitmap_mem(const struct ubdh_dev *dev);
+/*
+ * Changed-block tracking (docs/cbt.md), callable in kernel context while
+ * the I/O thread runs, also from mconsole's stop loop (no sleeping, no
+ * kernel memory).  Each writes one line to out: the status, or the
+ * checkpoint's result, or why not.  -ENODEV: the device has no tracking.
+ */
+int ubdh_cbt_status(struct ubdh_dev *dev, char *out, int outlen);
+int ubdh_cbt_checkpoint(struct ubdh_dev *dev, const char *name, char *out,
+			int outlen);
+/* Why tracking was found inconsistent at open, or NULL. */
+const char *ubdh_cbt_why(const struct ubdh_dev *dev);
 /* Close (after UBDH_OP_QUIESCE went through the thread). */
 void ubdh_close(struct ubdh_dev *dev);
 /* At shutdown, with the thread stopped: write back the changed bitmap
- * chunks. */
+ * chunks, and end the CBT session cleanly (COW flushed, record CLEAN). */
 void ubdh_write_back(struct ubdh_dev *dev);
 
 /*

@@ -451,6 +451,10 @@ static int ubd_open_host(struct ubd *ubd)
 				c->file, c->backing);
 		if (ubd->info.switched)
 			pr_info("Switching backing file to '%s'\n", c->backing);
+		if (ubdh_cbt_why(ubd->hdev))
+			pr_info("ubd%c: changed-block tracking starts "
+				"inconsistent: %s\n", 'a' + ubd->unit,
+				ubdh_cbt_why(ubd->hdev));
 	}
 	kfree(msg);
 	return err;
@@ -548,9 +552,29 @@ static ssize_t cow_bitmap_mem_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(cow_bitmap_mem);
 
+/* The changed-block tracking status line (as mconsole "cbt ubdN"), or
+ * "closed" when the device is not open. */
+static ssize_t cbt_show(struct device *dev, struct device_attribute *attr,
+			char *buf)
+{
+	struct ubd *ubd = dev_to_disk(dev)->private_data;
+	int err = 0;
+
+	mutex_lock(&ubd_open_lock);
+	if (ubd->hdev)
+		err = ubdh_cbt_status(ubd->hdev, buf, PAGE_SIZE - 1);
+	else
+		strcpy(buf, "closed");
+	mutex_unlock(&ubd_open_lock);
+	(void)err;
+	return strlen(buf) + sprintf(buf + strlen(buf), "\n");
+}
+static DEVICE_ATTR_RO(cbt);
+
 static struct attribute *ubd_attrs[] = {
 	&dev_attr_serial.attr,
 	&dev_attr_cow_bitmap_mem.attr,
+	&dev_attr_cbt.attr,
 	NULL,
 };
 
@@ -784,6 +808,80 @@ static int ubd_mc_remove(int n, char **error)
 	err = ubd_remove_unit(n, error);
 	mutex_unlock(&ubd_lock);
 	return err;
+}
+
+/*
+ * mconsole "cbt ubdN" and "cbt ubdN checkpoint NAME" (docs/cbt.md), a
+ * command kernel/wire.sh adds to mconsole's table.  It runs in mconsole's
+ * work item, or, while the guest is stopped, in the stop loop, with
+ * signals blocked: there nothing may sleep, so the locks are only tried
+ * (a holder could not run to release them) and a busy device says so.
+ */
+void mconsole_cbt(struct mc_request *req)
+{
+	bool stopped = irqs_disabled();
+	char *p = req->request.data + strlen("cbt"), *name = NULL, *out;
+	struct ubd *ubd;
+	int n, err;
+
+	p = skip_spaces(p);
+	if (strncmp(p, "ubd", 3)) {
+		mconsole_reply(req, "usage: cbt ubdN [checkpoint NAME]", 1, 0);
+		return;
+	}
+	p += 3;
+	n = parse_unit(&p);
+	if (n < 0 || n >= MAX_DEV || (*p && !isspace(*p))) {
+		mconsole_reply(req, "cbt: bad device", 1, 0);
+		return;
+	}
+	p = skip_spaces(p);
+	if (*p) {
+		if (strncmp(p, "checkpoint", 10) || !isspace(p[10])) {
+			mconsole_reply(req, "usage: cbt ubdN [checkpoint NAME]",
+				       1, 0);
+			return;
+		}
+		name = strim(p + 10);
+	}
+	/* Kernel memory is fine here, even stopped: GFP_ATOMIC. */
+	out = kzalloc(UBDH_MSG_MAX + 4096, GFP_ATOMIC);
+	if (!out) {
+		mconsole_reply(req, "cbt: out of memory", 1, 0);
+		return;
+	}
+	if (stopped) {
+		if (!mutex_trylock(&ubd_lock)) {
+			mconsole_reply(req, "cbt: busy, try again", 1, 0);
+			goto out;
+		}
+		if (!mutex_trylock(&ubd_open_lock)) {
+			mutex_unlock(&ubd_lock);
+			mconsole_reply(req, "cbt: busy, try again", 1, 0);
+			goto out;
+		}
+	} else {
+		mutex_lock(&ubd_lock);
+		mutex_lock(&ubd_open_lock);
+	}
+	ubd = ubd_devs[n];
+	if (!ubd)
+		err = snprintf(out, UBDH_MSG_MAX, "ubd%c: not configured",
+			       'a' + n) ? -ENODEV : 0;
+	else if (!ubd->hdev)
+		err = snprintf(out, UBDH_MSG_MAX, "ubd%c: not open (its "
+			       "record is on the host: see docs/cbt.md)",
+			       'a' + n) ? -ENODEV : 0;
+	else if (name)
+		err = ubdh_cbt_checkpoint(ubd->hdev, name, out,
+					  UBDH_MSG_MAX + 4096);
+	else
+		err = ubdh_cbt_status(ubd->hdev, out, UBDH_MSG_MAX + 4096);
+	mutex_unlock(&ubd_open_lock);
+	mutex_unlock(&ubd_lock);
+	mconsole_reply(req, out, err ? 1 : 0, 0);
+out:
+	kfree(out);
 }
 
 static struct mc_device ubd_mc = {

@@ -65,7 +65,7 @@ t_build_uses_our_driver_and_library() {
 	grep -qx 'CONFIG_UBDK_UBD=y' "$o/.config" || fail "CONFIG_UBDK_UBD not set"
 	! grep -q '^CONFIG_BLK_DEV_UBD=y' "$o/.config" || fail "stock ubd enabled"
 	[ -f "$o/arch/um/drivers/ubdk/built-in.a" ] || fail "ubdk not built"
-	for f in cow/cow.o cow/header.o cow/bitmap.o cow/bmap.o cow/ubdk_os_posix.o ubd_host.o ubd_kern.o; do
+	for f in cow/cow.o cow/header.o cow/bitmap.o cow/bmap.o cow/cbt.o cow/ubdk_os_posix.o ubd_host.o ubd_kern.o; do
 		[ -f "$o/arch/um/drivers/ubdk/$f" ] || fail "$f not built"
 	done
 	# The library's one OS layer, also used by the tools, is linked in
@@ -457,6 +457,7 @@ t_sparse_1t_and_8t_devices_in_64m_guest() {
 		done
 		echo 'sync; blockdev --flushbufs /dev/ubda; blockdev --flushbufs /dev/ubdb'
 		echo 'echo "MEM1 $(cat /sys/block/ubda/cow_bitmap_mem) $(cat /sys/block/ubdb/cow_bitmap_mem)"'
+		echo 'echo "CBTA $(cat /sys/block/ubda/cbt)"; echo "CBTB $(cat /sys/block/ubdb/cbt)"'
 	} >body
 	UML_MEM=64M ours big body log ubda="$T/a.cow,$T/b1.img" ubdb="$T/b.cow,$T/b8.img" || true
 	ended log
@@ -467,6 +468,15 @@ t_sparse_1t_and_8t_devices_in_64m_guest() {
 	[ $# = 2 ] && [ "$1" -gt 0 ] && [ "$1" -lt 1048576 ] && [ "$2" -gt 0 ] &&
 		[ "$2" -lt 1048576 ] || fail "bitmap memory: $(grep '^MEM' log)"
 	echo "bitmap memory after the writes: 1 TiB $1 B, 8 TiB $2 B"
+	# The changed-block map follows the writes too (a flat one at 64 KiB
+	# would be 16 MiB for 8 TiB): one 4 KiB leaf per 2 GiB region written.
+	for d in A B; do
+		line=$(sed -n "s/^CBT$d //p" log)
+		mem=$(echo "$line" | sed -n 's/.* mem=\([0-9]*\).*/\1/p')
+		[ -n "$mem" ] && [ "$mem" -lt 131072 ] || fail "CBT memory of ubd$d: $line"
+		echo "CBT map memory, ubd$d: $mem B ($line)"
+	done
+	echo "$(sed -n 's/^CBTB //p' log)" | grep -q "blocks=5 size=$((8 << 40)) " || fail "8 TiB CBT blocks: $(grep '^CBTB' log)"
 	for c in a b; do
 		eval "blks=\$blk_$c"
 		[ "$(info_get $c.cow layout)" = v3 ] || fail "$c.cow: not v3"
@@ -690,6 +700,238 @@ EOS
 		echo "round $round: killed after record ${last:-none}"
 		round=$((round + 1))
 	done
+}
+
+# --- changed-block tracking (docs/cbt.md) ---------------------------------------
+
+# Guest lines writing PATTERN-<tag>-<b> to 4 KiB blocks of /dev/ubda with
+# O_DIRECT: one request each, no file system, no page cache.
+guest_direct() { # tag blocks...
+	_gd_tag=$1
+	shift
+	for _gd_b in "$@"; do
+		echo "yes PATTERN-$_gd_tag-$_gd_b | head -c 4096 | dd of=/dev/ubda bs=4096 seek=$_gd_b iflag=fullblock oflag=direct conv=notrunc status=none || echo WRITE-FAILED"
+	done
+}
+# The "run START COUNT" lines (64 KiB blocks) that 4 KiB blocks make.
+want_runs() { # blocks...
+	for _wr_b in "$@"; do echo $((_wr_b / 16)); done | sort -n -u |
+		awk 'NR > 1 && $1 == e { n++; e++; next }
+		     NR > 1 { print "run", s, n }
+		     { s = $1; n = 1; e = $1 + 1 }
+		     END { if (NR) print "run", s, n }'
+}
+# Wait (polling) until FILE has a line matching PATTERN.
+wait_line() { # file pattern
+	_wl_i=0
+	until grep -q "$2" "$1" 2>/dev/null; do
+		sleep 0.05
+		_wl_i=$((_wl_i + 1))
+		[ $_wl_i -lt 600 ] || { tail -n 20 "$1" >&2; fail "no '$2' in $1"; }
+	done
+}
+# Guest lines: say STEP<n>, then wait for the host's sig/<n> (listing
+# the directory: hostfs would keep a failed lookup of the name cached).
+# The body must first umount the prologue's /tmp, which hides $T.
+guest_step() { # n
+	echo "echo STEP$1; until ls $T/sig | grep -qx $1; do sleep 0.05; done"
+}
+# The map's runs and the line of one of its header keys.
+map_runs() { "$COWUTIL" cbt-map "$1" | grep '^run '; }
+map_key() { "$COWUTIL" cbt-map "$1" | sed -n "s/^$2=//p"; }
+rec_key() { "$COWUTIL" cbt-record "$1" | sed -n "s/^$2=//p"; }
+# Stop the guest, checkpoint, go; the reply in ckpt.out, its time in ms.
+checkpoint() { # umid name
+	mcon "$1" stop >stop.out 2>&1 || fail "stop: $(cat stop.out)"
+	_ck_t0=$(date +%s%N)
+	mcon "$1" "cbt ubd0 checkpoint $2" >ckpt.out 2>&1
+	_ck_st=$?
+	_ck_ms=$(( ($(date +%s%N) - _ck_t0) / 1000000 ))
+	mcon "$1" go >go.out 2>&1 || fail "go: $(cat go.out)"
+	[ $_ck_st = 0 ] && grep -q '^OK ' ckpt.out || fail "checkpoint $2: $(cat ckpt.out)"
+	echo "checkpoint $2 while stopped: $_ck_ms ms: $(cat ckpt.out)"
+}
+
+t_cbt_checkpoints_maps_and_reboot() {
+	mkdir sig
+	rand_backing back.img 64
+	{
+		echo 'umount /tmp; exec 3</dev/ubda'
+		guest_direct one 3 100 101
+		guest_step 1
+		guest_direct two 17 32 33 34 35 500
+		guest_step 2
+		guest_direct three 1000 4095
+		echo 'echo "CBT $(cat /sys/block/ubda/cbt)"'
+	} >body
+	ours cbt1 body log ubda="$T/c.cow,$T/back.img" &
+	pid=$!
+	wait_line log STEP1
+	# No record yet: not consistent, and says why.
+	mcon cbt1 "cbt ubd0" >st.out 2>&1
+	grep -q '^OK checkpoint= state=inconsistent reason=missing granularity=65536 blocks=2 size=67108864' st.out ||
+		fail "status before any checkpoint: $(cat st.out)"
+	checkpoint cbt1 A
+	grep -q "from= to=A state=inconsistent reason=missing .*blocks=2 .*map=$T/c.cow.cbt-map\$" ckpt.out ||
+		fail "checkpoint A: $(cat ckpt.out)"
+	touch sig/1
+	wait_line log STEP2
+	checkpoint cbt1 B
+	grep -q "from=A to=B state=consistent granularity=65536 blocks=3 " ckpt.out || fail "checkpoint B: $(cat ckpt.out)"
+	# Exactly the blocks written between A and B.
+	map_runs c.cow.cbt-map >got
+	want_runs 17 32 33 34 35 500 >want
+	cmp -s got want || fail "map A..B: $(tr '\n' ' ' <got), want $(tr '\n' ' ' <want)"
+	[ "$(map_key c.cow.cbt-map from) $(map_key c.cow.cbt-map to) $(map_key c.cow.cbt-map consistent)" = "A B yes" ] ||
+		fail "map header: $("$COWUTIL" cbt-map c.cow.cbt-map | head -n 5 | tr '\n' ' ')"
+	# The map holds every completed write: those blocks read back from
+	# the COW file on the host now, while the guest runs on.
+	for b in 17 500; do
+		yes "PATTERN-two-$b" | head -c 4096 >w
+		"$COWUTIL" read c.cow $((b * 4096)) 4096 | cmp -s - w || fail "block $b not in the COW at checkpoint B"
+	done
+	touch sig/2
+	wait $pid
+	ended log
+	grep -q "^CBT checkpoint=B state=consistent granularity=65536 blocks=2 " log || fail "guest status: $(grep '^CBT' log)"
+	# A clean poweroff leaves a CLEAN record of what changed since B.
+	[ "$(rec_key c.cow.cbt state) $(rec_key c.cow.cbt checkpoint) $(rec_key c.cow.cbt consistent)" = "clean B yes" ] ||
+		fail "record after poweroff: $("$COWUTIL" cbt-record c.cow.cbt 2>&1 | head -n 5 | tr '\n' ' ')"
+
+	# Reboot: tracking goes on, consistent, with the blocks from before.
+	rm -f sig/*
+	{
+		echo 'umount /tmp; exec 3</dev/ubda'
+		echo 'echo "CBT $(cat /sys/block/ubda/cbt)"'
+		guest_direct four 1001 2000
+		guest_step 1
+	} >body
+	ours cbt2 body log2 ubda="$T/c.cow,$T/back.img" &
+	pid=$!
+	wait_line log2 STEP1
+	grep -q "^CBT checkpoint=B state=consistent granularity=65536 blocks=2 " log2 || fail "after reboot: $(grep '^CBT' log2)"
+	! grep -q "tracking starts inconsistent" log2 || fail "reboot: $(grep inconsistent log2)"
+	checkpoint cbt2 C
+	grep -q "from=B to=C state=consistent granularity=65536 blocks=3 " ckpt.out || fail "checkpoint C: $(cat ckpt.out)"
+	map_runs c.cow.cbt-map >got
+	want_runs 1000 4095 1001 2000 >want
+	cmp -s got want || fail "map B..C: $(tr '\n' ' ' <got), want $(tr '\n' ' ' <want)"
+	touch sig/1
+	wait $pid
+	ended log2
+	# Nothing written after C: the record says so, CLEAN.
+	[ "$(rec_key c.cow.cbt state) $(rec_key c.cow.cbt checkpoint) $(rec_key c.cow.cbt blocks)" = "clean C 0" ] ||
+		fail "record after the second poweroff: $("$COWUTIL" cbt-record c.cow.cbt 2>&1 | head -n 8 | tr '\n' ' ')"
+}
+
+# Guest killed with SIGKILL: the record is left OPEN, and the next boot
+# says inconsistent (unclean) until the next checkpoint.
+t_cbt_sigkill_is_inconsistent() {
+	mkdir sig
+	rand_backing back.img 16
+	{
+		echo 'umount /tmp; exec 3</dev/ubda'
+		guest_direct one 1 2
+		guest_step 1
+		guest_direct two 300
+		guest_step 2
+	} >body
+	ours cbtk body log ubda="$T/c.cow,$T/back.img" &
+	pid=$!
+	wait_line log STEP1
+	checkpoint cbtk A
+	touch sig/1
+	wait_line log STEP2
+	[ "$(rec_key c.cow.cbt state)" = open ] || fail "record not OPEN while written: $("$COWUTIL" cbt-record c.cow.cbt 2>&1 | tr '\n' ' ')"
+	upid=$(cat "$T/uml/cbtk/pid")
+	pgid=$(ps -o pgid= -p "$upid" | tr -d ' ')
+	[ -n "$pgid" ] && [ "$pgid" != "$(ps -o pgid= -p $$ | tr -d ' ')" ] || fail "no process group of its own"
+	kill -9 "-$pgid"
+	wait $pid
+	[ "$(rec_key c.cow.cbt state)" = open ] || fail "record after SIGKILL: $("$COWUTIL" cbt-record c.cow.cbt 2>&1 | tr '\n' ' ')"
+	i=0
+	while lock_refused c.cow w; do sleep 0.1; i=$((i + 1)); [ $i -lt 100 ] || fail "COW still locked"; done
+
+	rm -f sig/*
+	{
+		echo 'umount /tmp; exec 3</dev/ubda'
+		echo 'echo "CBT $(cat /sys/block/ubda/cbt)"'
+		guest_direct three 700
+		guest_step 1
+		echo 'echo "CBT2 $(cat /sys/block/ubda/cbt)"'
+	} >body
+	ours cbtk2 body log2 ubda="$T/c.cow,$T/back.img" &
+	pid=$!
+	wait_line log2 STEP1
+	grep -q "^CBT checkpoint=A state=inconsistent reason=unclean " log2 || fail "after SIGKILL: $(grep '^CBT' log2)"
+	grep -q "tracking starts inconsistent: .*c.cow.cbt: left open" log2 || fail "no kernel message: $(grep -i cbt log2)"
+	mcon cbtk2 "cbt ubd0" >st.out 2>&1
+	grep -q "^OK checkpoint=A state=inconsistent reason=unclean .*blocks=1 " st.out || fail "status: $(cat st.out)"
+	checkpoint cbtk2 B
+	grep -q "from=A to=B state=inconsistent reason=unclean " ckpt.out || fail "checkpoint B: $(cat ckpt.out)"
+	[ "$(map_key c.cow.cbt-map consistent) $(map_key c.cow.cbt-map reason)" = "no unclean" ] || fail "map not marked inconsistent"
+	mcon cbtk2 "cbt ubd0" >st.out 2>&1
+	grep -q "^OK checkpoint=B state=consistent .*blocks=0 " st.out || fail "after checkpoint B: $(cat st.out)"
+	touch sig/1
+	wait $pid
+	ended log2
+	grep -q "^CBT2 checkpoint=B state=consistent " log2 || fail "guest after B: $(grep '^CBT2' log2)"
+}
+
+# The stock kernel boots the COW with the record beside it, and uml_moo
+# merges it; once the stock kernel has written the COW, ours says the
+# record no longer describes it.  Bad commands get an error reply.
+t_cbt_stock_kernel_and_moo() {
+	mkdir sig
+	rand_backing back.img 16
+	{
+		echo 'umount /tmp; exec 3</dev/ubda'
+		guest_direct ours 5 6
+		guest_step 1
+		guest_direct ours 40
+	} >body
+	ours cbts body log ubda="$T/c.cow,$T/back.img" &
+	pid=$!
+	wait_line log STEP1
+	for bad in "cbt" "cbt ubd9" "cbt ubd0 checkpoint" "cbt ubd0 checkpoint a/b" "cbt ubd0 frobnicate X" "cbt ubd1"; do
+		mcon cbts "$bad" >bad.out 2>&1
+		grep -q '^ERR ' bad.out || fail "'$bad' did not fail: $(cat bad.out)"
+	done
+	# While running (not stopped) a checkpoint works too.
+	mcon cbts "cbt ubd0 checkpoint A" >ckpt.out 2>&1
+	grep -q '^OK from= to=A ' ckpt.out || fail "checkpoint while running: $(cat ckpt.out)"
+	touch sig/1
+	wait $pid
+	ended log
+	[ "$(rec_key c.cow.cbt state) $(rec_key c.cow.cbt checkpoint)" = "clean A" ] || fail "record not CLEAN"
+	cp c.cow.cbt rec.before
+
+	# The stock kernel only reading: the record still describes the COW.
+	echo 'echo "SUM=$(md5sum </dev/ubda | cut -d" " -f1)"' >body
+	stock stk1 body slog1 ubda="$T/c.cow,$T/back.img" || true
+	ended slog1
+	cmp -s c.cow.cbt rec.before || fail "the stock kernel changed the record"
+	echo 'exec 3</dev/ubda; echo "CBT $(cat /sys/block/ubda/cbt)"' >body
+	ours cbts2 body log2 ubda="$T/c.cow,$T/back.img" || true
+	ended log2
+	grep -q "^CBT checkpoint=A state=consistent granularity=65536 blocks=1 " log2 ||
+		fail "after a read-only stock boot: $(grep '^CBT' log2)"
+
+	# The stock kernel writing the COW.
+	guest_marks stock 60 >body
+	stock stk2 body slog2 ubda="$T/c.cow,$T/back.img" || true
+	ended slog2
+	cp back.img expect.img
+	host_marks expect.img ours 5 6 40
+	host_marks expect.img stock 60
+	"$PEER_MOO" c.cow peer.img >/dev/null 2>&1 || fail "uml_moo failed"
+	cmp peer.img expect.img || fail "uml_moo's merge differs"
+	"$COWUTIL" merged c.cow m.img && cmp m.img expect.img || fail "our merge differs"
+	echo 'exec 3</dev/ubda; echo "CBT $(cat /sys/block/ubda/cbt)"' >body
+	ours cbts3 body log3 ubda="$T/c.cow,$T/back.img" || true
+	ended log3
+	grep -q "^CBT checkpoint=A state=inconsistent reason=cow-changed " log3 ||
+		fail "after the stock kernel wrote: $(grep '^CBT' log3)"
 }
 
 run_tests "$@"

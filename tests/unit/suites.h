@@ -12,5 +12,6 @@ Suite *cow_suite(void);
 Suite *backing_suite(void);
 Suite *error_suite(void);
 Suite *sparse_suite(void);
+Suite *cbt_suite(void);
 
 #endif /* UBDK_TEST_SUITES_H */
