@@ -21,11 +21,15 @@ struct manifest_device {
 	uint64_t size, mtime, sectorsize, stored_bytes, cow_bytes, data_bytes, cow_sectors,
 		 paused_copy_bytes;
 	const char *crc32, *sha256_tree;
+	/* Chain points (docs/backup-format.md): the chunk table and its digest. */
+	const char *chunks, *chunks_xxh128, *stream_xxh128;
 };
 
 struct manifest {
 	const char *format, *tool, *guest, *mconsole, *kernel, *created, *method,
 		   *method_note, *io_idle;
+	/* Chain points: id, full/incremental, the parent, what said what changed. */
+	const char *point, *kind, *parent_point, *parent_dir, *changes, *changes_note;
 	uint64_t version, tracked_writes;
 	int64_t dirty_kb;
 	bool live, synced, drained;
