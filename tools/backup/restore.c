@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "input.h"
 #include "manifest.h"
+#include "point.h"
 #include "quote.h"
 #include "sparse.h"
 #include "stream.h"
@@ -116,6 +117,10 @@ int restore(const struct options *o)
 	double t0 = now();
 
 	base = base ? base + 1 : o->input;
+	/* A stream of a chain point: the streams from its full point down. */
+	afile_dir_of(o->input, dir, sizeof(dir));
+	if (is_chain_dir(dir))
+		return chain_restore(o);
 	fd = input_open(o->input, &st);
 	if (fd < 0) {
 		cli_error("%s: %s%s", quote_name(o->input),

@@ -1,6 +1,6 @@
 # uml_backup: point-in-time backups of running UML guests (issue 6).
 # Included by the top-level Makefile.
-BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c live.c backup.c manifest.c \
+BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c live.c backup.c incr.c manifest.c \
 	verify.c restore.c stream.c sums.c pack.c lz4_splice.c unpack.c sparse.c xstream.c xstream_fd.c \
 	mconsole.c guest.c iotrack.c snap.c watchdog.c chunks.c chain.c point.c chainops.c)
 BACKUP_HDR := $(addprefix tools/backup/,tool.h live.h backup.h manifest.h verify.h \
