@@ -26,6 +26,7 @@ struct device {
 	int unit;
 	char cow[PATH_MAX];
 	struct ubdk_header hdr;
+	uint64_t data_offset;           /* of the COW: the chunk grid's origin */
 	int src;
 	struct stat st;
 	uint64_t data_bytes;            /* allocated in the COW */
@@ -35,6 +36,7 @@ struct device {
 	bool published;
 	uint64_t paused_bytes, stored_bytes, cow_sectors;
 	struct sums sums;
+	char stream_hex[33];            /* a stream's XXH3-128; "" for a COW file */
 };
 
 struct backup {
@@ -55,6 +57,8 @@ struct backup {
 	long long dirty_kb;
 	double t_start, t_precopy, t_sync, pause_ms, t_post, t_compress, t_fsync;
 	char created[32];
+	uint8_t point[16];              /* random: this backup's id */
+	char point_hex[33];
 	uint64_t tracked_writes;
 	struct watchdog wd;
 	struct iotrack *track;

@@ -21,11 +21,15 @@ struct manifest_device {
 	uint64_t size, mtime, sectorsize, stored_bytes, cow_bytes, data_bytes, cow_sectors,
 		 paused_copy_bytes;
 	const char *crc32, *sha256_tree;
+	/* "cow" (a COW file, maybe compressed) or "ubdx" (an extent stream);
+	 * NULL in manifests before 0.3: "cow". */
+	const char *format, *stream_xxh128;
 };
 
 struct manifest {
 	const char *format, *tool, *guest, *mconsole, *kernel, *created, *method,
 		   *method_note, *io_idle;
+	const char *point, *kind;       /* NULL in manifests before 0.3 */
 	uint64_t version, tracked_writes;
 	int64_t dirty_kb;
 	bool live, synced, drained;
