@@ -6,6 +6,7 @@
  *   uml_backup [OPTIONS] --offline COW... DESTDIR  a guest that is not running
  *   uml_backup restore [OPTIONS] FILE [OUTPUT]   a compressed copy to a COW
  *   uml_backup verify [OPTIONS] DESTDIR          check a backup (also --verify)
+ *   uml_backup export [-d DEV] POINTDIR           a device as an extent stream on stdout
  *
  * This file is the command line: options, dispatch, exit statuses.  The
  * work: live.c (a running guest: sync, pause, copy), backup.c (devices,
@@ -25,6 +26,7 @@
 
 #include "backup.h"
 #include "cli.h"
+#include "export.h"
 #include "live.h"
 #include "restore.h"
 #include "stream.h"
@@ -41,8 +43,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: %s [OPTIONS] GUEST DESTDIR\n"
 		"       %s [OPTIONS] --offline COW... DESTDIR\n"
-		"       %s restore [-f] [-q] [-j] FILE [OUTPUT]\n"
+		"       %s restore [-f] [-q] [-j] FILE [OUTPUT]   (FILE - : a stream on stdin)\n"
 		"       %s verify [-q] [-j] DESTDIR   (or: %s --verify DESTDIR)\n"
+		"       %s export [-q] [-d DEV] DESTDIR   (an extent stream on stdout)\n"
 		"Back up the COW files of a UML guest, running or not, into DESTDIR.\n"
 		"GUEST is a umid (in --uml-dir, default ~/.uml) or the path of the\n"
 		"guest's mconsole socket.\n\n"
@@ -67,7 +70,7 @@ static void usage(FILE *f)
 		"3 no such guest, guest not answering or gone; 4 no such device, device\n"
 		"without COW, COW unusable; 5 destination exists, unwritable or full;\n"
 		"6 files in use by a running guest (--offline); 7 interrupted.\n",
-		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
+		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
 }
 
 static bool parse_seconds(const char *s, int *ms)
@@ -211,7 +214,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 	}
 	nargs = argc - optind;
 	/* The subcommand is the first word that is not an option. */
-	if (nargs > 0 && (!strcmp(argv[optind], "restore") || !strcmp(argv[optind], "verify"))) {
+	if (nargs > 0 && (!strcmp(argv[optind], "restore") || !strcmp(argv[optind], "verify") ||
+			  !strcmp(argv[optind], "export"))) {
 		*mode = argv[optind][0];
 		optind++;
 		nargs--;
@@ -229,6 +233,18 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 			cli_error("restore: OUTPUT is an empty name");
 			return -1;
 		}
+		return 0;
+	}
+	if (*mode == 'e') {
+		if (nargs != 1) {
+			cli_error("export takes one DESTDIR, a backup point (see --help)");
+			return -1;
+		}
+		if (o->ndevices > 1) {
+			cli_error("export: one device at a time (-d)");
+			return -1;
+		}
+		o->dest = argv[optind];
 		return 0;
 	}
 	if (*mode == 'v') {
@@ -284,6 +300,8 @@ int main(int argc, char **argv)
 		return restore(&o);
 	if (mode == 'v')
 		return verify_dir(&o, o.dest, true);
+	if (mode == 'e')
+		return export_point(&o);
 	/* A COW file given as GUEST: a guest that is not running. */
 	if (!o.offline && stat(o.guest, &st) == 0 && S_ISREG(st.st_mode)) {
 		o.offline = true;
