@@ -137,7 +137,7 @@ static struct xs_header header(uint64_t size, uint32_t flags)
 	return h;
 }
 
-/* Write img as a stream in calls of `step` bytes (0: random multiples of 4 KiB). */
+/* Write img as a stream in calls of `step` bytes (0: random sizes). */
 static int write_stream(struct mem *m, const uint8_t *img, uint64_t size, uint32_t flags,
 			size_t step, uint64_t *bytes, uint8_t digest[16])
 {
@@ -149,7 +149,7 @@ static int write_stream(struct mem *m, const uint8_t *img, uint64_t size, uint32
 	if (ret < 0)
 		return ret;
 	while (off < size && ret == 0) {
-		size_t n = step ? step : ((size_t)(next_rand() % 768) + 1) * XS_BLOCK;
+		size_t n = step ? step : (size_t)(next_rand() % (next_rand() & 1 ? 9000 : 3U << 20)) + 1;
 
 		if (n > size - off)
 			n = (size_t)(size - off);
@@ -219,8 +219,11 @@ static void test_round_trip(void)
 	CHECK(ret == 0 && a.n == b.n && !memcmp(a.p, b.p, a.n) && !memcmp(d1, d2, 16),
 	      "random call sizes give another stream (%zu vs %zu bytes)", a.n, b.n);
 	b.n = 0;
-	ret = write_stream(&b, img, size, 0, 4096, NULL, NULL);
-	CHECK(ret == 0 && a.n == b.n && !memcmp(a.p, b.p, a.n), "4 KiB calls differ");
+	ret = write_stream(&b, img, size, 0, 4096 + 17, NULL, NULL);
+	CHECK(ret == 0 && a.n == b.n && !memcmp(a.p, b.p, a.n), "odd call sizes differ");
+	b.n = 0;
+	ret = write_stream(&b, img, size, 0, 1, NULL, NULL);
+	CHECK(ret == 0 && a.n == b.n && !memcmp(a.p, b.p, a.n), "1-byte calls differ");
 	/* Only the non-zero blocks, with heads: size follows the data. */
 	CHECK(a.n > nonzero && a.n < nonzero + nonzero / 100 + 4096,
 	      "stream of %zu bytes for %llu of data", a.n, (unsigned long long)nonzero);

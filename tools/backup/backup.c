@@ -9,6 +9,8 @@
 #include "pack.h"
 #include "quote.h"
 #include "stream.h"
+#include "lz4_splice.h"
+#include "xstream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +33,16 @@ void backup_init(struct backup *b, const struct options *o, bool live)
 	b->wd.fd = -1;
 	b->io_idle = "none";
 	b->t_start = now();
+	/* The point's id: unique without coordination (docs/backup-format.md). */
+	if (getrandom(b->point, sizeof(b->point), 0) != (ssize_t)sizeof(b->point)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		for (size_t i = 0; i < sizeof(b->point); i++)
+			b->point[i] ^= (uint8_t)((uint64_t)ts.tv_nsec >> (i % 4 * 8)) ^
+				       (uint8_t)(getpid() >> (i % 2 * 8)) ^ (uint8_t)(ts.tv_sec >> i);
+	}
+	xs_hex128(b->point, b->point_hex);
 }
 
 struct device *device_new(struct backup *b, int unit)
@@ -64,6 +77,7 @@ int read_header(struct device *d, const char *what)
 			cli_error("%s", err.msg);
 		return EXIT_DEVICE;
 	}
+	d->data_offset = d->geo.data_offset;
 	return 0;
 }
 
@@ -131,7 +145,9 @@ int prepare_dest(struct backup *b)
 		 * Through a local: gcc's -Wrestrict cannot tell that the suffix
 		 * (a string constant) is not inside *b, which holds d->file.
 		 */
-		snprintf(file, sizeof(file), "%s.%s%s", d->name, o->incremental ? "ubdx" : "cow",
+		/* Compressed or a chain point: an extent stream, whose size follows the data. */
+		snprintf(file, sizeof(file), "%s.%s%s", d->name, o->compress || o->incremental ?
+			 "ubdx" : "cow",
 			 pack_suffix(o->compress));
 		memcpy(d->file, file, sizeof(file));
 		if (!o->force && fstatat(b->dirfd, d->file, &st, 0) == 0) {
@@ -244,15 +260,26 @@ void utc_now(char *buf, size_t len)
 
 struct post_ctx {
 	struct sums *sums;
-	struct packer *packer;
+	struct xs_writer *xs;           /* compressed: the stream, into a packer */
+	uint64_t off;
 };
 
+/*
+ * One pass over the copy's units: the manifest's checksums of every unit
+ * (holes as NULL, not read), and the data into the stream.  A chunk table
+ * (docs/backup-format.md) would hash here too: it sees every unit with
+ * data at its offset.
+ */
 static int post_unit(void *ctx, const uint8_t *data, size_t len)
 {
 	struct post_ctx *p = ctx;
+	int ret = 0;
 
 	sums_unit(p->sums, data, len);
-	return p->packer ? packer_unit(p->packer, data, len) : 0;
+	if (p->xs && data)
+		ret = xs_data(p->xs, p->off, data, len);
+	p->off += len;
+	return ret;
 }
 
 static int fsync_error(const char *name, int err)
@@ -265,6 +292,8 @@ static int finish_device(struct backup *b, struct device *d)
 {
 	const struct options *o = b->o;
 	struct post_ctx pc = { .sums = &d->sums };
+	struct packer *packer = NULL;
+	uint8_t digest[16];
 	struct ubdk_err err = { 0 };
 	struct ubdk_cow *cow;
 	char path[PATH_MAX + 80], proc[64];
@@ -297,16 +326,31 @@ static int finish_device(struct backup *b, struct device *d)
 			cli_error("%s: cannot create: %s", quote_name(path), strerror(-ret));
 			return EXIT_DEST;
 		}
-		ret = packer_open(&pc.packer, o->compress, o->level, d->zf.fd,
-				  (uint64_t)d->st.st_size);
-		if (ret < 0)
+		/* The stream's length is not known before it ends. */
+		ret = packer_open(&packer, o->compress, o->level, d->zf.fd, LZ4S_NO_SIZE);
+		if (ret == 0) {
+			struct xs_header h = { .chunk_size = XS_CHUNK_SIZE,
+					       .file_size = (uint64_t)d->st.st_size,
+					       .data_offset = d->data_offset };
+
+			memcpy(h.point, b->point, sizeof(h.point));
+			ret = xs_writer_open(&pc.xs, &h, packer_unit, packer);
+		}
+		if (ret < 0) {
+			packer_free(packer);
 			return fsync_error(d->file, -ret);
+		}
 	}
 	t0 = now();
 	ret = pack_stream_fd(d->af.fd, (uint64_t)d->st.st_size, post_unit, &pc, &interrupted);
-	if (ret == 0 && pc.packer)
-		ret = packer_finish(pc.packer, &d->stored_bytes);
-	packer_free(pc.packer);
+	if (ret == 0 && pc.xs) {
+		ret = xs_writer_finish(pc.xs, NULL, digest);
+		xs_hex128(digest, d->stream_hex);
+	}
+	if (ret == 0 && packer)
+		ret = packer_finish(packer, &d->stored_bytes);
+	xs_writer_free(pc.xs);
+	packer_free(packer);
 	b->t_compress += now() - t0;
 	if (ret == -EINTR)
 		return EXIT_INTERRUPTED;
@@ -360,6 +404,8 @@ static char *manifest_of(const struct backup *b, size_t *len)
 	}
 	m.live = b->live;
 	m.created = b->created;
+	m.point = b->point_hex;
+	m.kind = "full";
 	m.method = method_names[b->method];
 	m.method_note = b->method_note[0] ? b->method_note : NULL;
 	m.synced = b->synced;
@@ -396,6 +442,8 @@ static char *manifest_of(const struct backup *b, size_t *len)
 			.size = d->hdr.size, .mtime = d->hdr.mtime,
 			.layout = ubdk_layout_name(d->hdr.layout), .sectorsize = d->hdr.sectorsize,
 			.file = d->file, .compression = pack_name(b->o->compress),
+			.format = b->o->compress ? "ubdx" : "cow",
+			.stream_xxh128 = d->stream_hex[0] ? d->stream_hex : NULL,
 			.stored_bytes = d->stored_bytes, .cow_bytes = (uint64_t)d->st.st_size,
 			.data_bytes = d->data_bytes, .cow_sectors = d->cow_sectors,
 			.paused_copy_bytes = d->paused_bytes,

@@ -28,6 +28,7 @@ struct device {
 	int unit;
 	char cow[PATH_MAX];
 	struct ubdk_header hdr;
+	uint64_t data_offset;           /* of the COW: the chunk grid's origin */
 	int src;
 	struct stat st;
 	uint64_t data_bytes;            /* allocated in the COW */
@@ -47,6 +48,7 @@ struct device {
 	char chunks_file[64];
 	bool tpublished;
 	struct emit_result er;
+	char stream_hex[33];            /* a stream's XXH3-128; "" for a COW file */
 };
 
 struct backup {
@@ -67,6 +69,8 @@ struct backup {
 	long long dirty_kb;
 	double t_start, t_precopy, t_sync, pause_ms, t_post, t_compress, t_fsync;
 	char created[32];
+	uint8_t point[16];              /* random: this backup's id */
+	char point_hex[33];
 	uint64_t tracked_writes;
 	struct watchdog wd;
 	struct iotrack *track;

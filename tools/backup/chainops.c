@@ -588,15 +588,17 @@ bool is_chain_dir(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST);
 	if (stat(path, &st) == 0) {
-		struct manifest m;
-
-		/* A point: its manifest has a point id (quietly: verify reports). */
+		/*
+		 * A chain point: a kind and chunk tables (every backup has a point
+		 * id and a kind; only chain points have tables).  Read quietly:
+		 * verify and restore report what is wrong with a manifest.
+		 */
 		json_error_t e;
 		json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+		json_t *d0 = j ? json_array_get(json_object_get(j, "devices"), 0) : NULL;
 
-		(void)m;
-		yes = j && json_is_string(json_object_get(j, "point")) &&
-		      json_is_string(json_object_get(j, "kind"));
+		yes = j && json_is_string(json_object_get(j, "kind")) &&
+		      json_is_string(json_object_get(d0, "chunks"));
 		json_decref(j);
 		return yes;
 	}

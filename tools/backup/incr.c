@@ -146,6 +146,9 @@ int chain_prepare(struct backup *b)
 		cli_error("cannot make a point id: %s", strerror(-ret));
 		return EXIT_FAILED;
 	}
+	/* One id for the run: the stream headers' and the manifest's. */
+	memcpy(b->point, b->point_id, 16);
+	xs_hex128(b->point, b->point_hex);
 	/* Names are milliseconds: wait for the next one rather than share it. */
 	for (int tries = 0; tries < 100; tries++) {
 		point_name_now(b->point_name);

@@ -8,6 +8,7 @@
  *   uml_backup verify [OPTIONS] DESTDIR          check a backup (also --verify)
  *   uml_backup --incremental GUEST CHAINDIR      a new point in a chain
  *   uml_backup prune --keep N CHAINDIR           merge old points into a full one
+ *   uml_backup export [-d DEV] POINTDIR           a device as an extent stream on stdout
  *
  * This file is the command line: options, dispatch, exit statuses.  The
  * work: live.c (a running guest: sync, pause, copy), backup.c (devices,
@@ -27,6 +28,7 @@
 
 #include "backup.h"
 #include "cli.h"
+#include "export.h"
 #include "live.h"
 #include "point.h"
 #include "restore.h"
@@ -44,8 +46,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: %s [OPTIONS] GUEST DESTDIR\n"
 		"       %s [OPTIONS] --offline COW... DESTDIR\n"
-		"       %s restore [-f] [-q] [-j] FILE [OUTPUT]\n"
+		"       %s restore [-f] [-q] [-j] FILE [OUTPUT]   (FILE - : a stream on stdin)\n"
 		"       %s verify [-q] [-j] DESTDIR|CHAINDIR|POINTDIR   (or: %s --verify DESTDIR)\n"
+		"       %s export [-q] [-d DEV] DESTDIR   (an extent stream on stdout)\n"
 		"       %s [OPTIONS] --incremental GUEST|--offline COW... CHAINDIR\n"
 		"       %s prune --keep N [-q] CHAINDIR\n"
 		"Back up the COW files of a UML guest, running or not, into DESTDIR.\n"
@@ -77,7 +80,7 @@ static void usage(FILE *f)
 		"without COW, COW unusable; 5 destination exists, unwritable or full;\n"
 		"6 files in use by a running guest (--offline); 7 interrupted; 8 the chain\n"
 		"cannot take the point (missing or damaged link, another guest or master).\n",
-		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
+		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
 }
 
 static bool parse_seconds(const char *s, int *ms)
@@ -237,7 +240,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 	nargs = argc - optind;
 	/* The subcommand is the first word that is not an option. */
 	if (nargs > 0 && (!strcmp(argv[optind], "restore") || !strcmp(argv[optind], "verify") ||
-			  !strcmp(argv[optind], "prune"))) {
+			  !strcmp(argv[optind], "prune") || !strcmp(argv[optind], "export"))) {
 		*mode = argv[optind][0];
 		optind++;
 		nargs--;
@@ -260,6 +263,18 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 	if (*mode == 'p') {
 		if (nargs != 1 || !keep_given) {
 			cli_error("prune takes --keep N and one CHAINDIR (see --help)");
+			return -1;
+		}
+		o->dest = argv[optind];
+		return 0;
+	}
+	if (*mode == 'e') {
+		if (nargs != 1) {
+			cli_error("export takes one DESTDIR, a backup point (see --help)");
+			return -1;
+		}
+		if (o->ndevices > 1) {
+			cli_error("export: one device at a time (-d)");
 			return -1;
 		}
 		o->dest = argv[optind];
@@ -324,6 +339,8 @@ int main(int argc, char **argv)
 		return chain_prune(&o);
 	if (mode == 'v')
 		return is_chain_dir(o.dest) ? chain_verify(&o, o.dest) : verify_dir(&o, o.dest, true);
+	if (mode == 'e')
+		return export_point(&o);
 	/* A COW file given as GUEST: a guest that is not running. */
 	if (!o.offline && stat(o.guest, &st) == 0 && S_ISREG(st.st_mode)) {
 		o.offline = true;

@@ -103,6 +103,12 @@ struct xs_writer {
 	uint64_t pend_off;
 	size_t pend_len;
 	uint64_t zoff, zlen;            /* the ZERO record being gathered */
+	/*
+	 * A block given in part, [blk_lo, blk_hi), kept until the rest
+	 * comes, so that a block cut across calls is judged whole.
+	 */
+	uint8_t blk[XS_BLOCK];
+	uint64_t blk_lo, blk_hi;
 	uint64_t pos;                   /* calls may start here or later */
 	uint64_t bytes, records, payload;
 	int err;                        /* sticky */
@@ -255,21 +261,53 @@ static int check_range(struct xs_writer *w, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* A piece within one block: DATA, or zeros (left out, or a ZERO record). */
+static int add_piece(struct xs_writer *w, uint64_t off, const uint8_t *q, size_t n)
+{
+	if (!all_zero(q, n))
+		return add_data(w, off, q, n);
+	return w->h.flags & XS_FLAG_INCREMENTAL ? add_zero(w, off, n) : 0;
+}
+
+/* The part of a block kept, as it is: the rest of it will not come. */
+static int flush_block(struct xs_writer *w)
+{
+	uint64_t lo = w->blk_lo, n = w->blk_hi - w->blk_lo;
+
+	w->blk_lo = w->blk_hi = 0;
+	return n ? add_piece(w, lo, w->blk + lo % XS_BLOCK, (size_t)n) : 0;
+}
+
 int xs_data(struct xs_writer *w, uint64_t off, const uint8_t *p, size_t len)
 {
 	uint64_t end = off + len, cur = off;
-	bool incr = w->h.flags & XS_FLAG_INCREMENTAL;
 	int ret = check_range(w, off, len);
 
+	/* A kept part of a block that this call does not continue is complete. */
+	if (ret == 0 && w->blk_hi != w->blk_lo && (w->blk_hi != off || len == 0))
+		ret = flush_block(w);
 	while (ret == 0 && cur < end) {
-		uint64_t piece_end = (cur / XS_BLOCK + 1) * XS_BLOCK;
-		size_t n = (size_t)((piece_end < end ? piece_end : end) - cur);
+		uint64_t bstart = cur / XS_BLOCK * XS_BLOCK, bend = bstart + XS_BLOCK;
+		uint64_t piece_end = bend < end ? bend : end;
+		size_t n = (size_t)(piece_end - cur);
 		const uint8_t *q = p + (cur - off);
 
-		if (!all_zero(q, n))
-			ret = add_data(w, cur, q, n);
-		else if (incr)
-			ret = add_zero(w, cur, n);
+		if (bend > w->h.file_size)
+			bend = w->h.file_size;
+		if (w->blk_hi == cur && w->blk_hi != w->blk_lo) {
+			/* Continues the kept part. */
+			memcpy(w->blk + cur % XS_BLOCK, q, n);
+			w->blk_hi += n;
+			if (w->blk_hi == bend)
+				ret = flush_block(w);
+		} else if (piece_end < bend) {
+			/* Ends inside its block: kept until the rest comes. */
+			memcpy(w->blk + cur % XS_BLOCK, q, n);
+			w->blk_lo = cur;
+			w->blk_hi = piece_end;
+		} else {
+			ret = add_piece(w, cur, q, n);
+		}
 		cur += n;
 	}
 	if (ret < 0)
@@ -280,6 +318,9 @@ int xs_data(struct xs_writer *w, uint64_t off, const uint8_t *p, size_t len)
 int xs_zero(struct xs_writer *w, uint64_t off, uint64_t len)
 {
 	int ret = check_range(w, off, len);
+
+	if (ret == 0)
+		ret = flush_block(w);
 
 	/* The base of a full stream is empty: zeros there already. */
 	if (ret == 0 && len && (w->h.flags & XS_FLAG_INCREMENTAL))
@@ -295,6 +336,8 @@ int xs_writer_finish(struct xs_writer *w, uint64_t *bytes_out, uint8_t digest[16
 	uint8_t b[24];
 	int ret = w->err;
 
+	if (ret == 0)
+		ret = flush_block(w);
 	if (ret == 0)
 		ret = flush_data(w);
 	if (ret == 0)

@@ -8,11 +8,10 @@
  * at most PACK_UNIT bytes, never NULL: a packer (pack.h) for .ubdx.lz4 and
  * .ubdx.gz, or a sink writing to a file or stdout (xs_fd_sink).  The
  * stream depends only on the bytes given, not on how the caller cuts its
- * calls as long as they start and end at multiples of XS_BLOCK (or the
- * file's end), as extents and reads do: contiguous non-zero data is
- * merged into one DATA record, cut at every multiple of XS_MAX_DATA of
- * the offset (so that a change moves no record boundary elsewhere, which
- * keeps restic's deduplication working).
+ * calls (a block given in parts by contiguous calls is judged whole):
+ * contiguous non-zero data is merged into one DATA record, cut at every
+ * multiple of XS_MAX_DATA of the offset (so that a change moves no record
+ * boundary elsewhere, which keeps restic's deduplication working).
  *
  * Reader: push style, so that it can sit behind the decompressors
  * (unpack.h) as their unit_fn; xs_read_fd does a whole file.
