@@ -58,3 +58,22 @@ $(B)/tests/fuzz-xstream: tests/fuzz/fuzz_xstream.c tools/backup/xstream.c tools/
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
 		$$(pkg-config --cflags libxxhash) -Itools/backup -o $@ tests/fuzz/fuzz_xstream.c \
 		tools/backup/xstream.c $$(pkg-config --libs libxxhash)
+
+# Chunk tables are parsed from backup directories: a libFuzzer target,
+# seeded with a valid table (made by the encoder) and its cut-off forms.
+$(B)/tests/fuzz-chunks: tests/fuzz/fuzz_chunks.c tools/backup/chunks.c tools/backup/chunks.h \
+		tools/backup/stream.c tools/common/extent.c
+	@mkdir -p $(@D)
+	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) -g -O1 \
+		-fsanitize=fuzzer,address,undefined $$(pkg-config --cflags libxxhash) \
+		-Itools/backup -Itools/common -o $@ tests/fuzz/fuzz_chunks.c tools/backup/chunks.c \
+		tools/backup/stream.c tools/common/extent.c $$(pkg-config --libs libxxhash)
+
+.PHONY: check-fuzz-chunks
+check-fuzz: check-fuzz-chunks
+check-fuzz-chunks: $(B)/tests/fuzz-chunks
+	@mkdir -p $(B)/fuzz-chunks-corpus $(B)/fuzz-crashes
+	printf 'UBDKCHK1' > $(B)/fuzz-chunks-corpus/magic
+	$(B)/tests/fuzz-chunks -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
+		$(B)/fuzz-chunks-corpus >$(B)/fuzz-chunks.log 2>&1 || { tail -n 40 $(B)/fuzz-chunks.log; exit 1; }
+	@tail -n 2 $(B)/fuzz-chunks.log
