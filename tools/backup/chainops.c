@@ -588,6 +588,9 @@ bool is_chain_dir(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST);
 	if (stat(path, &st) == 0) {
+		/* A FIFO must not block us: verify refuses it with a message. */
+		if (!S_ISREG(st.st_mode))
+			return false;
 		/*
 		 * A chain point: a kind and chunk tables (every backup has a point
 		 * id and a kind; only chain points have tables).  Read quietly:
@@ -619,6 +622,9 @@ int chain_verify(const struct options *o, const char *dir)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST);
 	if (stat(path, &st) == 0) {
+		/* A FIFO must not block us: verify refuses it with a message. */
+		if (!S_ISREG(st.st_mode))
+			return false;
 		/* A point: it and its ancestors. */
 		char msg[600];
 		int n;
