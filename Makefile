@@ -173,13 +173,20 @@ check-escape: $(B)/tests/quote $(B)/tests/extent
 	$(B)/tests/extent
 
 FUZZ_RUNS ?= 200000
-check-fuzz: $(B)/tests/fuzz-header
+check-fuzz: $(B)/tests/fuzz-header $(B)/tests/fuzz-xstream $(B)/tests/xs_test
 	@mkdir -p $(B)/fuzz-corpus
 	tests/fuzz/seed-corpus.sh $(B)/fuzz-corpus
 	@mkdir -p $(B)/fuzz-crashes
 	$(B)/tests/fuzz-header -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
 		$(B)/fuzz-corpus >$(B)/fuzz.log 2>&1 || { tail -n 40 $(B)/fuzz.log; exit 1; }
 	@tail -n 2 $(B)/fuzz.log
+	@# The extent stream parser, from streams the writer made (xs_test --seeds).
+	@mkdir -p $(B)/fuzz-corpus-xstream
+	$(B)/tests/xs_test --seeds $(B)/fuzz-corpus-xstream
+	$(B)/tests/fuzz-xstream -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
+		$(B)/fuzz-corpus-xstream >$(B)/fuzz-xstream.log 2>&1 || \
+		{ tail -n 40 $(B)/fuzz-xstream.log; exit 1; }
+	@tail -n 2 $(B)/fuzz-xstream.log
 
 fuzz: $(B)/tests/fuzz-header
 	@scripts/deps.sh fuzz

@@ -829,6 +829,157 @@ t_old_backups() {
 	err_has "the backing file changed"
 }
 
+# --- chains (--incremental) ----------------------------------------------------
+
+# The points of a chain, oldest first.
+points() { ls "$1" | grep '^[0-9]\{8\}T[0-9]\{6\}\.[0-9]\{3\}Z$'; }
+
+# A chain of a full point and three incrementals taken while the guest
+# writes records, with Debian's linux.uml (no tracking in its kernel: the
+# comparison source).  Each point restored holds every record written
+# before its backup started and none written after it returned; verify
+# passes; prune keeps the newest two, byte-equal to before.
+t_chain_live() {
+	trap on_exit EXIT
+	make_disk disk 64
+	start_guest gc ubda="$T/disk.cow,$T/disk.img"
+	i=0
+	while [ $i -lt 4 ]; do
+		i=$((i + 1))
+		eval "before$i=$(last_rec gc)"
+		expect_status 0 "$BK" --incremental -j -u "$T/uml" gc "$T/chain"
+		eval "after$i=$(last_rec gc)"
+		cat err.txt
+		kind=$(json_str out.txt kind)
+		if [ $i = 1 ]; then
+			[ "$kind" = full ] || fail "point 1: kind $kind"
+			grep -q "full (the chain had no point)" err.txt || fail "summary: $(cat err.txt)"
+		else
+			[ "$kind" = incremental ] || fail "point $i: kind $kind"
+			[ "$(json_str out.txt changes)" = comparison ] || fail "point $i: changes $(json_str out.txt changes)"
+			grep -q '"changes_note": "tracking not available' out.txt || fail "point $i: no note on why"
+			grep -q '"parent": {"point": "[0-9a-f]\{32\}", "dir": "[0-9T.Z]*"}' out.txt ||
+				fail "point $i: parent entry: $(grep parent out.txt)"
+		fi
+		echo "point $i: pause $(json_num out.txt pause_ms) ms, stored $(json_num out.txt stored_bytes) bytes"
+		sleep 1
+	done
+	assert_running gc "after four chain points"
+	stop_guest gc
+	trap - EXIT
+	[ "$(points "$T/chain" | wc -l)" = 4 ] || fail "points: $(ls "$T/chain")"
+	expect_status 0 "$BK" verify "$T/chain"
+	i=0
+	for p in $(points "$T/chain"); do
+		i=$((i + 1))
+		expect_status 0 "$BK" restore "$T/chain/$p/ubd0.ubdx" "$T/r$i.cow"
+		grep -q "chunk table matches" err.txt || fail "restore $i: $(cat err.txt)"
+		eval "b=\$before$i a=\$after$i"
+		c=$(merged_check "$T/r$i.cow" "$b")
+		echo "point $i: $c records (written before: $b, when it returned: $a)"
+		[ "$c" -le $((a + 1)) ] || fail "point $i holds $c records, more than the $a written when it returned"
+	done
+	# Retention: keep two; they restore to the same bytes; verify passes.
+	expect_status 0 "$BK" prune --keep 2 "$T/chain"
+	[ "$(points "$T/chain" | wc -l)" = 2 ] || fail "after prune: $(ls -A "$T/chain")"
+	[ -z "$(ls -A "$T/chain" | grep '^\.')" ] || fail "prune left hidden files: $(ls -A "$T/chain")"
+	expect_status 0 "$BK" verify "$T/chain"
+	i=2
+	for p in $(points "$T/chain"); do
+		i=$((i + 1))
+		expect_status 0 "$BK" restore "$T/chain/$p/ubd0.ubdx" "$T/p$i.cow"
+		cmp "$T/p$i.cow" "$T/r$i.cow" || fail "point $i restored after prune differs"
+	done
+	grep -q '"kind": "full"' "$T/chain/$(points "$T/chain" | head -n 1)/manifest.json" ||
+		fail "the oldest kept point is not full after prune"
+}
+
+# A damaged or missing link is named by verify, and a chain with a hole
+# takes no new point; previous points are left as they were.
+t_chain_damage() {
+	small_cow x
+	printf 'data' | dd of="$T/x.cow" bs=1 seek=100000 conv=notrunc status=none
+	expect_status 0 "$BK" -q -i --offline "$T/x.cow" "$T/chain"
+	for n in 1 2 3; do
+		printf "more $n" | dd of="$T/x.cow" bs=1 seek=$((n * 300000)) conv=notrunc status=none
+		expect_status 0 "$BK" -q -i -c --offline "$T/x.cow" "$T/chain"
+	done
+	set -- $(points "$T/chain")
+	expect_status 0 "$BK" verify "$T/chain/$4"
+	cp -r "$T/chain" "$T/bad"
+	printf 'X' | dd of="$T/bad/$3/ubd0.chunks" bs=1 seek=70 conv=notrunc status=none
+	# One line per damaged point: the point itself, and its child's link.
+	"$BK" verify -q "$T/bad" >out.txt 2>err.txt && fail "verify passed a damaged chain"
+	grep -q "$3: ubd0.chunks: not a valid chunk table at byte .*: digest mismatch" err.txt ||
+		fail "damage not named: $(cat err.txt)"
+	grep -q "$4: parent $3: ubd0.chunks" err.txt || fail "the child's link not named: $(cat err.txt)"
+	[ "$(wc -l <err.txt)" = 2 ] || fail "verify: $(cat err.txt)"
+	rm -r "$T/bad"
+	cp -r "$T/chain" "$T/bad"
+	rm -r "${T:?}/bad/$2"
+	expect_status 1 "$BK" verify -q "$T/bad/$4"
+	err_has "missing or damaged link: point $2 is missing"
+	sums=$(cd "$T/bad" && find . -type f | sort | xargs md5sum)
+	expect_status 8 "$BK" -i --offline "$T/x.cow" "$T/bad"
+	err_has "missing or damaged link"
+	[ "$sums" = "$(cd "$T/bad" && find . -type f | sort | xargs md5sum)" ] || fail "a refused run changed the chain"
+	expect_status 1 "$BK" restore "$T/bad/$4/ubd0.ubdx.lz4" "$T/r.cow"
+	err_has "point $2 is missing"
+	[ ! -e "$T/r.cow" ] || fail "a failed restore left its output"
+}
+
+# A parent of another guest's COW or another master is refused (exit 8),
+# the chain untouched.
+t_chain_other_guest() {
+	small_cow x
+	"$MKCOW" -q "$T/y.cow" "$T/x.img" || fail "uml_mkcow"
+	truncate -s 4M "$T/z.img"
+	"$MKCOW" -q "$T/z.cow" "$T/z.img" || fail "uml_mkcow"
+	expect_status 0 "$BK" -q -i --offline "$T/x.cow" "$T/chain"
+	sums=$(cd "$T/chain" && find . -type f | sort | xargs md5sum)
+	expect_status 8 "$BK" -i --offline "$T/y.cow" "$T/chain"
+	err_has "another COW file"
+	# The same COW path over another master.
+	mv "$T/x.cow" "$T/x.orig"
+	cp "$T/z.cow" "$T/x.cow"
+	expect_status 8 "$BK" -i --offline "$T/x.cow" "$T/chain"
+	err_has "another master"
+	expect_status 8 "$BK" -i --offline "$T/x.orig" "$T/y.cow" "$T/chain"
+	err_has "another set of devices"
+	[ "$sums" = "$(cd "$T/chain" && find . -type f | sort | xargs md5sum)" ] || fail "a refused run changed the chain"
+	[ "$(points "$T/chain" | wc -l)" = 1 ] || fail "a refused run left a point: $(ls "$T/chain")"
+}
+
+# The destination fills up in the middle of an incremental of a running
+# guest: exit 5, the guest runs, no new point, the previous ones intact.
+t_chain_full_disk() {
+	[ "$(id -u)" = 0 ] || skip "not root: no tmpfs to fill"
+	mkdir -p "$T/small"
+	mount -t tmpfs -o size=48m tmpfs "$T/small" 2>/dev/null || skip "no tmpfs mount here"
+	trap on_exit EXIT
+	make_disk disk 64
+	start_guest gf ubda="$T/disk.cow,$T/disk.img"
+	expect_status 0 "$BK" -q -i -u "$T/uml" gf "$T/small/chain"
+	sums=$(cd "$T/small/chain" && find . -type f | sort | xargs md5sum)
+	# Leave 64 KiB free: the changed records and bulk data need more.
+	dd if=/dev/zero of="$T/small/fill" bs=64k status=none 2>/dev/null
+	truncate -s $(( $(stat -c %s "$T/small/fill") - 65536 )) "$T/small/fill"
+	wait_records gf $(( $(last_rec gf) + 12 )) 60 || fail "guest stuck"
+	expect_status 5 "$BK" -i -u "$T/uml" gf "$T/small/chain"
+	err_has "No space left on device"
+	assert_running gf "after a full destination"
+	[ "$(points "$T/small/chain" | wc -l)" = 1 ] && [ "$(ls "$T/small/chain" | wc -l)" = 1 ] ||
+		fail "a failed incremental left files: $(ls -A "$T/small/chain")"
+	[ "$sums" = "$(cd "$T/small/chain" && find . -type f | sort | xargs md5sum)" ] ||
+		fail "the previous point changed"
+	rm "$T/small/fill"
+	expect_status 0 "$BK" -q -i -u "$T/uml" gf "$T/small/chain"
+	expect_status 0 "$BK" verify "$T/small/chain"
+	stop_guest gf
+	trap - EXIT
+	umount "$T/small"
+}
+
 t_known_answers() {
 	"$B/tests/backup_kat" || fail "known-answer tests"
 }

@@ -9,6 +9,8 @@
 #include "pack.h"
 #include "quote.h"
 #include "stream.h"
+#include "lz4_splice.h"
+#include "xstream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +33,16 @@ void backup_init(struct backup *b, const struct options *o, bool live)
 	b->wd.fd = -1;
 	b->io_idle = "none";
 	b->t_start = now();
+	/* The point's id: unique without coordination (docs/backup-format.md). */
+	if (getrandom(b->point, sizeof(b->point), 0) != (ssize_t)sizeof(b->point)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		for (size_t i = 0; i < sizeof(b->point); i++)
+			b->point[i] ^= (uint8_t)((uint64_t)ts.tv_nsec >> (i % 4 * 8)) ^
+				       (uint8_t)(getpid() >> (i % 2 * 8)) ^ (uint8_t)(ts.tv_sec >> i);
+	}
+	xs_hex128(b->point, b->point_hex);
 }
 
 struct device *device_new(struct backup *b, int unit)
@@ -48,12 +61,11 @@ struct device *device_new(struct backup *b, int unit)
 int read_header(struct device *d, const char *what)
 {
 	struct ubdk_err err = { 0 };
-	struct ubdk_geometry geo;
 	char name[256];
 
 	/* The name is only for messages: short enough to leave room for why. */
 	quote_elide(name, sizeof(name), d->cow);
-	if (ubdk_header_read_fd(d->src, name, &d->hdr, &geo, &err) < 0) {
+	if (ubdk_header_read_fd(d->src, name, &d->hdr, &d->geo, &err) < 0) {
 		if (err.code == UBDK_E_SYS)
 			cli_error("%s: %s: cannot read: %s", d->name, quote_name(d->cow),
 				  strerror(err.errnum));
@@ -65,6 +77,7 @@ int read_header(struct device *d, const char *what)
 			cli_error("%s", err.msg);
 		return EXIT_DEVICE;
 	}
+	d->data_offset = d->geo.data_offset;
 	return 0;
 }
 
@@ -93,15 +106,24 @@ int prepare_dest(struct backup *b)
 	const struct options *o = b->o;
 	struct stat st;
 
-	snprintf(b->dest, sizeof(b->dest), "%s", o->dest);
-	if (mkdir(o->dest, 0755) == 0)
+	if (o->incremental) {
+		int cst = chain_prepare(b);
+
+		if (cst)
+			return cst;
+	} else {
+		snprintf(b->dest, sizeof(b->dest), "%s", o->dest);
+	}
+	if (o->incremental)
+		;
+	else if (mkdir(o->dest, 0755) == 0)
 		b->made_dest = true;
 	else if (errno != EEXIST) {
 		cli_error("%s: cannot create the directory: %s", quote_name(o->dest),
 			  strerror(errno));
 		return EXIT_DEST;
 	}
-	b->dirfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	b->dirfd = open(b->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (b->dirfd < 0) {
 		cli_error("%s: %s", quote_name(o->dest), errno == ENOTDIR ? "not a directory" :
 			  strerror(errno));
@@ -123,14 +145,17 @@ int prepare_dest(struct backup *b)
 		 * Through a local: gcc's -Wrestrict cannot tell that the suffix
 		 * (a string constant) is not inside *b, which holds d->file.
 		 */
-		snprintf(file, sizeof(file), "%s.cow%s", d->name, pack_suffix(o->compress));
+		/* Compressed or a chain point: an extent stream, whose size follows the data. */
+		snprintf(file, sizeof(file), "%s.%s%s", d->name, o->compress || o->incremental ?
+			 "ubdx" : "cow",
+			 pack_suffix(o->compress));
 		memcpy(d->file, file, sizeof(file));
 		if (!o->force && fstatat(b->dirfd, d->file, &st, 0) == 0) {
 			cli_error("%s/%s: already exists; use -f to replace it",
 				  quote_name(o->dest), quote_name(d->file));
 			return EXIT_DEST;
 		}
-		snprintf(path, sizeof(path), "%s/%s.cow", o->dest, d->name);
+		snprintf(path, sizeof(path), "%s/%s.cow", b->dest, d->name);
 		ret = afile_open(&d->af, b->dirfd, path, 0644, true);
 		if (ret < 0) {
 			cli_error("%s: cannot create files: %s", quote_name(o->dest),
@@ -147,7 +172,8 @@ int check_space(struct backup *b)
 	struct statvfs vfs;
 	uint64_t need = 0, avail;
 
-	if (b->method == M_REFLINK || fstatvfs(b->dirfd, &vfs) < 0)
+	/* An incremental's size is known only once compared: ENOSPC then. */
+	if (b->method == M_REFLINK || b->has_parent || fstatvfs(b->dirfd, &vfs) < 0)
 		return 0;
 	for (int i = 0; i < b->ndev; i++)
 		need += b->dev[i].data_bytes;
@@ -186,6 +212,13 @@ int try_reflink(struct backup *b)
 	int ret;
 
 	b->method = o->method;
+	/* A chain point is a stream written from a scan, never a clone. */
+	if (o->incremental && o->method == M_REFLINK) {
+		cli_error("--method reflink: not with --incremental (a point is a stream)");
+		return EXIT_USAGE;
+	}
+	if (o->incremental && o->method == M_AUTO)
+		return 0;
 	if (o->method != M_AUTO && o->method != M_REFLINK)
 		return 0;
 	for (int i = 0; i < b->ndev; i++) {
@@ -227,15 +260,26 @@ void utc_now(char *buf, size_t len)
 
 struct post_ctx {
 	struct sums *sums;
-	struct packer *packer;
+	struct xs_writer *xs;           /* compressed: the stream, into a packer */
+	uint64_t off;
 };
 
+/*
+ * One pass over the copy's units: the manifest's checksums of every unit
+ * (holes as NULL, not read), and the data into the stream.  A chunk table
+ * (docs/backup-format.md) would hash here too: it sees every unit with
+ * data at its offset.
+ */
 static int post_unit(void *ctx, const uint8_t *data, size_t len)
 {
 	struct post_ctx *p = ctx;
+	int ret = 0;
 
 	sums_unit(p->sums, data, len);
-	return p->packer ? packer_unit(p->packer, data, len) : 0;
+	if (p->xs && data)
+		ret = xs_data(p->xs, p->off, data, len);
+	p->off += len;
+	return ret;
 }
 
 static int fsync_error(const char *name, int err)
@@ -248,6 +292,8 @@ static int finish_device(struct backup *b, struct device *d)
 {
 	const struct options *o = b->o;
 	struct post_ctx pc = { .sums = &d->sums };
+	struct packer *packer = NULL;
+	uint8_t digest[16];
 	struct ubdk_err err = { 0 };
 	struct ubdk_cow *cow;
 	char path[PATH_MAX + 80], proc[64];
@@ -280,16 +326,31 @@ static int finish_device(struct backup *b, struct device *d)
 			cli_error("%s: cannot create: %s", quote_name(path), strerror(-ret));
 			return EXIT_DEST;
 		}
-		ret = packer_open(&pc.packer, o->compress, o->level, d->zf.fd,
-				  (uint64_t)d->st.st_size);
-		if (ret < 0)
+		/* The stream's length is not known before it ends. */
+		ret = packer_open(&packer, o->compress, o->level, d->zf.fd, LZ4S_NO_SIZE);
+		if (ret == 0) {
+			struct xs_header h = { .chunk_size = XS_CHUNK_SIZE,
+					       .file_size = (uint64_t)d->st.st_size,
+					       .data_offset = d->data_offset };
+
+			memcpy(h.point, b->point, sizeof(h.point));
+			ret = xs_writer_open(&pc.xs, &h, packer_unit, packer);
+		}
+		if (ret < 0) {
+			packer_free(packer);
 			return fsync_error(d->file, -ret);
+		}
 	}
 	t0 = now();
 	ret = pack_stream_fd(d->af.fd, (uint64_t)d->st.st_size, post_unit, &pc, &interrupted);
-	if (ret == 0 && pc.packer)
-		ret = packer_finish(pc.packer, &d->stored_bytes);
-	packer_free(pc.packer);
+	if (ret == 0 && pc.xs) {
+		ret = xs_writer_finish(pc.xs, NULL, digest);
+		xs_hex128(digest, d->stream_hex);
+	}
+	if (ret == 0 && packer)
+		ret = packer_finish(packer, &d->stored_bytes);
+	xs_writer_free(pc.xs);
+	packer_free(packer);
 	b->t_compress += now() - t0;
 	if (ret == -EINTR)
 		return EXIT_INTERRUPTED;
@@ -343,6 +404,8 @@ static char *manifest_of(const struct backup *b, size_t *len)
 	}
 	m.live = b->live;
 	m.created = b->created;
+	m.point = b->point_hex;
+	m.kind = "full";
 	m.method = method_names[b->method];
 	m.method_note = b->method_note[0] ? b->method_note : NULL;
 	m.synced = b->synced;
@@ -357,6 +420,20 @@ static char *manifest_of(const struct backup *b, size_t *len)
 	m.t_total = (b->t_post - b->t_start) * 1000;
 	if (b->method == M_TRACK)
 		m.tracked_writes = b->tracked_writes;
+	char point_hex[XXH_HEX], parent_hex[XXH_HEX], sxx[MAX_DEV][XXH_HEX], cxx[MAX_DEV][XXH_HEX];
+
+	if (b->o->incremental) {
+		digest_hex(b->point_id, point_hex);
+		m.point = point_hex;
+		m.kind = b->has_parent ? "incremental" : "full";
+		if (b->has_parent) {
+			digest_hex(b->parent.id, parent_hex);
+			m.parent_point = parent_hex;
+			m.parent_dir = b->parent.name;
+			m.changes = changes_names[b->changes.kind];
+			m.changes_note = b->changes.note[0] ? b->changes.note : NULL;
+		}
+	}
 	for (int i = 0; i < b->ndev; i++) {
 		const struct device *d = &b->dev[i];
 
@@ -365,11 +442,23 @@ static char *manifest_of(const struct backup *b, size_t *len)
 			.size = d->hdr.size, .mtime = d->hdr.mtime,
 			.layout = ubdk_layout_name(d->hdr.layout), .sectorsize = d->hdr.sectorsize,
 			.file = d->file, .compression = pack_name(b->o->compress),
+			.format = b->o->compress ? "ubdx" : "cow",
+			.stream_xxh128 = d->stream_hex[0] ? d->stream_hex : NULL,
 			.stored_bytes = d->stored_bytes, .cow_bytes = (uint64_t)d->st.st_size,
 			.data_bytes = d->data_bytes, .cow_sectors = d->cow_sectors,
 			.paused_copy_bytes = d->paused_bytes,
 			.crc32 = d->sums.crc_hex, .sha256_tree = d->sums.sha_hex,
 		};
+		if (b->o->incremental) {
+			digest_hex(d->er.digest, sxx[i]);
+			digest_hex(d->er.tab.end, cxx[i]);
+			md[i].crc32 = md[i].sha256_tree = NULL;
+			md[i].cow_sectors = MANIFEST_ABSENT;
+			md[i].chunks = d->chunks_file;
+			md[i].chunks_xxh128 = cxx[i];
+			md[i].stream_xxh128 = sxx[i];
+			md[i].paused_copy_bytes = d->paused_bytes;
+		}
 	}
 	m.dev = md;
 	m.ndev = (size_t)b->ndev;
@@ -428,6 +517,12 @@ int finish(struct backup *b)
 	 * CPU.
 	 */
 	memset(sync, 0, sizeof(sync));
+	if (b->o->incremental) {
+		st = finish_chain(b);
+		if (st)
+			return st;
+		goto manifest;
+	}
 	for (int i = 0; i < b->ndev && !b->o->compress; i++) {
 		sync[i].fd = b->dev[i].af.fd;
 		sync[i].running = pthread_create(&sync[i].thread, NULL, sync_thread,
@@ -452,6 +547,7 @@ int finish(struct backup *b)
 		if (st)
 			return st;
 	}
+manifest:
 	b->t_post = now();
 	text = manifest_of(b, &len);
 	if (!text) {
@@ -473,7 +569,10 @@ static void cleanup(struct backup *b)
 
 		if (d->published)
 			unlinkat(b->dirfd, d->file, 0);
-		d->published = false;
+		if (d->tpublished)
+			unlinkat(b->dirfd, d->chunks_file, 0);
+		d->published = d->tpublished = false;
+		afile_discard(&d->tf);
 		afile_discard(&d->af);
 		afile_discard(&d->zf);
 	}
@@ -492,6 +591,30 @@ void summary(const struct backup *b)
 		data += b->dev[i].data_bytes;
 		stored += b->dev[i].stored_bytes;
 		paused += b->dev[i].paused_bytes;
+	}
+	if (b->o->incremental) {
+		uint64_t chunks = 0, rd = 0;
+		char pause[64] = "";
+
+		for (int i = 0; i < b->ndev; i++) {
+			chunks += b->dev[i].er.chunks_stored;
+			rd += b->dev[i].scanning ? b->dev[i].scan.read : b->dev[i].er.read_bytes;
+		}
+		if (b->live)
+			snprintf(pause, sizeof(pause), "; paused %.1f ms (%s)", b->pause_ms,
+				 method_names[b->method]);
+		fprintf(stderr, "%s: %s: %s point %s in %s (%s%s%s%s%s): %llu chunk%s stored, "
+			"%s%s%.1f MiB; %.1f MiB of COW data read%s\n", cli_prog,
+			b->live ? quote_name(b->g.umid) : "offline", b->has_parent ?
+			"incremental" : "full (the chain had no point)", b->point_name,
+			quote_name(b->o->dest), b->has_parent ? "parent " : "new chain",
+			b->has_parent ? b->parent.name : "", b->has_parent ? ", changes: " : "",
+			b->has_parent ? changes_names[b->changes.kind] : "",
+			b->has_parent && b->changes.note[0] ? "" : "", (unsigned long long)chunks,
+			chunks == 1 ? "" : "s", b->o->compress ? pack_name(b->o->compress) : "",
+			b->o->compress ? " " : "", (double)stored / 1048576.0,
+			(double)rd / 1048576.0, pause);
+		return;
 	}
 	if (b->live)
 		fprintf(stderr, "%s: %s: %d device%s, %.1f MiB of COW data backed up into "
@@ -520,7 +643,14 @@ void backup_end(struct backup *b, int status)
 			close(b->dev[i].src);
 		afile_discard(&b->dev[i].af);
 		afile_discard(&b->dev[i].zf);
+		afile_discard(&b->dev[i].tf);
+		table_free(&b->dev[i].ptab);
+		table_free(&b->dev[i].er.tab);
+		if (b->dev[i].scanning)
+			scan_free(&b->dev[i].scan);
 	}
+	if (b->has_parent)
+		point_free(&b->parent);
 	if (b->dirfd >= 0)
 		close(b->dirfd);
 }
@@ -589,7 +719,8 @@ int backup_offline(struct backup *b)
 		struct snap_file f;
 
 		snap_of(&b->dev[i], &f);
-		ret = b->method == M_REFLINK ? 0 : snap_copy(&f, &c);
+		/* A chain point is written from the COW itself: nothing writes it. */
+		ret = b->method == M_REFLINK || o->incremental ? 0 : snap_copy(&f, &c);
 		if (ret < 0)
 			st = dest_error(&c, ret);
 	}

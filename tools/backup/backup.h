@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 
 #include "afile.h"
+#include "chain.h"
+#include "point.h"
 #include "guest.h"
 #include "mconsole.h"
 #include "snap.h"
@@ -26,6 +28,7 @@ struct device {
 	int unit;
 	char cow[PATH_MAX];
 	struct ubdk_header hdr;
+	uint64_t data_offset;           /* of the COW: the chunk grid's origin */
 	int src;
 	struct stat st;
 	uint64_t data_bytes;            /* allocated in the COW */
@@ -35,6 +38,17 @@ struct device {
 	bool published;
 	uint64_t paused_bytes, stored_bytes, cow_sectors;
 	struct sums sums;
+	struct ubdk_geometry geo;
+	/* --incremental: the parent's table, the scan against it, the new table */
+	struct chunk_grid grid;
+	struct chunk_table ptab;
+	struct scan scan;
+	bool scanning;
+	struct afile tf;
+	char chunks_file[64];
+	bool tpublished;
+	struct emit_result er;
+	char stream_hex[33];            /* a stream's XXH3-128; "" for a COW file */
 };
 
 struct backup {
@@ -55,10 +69,18 @@ struct backup {
 	long long dirty_kb;
 	double t_start, t_precopy, t_sync, pause_ms, t_post, t_compress, t_fsync;
 	char created[32];
+	uint8_t point[16];              /* random: this backup's id */
+	char point_hex[33];
 	uint64_t tracked_writes;
 	struct watchdog wd;
 	struct iotrack *track;
 	const char *after;              /* once stopped: what the guest does now */
+	/* --incremental: the chain directory, this point, its parent */
+	char point_name[POINT_NAME_LEN + 1];
+	uint8_t point_id[16];
+	bool has_parent;
+	struct point parent;
+	struct changes changes;
 };
 
 void backup_init(struct backup *b, const struct options *o, bool live);
@@ -90,6 +112,21 @@ void utc_now(char *buf, size_t len);
 int finish(struct backup *b);
 /* The one-line summary on stderr. */
 void summary(const struct backup *b);
+
+/*
+ * --incremental: pick the parent (the newest point of the chain in
+ * o->dest), check it is of this guest, its devices and master, and name
+ * the new point's directory in b->dest.  0 or an exit status.
+ */
+int chain_prepare(struct backup *b);
+/* Live, with a parent: hash the COWs against the parent's tables. */
+int chain_precopy(struct backup *b);
+
+/* Rescan the chunks of device i holding the blocks in bits (NULL: all); -errno with msg. */
+int chain_rescan(struct backup *b, int i, const uint64_t *bits, uint64_t nb, uint32_t blk,
+		 char *msg, size_t msglen);
+/* The point's streams and tables, published (the manifest follows). */
+int finish_chain(struct backup *b);
 
 /* --offline: COW files of a guest that is not running. */
 int backup_offline(struct backup *b);

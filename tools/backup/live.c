@@ -289,6 +289,8 @@ static int precopy(struct backup *b)
 
 	if (b->method == M_REFLINK || b->method == M_COPY)
 		return 0;
+	if (b->has_parent)
+		return chain_precopy(b);
 	for (int i = 0; i < b->ndev; i++) {
 		struct snap_file f;
 
@@ -320,6 +322,14 @@ static int catch_up(struct backup *b, struct snap_ctx *c, uint64_t *dirty_bytes)
 			n += (uint64_t)__builtin_popcountll(bits[w]);
 		*dirty_bytes += n * IOTRACK_BLOCK;
 		snap_of(&b->dev[i], &f);
+		if (b->has_parent) {
+			/* The chunks holding those blocks, hashed again. */
+			ret = chain_rescan(b, i, bits, nb, IOTRACK_BLOCK, c->msg, sizeof(c->msg));
+			free(bits);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
 		ret = snap_ranges(&f, bits, nb, IOTRACK_BLOCK, c);
 		free(bits);
 		b->dev[i].paused_bytes = c->written - before;
@@ -365,6 +375,17 @@ static int paused_copy(struct backup *b, struct snap_ctx *c)
 	if (b->method == M_TRACK) {
 		stall_hook();
 		return catch_up(b, c, &dirty);
+	}
+	if (b->has_parent) {
+		/* No tracer: every chunk compared again, while stopped. */
+		stall_hook();
+		for (int i = 0; i < b->ndev; i++) {
+			ret = chain_rescan(b, i, NULL, 0, 0, c->msg, sizeof(c->msg));
+
+			if (ret < 0)
+				return ret;
+		}
+		return 0;
 	}
 	for (int i = 0; i < b->ndev; i++) {
 		struct snap_file f;

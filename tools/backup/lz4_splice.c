@@ -7,15 +7,18 @@
 #include <string.h>
 #include <xxhash.h>
 
-void lz4s_header(uint8_t hdr[LZ4S_HEADER], uint64_t content_size)
+size_t lz4s_header(uint8_t hdr[LZ4S_HEADER], uint64_t content_size)
 {
+	size_t n = content_size == LZ4S_NO_SIZE ? 0 : 8;
+
 	put_le32(hdr, 0x184D2204U);
-	hdr[4] = 0x40 | 0x20 | 0x10 | 0x08;
+	hdr[4] = 0x40 | 0x20 | 0x10 | (n ? 0x08 : 0);
 	hdr[5] = 6 << 4;
-	for (int i = 0; i < 8; i++)
+	for (size_t i = 0; i < n; i++)
 		hdr[6 + i] = (uint8_t)(content_size >> (8 * i));
 	/* The descriptor's checksum: the second byte of its xxHash32. */
-	hdr[14] = (uint8_t)(XXH32(hdr + 4, 10, 0) >> 8);
+	hdr[6 + n] = (uint8_t)(XXH32(hdr + 4, 2 + n, 0) >> 8);
+	return 7 + n;
 }
 
 bool lz4s_is_ours(const uint8_t *hdr, uint64_t *content_size)

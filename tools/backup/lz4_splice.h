@@ -24,12 +24,16 @@
 /* Room a block needs: its size field, the data, its checksum. */
 #define LZ4S_BLOCK_MAX(len) ((len) + 8)
 
+/* A content size not known when the frame starts (an extent stream's). */
+#define LZ4S_NO_SIZE UINT64_MAX
 /*
  * Version 01, independent blocks, block checksums, content size; blocks
  * of at most 1 MiB.  No content checksum: it would have to hash every
- * zero of the holes (the manifest's checksums cover the content).
+ * zero of the holes (the manifest's checksums cover the content).  With
+ * LZ4S_NO_SIZE, no content size: a shorter header (7 bytes), and the frame
+ * is read as any other (unpack.c).  Returns the header's length.
  */
-void lz4s_header(uint8_t hdr[LZ4S_HEADER], uint64_t content_size);
+size_t lz4s_header(uint8_t hdr[LZ4S_HEADER], uint64_t content_size);
 /* Whether hdr (LZ4S_HEADER bytes) starts a frame of ours, and its content size. */
 bool lz4s_is_ours(const uint8_t *hdr, uint64_t *content_size);
 /*

@@ -57,12 +57,22 @@ static const struct field device_fields[] = {
 	D("sectorsize", T_U64, 0, sectorsize),
 	D("file", T_STR, F_BREAK, file),
 	D("compression", T_STR, 0, compression),
+	D("format", T_STR, 0, format),
+	D("stream_xxh128", T_STR, F_OPT, stream_xxh128),
 	D("stored_bytes", T_U64, 0, stored_bytes),
 	D("cow_bytes", T_U64, F_BREAK, cow_bytes),
 	D("data_bytes", T_U64, 0, data_bytes),
-	D("cow_sectors", T_U64, 0, cow_sectors),
+	D("cow_sectors", T_U64, F_OPT, cow_sectors),
 	D("paused_copy_bytes", T_U64, 0, paused_copy_bytes),
-	{ "checksums", T_OBJ, F_BREAK, 0, checksum_fields },
+	{ "checksums", T_OBJ, F_BREAK | F_OPT, 0, checksum_fields },
+	D("chunks", T_STR, F_OPT | F_BREAK, chunks),
+	D("chunks_xxh128", T_STR, F_OPT, chunks_xxh128),
+	{ NULL, 0, 0, 0, NULL },
+};
+
+static const struct field parent_fields[] = {
+	M("point", T_STR, 0, parent_point),
+	M("dir", T_STR, 0, parent_dir),
 	{ NULL, 0, 0, 0, NULL },
 };
 
@@ -75,6 +85,8 @@ static const struct field manifest_fields[] = {
 	M("kernel", T_STR, F_NULL, kernel),
 	M("live", T_BOOL, 0, live),
 	M("created", T_STR, 0, created),
+	M("point", T_STR, 0, point),
+	M("kind", T_STR, 0, kind),
 	M("method", T_STR, 0, method),
 	M("method_note", T_STR, F_OPT, method_note),
 	M("synced", T_BOOL, 0, synced),
@@ -84,6 +96,9 @@ static const struct field manifest_fields[] = {
 	M("pause_ms", T_MS3, 0, pause_ms),
 	{ "timing_ms", T_OBJ, 0, 0, timing_fields },
 	M("tracked_writes", T_U64, F_OPT, tracked_writes),
+	{ "parent", T_OBJ, F_OPT, 0, parent_fields },
+	M("changes", T_STR, F_OPT, changes),
+	M("changes_note", T_STR, F_OPT, changes_note),
 	{ "devices", T_DEVICES, 0, 0, NULL },
 	{ NULL, 0, 0, 0, NULL },
 };
@@ -152,8 +167,20 @@ static json_t *value_of(const struct field *f, const void *base)
 	case T_OBJ: {
 		json_t *o = json_object();
 
-		for (const struct field *g = f->sub; g->key; g++)
-			json_object_set_new(o, g->key, value_of(g, base));
+		for (const struct field *g = f->sub; g->key; g++) {
+			json_t *v = value_of(g, base);
+
+			/* An optional object whose members are all absent is left out. */
+			if ((f->flags & F_OPT) && json_is_null(v)) {
+				json_decref(v);
+				continue;
+			}
+			json_object_set_new(o, g->key, v);
+		}
+		if ((f->flags & F_OPT) && json_object_size(o) == 0) {
+			json_decref(o);
+			return NULL;
+		}
 		return o;
 	}
 	}

@@ -21,11 +21,18 @@ struct manifest_device {
 	uint64_t size, mtime, sectorsize, stored_bytes, cow_bytes, data_bytes, cow_sectors,
 		 paused_copy_bytes;
 	const char *crc32, *sha256_tree;
+	/* "cow" (a COW file, maybe compressed) or "ubdx" (an extent stream);
+	 * NULL in manifests before 0.3: "cow". */
+	const char *format, *stream_xxh128;
+	/* Chain points (docs/backup-format.md): the chunk table and its digest. */
+	const char *chunks, *chunks_xxh128;
 };
 
 struct manifest {
 	const char *format, *tool, *guest, *mconsole, *kernel, *created, *method,
 		   *method_note, *io_idle;
+	/* NULL in manifests before 0.3.  Chain points: the parent, what said what changed. */
+	const char *point, *kind, *parent_point, *parent_dir, *changes, *changes_note;
 	uint64_t version, tracked_writes;
 	int64_t dirty_kb;
 	bool live, synced, drained;

@@ -124,8 +124,7 @@ static int lz4_open(struct packer *p, int level, uint64_t content_size)
 	if (!p->block || !p->zero_block || !unit_zeros())
 		return -ENOMEM;
 	p->zero_len = lz4s_block(level, unit_zeros(), PACK_UNIT, p->zero_block);
-	lz4s_header(hdr, content_size);
-	return out_put(p, hdr, sizeof(hdr));
+	return out_put(p, hdr, lz4s_header(hdr, content_size));
 }
 
 static int gz_open(struct packer *p, int level)

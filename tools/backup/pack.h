@@ -12,7 +12,11 @@
 #include <stdint.h>
 
 struct packer;
-/* level 0: the format's default (lz4: fast; gzip: 6). */
+/*
+ * level 0: the format's default (lz4: fast; gzip: 6).  content_size:
+ * LZ4S_NO_SIZE (lz4_splice.h) when not known beforehand (an extent
+ * stream); units may then be shorter than PACK_UNIT anywhere.
+ */
 int packer_open(struct packer **p, int format, int level, int outfd,
 		uint64_t content_size);
 /* A unit_fn (stream.h). */

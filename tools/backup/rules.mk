@@ -1,11 +1,11 @@
 # uml_backup: point-in-time backups of running UML guests (issue 6).
 # Included by the top-level Makefile.
-BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c live.c backup.c manifest.c \
-	verify.c restore.c stream.c sums.c pack.c lz4_splice.c unpack.c sparse.c \
-	mconsole.c guest.c iotrack.c snap.c watchdog.c)
+BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c live.c backup.c incr.c manifest.c \
+	verify.c restore.c stream.c sums.c pack.c lz4_splice.c unpack.c sparse.c xstream.c xstream_fd.c export.c \
+	mconsole.c guest.c iotrack.c snap.c watchdog.c chunks.c chain.c point.c chainops.c)
 BACKUP_HDR := $(addprefix tools/backup/,tool.h live.h backup.h manifest.h verify.h \
-	restore.h stream.h sums.h pack.h lz4_splice.h unpack.h sparse.h \
-	mconsole.h guest.h iotrack.h snap.h watchdog.h)
+	restore.h stream.h sums.h pack.h lz4_splice.h unpack.h sparse.h xstream.h export.h \
+	mconsole.h guest.h iotrack.h snap.h watchdog.h chunks.h chain.h point.h)
 # Debian's libraries (scripts/deps.sh): LZ4 and zlib for the formats,
 # libxxhash for the LZ4 blocks written here, nettle for SHA-256, jansson
 # for the manifest and --json.
@@ -33,5 +33,47 @@ $(B)/tests/backup_kat: tests/backup/kat_test.c tools/backup/sums.c tools/backup/
 		$(filter %.c,$^) $(BACKUP_LIBS)
 
 .PHONY: check-backup
-check-backup: all $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/backup_kat
+check-backup: all $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/backup_kat \
+		$(B)/tests/xs_test
 	tests/backup/run.sh $(B)
+
+# The extent stream (xstream.h) against its spec, with sanitizers: it
+# parses untrusted files and pipes.  It also writes the fuzz seeds.
+XS_TEST_SRC := tests/backup/xs_test.c tools/backup/xstream.c tools/backup/xstream_fd.c \
+	tools/backup/pack.c tools/backup/unpack.c tools/backup/lz4_splice.c \
+	tools/backup/stream.c tools/backup/sums.c tools/common/extent.c
+$(B)/tests/xs_test: $(XS_TEST_SRC) tools/backup/xstream.h tools/backup/pack.h \
+		tools/backup/unpack.h tools/backup/stream.h tools/backup/lz4_splice.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) \
+		$(BACKUP_CFLAGS) -Itools/backup -Itools/common -o $@ $(XS_TEST_SRC) $(BACKUP_LIBS)
+
+.PHONY: check-xstream
+check-xstream: $(B)/tests/xs_test
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/tests/xs_test
+
+# The parser under libFuzzer (check-fuzz runs it from the writer's seeds).
+$(B)/tests/fuzz-xstream: tests/fuzz/fuzz_xstream.c tools/backup/xstream.c tools/backup/xstream.h
+	@mkdir -p $(@D)
+	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
+		$$(pkg-config --cflags libxxhash) -Itools/backup -o $@ tests/fuzz/fuzz_xstream.c \
+		tools/backup/xstream.c $$(pkg-config --libs libxxhash)
+
+# Chunk tables are parsed from backup directories: a libFuzzer target,
+# seeded with a valid table (made by the encoder) and its cut-off forms.
+$(B)/tests/fuzz-chunks: tests/fuzz/fuzz_chunks.c tools/backup/chunks.c tools/backup/chunks.h \
+		tools/backup/stream.c tools/common/extent.c
+	@mkdir -p $(@D)
+	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) -g -O1 \
+		-fsanitize=fuzzer,address,undefined $$(pkg-config --cflags libxxhash) \
+		-Itools/backup -Itools/common -o $@ tests/fuzz/fuzz_chunks.c tools/backup/chunks.c \
+		tools/backup/stream.c tools/common/extent.c $$(pkg-config --libs libxxhash)
+
+.PHONY: check-fuzz-chunks
+check-fuzz: check-fuzz-chunks
+check-fuzz-chunks: $(B)/tests/fuzz-chunks
+	@mkdir -p $(B)/fuzz-chunks-corpus $(B)/fuzz-crashes
+	printf 'UBDKCHK1' > $(B)/fuzz-chunks-corpus/magic
+	$(B)/tests/fuzz-chunks -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
+		$(B)/fuzz-chunks-corpus >$(B)/fuzz-chunks.log 2>&1 || { tail -n 40 $(B)/fuzz-chunks.log; exit 1; }
+	@tail -n 2 $(B)/fuzz-chunks.log

@@ -2,6 +2,7 @@
 #include "sums.h"
 #include "stream.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,4 +173,61 @@ void sums_final(struct sums *s)
 	sha256_digest(&s->tree, sizeof(d), d);
 	for (size_t i = 0; i < sizeof(d); i++)
 		snprintf(s->sha_hex + 2 * i, 3, "%02x", d[i]);
+}
+
+int sums_at_init(struct sums_at *a, struct sums *s, uint64_t size)
+{
+	memset(a, 0, sizeof(*a));
+	a->s = s;
+	a->size = size;
+	a->buf = calloc(1, PACK_UNIT);
+	return a->buf ? 0 : -ENOMEM;
+}
+
+/* Sum the units before unit u: the one in buf, holes after it. */
+static void sums_at_advance(struct sums_at *a, uint64_t u)
+{
+	while (a->unit < u) {
+		uint64_t start = a->unit * PACK_UNIT;
+		size_t len = a->size - start < PACK_UNIT ? (size_t)(a->size - start) : PACK_UNIT;
+
+		if (a->hi > a->lo) {
+			sums_unit(a->s, a->buf, len);
+			/* Only what was written is cleared: sparse units cost little. */
+			memset(a->buf + a->lo, 0, a->hi - a->lo);
+			a->lo = a->hi = 0;
+		} else {
+			sums_unit(a->s, NULL, len);
+		}
+		a->unit++;
+	}
+}
+
+void sums_at_data(struct sums_at *a, uint64_t off, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		uint64_t u = off / PACK_UNIT;
+		size_t at = (size_t)(off % PACK_UNIT);
+		size_t n = PACK_UNIT - at < len ? PACK_UNIT - at : len;
+
+		sums_at_advance(a, u);
+		memcpy(a->buf + at, p, n);
+		if (a->hi == a->lo) {
+			a->lo = at;
+			a->hi = at + n;
+		} else {
+			a->lo = at < a->lo ? at : a->lo;
+			a->hi = at + n > a->hi ? at + n : a->hi;
+		}
+		off += n;
+		p += n;
+		len -= n;
+	}
+}
+
+void sums_at_finish(struct sums_at *a)
+{
+	sums_at_advance(a, (a->size + PACK_UNIT - 1) / PACK_UNIT);
+	free(a->buf);
+	a->buf = NULL;
 }

@@ -21,6 +21,7 @@ enum {
 	EXIT_DEST = 5,          /* destination exists, unwritable, full */
 	EXIT_LOCKED = 6,        /* --offline: a running guest holds the files */
 	EXIT_INTERRUPTED = 7,   /* SIGINT, SIGTERM or SIGHUP */
+	EXIT_CHAIN = 8,         /* --incremental, prune: the chain cannot take it */
 };
 
 enum method { M_AUTO, M_REFLINK, M_TRACK, M_COMPARE, M_COPY, M_COUNT };
@@ -37,6 +38,8 @@ struct options {
 	int nfiles;
 	int compress, level, method;
 	bool offline, no_sync, verify, force, json, quiet;
+	bool incremental;               /* DEST is a chain directory */
+	int keep;                       /* prune --keep N */
 	int timeout_ms, sync_timeout_ms;
 	/* restore */
 	const char *input, *output;

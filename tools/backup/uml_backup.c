@@ -6,6 +6,9 @@
  *   uml_backup [OPTIONS] --offline COW... DESTDIR  a guest that is not running
  *   uml_backup restore [OPTIONS] FILE [OUTPUT]   a compressed copy to a COW
  *   uml_backup verify [OPTIONS] DESTDIR          check a backup (also --verify)
+ *   uml_backup --incremental GUEST CHAINDIR      a new point in a chain
+ *   uml_backup prune --keep N CHAINDIR           merge old points into a full one
+ *   uml_backup export [-d DEV] POINTDIR           a device as an extent stream on stdout
  *
  * This file is the command line: options, dispatch, exit statuses.  The
  * work: live.c (a running guest: sync, pause, copy), backup.c (devices,
@@ -25,7 +28,9 @@
 
 #include "backup.h"
 #include "cli.h"
+#include "export.h"
 #include "live.h"
+#include "point.h"
 #include "restore.h"
 #include "stream.h"
 #include "tool.h"
@@ -41,8 +46,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: %s [OPTIONS] GUEST DESTDIR\n"
 		"       %s [OPTIONS] --offline COW... DESTDIR\n"
-		"       %s restore [-f] [-q] [-j] FILE [OUTPUT]\n"
-		"       %s verify [-q] [-j] DESTDIR   (or: %s --verify DESTDIR)\n"
+		"       %s restore [-f] [-q] [-j] FILE [OUTPUT]   (FILE - : a stream on stdin)\n"
+		"       %s verify [-q] [-j] DESTDIR|CHAINDIR|POINTDIR   (or: %s --verify DESTDIR)\n"
+		"       %s export [-q] [-d DEV] DESTDIR   (an extent stream on stdout)\n"
+		"       %s [OPTIONS] --incremental GUEST|--offline COW... CHAINDIR\n"
+		"       %s prune --keep N [-q] CHAINDIR\n"
 		"Back up the COW files of a UML guest, running or not, into DESTDIR.\n"
 		"GUEST is a umid (in --uml-dir, default ~/.uml) or the path of the\n"
 		"guest's mconsole socket.\n\n"
@@ -58,6 +66,10 @@ static void usage(FILE *f)
 		"  -t, --timeout S       seconds to wait for an mconsole reply (default 5)\n"
 		"      --offline         back up COW files of a guest that is not running\n"
 		"      --verify          check the backup against its manifest afterwards\n"
+		"  -i, --incremental     DEST is a chain: a new point holding only the\n"
+		"                        chunks changed since the newest one (the first\n"
+		"                        point is full)\n"
+		"  -k, --keep N          prune: keep the N newest points\n"
 		"  -f, --force           replace an existing backup or output file\n"
 		"  -j, --json            print the manifest (or result) as JSON on stdout\n"
 		"  -q, --quiet           no summary on stderr\n"
@@ -66,8 +78,9 @@ static void usage(FILE *f)
 		"Exit status: 0 done; 1 I/O error or verification failed; 2 usage;\n"
 		"3 no such guest, guest not answering or gone; 4 no such device, device\n"
 		"without COW, COW unusable; 5 destination exists, unwritable or full;\n"
-		"6 files in use by a running guest (--offline); 7 interrupted.\n",
-		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
+		"6 files in use by a running guest (--offline); 7 interrupted; 8 the chain\n"
+		"cannot take the point (missing or damaged link, another guest or master).\n",
+		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
 }
 
 static bool parse_seconds(const char *s, int *ms)
@@ -86,6 +99,7 @@ static bool parse_seconds(const char *s, int *ms)
 static int parse_args(int argc, char **argv, struct options *o, int *mode)
 {
 	enum { OPT_VERSION = 256, OPT_NOSYNC, OPT_SYNCTO, OPT_OFFLINE, OPT_VERIFY };
+	bool keep_given = false;
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "uml-dir", required_argument, NULL, 'u' },
@@ -97,6 +111,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "offline", no_argument, NULL, OPT_OFFLINE },
 		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "incremental", no_argument, NULL, 'i' },
+		{ "keep", required_argument, NULL, 'k' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -111,7 +127,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 	o->sync_timeout_ms = 5000;
 	*mode = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "d:u:c::l:m:t:fjqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:u:c::l:m:t:fjqhik:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': {
 			/* Cut in place: argv outlives the options (no copy to free). */
@@ -189,6 +205,18 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 		case OPT_VERIFY:
 			o->verify = true;
 			break;
+		case 'i':
+			o->incremental = true;
+			break;
+		case 'k':
+			if (!cli_parse_u32(optarg, &v) || v < 1 || v > 100000) {
+				cli_error("--keep: '%s' is not a number of points from 1",
+					  quote_name(optarg));
+				return -1;
+			}
+			o->keep = (int)v;
+			keep_given = true;
+			break;
 		case 'f':
 			o->force = true;
 			break;
@@ -211,7 +239,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 	}
 	nargs = argc - optind;
 	/* The subcommand is the first word that is not an option. */
-	if (nargs > 0 && (!strcmp(argv[optind], "restore") || !strcmp(argv[optind], "verify"))) {
+	if (nargs > 0 && (!strcmp(argv[optind], "restore") || !strcmp(argv[optind], "verify") ||
+			  !strcmp(argv[optind], "prune") || !strcmp(argv[optind], "export"))) {
 		*mode = argv[optind][0];
 		optind++;
 		nargs--;
@@ -230,6 +259,30 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 			return -1;
 		}
 		return 0;
+	}
+	if (*mode == 'p') {
+		if (nargs != 1 || !keep_given) {
+			cli_error("prune takes --keep N and one CHAINDIR (see --help)");
+			return -1;
+		}
+		o->dest = argv[optind];
+		return 0;
+	}
+	if (*mode == 'e') {
+		if (nargs != 1) {
+			cli_error("export takes one DESTDIR, a backup point (see --help)");
+			return -1;
+		}
+		if (o->ndevices > 1) {
+			cli_error("export: one device at a time (-d)");
+			return -1;
+		}
+		o->dest = argv[optind];
+		return 0;
+	}
+	if (keep_given) {
+		cli_error("--keep: only with prune (see --help)");
+		return -1;
 	}
 	if (*mode == 'v') {
 		if (nargs != 1) {
@@ -282,8 +335,12 @@ int main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	if (mode == 'r')
 		return restore(&o);
+	if (mode == 'p')
+		return chain_prune(&o);
 	if (mode == 'v')
-		return verify_dir(&o, o.dest, true);
+		return is_chain_dir(o.dest) ? chain_verify(&o, o.dest) : verify_dir(&o, o.dest, true);
+	if (mode == 'e')
+		return export_point(&o);
 	/* A COW file given as GUEST: a guest that is not running. */
 	if (!o.offline && stat(o.guest, &st) == 0 && S_ISREG(st.st_mode)) {
 		o.offline = true;
@@ -292,7 +349,7 @@ int main(int argc, char **argv)
 	backup_init(&b, &o, !o.offline);
 	status = b.live ? backup_live(&b) : backup_offline(&b);
 	if (status == 0 && o.verify)
-		status = verify_dir(&o, b.dest, false);
+		status = o.incremental ? chain_verify(&o, b.dest) : verify_dir(&o, b.dest, false);
 	if (status == 0)
 		summary(&b);
 	backup_end(&b, status);

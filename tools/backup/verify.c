@@ -7,6 +7,7 @@
 #include "stream.h"
 #include "sums.h"
 #include "unpack.h"
+#include "xstream.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -38,8 +39,89 @@ static int verify_unit(void *ctx, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/* A stream's records: the COW file's bytes for the sums, its header kept. */
+struct verify_xs {
+	struct verify_ctx *v;
+	struct sums_at sa;
+	bool sa_open, incremental;
+	uint64_t file_size;
+	uint8_t point[16];
+};
+
+static int verify_record(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
+			 const uint8_t *data)
+{
+	struct verify_xs *x = ctx;
+	int ret;
+
+	if (off == XS_HEADER_CALL) {
+		if (h->flags & XS_FLAG_INCREMENTAL)
+			return -ENOTSUP;
+		x->file_size = h->file_size;
+		memcpy(x->point, h->point, sizeof(x->point));
+		/* What no record covers is zeros, as head is already. */
+		x->v->headlen = h->file_size < sizeof(x->v->head) ? (size_t)h->file_size :
+				sizeof(x->v->head);
+		ret = sums_at_init(&x->sa, &x->v->sums, h->file_size);
+		x->sa_open = ret == 0;
+		return ret;
+	}
+	/* ZERO records of a full stream change nothing: its base is empty. */
+	if (!data)
+		return 0;
+	if (off < sizeof(x->v->head)) {
+		size_t n = len < sizeof(x->v->head) - off ? (size_t)len : sizeof(x->v->head) - off;
+
+		memcpy(x->v->head + off, data, n);
+	}
+	sums_at_data(&x->sa, off, data, (size_t)len);
+	return 0;
+}
+
+/*
+ * A device stored as an extent stream: its digest against the manifest's,
+ * then the COW file's checksums as for any other.  0, or -errno after a
+ * message in problem.
+ */
+static int verify_stream(int fd, const struct manifest *m, const struct manifest_device *dv,
+			 struct verify_ctx *v, uint64_t *total, char *problem, size_t plen)
+{
+	struct verify_xs x = { .v = v };
+	uint8_t digest[16];
+	char hex[33], msg[200], point[33];
+	int ret;
+
+	ret = xs_read_fd_ex(fd, verify_record, &x, NULL, NULL, digest, &interrupted, msg,
+			    sizeof(msg));
+	if (x.sa_open)
+		sums_at_finish(&x.sa);
+	*total = x.file_size;
+	if (ret == -ENOTSUP) {
+		snprintf(problem, plen, "an incremental stream in a full point");
+		return ret;
+	}
+	if (ret < 0) {
+		snprintf(problem, plen, "%s", msg[0] ? msg : strerror(-ret));
+		return ret;
+	}
+	xs_hex128(digest, hex);
+	if (!dv->stream_xxh128 || strcmp(hex, dv->stream_xxh128)) {
+		snprintf(problem, plen, "stream digest %s, the manifest says %s", hex,
+			 dv->stream_xxh128 ? dv->stream_xxh128 : "nothing");
+		return -EBADMSG;
+	}
+	xs_hex128(x.point, point);
+	if (m->point && strcmp(point, m->point)) {
+		snprintf(problem, plen, "a stream of point %s, the manifest's is %s", point,
+			 m->point);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 /* Check one device's file; NULL if fine, else what is wrong (static buffer). */
-static const char *verify_device(const char *dir, const struct manifest_device *dv)
+static const char *verify_device(const char *dir, const struct manifest *m,
+				 const struct manifest_device *dv)
 {
 	static char problem[600];
 	const char *file = dv->file;
@@ -69,7 +151,16 @@ static const char *verify_device(const char *dir, const struct manifest_device *
 	}
 	memset(&v, 0, sizeof(v));
 	sums_init(&v.sums);
-	if (fmt == PACK_NONE) {
+	if (dv->format && !strcmp(dv->format, "ubdx")) {
+		ret = verify_stream(fd, m, dv, &v, &total, problem, sizeof(problem));
+		close(fd);
+		if (ret < 0)
+			return problem;
+		fd = -1;
+	} else if (dv->format && strcmp(dv->format, "cow")) {
+		close(fd);
+		return "unknown format in the manifest";
+	} else if (fmt == PACK_NONE) {
 		ret = pack_stream_fd(fd, (uint64_t)st.st_size, verify_unit, &v, &interrupted);
 		total = (uint64_t)st.st_size;
 		msg[0] = '\0';
@@ -77,7 +168,8 @@ static const char *verify_device(const char *dir, const struct manifest_device *
 		ret = pack_decompress(fd, fmt, verify_unit, &v, &total, &interrupted, msg,
 				      sizeof(msg));
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	if (ret < 0) {
 		snprintf(problem, sizeof(problem), "%s", msg[0] ? msg : strerror(-ret));
 		return problem;
@@ -119,7 +211,7 @@ int verify_dir(const struct options *o, const char *dir, bool print)
 	}
 	for (size_t i = 0; i < m.ndev; i++) {
 		const char *file = m.dev[i].file;
-		const char *problem = verify_device(dir, &m.dev[i]);
+		const char *problem = verify_device(dir, &m, &m.dev[i]);
 
 		if (interrupted) {
 			manifest_free(&m);

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * point.h - writing one device of a chain point: its extent stream (full,
+ * or the changed chunks over the parent) and its chunk table; and the
+ * commands on chains: restore to any point, verify, prune.
+ */
+#ifndef UBDK_POINT_H
+#define UBDK_POINT_H
+
+#include <stdint.h>
+
+#include "chain.h"
+#include "chunks.h"
+#include "stream.h"
+#include "tool.h"
+
+struct emit_result {
+	struct chunk_table tab;         /* the point's table (end digest filled by encode) */
+	uint64_t stream_bytes, payload, read_bytes, chunks_stored;
+	uint8_t digest[16];             /* the stream's */
+	char msg[512];
+};
+
+/*
+ * Write the stream of a point to sink: with s NULL a full stream of every
+ * non-zero chunk of fd; else an incremental one over parent, of the chunks
+ * s marked as changed, their bytes read from fd (the source scan read, or
+ * the sparse copy it wrote).  r->tab is the new table (parent's with the
+ * changed chunks replaced).  0 or -errno with r->msg.
+ */
+int point_emit(int fd, const char *fd_name, const struct chunk_grid *g,
+	       const uint8_t point[16], const struct chunk_table *parent,
+	       const struct scan *s, unit_fn sink, void *sink_ctx, struct emit_result *r);
+
+/* uml_backup restore of a chain point's stream; an exit status. */
+int chain_restore(const struct options *o);
+/* uml_backup verify of a chain directory or a point in one; an exit status. */
+int chain_verify(const struct options *o, const char *dir);
+/* Whether dir is a chain directory or a chain point (verify dispatches on it). */
+bool is_chain_dir(const char *dir);
+/* uml_backup prune --keep N CHAINDIR; an exit status. */
+int chain_prune(const struct options *o);
+
+#endif
