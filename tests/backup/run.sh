@@ -406,7 +406,7 @@ t_live_compressed() {
 	grep -q "checksums match" err.txt || fail "restore did not check the manifest: $(cat err.txt)"
 	[ "$(blocks_of "$T/b2/ubd0.cow")" -lt $(( $(size_of "$T/b2/ubd0.cow") / 512 / 4 )) ] ||
 		fail "restored COW is not sparse"
-	[ "$(json_str "$T/b2/manifest.json" format)" = ubdx ] || fail "b2: format not ubdx"
+	grep -q "\"format\": \"ubdx\"" "$T/b2/manifest.json" || fail "b2: format not ubdx"
 	lz4 -d -q -c "$T/b2/ubd0.ubdx.lz4" >"$T/b2.ubdx" || fail "lz4 -d"
 	expect_status 0 "$BK" restore - "$T/b2-pipe.cow" <"$T/b2.ubdx"
 	cmp "$T/b2-pipe.cow" "$T/b2/ubd0.cow" || fail "lz4 -d | restore - differs"
