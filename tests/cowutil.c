@@ -152,6 +152,42 @@ static int cmd_create(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * N sectors of random bytes at random sector offsets (seeded: the same
+ * run twice writes the same), through the library: dirty data scattered
+ * over a large device, for the backup benchmarks.
+ */
+static int cmd_scatter(const char *path, const char *nstr, const char *seedstr)
+{
+	struct ubdk_err err = { 0 };
+	struct ubdk_cow *cow;
+	uint64_t n = strtoull(nstr, NULL, 0), x = strtoull(seedstr, NULL, 0) | 1, sectors;
+	uint32_t ss;
+	char buf[4096];
+	int rc = 0;
+
+	if (open_cow(path, NULL, UBDK_OPEN_RDWR | UBDK_OPEN_LOCK, &cow))
+		return 1;
+	ss = ubdk_cow_header(cow)->sectorsize;
+	sectors = ubdk_cow_geometry(cow)->sectors;
+	for (uint64_t i = 0; i < n && rc == 0 && ss <= sizeof(buf); i++) {
+		for (uint32_t j = 0; j < ss; j++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			buf[j] = (char)(x >> 24);
+		}
+		if (ubdk_cow_pwrite(cow, buf, ss, x % sectors * ss, &err) < 0)
+			rc = 1;
+	}
+	if (rc == 0 && ubdk_cow_flush(cow, &err) < 0)
+		rc = 1;
+	if (rc)
+		fail(&err);
+	ubdk_cow_close(cow);
+	return rc;
+}
+
 static int cmd_write(const char *path, const char *offstr, const char *file)
 {
 	struct ubdk_err err = { 0 };
@@ -446,6 +482,8 @@ int main(int argc, char **argv)
 		return cmd_merged(argv[4], argv[3], argv[5]);
 	if (!strcmp(cmd, "create"))
 		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(cmd, "scatter") && argc == 5)
+		return cmd_scatter(argv[2], argv[3], argv[4]);
 	if (!strcmp(cmd, "write") && argc == 5)
 		return cmd_write(argv[2], argv[3], argv[4]);
 	if (!strcmp(cmd, "check") && argc == 3)
@@ -468,6 +506,7 @@ int main(int argc, char **argv)
 		return cmd_cbt_file(argv[2], UBDK_CBT_KIND_RECORD);
 	if (!strcmp(cmd, "same") && argc >= 3)
 		return cmd_same(argc - 2, argv + 2);
-	fprintf(stderr, "usage: cowutil info|merged|read|create|write|check|runs|grep|rebase|hold|same|cbt-map|cbt-record ...\n");
+	fprintf(stderr, "usage: cowutil info|merged|read|create|write|scatter|check|runs|grep|rebase|hold|same|cbt-map|cbt-record ...
+");
 	return 2;
 }

@@ -159,7 +159,8 @@ merged_check() {
 # The manifest has the documented keys.
 manifest_keys() {
 	for _mk in format guest mconsole live created method pause_ms devices device \
-		cow backing size mtime file compression checksums crc32 sha256_tree; do
+		cow backing size mtime file compression checksums crc32 sha256_tree \
+		point kind format; do
 		grep -q "\"$_mk\":" "$1" || fail "$1: no key \"$_mk\""
 	done
 }
@@ -379,15 +380,16 @@ EOS
 	[ "$got" = "$c1" ] || { tail -n 20 "$T/log.boot" >&2; fail "booted backup has '$got' records, expected $c1"; }
 }
 
-# Compressed (lz4 by default, gzip) and the other methods; restores by us
-# (sparse), lz4 -d and gunzip give the same bytes; damage is caught.
+# Compressed (lz4 by default, gzip): extent streams; and the other methods.
+# Restores by us (sparse) give the COW; lz4 -d and gunzip give the stream,
+# which restore - turns into the same COW; damage is caught.
 t_live_compressed() {
 	live_guest
 	n0=$(last_rec g1)
 	expect_status 0 "$BK" -q -c -d 0 "$S" "$T/b2"
-	[ -f "$T/b2/ubd0.cow.lz4" ] && [ ! -e "$T/b2/ubd0.cow" ] || fail "lz4 files: $(ls "$T/b2")"
+	[ -f "$T/b2/ubd0.ubdx.lz4" ] && [ ! -e "$T/b2/ubd0.cow" ] || fail "lz4 files: $(ls "$T/b2")"
 	expect_status 0 "$BK" -q --compress=gzip -l 1 --verify -d a "$S" "$T/b3"
-	[ -f "$T/b3/ubd0.cow.gz" ] || fail "gzip files: $(ls "$T/b3")"
+	[ -f "$T/b3/ubd0.ubdx.gz" ] || fail "gzip files: $(ls "$T/b3")"
 	for m in compare copy; do
 		expect_status 0 "$BK" -q -j -m $m -d 0 "$S" "$T/m-$m"
 		[ "$(json_str "$T/m-$m/manifest.json" method)" = $m ] || fail "method $m not used"
@@ -400,27 +402,32 @@ t_live_compressed() {
 	for m in compare copy; do
 		merged_check "$T/m-$m/ubd0.cow" "$n0" >/dev/null
 	done
-	expect_status 0 "$BK" restore "$T/b2/ubd0.cow.lz4"
+	expect_status 0 "$BK" restore "$T/b2/ubd0.ubdx.lz4"
 	grep -q "checksums match" err.txt || fail "restore did not check the manifest: $(cat err.txt)"
 	[ "$(blocks_of "$T/b2/ubd0.cow")" -lt $(( $(size_of "$T/b2/ubd0.cow") / 512 / 4 )) ] ||
 		fail "restored COW is not sparse"
-	lz4 -d -q -c "$T/b2/ubd0.cow.lz4" | cmp - "$T/b2/ubd0.cow" || fail "lz4 -d differs"
+	grep -q "\"format\": \"ubdx\"" "$T/b2/manifest.json" || fail "b2: format not ubdx"
+	lz4 -d -q -c "$T/b2/ubd0.ubdx.lz4" >"$T/b2.ubdx" || fail "lz4 -d"
+	expect_status 0 "$BK" restore - "$T/b2-pipe.cow" <"$T/b2.ubdx"
+	cmp "$T/b2-pipe.cow" "$T/b2/ubd0.cow" || fail "lz4 -d | restore - differs"
 	merged_check "$T/b2/ubd0.cow" "$n0" >/dev/null
-	expect_status 0 "$BK" restore -j "$T/b3/ubd0.cow.gz" "$T/b3.cow"
-	gunzip -c "$T/b3/ubd0.cow.gz" | cmp - "$T/b3.cow" || fail "gunzip differs"
+	expect_status 0 "$BK" restore -j "$T/b3/ubd0.ubdx.gz" "$T/b3.cow"
+	gunzip -c "$T/b3/ubd0.ubdx.gz" | "$BK" -q restore - "$T/b3-pipe.cow" ||
+		fail "gunzip | restore -"
+	cmp "$T/b3-pipe.cow" "$T/b3.cow" || fail "gunzip | restore - differs"
 	merged_check "$T/b3.cow" "$n0" >/dev/null
-	expect_status 5 "$BK" restore "$T/b3/ubd0.cow.gz" "$T/b3.cow"
-	expect_status 0 "$BK" restore -f "$T/b3/ubd0.cow.gz" "$T/b3.cow"
+	expect_status 5 "$BK" restore "$T/b3/ubd0.ubdx.gz" "$T/b3.cow"
+	expect_status 0 "$BK" restore -f "$T/b3/ubd0.ubdx.gz" "$T/b3.cow"
 	# --verify catches damage, in plain and compressed backups.
 	printf 'X' | dd of="$T/m-copy/ubd0.cow" bs=1 seek=5000 conv=notrunc status=none
 	expect_status 1 "$BK" verify "$T/m-copy"
 	err_has "checksum mismatch"
 	# Damage where it must change the content: the first deflate block, which
-	# holds the COW header's bytes.  (In the middle of a run of zeros a
+	# holds the stream's header.  (In the middle of a run of zeros a
 	# changed back-reference distance may still inflate to the same zeros.)
-	printf '\377\377' | dd of="$T/b3/ubd0.cow.gz" bs=1 seek=40 conv=notrunc status=none
+	printf '\377\377' | dd of="$T/b3/ubd0.ubdx.gz" bs=1 seek=40 conv=notrunc status=none
 	expect_status 1 "$BK" verify "$T/b3"
-	expect_status 1 "$BK" restore "$T/b3/ubd0.cow.gz" "$T/bad.cow"
+	expect_status 1 "$BK" restore "$T/b3/ubd0.ubdx.gz" "$T/bad.cow"
 	[ ! -e "$T/bad.cow" ] || fail "a failed restore left its output"
 }
 
@@ -708,13 +715,13 @@ t_manifest_checks() {
 	printf '{"devices": [' >"$M"
 	expect_status 1 "$BK" verify "$T/b"
 	err_has "not a uml_backup manifest"
-	expect_status 1 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/r.cow"
+	expect_status 1 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
 	err_has "not a uml_backup manifest"
 	[ ! -e "$T/r.cow" ] || fail "restore went on without its manifest"
 	printf '{"format": "ubdkit-backup", "version": 1, "devices": []}\n' >"$M"
 	expect_status 1 "$BK" verify "$T/b"
 	err_has "lists no devices"
-	expect_status 1 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/r.cow"
+	expect_status 1 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
 	err_has "lists no devices"
 	# The same key twice, the empty list first or last.
 	python3 -c 'import sys; t = open(sys.argv[1]).read().rstrip(); print("{\"devices\": [], " + t[1:])' \
@@ -725,18 +732,18 @@ t_manifest_checks() {
 		"$T/good.json" >"$M"
 	expect_status 1 "$BK" verify "$T/b"
 	err_has "duplicate object key"
-	expect_status 1 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/r.cow"
+	expect_status 1 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
 	# A NUL in a key would make a second "devices" too.
 	sed 's/"devices"/"devices\\u0000x"/' "$T/good.json" >"$M"
 	expect_status 1 "$BK" verify "$T/b"
 	# An entry without its checksums.
 	sed 's/"checksums": {[^}]*}/"checksums": {}/' "$T/good.json" >"$M"
-	expect_status 1 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/r.cow"
+	expect_status 1 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
 	err_has "has no checksums"
 	[ ! -e "$T/r.cow" ] || fail "restore without checksums left its output"
 	cp "$T/good.json" "$M"
 	expect_status 0 "$BK" verify "$T/b"
-	expect_status 0 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/r.cow"
+	expect_status 0 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
 	grep -q "checksums match" err.txt || fail "restore did not check: $(cat err.txt)"
 }
 
@@ -745,21 +752,21 @@ t_restore_targets() {
 	small_cow x
 	expect_status 0 "$BK" -q -c --offline "$T/x.cow" "$T/b"
 	mkdir "$T/dir"
-	expect_status 5 "$BK" restore -f "$T/b/ubd0.cow.lz4" "$T/dir"
+	expect_status 5 "$BK" restore -f "$T/b/ubd0.ubdx.lz4" "$T/dir"
 	err_has "dir: is a directory"
-	expect_status 5 "$BK" restore "$T/b/ubd0.cow.lz4" "$T/dir/"
+	expect_status 5 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/dir/"
 	err_has "is a directory"
-	expect_status 2 "$BK" restore "$T/b/ubd0.cow.lz4" ''
+	expect_status 2 "$BK" restore "$T/b/ubd0.ubdx.lz4" ''
 	err_has "OUTPUT is an empty name"
 	if [ "$(id -u)" = 0 ] && mknod "$T/null" c 1 3 2>/dev/null; then
-		expect_status 5 "$BK" restore -f "$T/b/ubd0.cow.lz4" "$T/null"
+		expect_status 5 "$BK" restore -f "$T/b/ubd0.ubdx.lz4" "$T/null"
 		err_has "not a regular file"
 		[ -c "$T/null" ] || fail "restore -f replaced a character device"
 	else
 		echo "NOTE: not root: a FIFO stands in for the device node"
 	fi
 	mkfifo "$T/fifo"
-	expect_status 5 timeout 10 "$BK" restore -f "$T/b/ubd0.cow.lz4" "$T/fifo"
+	expect_status 5 timeout 10 "$BK" restore -f "$T/b/ubd0.ubdx.lz4" "$T/fifo"
 	err_has "not a regular file"
 	[ -p "$T/fifo" ] || fail "restore -f replaced a FIFO"
 	only_files "$T" b dir fifo x.cow x.img out.txt err.txt $([ -e "$T/null" ] && echo null)
@@ -823,6 +830,12 @@ t_old_backups() {
 	cmp lz4.cow plain/ubd0.cow || fail "lz4 restore differs"
 	expect_status 0 "$BK" restore gzip/ubd0.cow.gz gzip.cow
 	cmp gzip.cow plain/ubd0.cow || fail "gzip restore differs"
+	# Exported as a stream (converted from the COW file), restored from it.
+	for d in plain lz4 gzip; do
+		"$BK" -q export "$d" >"$d.ubdx" || fail "export $d"
+		expect_status 0 "$BK" restore - "$d-x.cow" <"$d.ubdx"
+		cmp "$d-x.cow" plain/ubd0.cow || fail "export $d | restore - differs"
+	done
 	# Its backing file changed: no longer bootable, so no longer verified.
 	touch -d @1700000001 "$backing"
 	expect_status 1 "$BK" verify plain
@@ -980,8 +993,115 @@ t_chain_full_disk() {
 	umount "$T/small"
 }
 
+# Compressed backups are extent streams: their size and time follow the
+# data, not the device.  An empty COW over a sparse 64 GiB backing file
+# stores under 1 MiB; restore and verify read the stream (raw too), and
+# damage or a cut is refused naming the byte.
+t_stream_size() {
+	truncate -s 64G "$T/big.img" || fail "truncate"
+	"$MKCOW" -q "$T/big.cow" "$T/big.img" || fail "uml_mkcow"
+	t0=$(date +%s%N)
+	expect_status 0 "$BK" -q -c --offline "$T/big.cow" "$T/b"
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	sz=$(size_of "$T/b/ubd0.ubdx.lz4")
+	echo "empty COW over 64 GiB: $sz bytes stored in $ms ms"
+	[ "$sz" -lt 1048576 ] || fail "stored $sz bytes for an empty COW"
+	manifest_keys "$T/b/manifest.json"
+	[ "$(json_str "$T/b/manifest.json" kind)" = full ] || fail "kind not full"
+	json_str "$T/b/manifest.json" point | grep -qx '[0-9a-f]\{32\}' || fail "point not 32 hex digits"
+	json_str "$T/b/manifest.json" stream_xxh128 | grep -qx '[0-9a-f]\{32\}' ||
+		fail "no stream_xxh128"
+	expect_status 0 "$BK" verify "$T/b"
+	# The checksums of all 64 GiB against the manifest's (cmp would read them).
+	expect_status 0 "$BK" restore "$T/b/ubd0.ubdx.lz4"
+	err_has "checksums match the manifest"
+	[ "$(size_of "$T/b/ubd0.cow")" = "$(size_of "$T/big.cow")" ] || fail "restored size differs"
+	[ "$(blocks_of "$T/b/ubd0.cow")" -lt 1024 ] || fail "restored COW is not sparse"
+	# With data: 3 MiB at two places, gzip; the raw stream restores too.
+	small_cow x
+	randfile "$T/d" 1048576
+	"$COWUTIL" write "$T/x.cow" 4096 "$T/d" || fail "cowutil write"
+	"$COWUTIL" write "$T/x.cow" 2097152 "$T/d" || fail "cowutil write"
+	expect_status 0 "$BK" -q -c gzip --offline "$T/x.cow" "$T/g"
+	expect_status 0 "$BK" verify "$T/g"
+	gunzip -c "$T/g/ubd0.ubdx.gz" >"$T/x.ubdx" || fail "gunzip"
+	expect_status 0 "$BK" restore "$T/x.ubdx" "$T/x2.cow"
+	cmp "$T/x2.cow" "$T/x.cow" || fail "restore of the raw stream differs"
+	expect_status 0 "$BK" export "$T/g"
+	cmp out.txt "$T/x.ubdx" || fail "export differs from the stored stream (but for its point)"
+	# A changed payload byte: the digest says so, with its byte offset.
+	cp "$T/x.ubdx" "$T/bad.ubdx"
+	printf 'X' | dd of="$T/bad.ubdx" bs=1 seek=100000 conv=notrunc status=none
+	expect_status 1 "$BK" restore "$T/bad.ubdx" "$T/bad.cow"
+	err_has "stream byte"
+	err_has "digest mismatch"
+	[ ! -e "$T/bad.cow" ] || fail "a failed restore left its output"
+	# Cut short on a pipe: refused, nothing left.
+	head -c 500000 "$T/x.ubdx" | "$BK" restore - "$T/cut.cow" >out.txt 2>err.txt &&
+		fail "a cut stream was restored"
+	err_has "stream byte 500000: the stream ends"
+	[ ! -e "$T/cut.cow" ] || fail "a failed restore left its output"
+	# Not a stream on stdin.
+	expect_status 1 "$BK" restore - "$T/n.cow" <"$T/x.img"
+	err_has "not an extent stream"
+}
+
+# uml_backup export | restic backup --stdin, restic dump | uml_backup restore -:
+# the COW comes back byte for byte, and a second point of a guest that
+# changed a little grows the repository by about the change.
+t_restic() {
+	command -v restic >/dev/null || skip "no restic (Debian package restic)"
+	export RESTIC_PASSWORD=ubdkit-test RESTIC_CACHE_DIR="$T/cache"
+	R=$T/repo
+	restic -q -r "$R" init >/dev/null || fail "restic init"
+	truncate -s 256M "$T/g.img"
+	"$MKCOW" -q "$T/g.cow" "$T/g.img" || fail "uml_mkcow"
+	randfile "$T/d" 33554432
+	"$COWUTIL" write "$T/g.cow" 1048576 "$T/d" || fail "cowutil write"
+	expect_status 0 "$BK" -q -c --offline "$T/g.cow" "$T/p1"
+	cp "$T/g.cow" "$T/g1.cow"
+	"$BK" export "$T/p1" | restic -q -r "$R" backup --stdin --stdin-filename guest-ubd0.ubdx \
+		>/dev/null || fail "export | restic backup"
+	restic -q -r "$R" dump latest guest-ubd0.ubdx | "$BK" -q restore - "$T/r1.cow" ||
+		fail "restic dump | restore -"
+	cmp "$T/r1.cow" "$T/g1.cow" || fail "restic round trip differs"
+	before=$(du -sb "$R" | cut -f1)
+	# About 1% of the device: 1 MiB in three places (restic's chunks
+	# average 1 MiB: a smaller change still costs a chunk or two).
+	randfile "$T/c" 1048576
+	for off in 5242880 16777216 30408704; do
+		"$COWUTIL" write "$T/g.cow" $off "$T/c" || fail "cowutil write"
+	done
+	changed=$((3 * 1048576))
+	expect_status 0 "$BK" -q -c --offline "$T/g.cow" "$T/p2"
+	# The streams differ where the data changed, nowhere else (the point id,
+	# the digest): what restic can deduplicate is all the rest.
+	"$BK" -q export "$T/p1" >"$T/s1" && "$BK" -q export "$T/p2" >"$T/s2" || fail "export"
+	ndiff=$(cmp -l "$T/s1" "$T/s2" | wc -l)
+	echo "streams of the two points differ in $ndiff bytes for $changed changed"
+	[ "$ndiff" -le $((changed + 32)) ] || fail "streams differ in $ndiff bytes"
+	rm -f "$T/s1" "$T/s2"
+	"$BK" -q export "$T/p2" | restic -q -r "$R" backup --stdin --stdin-filename guest-ubd0.ubdx \
+		>/dev/null || fail "second restic backup"
+	after=$(du -sb "$R" | cut -f1)
+	growth=$((after - before))
+	echo "restic: second point grew the repository by $growth bytes for $changed changed" \
+		"($(awk "BEGIN { printf \"%.2f\", $growth / $changed }")x)"
+	# Each change costs its bytes and the rest of the restic chunks it
+	# touches (512 KiB to 8 MiB, 1 MiB on average): at most 2 x 8 MiB each.
+	[ "$growth" -lt $((changed + 3 * 16777216)) ] ||
+		fail "repository grew $growth bytes for $changed"
+	restic -q -r "$R" dump latest guest-ubd0.ubdx | "$BK" -q restore - "$T/r2.cow" ||
+		fail "second restic dump"
+	cmp "$T/r2.cow" "$T/g.cow" || fail "second restic round trip differs"
+}
+
 t_known_answers() {
 	"$B/tests/backup_kat" || fail "known-answer tests"
+}
+
+t_xstream_unit() {
+	ASAN_OPTIONS=detect_leaks=1 "$B/tests/xs_test" || fail "extent stream tests"
 }
 
 run_tests "$@"
