@@ -506,7 +506,6 @@ int main(int argc, char **argv)
 		return cmd_cbt_file(argv[2], UBDK_CBT_KIND_RECORD);
 	if (!strcmp(cmd, "same") && argc >= 3)
 		return cmd_same(argc - 2, argv + 2);
-	fprintf(stderr, "usage: cowutil info|merged|read|create|write|scatter|check|runs|grep|rebase|hold|same|cbt-map|cbt-record ...
-");
+	fprintf(stderr, "usage: cowutil info|merged|read|create|write|scatter|check|runs|grep|rebase|hold|same|cbt-map|cbt-record ...\n");
 	return 2;
 }
