@@ -65,7 +65,7 @@ t_build_uses_our_driver_and_library() {
 	grep -qx 'CONFIG_UBDK_UBD=y' "$o/.config" || fail "CONFIG_UBDK_UBD not set"
 	! grep -q '^CONFIG_BLK_DEV_UBD=y' "$o/.config" || fail "stock ubd enabled"
 	[ -f "$o/arch/um/drivers/ubdk/built-in.a" ] || fail "ubdk not built"
-	for f in cow/cow.o cow/header.o cow/bitmap.o cow/bmap.o cow/cbt.o cow/ubdk_os_posix.o ubd_host.o ubd_kern.o; do
+	for f in cow/cow.o cow/header.o cow/bitmap.o cow/bmap.o cow/cbt.o cow/cbt_file.o cow/crc32.o cow/ubdk_os_posix.o ubd_host.o ubd_kern.o; do
 		[ -f "$o/arch/um/drivers/ubdk/$f" ] || fail "$f not built"
 	done
 	# The library's one OS layer, also used by the tools, is linked in
