@@ -55,6 +55,9 @@ int point_emit(int fd, const char *fd_name, const struct chunk_grid *g,
 
 	memset(r, 0, sizeof(*r));
 	memcpy(h.point, point, 16);
+	/* What the stream applies over: a reader of a chain on a pipe checks it. */
+	if (s)
+		memcpy(h.parent, parent->point, 16);
 	table_init(&r->tab, g, point);
 	if (!buf)
 		return emit_fail(r, -ENOMEM, "writing the stream");
