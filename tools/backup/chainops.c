@@ -608,6 +608,19 @@ bool is_chain_dir(const char *dir)
 		yes = j && json_is_string(json_object_get(j, "kind")) &&
 		      json_is_string(json_object_get(d0, "chunks"));
 		json_decref(j);
+		/*
+		 * Every new backup has tables: a plain DESTDIR is a full point of
+		 * no chain.  A chain's points are named by their time.
+		 */
+		if (yes) {
+			char real[PATH_MAX];
+			const char *slash;
+
+			if (!realpath(dir, real))
+				return false;
+			slash = strrchr(real, '/');
+			yes = point_name_ok(slash ? slash + 1 : real);
+		}
 		return yes;
 	}
 	if (chain_list(dir, &l) < 0)
