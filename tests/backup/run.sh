@@ -159,7 +159,7 @@ merged_check() {
 # The manifest has the documented keys.
 manifest_keys() {
 	for _mk in format guest mconsole live created method pause_ms devices device \
-		cow backing size mtime file compression checksums crc32 sha256_tree \
+		cow backing size mtime file compression chunks chunks_xxh128 \
 		point kind format; do
 		grep -q "\"$_mk\":" "$1" || fail "$1: no key \"$_mk\""
 	done
@@ -403,7 +403,7 @@ t_live_compressed() {
 		merged_check "$T/m-$m/ubd0.cow" "$n0" >/dev/null
 	done
 	expect_status 0 "$BK" restore "$T/b2/ubd0.ubdx.lz4"
-	grep -q "checksums match" err.txt || fail "restore did not check the manifest: $(cat err.txt)"
+	grep -q "chunk table matches" err.txt || fail "restore did not check the manifest: $(cat err.txt)"
 	[ "$(blocks_of "$T/b2/ubd0.cow")" -lt $(( $(size_of "$T/b2/ubd0.cow") / 512 / 4 )) ] ||
 		fail "restored COW is not sparse"
 	grep -q "\"format\": \"ubdx\"" "$T/b2/manifest.json" || fail "b2: format not ubdx"
@@ -421,7 +421,7 @@ t_live_compressed() {
 	# --verify catches damage, in plain and compressed backups.
 	printf 'X' | dd of="$T/m-copy/ubd0.cow" bs=1 seek=5000 conv=notrunc status=none
 	expect_status 1 "$BK" verify "$T/m-copy"
-	err_has "checksum mismatch"
+	err_has "differs from its chunk table ubd0.chunks at byte 0"
 	# Damage where it must change the content: the first deflate block, which
 	# holds the stream's header.  (In the middle of a run of zeros a
 	# changed back-reference distance may still inflate to the same zeros.)
@@ -706,7 +706,8 @@ t_trickle() {
 }
 
 # Checks that check nothing must fail: a manifest that does not parse,
-# lists no devices, has a key twice, or an entry without checksums.
+# lists no devices, has a key twice, an entry without checksums (no chunk
+# table, no 0.2.0 checksums), or a table that is not the one it names.
 t_manifest_checks() {
 	small_cow x
 	expect_status 0 "$BK" -q -c --offline "$T/x.cow" "$T/b"
@@ -737,14 +738,27 @@ t_manifest_checks() {
 	sed 's/"devices"/"devices\\u0000x"/' "$T/good.json" >"$M"
 	expect_status 1 "$BK" verify "$T/b"
 	# An entry without its checksums.
-	sed 's/"checksums": {[^}]*}/"checksums": {}/' "$T/good.json" >"$M"
+	python3 -c 'import json, sys; m = json.load(open(sys.argv[1]))
+for d in m["devices"]:
+    del d["chunks"], d["chunks_xxh128"]
+print(json.dumps(m))' "$T/good.json" >"$M"
+	grep -q chunks "$M" && fail "the test's sed left the chunk keys: $(cat "$M")"
 	expect_status 1 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
 	err_has "has no checksums"
 	[ ! -e "$T/r.cow" ] || fail "restore without checksums left its output"
+	expect_status 1 "$BK" verify "$T/b"
+	err_has "incomplete entry"
+	# Another table than the manifest names (its digest differs).
+	sed 's/"chunks_xxh128": "[0-9a-f]/"chunks_xxh128": "x/' "$T/good.json" >"$M"
+	expect_status 1 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
+	err_has "ubd0.chunks: not the table its manifest names (digest differs"
+	[ ! -e "$T/r.cow" ] || fail "restore with another table left its output"
+	expect_status 1 "$BK" verify "$T/b"
+	err_has "not the table its manifest names"
 	cp "$T/good.json" "$M"
 	expect_status 0 "$BK" verify "$T/b"
 	expect_status 0 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
-	grep -q "checksums match" err.txt || fail "restore did not check: $(cat err.txt)"
+	grep -q "chunk table matches" err.txt || fail "restore did not check: $(cat err.txt)"
 }
 
 # restore's OUTPUT: a directory, an empty name, a device node or FIFO.
@@ -1012,9 +1026,9 @@ t_stream_size() {
 	json_str "$T/b/manifest.json" stream_xxh128 | grep -qx '[0-9a-f]\{32\}' ||
 		fail "no stream_xxh128"
 	expect_status 0 "$BK" verify "$T/b"
-	# The checksums of all 64 GiB against the manifest's (cmp would read them).
+	# The chunk table of all 64 GiB against the manifest's (cmp would read them).
 	expect_status 0 "$BK" restore "$T/b/ubd0.ubdx.lz4"
-	err_has "checksums match the manifest"
+	err_has "chunk table matches the manifest's"
 	[ "$(size_of "$T/b/ubd0.cow")" = "$(size_of "$T/big.cow")" ] || fail "restored size differs"
 	[ "$(blocks_of "$T/b/ubd0.cow")" -lt 1024 ] || fail "restored COW is not sparse"
 	# With data: 3 MiB at two places, gzip; the raw stream restores too.
