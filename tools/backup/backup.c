@@ -575,17 +575,24 @@ void summary(const struct backup *b)
 			chunks += b->dev[i].er.chunks_stored;
 			rd += b->dev[i].scanning ? b->dev[i].scan.read : b->dev[i].er.read_bytes;
 		}
+		char source[sizeof(b->changes.note) + 40] = "";
+
 		if (b->live)
 			snprintf(pause, sizeof(pause), "; paused %.1f ms (%s)", b->pause_ms,
 				 method_names[b->method]);
-		fprintf(stderr, "%s: %s: %s point %s in %s (%s%s%s%s%s): %llu chunk%s stored, "
+		/* The source, and why not tracking when it is not. */
+		if (b->has_parent)
+			snprintf(source, sizeof(source), ", changes: %s%s%s%s",
+				 changes_names[b->changes.kind],
+				 b->changes.kind == CHANGES_COMPARISON ? " (" : "",
+				 b->changes.kind == CHANGES_COMPARISON ? b->changes.note : "",
+				 b->changes.kind == CHANGES_COMPARISON ? ")" : "");
+		fprintf(stderr, "%s: %s: %s point %s in %s (%s%s%s): %llu chunk%s stored, "
 			"%s%s%.1f MiB; %.1f MiB of COW data read%s\n", cli_prog,
 			b->live ? quote_name(b->g.umid) : "offline", b->has_parent ?
 			"incremental" : "full (the chain had no point)", b->point_name,
 			quote_name(b->o->dest), b->has_parent ? "parent " : "new chain",
-			b->has_parent ? b->parent.name : "", b->has_parent ? ", changes: " : "",
-			b->has_parent ? changes_names[b->changes.kind] : "",
-			b->has_parent && b->changes.note[0] ? "" : "", (unsigned long long)chunks,
+			b->has_parent ? b->parent.name : "", source, (unsigned long long)chunks,
 			chunks == 1 ? "" : "s", b->o->compress ? pack_name(b->o->compress) : "",
 			b->o->compress ? " " : "", (double)stored / 1048576.0,
 			(double)rd / 1048576.0, pause);
@@ -623,6 +630,7 @@ void backup_end(struct backup *b, int status)
 		table_free(&b->dev[i].er.tab);
 		if (b->dev[i].scanning)
 			scan_free(&b->dev[i].scan);
+		free(b->dev[i].cbt_bits);
 	}
 	if (b->has_parent)
 		point_free(&b->parent);

@@ -46,6 +46,11 @@ struct device {
 	char chunks_file[64];
 	bool tpublished;
 	struct emit_result er;
+	/* changed-block tracking (track.c) */
+	bool cbt;                       /* the guest's kernel tracks it (`cbt ubdN` works) */
+	char cbt_name[64];              /* its checkpoint as we last set it */
+	uint64_t *cbt_bits;             /* tracking source: grid chunks to read */
+	uint64_t cbt_blocks;            /* blocks in the maps read so far */
 };
 
 struct backup {
@@ -78,6 +83,7 @@ struct backup {
 	bool has_parent;
 	struct point parent;
 	struct changes changes;
+	int track_round;                /* checkpoints "<id>.rN" taken */
 };
 
 void backup_init(struct backup *b, const struct options *o, bool live);
