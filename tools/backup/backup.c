@@ -277,7 +277,11 @@ static int write_table(struct backup *b, struct device *d)
 	size_t blen;
 	int ret;
 
-	snprintf(d->chunks_file, sizeof(d->chunks_file), "%s.chunks", d->name);
+	char file[sizeof(d->chunks_file)];
+
+	/* Through a local: gcc's -Wrestrict cannot tell d->name from d->chunks_file. */
+	snprintf(file, sizeof(file), "%s.chunks", d->name);
+	memcpy(d->chunks_file, file, sizeof(file));
 	snprintf(path, sizeof(path), "%s/%s", b->dest, d->chunks_file);
 	bytes = table_encode(&d->er.tab, &blen);
 	if (!bytes) {
