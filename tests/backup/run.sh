@@ -1030,6 +1030,10 @@ t_stream_size() {
 	json_str "$T/b/manifest.json" stream_xxh128 | grep -qx '[0-9a-f]\{32\}' ||
 		fail "no stream_xxh128"
 	expect_status 0 "$BK" verify "$T/b"
+	# Again over it: refused, then replaced with -f (stream and table).
+	expect_status 5 "$BK" -q -c --offline "$T/big.cow" "$T/b"
+	expect_status 0 "$BK" -q -f -c --offline "$T/big.cow" "$T/b"
+	expect_status 0 "$BK" verify "$T/b"
 	# The chunk table of all 64 GiB against the manifest's (cmp would read them).
 	expect_status 0 "$BK" restore "$T/b/ubd0.ubdx.lz4"
 	err_has "chunk table matches the manifest's"

@@ -351,12 +351,13 @@ int finish_chain(struct backup *b)
 		int ret;
 
 		snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-		ret = afile_publish(&d->zf, path, false);
+		/* -f replaces a plain backup's files; a chain point's directory is new. */
+		ret = afile_publish(&d->zf, path, b->o->force);
 		if (ret == 0)
 			d->published = true;
 		snprintf(path, sizeof(path), "%s/%s", b->dest, d->chunks_file);
 		if (ret == 0)
-			ret = afile_publish(&d->tf, path, false);
+			ret = afile_publish(&d->tf, path, b->o->force);
 		if (ret == 0)
 			d->tpublished = true;
 		if (ret < 0) {
