@@ -63,7 +63,7 @@ bench_restic() {
 	emit "but restic cuts its chunks by content (512 KiB to 8 MiB, 1 MiB on"
 	emit "average): each scattered 64 KiB change costs the whole chunk around it."
 	emit "Restoring a point from the own streams pipes its chain's streams in"
-	emit "order into uml_backup restore - (uml_backup(1), RESTIC)."
+	emit "order into uml_backup restore - (uml_backup(1), Restic)."
 	emit ""
 	rm -rf "$_r"
 }
