@@ -137,9 +137,12 @@ on_exit() {
 	umount "$T/ro" "$T/small" "$T/xfs" 2>/dev/null
 }
 
-# An ext4 master and a COW on it: make_disk NAME SIZE_MB
+# An ext4 master and a COW on it: make_disk NAME SIZE_MB [MKFS-OPTIONS...]
 make_disk() {
-	mkfs.ext4 -q -F -b 4096 "$T/$1.img" "${2}M" >/dev/null 2>&1 || fail "mkfs.ext4"
+	_md_n=$1 _md_s=$2
+	shift 2
+	mkfs.ext4 -q -F -b 4096 "$@" "$T/$_md_n.img" "${_md_s}M" >/dev/null 2>&1 || fail "mkfs.ext4"
+	set -- "$_md_n"
 	"$MKCOW" -q "$T/$1.cow" "$T/$1.img" || fail "uml_mkcow"
 }
 
@@ -888,7 +891,7 @@ t_chain_live() {
 		else
 			[ "$kind" = incremental ] || fail "point $i: kind $kind"
 			[ "$(json_str out.txt changes)" = comparison ] || fail "point $i: changes $(json_str out.txt changes)"
-			grep -q '"changes_note": "tracking not available' out.txt || fail "point $i: no note on why"
+			grep -q '"changes_note": "the kernel has no changed-block tracking"' out.txt || fail "point $i: no note on why: $(json_str out.txt changes_note)"
 			grep -q '"parent": {"point": "[0-9a-f]\{32\}", "dir": "[0-9T.Z]*"}' out.txt ||
 				fail "point $i: parent entry: $(grep parent out.txt)"
 		fi
@@ -1216,7 +1219,9 @@ t_chain_tracking() {
 	need_ours
 	trap on_exit EXIT
 	UML=$OURS
-	make_disk disk 64
+	# Inode tables made now: the guest would zero them meanwhile, writes
+	# the maps name that change nothing.
+	make_disk disk 64 -E lazy_itable_init=0,lazy_journal_init=0
 	start_guest gt ubda="$T/disk.cow,$T/disk.img"
 	chain_point gt 1 full
 	for i in 2 3 4 5; do
@@ -1247,10 +1252,11 @@ t_chain_tracking_killed() {
 	chain_point gk 1 full
 	killed=$(last_rec gk)
 	kill_guests
-	rm -f "$T/pid.gk"
+	# Not the old log: start_guest would find its records there.
+	mv "$T/log.gk" "$T/log.gk.killed"
+	rm -rf "$T/pid.gk" "$T/uml/gk"
 	start_guest gk ubda="$T/disk.cow,$T/disk.img"
 	chain_point gk 2 comparison "tracking inconsistent: unclean shutdown"
-	c=$(merged_check "$T/disk.cow" 0 >/dev/null; echo ok)
 	expect_status 0 "$BK" restore "$T/chain/$(points "$T/chain" | tail -n 1)/ubd0.ubdx" "$T/k.cow"
 	c=$(merged_check "$T/k.cow" "$killed")
 	echo "after the kill: $c records, $killed written before it"
@@ -1278,6 +1284,7 @@ t_chain_tracking_stock() {
 	expect_status 0 "$BK" -i -j --offline "$T/disk.cow" "$T/chain"
 	[ "$(json_str out.txt changes)" = tracking ] || fail "offline: changes $(json_str out.txt changes_note)"
 	UML=/usr/bin/linux.uml
+	mv "$T/log.gs" "$T/log.gs.1"
 	rm -f "$T/stop.gs" "$T/pid.gs"
 	start_guest gs ubda="$T/disk.cow,$T/disk.img"
 	before3=$(last_rec gs)
@@ -1286,6 +1293,7 @@ t_chain_tracking_stock() {
 		fail "stock kernel: note $(json_str out.txt changes_note)"
 	stop_guest gs
 	UML=$OURS
+	mv "$T/log.gs" "$T/log.gs.2"
 	rm -f "$T/stop.gs" "$T/pid.gs"
 	start_guest gs ubda="$T/disk.cow,$T/disk.img"
 	chain_point gs 4 comparison "tracking inconsistent: cow-changed"
@@ -1316,8 +1324,9 @@ t_chain_tracking_failed() {
 	kill -KILL "$bk"
 	wait "$bk" 2>/dev/null
 	assert_running gf "after a killed backup"
-	rm -rf "$T/chain/"2*/ 2>/dev/null
-	mkdir -p "$T/keep" && mv "$T/chain/$(points "$T/chain" | head -n 1)" "$T/keep/" && rm -rf "$T/chain" && mv "$T/keep" "$T/chain"
+	# The killed run left no point (a directory without a manifest is none).
+	[ "$(ls "$T"/chain/*/manifest.json | wc -l)" = 1 ] || fail "points after a killed run: $(ls "$T/chain")"
+	rmdir "$T/chain/$(points "$T/chain" | tail -n 1)" 2>/dev/null
 	chain_point gf 2 comparison "tracking checkpoint [0-9a-f]*\(\.pre\)\{0,1\} is not the parent $p1"
 	chain_point gf 3 tracking
 	stop_guest gf

@@ -259,7 +259,7 @@ static int choose_method(struct backup *b)
 
 	if (b->method != M_AUTO && b->method != M_TRACK)
 		return 0;
-	if (b->changes.kind == CHANGES_TRACKING) {
+	if (b->has_parent && b->changes.kind == CHANGES_TRACKING) {
 		/* The kernel's checkpoints tell what the tracer would. */
 		b->method = M_TRACK;
 		snprintf(b->method_note, sizeof(b->method_note),
@@ -353,7 +353,7 @@ static int catch_up_running(struct backup *b)
 	uint64_t dirty;
 	int ret;
 
-	if (b->changes.kind == CHANGES_TRACKING)
+	if (b->has_parent && b->changes.kind == CHANGES_TRACKING)
 		return track_round(b);
 	if (b->method != M_TRACK)
 		return 0;
@@ -378,7 +378,7 @@ static int paused_copy(struct backup *b, struct snap_ctx *c)
 	int ret;
 
 	/* The pause's checkpoint rescanned all the tracking source needs. */
-	if (b->changes.kind == CHANGES_TRACKING) {
+	if (b->has_parent && b->changes.kind == CHANGES_TRACKING) {
 		stall_hook();
 		return 0;
 	}

@@ -331,6 +331,11 @@ int track_start(struct backup *b)
 	bool all = true;
 	int ret;
 
+	/* A backup that is not an incremental has no source: never tracking. */
+	if (!b->has_parent) {
+		b->changes.kind = CHANGES_COMPARISON;
+		b->changes.all = true;
+	}
 	for (int i = 0; i < b->ndev; i++) {
 		char w[sizeof(why)] = "";
 
@@ -393,7 +398,7 @@ int track_round(struct backup *b)
 	char name[64], why[300];
 	int ret;
 
-	if (b->changes.kind != CHANGES_TRACKING)
+	if (!b->has_parent || b->changes.kind != CHANGES_TRACKING)
 		return 0;
 	b->track_round++;
 	snprintf(name, sizeof(name), "%s.r%d", b->point_hex, b->track_round);
@@ -431,7 +436,7 @@ int track_round(struct backup *b)
 
 int track_final(struct backup *b, char *msg, size_t msglen)
 {
-	bool tracking = b->changes.kind == CHANGES_TRACKING;
+	bool tracking = b->has_parent && b->changes.kind == CHANGES_TRACKING;
 	char why[300];
 	int ret;
 
