@@ -18,6 +18,7 @@
 #include "lz4_splice.h"
 #include "pack.h"
 #include "quote.h"
+#include "track.h"
 #include "xstream.h"
 
 #include <errno.h>
@@ -133,12 +134,12 @@ int chain_prepare(struct backup *b)
 			return ret;
 		}
 		/*
-		 * Changed-block tracking in the guest's kernel (docs/cbt.md) is
-		 * the other source; this build has no reader of it.
+		 * Offline, the record beside the COW may be the source; live,
+		 * the guest's kernel is asked once the devices are known
+		 * (track_start).
 		 */
-		snprintf(b->changes.note, sizeof(b->changes.note), "%s",
-			 b->live ? "tracking not available: this uml_backup has no changed-block "
-			 "tracking source" : "offline: nothing to track");
+		if (!b->live)
+			track_offline(b);
 	}
 	chain_list_free(&l);
 	ret = point_id_new(b->point_id);
@@ -198,6 +199,17 @@ static int start_scan(struct device *d, int dst)
 	return 0;
 }
 
+/* The candidate chunks of device d: the tracking source's are its own. */
+static const struct changes *device_changes(struct backup *b, struct device *d)
+{
+	static struct changes c;
+
+	c = b->changes;
+	if (!c.all)
+		c.bits = d->cbt_bits;
+	return &c;
+}
+
 int chain_precopy(struct backup *b)
 {
 	double t0 = now();
@@ -214,7 +226,7 @@ int chain_precopy(struct backup *b)
 		st = start_scan(d, d->af.fd);
 		if (st)
 			return st;
-		ret = scan_changes(&d->scan, &b->changes);
+		ret = scan_changes(&d->scan, device_changes(b, d));
 		if (ret < 0)
 			return scan_error(&d->scan, ret);
 	}
@@ -259,7 +271,7 @@ static int write_device(struct backup *b, struct device *d)
 		st = start_scan(d, -1);
 		if (st)
 			return st;
-		ret = scan_changes(&d->scan, &b->changes);
+		ret = scan_changes(&d->scan, device_changes(b, d));
 		if (ret < 0)
 			return scan_error(&d->scan, ret);
 	}
@@ -327,18 +339,25 @@ int finish_chain(struct backup *b)
 		afile_discard(&b->dev[i].af);
 	}
 	b->t_compress = now() - t0;
+	/*
+	 * The record's checkpoint follows the point (track.h): a chain's only
+	 * (a plain compressed backup is written here too, and is nobody's parent).
+	 */
+	if (!b->live && b->o->incremental)
+		track_offline_advance(b);
 	for (int i = 0; i < b->ndev; i++) {
 		struct device *d = &b->dev[i];
 		char path[PATH_MAX + 80];
 		int ret;
 
 		snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-		ret = afile_publish(&d->zf, path, false);
+		/* -f replaces a plain backup's files; a chain point's directory is new. */
+		ret = afile_publish(&d->zf, path, b->o->force);
 		if (ret == 0)
 			d->published = true;
 		snprintf(path, sizeof(path), "%s/%s", b->dest, d->chunks_file);
 		if (ret == 0)
-			ret = afile_publish(&d->tf, path, false);
+			ret = afile_publish(&d->tf, path, b->o->force);
 		if (ret == 0)
 			d->tpublished = true;
 		if (ret < 0) {

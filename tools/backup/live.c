@@ -17,6 +17,7 @@
 #include "backup.h"
 #include "cli.h"
 #include "iotrack.h"
+#include "track.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -258,6 +259,13 @@ static int choose_method(struct backup *b)
 
 	if (b->method != M_AUTO && b->method != M_TRACK)
 		return 0;
+	if (b->has_parent && b->changes.kind == CHANGES_TRACKING) {
+		/* The kernel's checkpoints tell what the tracer would. */
+		b->method = M_TRACK;
+		snprintf(b->method_note, sizeof(b->method_note),
+			 "the guest kernel's changed-block tracking");
+		return 0;
+	}
 	for (int i = 0; i < b->ndev; i++)
 		files[i] = (struct iotrack_file){ b->dev[i].st.st_dev, b->dev[i].st.st_ino,
 						   (uint64_t)b->dev[i].st.st_size };
@@ -345,6 +353,8 @@ static int catch_up_running(struct backup *b)
 	uint64_t dirty;
 	int ret;
 
+	if (b->has_parent && b->changes.kind == CHANGES_TRACKING)
+		return track_round(b);
 	if (b->method != M_TRACK)
 		return 0;
 	/* Like live migration: a few rounds, until little is left. */
@@ -367,6 +377,11 @@ static int paused_copy(struct backup *b, struct snap_ctx *c)
 	uint64_t dirty;
 	int ret;
 
+	/* The pause's checkpoint rescanned all the tracking source needs. */
+	if (b->has_parent && b->changes.kind == CHANGES_TRACKING) {
+		stall_hook();
+		return 0;
+	}
 	if (b->method == M_TRACK && !iotrack_ok(b->track, why, sizeof(why))) {
 		snprintf(b->method_note, sizeof(b->method_note),
 			 "tracking lost (%s): compared everything", why);
@@ -497,6 +512,13 @@ static int pause_and_copy(struct backup *b)
 		}
 	}
 	if (status == 0) {
+		/* First: its write-back makes the COW file what the guest sees. */
+		ret = track_final(b, c.msg, sizeof(c.msg));
+		if (ret < 0)
+			status = ret == -EINTR ? EXIT_INTERRUPTED : ret == -EIO ? EXIT_GUEST :
+				 dest_error(&c, ret);
+	}
+	if (status == 0) {
 		ret = paused_copy(b, &c);
 		if (ret < 0)
 			status = dest_error(&c, ret);
@@ -573,6 +595,8 @@ int backup_live(struct backup *b)
 		return EXIT_FAILED;
 	}
 	st = try_reflink(b);
+	if (st == 0)
+		st = track_start(b);
 	if (st == 0)
 		st = choose_method(b);
 	if (st == 0)

@@ -2,10 +2,10 @@
 # Included by the top-level Makefile.
 BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c live.c backup.c incr.c manifest.c \
 	verify.c restore.c stream.c sums.c pack.c lz4_splice.c unpack.c sparse.c xstream.c xstream_fd.c export.c \
-	mconsole.c guest.c iotrack.c snap.c watchdog.c chunks.c chain.c point.c chainops.c)
+	mconsole.c guest.c iotrack.c snap.c watchdog.c chunks.c chain.c point.c chainio.c chainrestore.c chainverify.c chainprune.c track.c)
 BACKUP_HDR := $(addprefix tools/backup/,tool.h live.h backup.h manifest.h verify.h \
 	restore.h stream.h sums.h pack.h lz4_splice.h unpack.h sparse.h xstream.h export.h \
-	mconsole.h guest.h iotrack.h snap.h watchdog.h chunks.h chain.h point.h)
+	mconsole.h guest.h iotrack.h snap.h watchdog.h chunks.h chain.h point.h chainio.h track.h)
 # Debian's libraries (scripts/deps.sh): LZ4 and zlib for the formats,
 # libxxhash for the LZ4 blocks written here, nettle for SHA-256, jansson
 # for the manifest and --json.
