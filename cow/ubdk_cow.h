@@ -27,9 +27,9 @@ extern "C" {
 #endif
 
 #define UBDK_VERSION_MAJOR 0
-#define UBDK_VERSION_MINOR 2
+#define UBDK_VERSION_MINOR 3
 #define UBDK_VERSION_PATCH 0
-#define UBDK_VERSION_STRING "0.2.0"
+#define UBDK_VERSION_STRING "0.3.0"
 
 /* Runtime version of the library actually linked, as "MAJOR.MINOR.PATCH". */
 const char *ubdk_version(void);
