@@ -166,7 +166,7 @@ merged_check() {
 # The manifest has the documented keys.
 manifest_keys() {
 	for _mk in format guest mconsole live created method pause_ms devices device \
-		cow backing size mtime file compression checksums crc32 sha256_tree \
+		cow backing size mtime file compression chunks chunks_xxh128 \
 		point kind format; do
 		grep -q "\"$_mk\":" "$1" || fail "$1: no key \"$_mk\""
 	done
@@ -410,7 +410,7 @@ t_live_compressed() {
 		merged_check "$T/m-$m/ubd0.cow" "$n0" >/dev/null
 	done
 	expect_status 0 "$BK" restore "$T/b2/ubd0.ubdx.lz4"
-	grep -q "checksums match" err.txt || fail "restore did not check the manifest: $(cat err.txt)"
+	grep -q "chunk table matches" err.txt || fail "restore did not check the manifest: $(cat err.txt)"
 	[ "$(blocks_of "$T/b2/ubd0.cow")" -lt $(( $(size_of "$T/b2/ubd0.cow") / 512 / 4 )) ] ||
 		fail "restored COW is not sparse"
 	grep -q "\"format\": \"ubdx\"" "$T/b2/manifest.json" || fail "b2: format not ubdx"
@@ -428,7 +428,7 @@ t_live_compressed() {
 	# --verify catches damage, in plain and compressed backups.
 	printf 'X' | dd of="$T/m-copy/ubd0.cow" bs=1 seek=5000 conv=notrunc status=none
 	expect_status 1 "$BK" verify "$T/m-copy"
-	err_has "checksum mismatch"
+	err_has "differs from its chunk table ubd0.chunks at byte 0"
 	# Damage where it must change the content: the first deflate block, which
 	# holds the stream's header.  (In the middle of a run of zeros a
 	# changed back-reference distance may still inflate to the same zeros.)
@@ -713,7 +713,8 @@ t_trickle() {
 }
 
 # Checks that check nothing must fail: a manifest that does not parse,
-# lists no devices, has a key twice, or an entry without checksums.
+# lists no devices, has a key twice, an entry without checksums (no chunk
+# table, no 0.2.0 checksums), or a table that is not the one it names.
 t_manifest_checks() {
 	small_cow x
 	expect_status 0 "$BK" -q -c --offline "$T/x.cow" "$T/b"
@@ -744,14 +745,27 @@ t_manifest_checks() {
 	sed 's/"devices"/"devices\\u0000x"/' "$T/good.json" >"$M"
 	expect_status 1 "$BK" verify "$T/b"
 	# An entry without its checksums.
-	sed 's/"checksums": {[^}]*}/"checksums": {}/' "$T/good.json" >"$M"
+	python3 -c 'import json, sys; m = json.load(open(sys.argv[1]))
+for d in m["devices"]:
+    del d["chunks"], d["chunks_xxh128"]
+print(json.dumps(m))' "$T/good.json" >"$M"
+	grep -q chunks "$M" && fail "the test's sed left the chunk keys: $(cat "$M")"
 	expect_status 1 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
 	err_has "has no checksums"
 	[ ! -e "$T/r.cow" ] || fail "restore without checksums left its output"
+	expect_status 1 "$BK" verify "$T/b"
+	err_has "incomplete entry"
+	# Another table than the manifest names (its digest differs).
+	sed 's/"chunks_xxh128": "[0-9a-f]/"chunks_xxh128": "x/' "$T/good.json" >"$M"
+	expect_status 1 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
+	err_has "ubd0.chunks: not the table its manifest names (digest differs"
+	[ ! -e "$T/r.cow" ] || fail "restore with another table left its output"
+	expect_status 1 "$BK" verify "$T/b"
+	err_has "not the table its manifest names"
 	cp "$T/good.json" "$M"
 	expect_status 0 "$BK" verify "$T/b"
 	expect_status 0 "$BK" restore "$T/b/ubd0.ubdx.lz4" "$T/r.cow"
-	grep -q "checksums match" err.txt || fail "restore did not check: $(cat err.txt)"
+	grep -q "chunk table matches" err.txt || fail "restore did not check: $(cat err.txt)"
 }
 
 # restore's OUTPUT: a directory, an empty name, a device node or FIFO.
@@ -1019,9 +1033,13 @@ t_stream_size() {
 	json_str "$T/b/manifest.json" stream_xxh128 | grep -qx '[0-9a-f]\{32\}' ||
 		fail "no stream_xxh128"
 	expect_status 0 "$BK" verify "$T/b"
-	# The checksums of all 64 GiB against the manifest's (cmp would read them).
+	# Again over it: refused, then replaced with -f (stream and table).
+	expect_status 5 "$BK" -q -c --offline "$T/big.cow" "$T/b"
+	expect_status 0 "$BK" -q -f -c --offline "$T/big.cow" "$T/b"
+	expect_status 0 "$BK" verify "$T/b"
+	# The chunk table of all 64 GiB against the manifest's (cmp would read them).
 	expect_status 0 "$BK" restore "$T/b/ubd0.ubdx.lz4"
-	err_has "checksums match the manifest"
+	err_has "chunk table matches the manifest's"
 	[ "$(size_of "$T/b/ubd0.cow")" = "$(size_of "$T/big.cow")" ] || fail "restored size differs"
 	[ "$(blocks_of "$T/b/ubd0.cow")" -lt 1024 ] || fail "restored COW is not sparse"
 	# With data: 3 MiB at two places, gzip; the raw stream restores too.
@@ -1054,10 +1072,14 @@ t_stream_size() {
 }
 
 # uml_backup export | restic backup --stdin, restic dump | uml_backup restore -:
-# the COW comes back byte for byte, and a second point of a guest that
-# changed a little grows the repository by about the change.
+# a whole point as one file comes back byte for byte; a chain (full + 2
+# incrementals of an offline COW changed between points) sent as each
+# point's own stream grows the repository by about the changed data, and
+# each point restored from restic (its chain's streams piped in order, as
+# uml_backup(1) RESTIC says) is byte-equal to its local restore.
 t_restic() {
 	command -v restic >/dev/null || skip "no restic (Debian package restic)"
+	command -v jq >/dev/null || skip "no jq (Debian package jq): the RESTIC recipe uses it"
 	export RESTIC_PASSWORD=ubdkit-test RESTIC_CACHE_DIR="$T/cache"
 	R=$T/repo
 	restic -q -r "$R" init >/dev/null || fail "restic init"
@@ -1065,42 +1087,74 @@ t_restic() {
 	"$MKCOW" -q "$T/g.cow" "$T/g.img" || fail "uml_mkcow"
 	randfile "$T/d" 33554432
 	"$COWUTIL" write "$T/g.cow" 1048576 "$T/d" || fail "cowutil write"
+	# One file: a whole point (a plain backup) exported, dumped, restored.
 	expect_status 0 "$BK" -q -c --offline "$T/g.cow" "$T/p1"
-	cp "$T/g.cow" "$T/g1.cow"
 	"$BK" export "$T/p1" | restic -q -r "$R" backup --stdin --stdin-filename guest-ubd0.ubdx \
 		>/dev/null || fail "export | restic backup"
 	restic -q -r "$R" dump latest guest-ubd0.ubdx | "$BK" -q restore - "$T/r1.cow" ||
 		fail "restic dump | restore -"
-	cmp "$T/r1.cow" "$T/g1.cow" || fail "restic round trip differs"
-	before=$(du -sb "$R" | cut -f1)
-	# About 1% of the device: 1 MiB in three places (restic's chunks
-	# average 1 MiB: a smaller change still costs a chunk or two).
-	randfile "$T/c" 1048576
-	for off in 5242880 16777216 30408704; do
-		"$COWUTIL" write "$T/g.cow" $off "$T/c" || fail "cowutil write"
+	cmp "$T/r1.cow" "$T/g.cow" || fail "restic round trip differs"
+	# A chain, each new point's own stream sent as uml_backup(1) RESTIC says.
+	upload() {
+		_p=$(ls "$T/chain" | tail -n 1)
+		"$BK" -q export --own "$T/chain/$_p" | restic -q -r "$R" backup --stdin \
+			--stdin-filename "g/ubd0/$_p.ubdx" --tag ubdkit \
+			--tag "$(jq -r .kind "$T/chain/$_p/manifest.json")" >/dev/null ||
+			fail "export --own | restic backup ($_p)"
+	}
+	expect_status 0 "$BK" -q -i --offline "$T/g.cow" "$T/chain"
+	upload
+	cp "$T/g.cow" "$T/c1.cow"
+	for i in 2 3; do
+		# 10 blocks of 64 KiB (whole chunks) at places spread over the device.
+		changed=0
+		for k in 0 1 2 3 4 5 6 7 8 9; do
+			randfile "$T/c" 65536
+			"$COWUTIL" write "$T/g.cow" $(( (k * 397 + i * 1013) % 4096 * 65536 )) "$T/c" ||
+				fail "cowutil write"
+			changed=$((changed + 65536))
+		done
+		expect_status 0 "$BK" -q -i -c --offline "$T/g.cow" "$T/chain"
+		before=$(du -sb "$R" | cut -f1)
+		upload
+		growth=$(( $(du -sb "$R" | cut -f1) - before ))
+		echo "restic: point $i (own stream) grew the repository by $growth bytes for" \
+			"$changed changed ($(awk "BEGIN { printf \"%.2f\", $growth / $changed }")x)"
+		# The changed chunks, restic's metadata of a snapshot (a few KiB).
+		[ "$growth" -le $((changed * 5 / 4 + 32768)) ] ||
+			fail "point $i: repository grew $growth bytes for $changed changed"
+		cp "$T/g.cow" "$T/c$i.cow"
 	done
-	changed=$((3 * 1048576))
-	expect_status 0 "$BK" -q -c --offline "$T/g.cow" "$T/p2"
-	# The streams differ where the data changed, nowhere else (the point id,
-	# the digest): what restic can deduplicate is all the rest.
-	"$BK" -q export "$T/p1" >"$T/s1" && "$BK" -q export "$T/p2" >"$T/s2" || fail "export"
-	ndiff=$(cmp -l "$T/s1" "$T/s2" | wc -l)
-	echo "streams of the two points differ in $ndiff bytes for $changed changed"
-	[ "$ndiff" -le $((changed + 32)) ] || fail "streams differ in $ndiff bytes"
-	rm -f "$T/s1" "$T/s2"
-	"$BK" -q export "$T/p2" | restic -q -r "$R" backup --stdin --stdin-filename guest-ubd0.ubdx \
-		>/dev/null || fail "second restic backup"
-	after=$(du -sb "$R" | cut -f1)
-	growth=$((after - before))
-	echo "restic: second point grew the repository by $growth bytes for $changed changed" \
-		"($(awk "BEGIN { printf \"%.2f\", $growth / $changed }")x)"
-	# Each change costs its bytes and the rest of the restic chunks it
-	# touches (512 KiB to 8 MiB, 1 MiB on average): at most 2 x 8 MiB each.
-	[ "$growth" -lt $((changed + 3 * 16777216)) ] ||
-		fail "repository grew $growth bytes for $changed"
-	restic -q -r "$R" dump latest guest-ubd0.ubdx | "$BK" -q restore - "$T/r2.cow" ||
-		fail "second restic dump"
-	cmp "$T/r2.cow" "$T/g.cow" || fail "second restic round trip differs"
+	# Each point from restic: the streams from the newest full point at or
+	# before it, in order, into restore -; byte-equal to its local restore.
+	i=0
+	for p in $(points "$T/chain"); do
+		i=$((i + 1))
+		restic -q -r "$R" snapshots --tag ubdkit --json |
+			jq -r '.[] | [.paths[0], (if (.tags | index("full")) then "full" else "incremental" end)] | @tsv' |
+			sort | awk -v p="/g/ubd0/$p.ubdx" '$1 <= p { if ($2 == "full") n = 0; l[n++] = $1 }
+				END { for (i = 0; i < n; i++) print l[i] }' >"$T/chain.txt"
+		[ "$(wc -l <"$T/chain.txt")" = $i ] || fail "point $i: chain list $(cat "$T/chain.txt")"
+		for f in $(cat "$T/chain.txt"); do
+			restic -q -r "$R" dump --path "$f" latest "$f" || fail "restic dump $f"
+		done | "$BK" restore - "$T/rr$i.cow" >out.txt 2>err.txt || fail "restore - of point $i: $(cat err.txt)"
+		[ $i = 1 ] || err_has "$i streams of one chain applied"
+		expect_status 0 "$BK" restore "$T/chain/$p/$(cd "$T/chain/$p" && ls ubd0.ubdx*)" "$T/loc$i.cow"
+		cmp "$T/rr$i.cow" "$T/loc$i.cow" || fail "point $i: from restic differs from its local restore"
+		cmp "$T/rr$i.cow" "$T/c$i.cow" || fail "point $i: differs from the COW at that point"
+	done
+	# A chain given with a point left out: refused, both ids named.
+	set -- $(points "$T/chain")
+	id1=$(jq -r .point "$T/chain/$1/manifest.json")
+	id2=$(jq -r .point "$T/chain/$2/manifest.json")
+	{ restic -q -r "$R" dump --path "/g/ubd0/$1.ubdx" latest "/g/ubd0/$1.ubdx"
+	  restic -q -r "$R" dump --path "/g/ubd0/$3.ubdx" latest "/g/ubd0/$3.ubdx"; } |
+		"$BK" restore - "$T/bad.cow" >out.txt 2>err.txt && fail "a chain with a hole was restored"
+	err_has "stream 2 (byte [0-9]*): applies over point $id2, but the previous stream made point $id1"
+	[ ! -e "$T/bad.cow" ] || fail "a failed restore left its output"
+	# The whole-device export of an incremental point: its chain applied.
+	"$BK" -q export "$T/chain/$3" | "$BK" -q restore - "$T/w3.cow" || fail "export of point 3"
+	cmp "$T/w3.cow" "$T/c3.cow" || fail "whole export of an incremental point differs"
 }
 
 t_known_answers() {

@@ -132,8 +132,11 @@ static struct xs_header header(uint64_t size, uint32_t flags)
 	struct xs_header h = { .flags = flags, .chunk_size = XS_CHUNK_SIZE,
 			       .file_size = size, .data_offset = 4608 };
 
-	for (int i = 0; i < 16; i++)
+	for (int i = 0; i < 16; i++) {
 		h.point[i] = (uint8_t)(0xa0 + i);
+		/* An incremental names its parent; a full stream has none. */
+		h.parent[i] = flags & XS_FLAG_INCREMENTAL ? (uint8_t)(0x50 + i) : 0;
+	}
 	return h;
 }
 
@@ -328,6 +331,12 @@ static void test_writer_refuses(void)
 	h.chunk_size = 65535;
 	CHECK(xs_writer_open(&w, &h, mem_sink, &a) == -EINVAL, "chunk_size 65535 taken");
 	h = header(1U << 20, 0);
+	h.parent[3] = 1;
+	CHECK(xs_writer_open(&w, &h, mem_sink, &a) == -EINVAL, "full stream with a parent taken");
+	h = header(1U << 20, XS_FLAG_INCREMENTAL);
+	memset(h.parent, 0, sizeof(h.parent));
+	CHECK(xs_writer_open(&w, &h, mem_sink, &a) == -EINVAL, "incremental without parent taken");
+	h = header(1U << 20, 0);
 	CHECK(xs_writer_open(&w, &h, mem_sink, &a) == 0, "open");
 	CHECK(xs_data(w, 8192, b, sizeof(b)) == 0, "data");
 	CHECK(xs_data(w, 4096, b, sizeof(b)) == -EINVAL, "out of order taken");
@@ -389,8 +398,8 @@ static void test_malformed(void)
 	struct mem a = small_stream(0);
 	size_t n = a.n;
 	uint8_t *s = malloc(n + 64);
-	/* The first record's head is at 64, its payload the 4 KiB block at 4096. */
-	const size_t r2 = 64 + 16 + 4096, end = n - XS_END_SIZE;
+	/* The first record's head is at 80, its payload the 4 KiB block at 4096. */
+	const size_t r2 = XS_HEADER_SIZE + 16 + 4096, end = n - XS_END_SIZE;
 
 #define FRESH() memcpy(s, a.p, n)
 	FRESH();
@@ -406,8 +415,14 @@ static void test_malformed(void)
 	s[29] = 1;
 	expect_bad("reserved 28", s, n, 28, "reserved");
 	FRESH();
+	s[75] = 1;
+	expect_bad("reserved 72", s, n, 72, "reserved");
+	FRESH();
 	s[60] = 1;
-	expect_bad("reserved 56", s, n, 56, "reserved");
+	expect_bad("parent of a full stream", s, n, 56, "a full stream with a parent");
+	FRESH();
+	s[12] = XS_FLAG_INCREMENTAL;
+	expect_bad("incremental without parent", s, n, 56, "without a parent");
 	FRESH();
 	s[24] = 3;
 	expect_bad("chunk_size", s, n, 24, "power of two");
@@ -528,6 +543,119 @@ static void test_callback_error(void)
 	free(a.p);
 }
 
+/* What a multi parser saw: headers and ends in order. */
+struct multi_seen {
+	struct image im;
+	int ends;
+	uint8_t points[4][16], parents[4][16];
+};
+
+static int multi_apply(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
+		       const uint8_t *data)
+{
+	struct multi_seen *m = ctx;
+
+	if (off == XS_END_CALL) {
+		m->ends++;
+		return 0;
+	}
+	if (off == XS_HEADER_CALL && m->im.headers < 4) {
+		memcpy(m->points[m->im.headers], h->point, 16);
+		memcpy(m->parents[m->im.headers], h->parent, 16);
+	}
+	/* Each stream's records are in order by themselves: start over. */
+	if (off == XS_HEADER_CALL)
+		m->im.last_end = 0;
+	return apply(&m->im, h, off, len, data);
+}
+
+/*
+ * Streams one after another (multi): a full one, then an incremental
+ * over it; each header and end reported, the result the second image.
+ * Without multi the same bytes are refused after the first end; a cut
+ * between or inside streams is refused, at the byte.
+ */
+static void test_multi(void)
+{
+	struct mem full = small_stream(0), incr = small_stream(XS_FLAG_INCREMENTAL), both = { 0 };
+	struct multi_seen m;
+	struct xs_parser p;
+	char msg[256];
+	int ret;
+
+	mem_sink(&both, full.p, full.n);
+	mem_sink(&both, incr.p, incr.n);
+	for (size_t step = 1; step <= 7919; step = step * 7 + 3) {
+		memset(&m, 0, sizeof(m));
+		image_init(&m.im, 65536);
+		ret = xs_parser_init(&p, multi_apply, &m);
+		p.multi = true;
+		for (size_t at = 0; ret == 0 && at < both.n; at += step)
+			ret = xs_parser_feed(&p, both.p + at, both.n - at < step ? both.n - at : step);
+		if (ret == 0)
+			ret = xs_parser_end(&p, msg, sizeof(msg));
+		else
+			xs_parser_free(&p);
+		CHECK(ret == 0 && m.im.headers == 2 && m.ends == 2 && p.streams == 2 &&
+		      m.im.order_errors == 0, "multi, step %zu: %d headers %d ends %d",
+		      step, ret, m.im.headers, m.ends);
+		CHECK(!memcmp(m.parents[1], (uint8_t[16]){ 0x50, 0x51, 0x52, 0x53, 0x54, 0x55,
+				0x56, 0x57, 0x58, 0x59, 0x5a, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f }, 16),
+		      "the second header's parent");
+		free(m.im.p);
+	}
+	/* The same bytes to a parser of one stream: trailing bytes. */
+	memset(&m, 0, sizeof(m));
+	image_init(&m.im, 65536);
+	ret = parse(both.p, both.n, 0, &m.im, msg, sizeof(msg));
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "stream byte %zu: %zu bytes after the end record",
+			 full.n, incr.n);
+		CHECK(ret == -EBADMSG && strstr(msg, want), "one-stream parser: %d %s", ret, msg);
+	}
+	free(m.im.p);
+	/* Cut between the streams, and inside the second one's header. */
+	for (size_t cut = full.n; cut <= full.n + 10; cut += 10) {
+		memset(&m, 0, sizeof(m));
+		image_init(&m.im, 65536);
+		ret = xs_parser_init(&p, multi_apply, &m);
+		p.multi = true;
+		if (ret == 0)
+			ret = xs_parser_feed(&p, both.p, cut);
+		if (ret == 0)
+			ret = xs_parser_end(&p, msg, sizeof(msg));
+		else
+			xs_parser_free(&p);
+		if (cut == full.n)
+			CHECK(ret == 0 && m.ends == 1, "cut after the first stream: %d %s", ret, msg);
+		else
+			CHECK(ret == -EBADMSG && strstr(msg, "inside its header"),
+			      "cut inside the second header: %d %s", ret, msg);
+		free(m.im.p);
+	}
+	/* A bad field of the second header is named at its byte in the whole input. */
+	both.p[full.n + 75] = 1;
+	memset(&m, 0, sizeof(m));
+	image_init(&m.im, 65536);
+	ret = xs_parser_init(&p, multi_apply, &m);
+	p.multi = true;
+	if (ret == 0)
+		ret = xs_parser_feed(&p, both.p, both.n);
+	xs_parser_end(&p, msg, sizeof(msg));
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "stream byte %zu: reserved", full.n + 72);
+		CHECK(ret == -EBADMSG && strstr(msg, want), "second header: %d %s", ret, msg);
+	}
+	free(m.im.p);
+	free(full.p);
+	free(incr.p);
+	free(both.p);
+}
+
 /* Through the packers into a file, and back with xs_read_fd_ex. */
 static void test_containers(void)
 {
@@ -580,17 +708,25 @@ static void test_containers(void)
 	free(img);
 }
 
-/* Seeds for the fuzz target: valid streams of each kind, from the writer. */
+/*
+ * Seeds for the fuzz target: valid streams of each kind, from the writer,
+ * each after the target's first byte (how to feed it: pieces of 8 bytes;
+ * top bit: streams may follow each other, as in seed-chain).
+ */
 static int write_seeds(const char *dir)
 {
-	struct { const char *name; struct mem m; } seeds[3];
+	struct { const char *name; uint8_t how; struct mem m; } seeds[4];
+	struct mem incr;
 	char path[4096];
 
 	seeds[0].name = "seed-full";
+	seeds[0].how = 7;
 	seeds[0].m = small_stream(0);
 	seeds[1].name = "seed-incremental";
+	seeds[1].how = 7;
 	seeds[1].m = small_stream(XS_FLAG_INCREMENTAL);
 	seeds[2].name = "seed-empty";
+	seeds[2].how = 7;
 	memset(&seeds[2].m, 0, sizeof(seeds[2].m));
 	{
 		uint8_t z[16] = { 0 };
@@ -598,13 +734,19 @@ static int write_seeds(const char *dir)
 		if (write_stream(&seeds[2].m, z, 16, 0, 16, NULL, NULL) < 0)
 			return 1;
 	}
-	for (int i = 0; i < 3; i++) {
+	seeds[3].name = "seed-chain";
+	seeds[3].how = 0x80 | 7;
+	seeds[3].m = small_stream(0);
+	incr = small_stream(XS_FLAG_INCREMENTAL);
+	mem_sink(&seeds[3].m, incr.p, incr.n);
+	free(incr.p);
+	for (int i = 0; i < 4; i++) {
 		FILE *f;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, seeds[i].name);
 		f = fopen(path, "wb");
-		if (!f || fwrite(seeds[i].m.p, 1, seeds[i].m.n, f) != seeds[i].m.n ||
-		    fclose(f) != 0) {
+		if (!f || fputc(seeds[i].how, f) == EOF ||
+		    fwrite(seeds[i].m.p, 1, seeds[i].m.n, f) != seeds[i].m.n || fclose(f) != 0) {
 			fprintf(stderr, "xs_test: %s: cannot write: %s\n", path, strerror(errno));
 			return 1;
 		}
@@ -624,6 +766,7 @@ int main(int argc, char **argv)
 	test_malformed();
 	test_null_feed();
 	test_callback_error();
+	test_multi();
 	test_containers();
 	if (failures) {
 		fprintf(stderr, "xs_test: %d failures\n", failures);

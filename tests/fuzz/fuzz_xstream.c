@@ -2,8 +2,9 @@
 /*
  * libFuzzer target for the extent stream parser (tools/backup/xstream.c):
  * backups and `uml_backup restore -` read streams from anywhere.  The
- * first input byte says how to cut the rest into feeds (the parser must
- * not depend on it), the callback checks what the parser promises:
+ * first input byte says how to cut the rest into feeds (its low 7 bits; the
+ * parser must not depend on it) and, its top bit, whether streams may follow
+ * each other (multi, as `restore -` reads a chain); the callback checks what the parser promises:
  * records in order, within file_size, a DATA record's payload at most
  * 4 MiB; and a stream taken must end exactly at its end record.
  */
@@ -17,7 +18,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct seen {
-	int headers;
+	bool multi;
+	int headers, ends;
 	uint64_t file_size, next;
 };
 
@@ -26,10 +28,17 @@ static int check(void *ctx, const struct xs_header *h, uint64_t off, uint64_t le
 {
 	struct seen *s = ctx;
 
+	if (off == XS_END_CALL) {
+		/* Only a multi parser ends streams this way, each after its header. */
+		if (!s->multi || s->ends++ != s->headers - 1 || len || data)
+			abort();
+		return 0;
+	}
 	if (off == XS_HEADER_CALL) {
-		if (s->headers++ || len || data)
+		if ((s->headers++ && !s->multi) || s->ends != s->headers - 1 || len || data)
 			abort();
 		s->file_size = h->file_size;
+		s->next = 0;
 		return 0;
 	}
 	if (!s->headers || off < s->next || len == 0 || off > s->file_size ||
@@ -53,11 +62,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	step = (size_t)data[0] + 1;
+	step = (size_t)(data[0] & 0x7f) + 1;
+	s.multi = data[0] & 0x80;
 	data++;
 	size--;
 	if (xs_parser_init(&p, check, &s) < 0)
 		return 0;
+	p.multi = s.multi;
 	ret = 0;
 	for (size_t at = 0; at < size && ret == 0;) {
 		size_t k = step < size - at ? step : size - at;

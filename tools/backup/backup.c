@@ -43,6 +43,8 @@ void backup_init(struct backup *b, const struct options *o, bool live)
 				       (uint8_t)(getpid() >> (i % 2 * 8)) ^ (uint8_t)(ts.tv_sec >> i);
 	}
 	xs_hex128(b->point, b->point_hex);
+	/* A plain backup is a point too (its stream and table carry the id). */
+	memcpy(b->point_id, b->point, sizeof(b->point_id));
 }
 
 struct device *device_new(struct backup *b, int unit)
@@ -219,6 +221,9 @@ int try_reflink(struct backup *b)
 	}
 	if (o->incremental && o->method == M_AUTO)
 		return 0;
+	/* Offline, a compressed backup reads the COW itself: a clone serves nothing. */
+	if (!b->live && o->compress && o->method == M_AUTO)
+		return 0;
 	if (o->method != M_AUTO && o->method != M_REFLINK)
 		return 0;
 	for (int i = 0; i < b->ndev; i++) {
@@ -256,31 +261,7 @@ void utc_now(char *buf, size_t len)
 	snprintf(buf, len, "%.20s.%03dZ", day, (int)(ts.tv_nsec / 1000000));
 }
 
-/* --- after the copy: checksums, compression, manifest -------------------- */
-
-struct post_ctx {
-	struct sums *sums;
-	struct xs_writer *xs;           /* compressed: the stream, into a packer */
-	uint64_t off;
-};
-
-/*
- * One pass over the copy's units: the manifest's checksums of every unit
- * (holes as NULL, not read), and the data into the stream.  A chunk table
- * (docs/backup-format.md) would hash here too: it sees every unit with
- * data at its offset.
- */
-static int post_unit(void *ctx, const uint8_t *data, size_t len)
-{
-	struct post_ctx *p = ctx;
-	int ret = 0;
-
-	sums_unit(p->sums, data, len);
-	if (p->xs && data)
-		ret = xs_data(p->xs, p->off, data, len);
-	p->off += len;
-	return ret;
-}
+/* --- after the copy: chunk table, stream, manifest --------------------------- */
 
 static int fsync_error(const char *name, int err)
 {
@@ -288,15 +269,45 @@ static int fsync_error(const char *name, int err)
 	return err == ENOSPC || err == EDQUOT || err == EFBIG ? EXIT_DEST : EXIT_FAILED;
 }
 
+/* d->er.tab as DESTDIR/ubdN.chunks, unnamed until published. */
+static int write_table(struct backup *b, struct device *d)
+{
+	char path[PATH_MAX + 80];
+	uint8_t *bytes;
+	size_t blen;
+	int ret;
+
+	char file[sizeof(d->chunks_file)];
+
+	/* Through a local: gcc's -Wrestrict cannot tell d->name from d->chunks_file. */
+	snprintf(file, sizeof(file), "%s.chunks", d->name);
+	memcpy(d->chunks_file, file, sizeof(file));
+	snprintf(path, sizeof(path), "%s/%s", b->dest, d->chunks_file);
+	bytes = table_encode(&d->er.tab, &blen);
+	if (!bytes) {
+		cli_error("out of memory");
+		return EXIT_FAILED;
+	}
+	ret = afile_open(&d->tf, b->dirfd, path, 0644, false);
+	if (ret == 0)
+		ret = write_all(d->tf.fd, bytes, blen, -1);
+	if (ret == 0 && fsync(d->tf.fd) < 0)
+		ret = -errno;
+	free(bytes);
+	return ret < 0 ? fsync_error(path, -ret) : 0;
+}
+
+/*
+ * An uncompressed backup: the sparse copy stays a COW file, bootable as
+ * it is; its chunk table is what restore and verify check it with.  The
+ * table's pass reads only the chunks that hold data (SEEK_DATA), so its
+ * time follows the data, not the device.
+ */
 static int finish_device(struct backup *b, struct device *d)
 {
-	const struct options *o = b->o;
-	struct post_ctx pc = { .sums = &d->sums };
-	struct packer *packer = NULL;
-	uint8_t digest[16];
 	struct ubdk_err err = { 0 };
 	struct ubdk_cow *cow;
-	char path[PATH_MAX + 80], proc[64];
+	char proc[64];
 	double t0;
 	int ret;
 
@@ -318,73 +329,41 @@ static int finish_device(struct backup *b, struct device *d)
 		return EXIT_FAILED;
 	}
 	d->data_bytes = extent_data_bytes(d->af.fd, (uint64_t)d->st.st_size);
-	sums_init(&d->sums);
-	if (o->compress) {
-		snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-		ret = afile_open(&d->zf, b->dirfd, path, 0644, false);
-		if (ret < 0) {
-			cli_error("%s: cannot create: %s", quote_name(path), strerror(-ret));
-			return EXIT_DEST;
-		}
-		/* The stream's length is not known before it ends. */
-		ret = packer_open(&packer, o->compress, o->level, d->zf.fd, LZ4S_NO_SIZE);
-		if (ret == 0) {
-			struct xs_header h = { .chunk_size = XS_CHUNK_SIZE,
-					       .file_size = (uint64_t)d->st.st_size,
-					       .data_offset = d->data_offset };
-
-			memcpy(h.point, b->point, sizeof(h.point));
-			ret = xs_writer_open(&pc.xs, &h, packer_unit, packer);
-		}
-		if (ret < 0) {
-			packer_free(packer);
-			return fsync_error(d->file, -ret);
-		}
+	if (!grid_init(&d->grid, (uint64_t)d->st.st_size, d->data_offset, CHUNK_SIZE)) {
+		cli_error("%s: %s: data offset past the file's end", d->name, quote_name(d->cow));
+		return EXIT_DEVICE;
 	}
 	t0 = now();
-	ret = pack_stream_fd(d->af.fd, (uint64_t)d->st.st_size, post_unit, &pc, &interrupted);
-	if (ret == 0 && pc.xs) {
-		ret = xs_writer_finish(pc.xs, NULL, digest);
-		xs_hex128(digest, d->stream_hex);
-	}
-	if (ret == 0 && packer)
-		ret = packer_finish(packer, &d->stored_bytes);
-	xs_writer_free(pc.xs);
-	packer_free(packer);
+	ret = table_of_fd(d->af.fd, &d->grid, b->point_id, &d->er.tab, &d->er.read_bytes);
 	b->t_compress += now() - t0;
-	if (ret == -EINTR)
+	if (interrupted)
 		return EXIT_INTERRUPTED;
 	if (ret < 0)
 		return fsync_error(d->file, -ret);
-	sums_final(&d->sums);
-	t0 = now();
-	/* An uncompressed copy that only fed the compressor is not synced. */
-	if (o->compress) {
-		if (fsync(d->zf.fd) < 0)
-			return fsync_error(d->file, errno);
-		afile_discard(&d->af);
-	} else {
-		/* finish() syncs it, in a thread started before the checksums. */
-		d->stored_bytes = d->data_bytes;
-	}
-	b->t_fsync += now() - t0;
-	return 0;
+	/* finish() syncs the copy, in a thread started before the table. */
+	d->stored_bytes = d->data_bytes;
+	return write_table(b, d);
 }
 
+/* An uncompressed backup's COW file and table. */
 static int publish_device(struct backup *b, struct device *d)
 {
-	struct afile *af = b->o->compress ? &d->zf : &d->af;
 	char path[PATH_MAX + 80];
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-	ret = afile_publish(af, path, b->o->force);
+	ret = afile_publish(&d->af, path, b->o->force);
+	if (ret == 0) {
+		d->published = true;
+		snprintf(path, sizeof(path), "%s/%s", b->dest, d->chunks_file);
+		ret = afile_publish(&d->tf, path, b->o->force);
+		d->tpublished = ret == 0;
+	}
 	if (ret < 0) {
 		cli_error("%s: %s", quote_name(path), ret == -EEXIST ? "already exists; use -f to "
 			  "replace it" : strerror(-ret));
 		return ret == -EEXIST || ret == -ENOSPC || ret == -EROFS ? EXIT_DEST : EXIT_FAILED;
 	}
-	d->published = true;
 	return 0;
 }
 
@@ -420,11 +399,11 @@ static char *manifest_of(const struct backup *b, size_t *len)
 	m.t_total = (b->t_post - b->t_start) * 1000;
 	if (b->method == M_TRACK)
 		m.tracked_writes = b->tracked_writes;
-	char point_hex[XXH_HEX], parent_hex[XXH_HEX], sxx[MAX_DEV][XXH_HEX], cxx[MAX_DEV][XXH_HEX];
+	char parent_hex[XXH_HEX], sxx[MAX_DEV][XXH_HEX], cxx[MAX_DEV][XXH_HEX];
+	bool stream = b->o->compress || b->o->incremental;
 
 	if (b->o->incremental) {
-		digest_hex(b->point_id, point_hex);
-		m.point = point_hex;
+		/* chain_prepare made the id: b->point_hex is it. */
 		m.kind = b->has_parent ? "incremental" : "full";
 		if (b->has_parent) {
 			digest_hex(b->parent.id, parent_hex);
@@ -442,22 +421,21 @@ static char *manifest_of(const struct backup *b, size_t *len)
 			.size = d->hdr.size, .mtime = d->hdr.mtime,
 			.layout = ubdk_layout_name(d->hdr.layout), .sectorsize = d->hdr.sectorsize,
 			.file = d->file, .compression = pack_name(b->o->compress),
-			.format = b->o->compress ? "ubdx" : "cow",
-			.stream_xxh128 = d->stream_hex[0] ? d->stream_hex : NULL,
+			.format = stream ? "ubdx" : "cow",
 			.stored_bytes = d->stored_bytes, .cow_bytes = (uint64_t)d->st.st_size,
-			.data_bytes = d->data_bytes, .cow_sectors = d->cow_sectors,
+			.data_bytes = d->data_bytes,
+			.cow_sectors = stream ? MANIFEST_ABSENT : d->cow_sectors,
 			.paused_copy_bytes = d->paused_bytes,
-			.crc32 = d->sums.crc_hex, .sha256_tree = d->sums.sha_hex,
+			/*
+			 * The chunk table checks the content (crc32 and sha256_tree,
+			 * of every MiB, were the checksums of 0.2.0: still read).
+			 */
+			.chunks = d->chunks_file, .chunks_xxh128 = cxx[i],
 		};
-		if (b->o->incremental) {
+		digest_hex(d->er.tab.end, cxx[i]);
+		if (stream) {
 			digest_hex(d->er.digest, sxx[i]);
-			digest_hex(d->er.tab.end, cxx[i]);
-			md[i].crc32 = md[i].sha256_tree = NULL;
-			md[i].cow_sectors = MANIFEST_ABSENT;
-			md[i].chunks = d->chunks_file;
-			md[i].chunks_xxh128 = cxx[i];
 			md[i].stream_xxh128 = sxx[i];
-			md[i].paused_copy_bytes = d->paused_bytes;
 		}
 	}
 	m.dev = md;
@@ -517,13 +495,14 @@ int finish(struct backup *b)
 	 * CPU.
 	 */
 	memset(sync, 0, sizeof(sync));
-	if (b->o->incremental) {
+	/* A stream and its table in one pass over the data (point.c). */
+	if (b->o->incremental || b->o->compress) {
 		st = finish_chain(b);
 		if (st)
 			return st;
 		goto manifest;
 	}
-	for (int i = 0; i < b->ndev && !b->o->compress; i++) {
+	for (int i = 0; i < b->ndev; i++) {
 		sync[i].fd = b->dev[i].af.fd;
 		sync[i].running = pthread_create(&sync[i].thread, NULL, sync_thread,
 						 &sync[i]) == 0;
@@ -533,7 +512,7 @@ int finish(struct backup *b)
 	for (int i = 0; i < b->ndev && st == 0; i++)
 		st = finish_device(b, &b->dev[i]);
 	t0 = now();
-	for (int i = 0; i < b->ndev && !b->o->compress; i++) {
+	for (int i = 0; i < b->ndev; i++) {
 		if (sync[i].running)
 			pthread_join(sync[i].thread, NULL);
 		if (st == 0 && sync[i].err)
@@ -727,8 +706,12 @@ int backup_offline(struct backup *b)
 		struct snap_file f;
 
 		snap_of(&b->dev[i], &f);
-		/* A chain point is written from the COW itself: nothing writes it. */
-		ret = b->method == M_REFLINK || o->incremental ? 0 : snap_copy(&f, &c);
+		/*
+		 * A stream (chain point, compressed backup) is written from the
+		 * COW itself: nothing writes it, a copy would only be read once.
+		 */
+		ret = b->method == M_REFLINK || o->incremental || o->compress ? 0 :
+		      snap_copy(&f, &c);
 		if (ret < 0)
 			st = dest_error(&c, ret);
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * backup.h - a backup run: the devices, the destination directory, and
- * what follows the copy (checksums, compression, the manifest).  live.c
+ * what follows the copy (chunk table, stream, the manifest).  live.c
  * copies from a running guest; backup_offline() from files nobody uses.
  */
 #ifndef UBDK_BACKUP_H
@@ -18,7 +18,6 @@
 #include "guest.h"
 #include "mconsole.h"
 #include "snap.h"
-#include "sums.h"
 #include "tool.h"
 #include "ubdk_cow.h"
 #include "watchdog.h"
@@ -37,7 +36,6 @@ struct device {
 	char file[64];                  /* name in DESTDIR */
 	bool published;
 	uint64_t paused_bytes, stored_bytes, cow_sectors;
-	struct sums sums;
 	struct ubdk_geometry geo;
 	/* --incremental: the parent's table, the scan against it, the new table */
 	struct chunk_grid grid;
@@ -48,7 +46,6 @@ struct device {
 	char chunks_file[64];
 	bool tpublished;
 	struct emit_result er;
-	char stream_hex[33];            /* a stream's XXH3-128; "" for a COW file */
 	/* changed-block tracking (track.c) */
 	bool cbt;                       /* the guest's kernel tracks it (`cbt ubdN` works) */
 	char cbt_name[64];              /* its checkpoint as we last set it */
@@ -114,7 +111,7 @@ int try_reflink(struct backup *b);
 /* Now, UTC, ISO 8601 with milliseconds: the instant of the backup. */
 void utc_now(char *buf, size_t len);
 
-/* The copies are complete: checksums, compression, files, manifest. */
+/* The copies are complete: tables, streams, files, manifest. */
 int finish(struct backup *b);
 /* The one-line summary on stderr. */
 void summary(const struct backup *b);

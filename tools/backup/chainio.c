@@ -65,6 +65,11 @@ int check_header(const struct xs_header *h, const struct point *p,
 			 h->flags & XS_FLAG_INCREMENTAL ? "incremental" : "full", p->m.kind);
 		return -EBADMSG;
 	}
+	if (p->incremental && !hex_is(h->parent, p->m.parent_point)) {
+		snprintf(msg, msglen, "the stream applies over another parent than its "
+			 "manifest's %s", p->m.parent_point);
+		return -EBADMSG;
+	}
 	if (h->file_size != d->cow_bytes) {
 		snprintf(msg, msglen, "the stream makes a file of %llu bytes, the manifest "
 			 "says %llu", (unsigned long long)h->file_size,

@@ -322,9 +322,10 @@ bool is_chain_dir(const char *dir)
 		if (!S_ISREG(st.st_mode))
 			return false;
 		/*
-		 * A chain point: a kind and chunk tables (every backup has a point
-		 * id and a kind; only chain points have tables).  Read quietly:
-		 * verify and restore report what is wrong with a manifest.
+		 * A chain point: a kind and chunk tables, in a directory named by
+		 * its time (every backup since 0.3 has a kind and tables: a plain
+		 * DESTDIR is a full point of no chain).  Read quietly: verify and
+		 * restore report what is wrong with a manifest.
 		 */
 		json_error_t e;
 		json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
@@ -333,6 +334,15 @@ bool is_chain_dir(const char *dir)
 		yes = j && json_is_string(json_object_get(j, "kind")) &&
 		      json_is_string(json_object_get(d0, "chunks"));
 		json_decref(j);
+		if (yes) {
+			char real[PATH_MAX];
+			const char *slash;
+
+			if (!realpath(dir, real))
+				return false;
+			slash = strrchr(real, '/');
+			yes = point_name_ok(slash ? slash + 1 : real);
+		}
 		return yes;
 	}
 	if (chain_list(dir, &l) < 0)

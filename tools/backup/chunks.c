@@ -247,45 +247,70 @@ bool table_read(const char *path, struct chunk_table *t, char *msg, size_t msgle
 	return ok;
 }
 
-int table_of_fd(int fd, const struct chunk_grid *g, const uint8_t point[16],
-		struct chunk_table *t, uint64_t *read_bytes)
+int chunk_walk(int fd, const struct chunk_grid *g, chunk_fn fn, void *ctx,
+	       uint64_t *read_bytes)
 {
 	struct extent_iter it;
-	uint64_t d, n, next = 0;
-	uint8_t *buf = malloc(g->chunk_size), dig[16];
+	uint64_t d, n, cur = UINT64_MAX, coff = 0, clen = 0, rd = 0;
+	uint8_t *buf = malloc(g->chunk_size);
 	int ret = 0;
 
-	table_init(t, g, point);
-	*read_bytes = 0;
 	if (!buf)
 		return -ENOMEM;
 	extent_iter_init(&it, fd, 0, g->file_size);
-	/* A walk that fails gives the rest as data: hashing too much is safe. */
+	/* A walk that fails gives the rest as data: reading too much is safe. */
 	while (ret == 0 && extent_next(&it, &d, &n) != 0) {
-		uint64_t i = grid_index(g, d > next ? d : next);
-
-		for (; ret == 0 && i < g->count; i++) {
-			uint64_t off, len;
+		for (uint64_t pos = d; ret == 0 && pos < d + n;) {
+			uint64_t i = grid_index(g, pos), end;
 			ssize_t got;
 
-			grid_chunk(g, i, &off, &len);
-			if (off >= d + n)
-				break;
-			got = pread(fd, buf, (size_t)len, (off_t)off);
+			if (i != cur) {
+				if (cur != UINT64_MAX)
+					ret = fn(ctx, cur, coff, clen, buf);
+				if (ret < 0)
+					break;
+				cur = i;
+				grid_chunk(g, i, &coff, &clen);
+				memset(buf, 0, (size_t)clen);
+			}
+			end = d + n < coff + clen ? d + n : coff + clen;
+			got = pread(fd, buf + (pos - coff), (size_t)(end - pos), (off_t)pos);
 			if (got < 0) {
 				ret = -errno;
 				break;
 			}
-			memset(buf + got, 0, (size_t)len - (size_t)got);
-			*read_bytes += len;
-			next = off + len;
-			if (unit_is_zero(buf, (size_t)len))
-				continue;
-			chunk_digest(buf, (size_t)len, dig);
-			ret = table_add(t, off, dig);
+			/* Short: the file shrank; what is not there reads as zeros. */
+			rd += (uint64_t)got;
+			pos = end;
 		}
 	}
+	if (ret == 0 && cur != UINT64_MAX)
+		ret = fn(ctx, cur, coff, clen, buf);
 	free(buf);
+	if (read_bytes)
+		*read_bytes = rd;
+	return ret;
+}
+
+static int hash_chunk(void *ctx, uint64_t i, uint64_t off, uint64_t len, const uint8_t *buf)
+{
+	struct chunk_table *t = ctx;
+	uint8_t dig[16];
+
+	(void)i;
+	if (unit_is_zero(buf, (size_t)len))
+		return 0;
+	chunk_digest(buf, (size_t)len, dig);
+	return table_add(t, off, dig);
+}
+
+int table_of_fd(int fd, const struct chunk_grid *g, const uint8_t point[16],
+		struct chunk_table *t, uint64_t *read_bytes)
+{
+	int ret;
+
+	table_init(t, g, point);
+	ret = chunk_walk(fd, g, hash_chunk, t, read_bytes);
 	if (ret < 0)
 		table_free(t);
 	return ret;

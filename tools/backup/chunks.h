@@ -78,6 +78,18 @@ bool table_decode(const uint8_t *p, size_t len, struct chunk_table *t, char *msg
 bool table_read(const char *path, struct chunk_table *t, char *msg, size_t msglen);
 
 /*
+ * Each chunk of fd that holds data (SEEK_DATA extents), in order: fn gets
+ * its index, place and bytes (holes inside it as zeros, never read: a
+ * sector dirty in a chunk costs a 4 KiB read, not 64 KiB).  A negative
+ * return from fn stops the walk with it.  0 or -errno; *read_bytes (if
+ * not NULL) gets the bytes read.
+ */
+typedef int (*chunk_fn)(void *ctx, uint64_t i, uint64_t off, uint64_t len,
+			const uint8_t *buf);
+int chunk_walk(int fd, const struct chunk_grid *g, chunk_fn fn, void *ctx,
+	       uint64_t *read_bytes);
+
+/*
  * Hash a whole file's chunks (holes not read): the table of a COW file or
  * of a restored one.  0 or -errno (-ENOMEM, a read error); *read_bytes gets
  * the bytes read.

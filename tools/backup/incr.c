@@ -339,8 +339,11 @@ int finish_chain(struct backup *b)
 		afile_discard(&b->dev[i].af);
 	}
 	b->t_compress = now() - t0;
-	/* The record's checkpoint follows the point (track.h). */
-	if (!b->live)
+	/*
+	 * The record's checkpoint follows the point (track.h): a chain's only
+	 * (a plain compressed backup is written here too, and is nobody's parent).
+	 */
+	if (!b->live && b->o->incremental)
 		track_offline_advance(b);
 	for (int i = 0; i < b->ndev; i++) {
 		struct device *d = &b->dev[i];
@@ -348,12 +351,13 @@ int finish_chain(struct backup *b)
 		int ret;
 
 		snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-		ret = afile_publish(&d->zf, path, false);
+		/* -f replaces a plain backup's files; a chain point's directory is new. */
+		ret = afile_publish(&d->zf, path, b->o->force);
 		if (ret == 0)
 			d->published = true;
 		snprintf(path, sizeof(path), "%s/%s", b->dest, d->chunks_file);
 		if (ret == 0)
-			ret = afile_publish(&d->tf, path, false);
+			ret = afile_publish(&d->tf, path, b->o->force);
 		if (ret == 0)
 			d->tpublished = true;
 		if (ret < 0) {

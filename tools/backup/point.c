@@ -6,12 +6,16 @@
 #define _GNU_SOURCE
 #include "point.h"
 #include "extent.h"
+#include "input.h"
 #include "xstream.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int emit_fail(struct emit_result *r, int err, const char *what)
@@ -41,6 +45,33 @@ static int read_chunk(int fd, const char *name, const struct chunk_grid *g, uint
 	return 0;
 }
 
+/* A full stream's chunks, as chunk_walk gives them: table entry and records. */
+struct full_ctx {
+	struct emit_result *r;
+	struct xs_writer *w;
+	bool failed;                    /* by the writer or table, not a read */
+};
+
+static int full_chunk(void *ctx, uint64_t i, uint64_t off, uint64_t len, const uint8_t *buf)
+{
+	struct full_ctx *fc = ctx;
+	uint8_t dig[16];
+	int ret;
+
+	(void)i;
+	if (interrupted)
+		return -EINTR;
+	if (unit_is_zero(buf, (size_t)len))
+		return 0;
+	chunk_digest(buf, (size_t)len, dig);
+	ret = table_add(&fc->r->tab, off, dig);
+	if (ret == 0)
+		ret = xs_data(fc->w, off, buf, (size_t)len);
+	fc->r->chunks_stored++;
+	fc->failed = ret < 0;
+	return ret;
+}
+
 int point_emit(int fd, const char *fd_name, const struct chunk_grid *g,
 	       const uint8_t point[16], const struct chunk_table *parent,
 	       const struct scan *s, unit_fn sink, void *sink_ctx, struct emit_result *r)
@@ -55,6 +86,9 @@ int point_emit(int fd, const char *fd_name, const struct chunk_grid *g,
 
 	memset(r, 0, sizeof(*r));
 	memcpy(h.point, point, 16);
+	/* What the stream applies over: a reader of a chain on a pipe checks it. */
+	if (s)
+		memcpy(h.parent, parent->point, 16);
 	table_init(&r->tab, g, point);
 	if (!buf)
 		return emit_fail(r, -ENOMEM, "writing the stream");
@@ -65,28 +99,14 @@ int point_emit(int fd, const char *fd_name, const struct chunk_grid *g,
 	}
 	if (!s) {
 		/* Full: every chunk with data, in the order of the file. */
-		struct extent_iter it;
-		uint64_t d, n, next = 0;
+		struct full_ctx fc = { .r = r, .w = w };
 
-		extent_iter_init(&it, fd, 0, g->file_size);
-		while (ret == 0 && extent_next(&it, &d, &n) != 0) {
-			for (uint64_t i = grid_index(g, d > next ? d : next);
-			     ret == 0 && i < g->count; i++) {
-				grid_chunk(g, i, &off, &len);
-				if (off >= d + n)
-					break;
-				ret = read_chunk(fd, fd_name, g, i, buf, r, &off, &len);
-				next = off + len;
-				if (ret < 0 || unit_is_zero(buf, (size_t)len))
-					continue;
-				chunk_digest(buf, (size_t)len, dig);
-				ret = table_add(&r->tab, off, dig);
-				if (ret == 0)
-					ret = xs_data(w, off, buf, (size_t)len);
-				r->chunks_stored++;
-			}
-			if (interrupted)
-				ret = -EINTR;
+		ret = chunk_walk(fd, g, full_chunk, &fc, &r->read_bytes);
+		if (ret < 0 && ret != -EINTR && !fc.failed) {
+			char n[256];
+
+			snprintf(r->msg, sizeof(r->msg), "%s: reading: %s",
+				 quote_elide(n, sizeof(n), fd_name), strerror(-ret));
 		}
 	} else {
 		/*
@@ -143,4 +163,218 @@ int point_emit(int fd, const char *fd_name, const struct chunk_grid *g,
 		return ret == -EINTR ? ret : emit_fail(r, ret, "writing the stream");
 	}
 	return 0;
+}
+
+/* --- chunk tables of data given in order ------------------------------------ */
+
+int tb_init(struct table_builder *b, const struct chunk_grid *g, const uint8_t point[16],
+	    struct chunk_table *t)
+{
+	b->g = g;
+	b->t = t;
+	b->cur = UINT64_MAX;
+	table_init(t, g, point);
+	b->buf = malloc(g->chunk_size);
+	return b->buf ? 0 : -ENOMEM;
+}
+
+static int tb_flush(struct table_builder *b)
+{
+	uint64_t off, len;
+	uint8_t dig[16];
+
+	if (b->cur == UINT64_MAX)
+		return 0;
+	grid_chunk(b->g, b->cur, &off, &len);
+	b->cur = UINT64_MAX;
+	/* An all-zero chunk has no entry, as in a table of the file itself. */
+	if (unit_is_zero(b->buf, (size_t)len))
+		return 0;
+	chunk_digest(b->buf, (size_t)len, dig);
+	return table_add(b->t, off, dig);
+}
+
+int tb_data(struct table_builder *b, uint64_t off, const uint8_t *data, uint64_t len)
+{
+	while (len > 0 && off < b->g->file_size) {
+		uint64_t i = grid_index(b->g, off), coff, clen, n;
+		int ret;
+
+		grid_chunk(b->g, i, &coff, &clen);
+		if (i != b->cur) {
+			ret = tb_flush(b);
+			if (ret < 0)
+				return ret;
+			/* A chunk of zeros given as NULL needs no buffer work at all. */
+			if (!data && off == coff && len >= clen) {
+				off += clen;
+				len -= clen;
+				continue;
+			}
+			b->cur = i;
+			memset(b->buf, 0, (size_t)clen);
+		}
+		n = coff + clen - off < len ? coff + clen - off : len;
+		if (data) {
+			memcpy(b->buf + (off - coff), data, (size_t)n);
+			data += n;
+		} else {
+			memset(b->buf + (off - coff), 0, (size_t)n);
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int tb_finish(struct table_builder *b)
+{
+	int ret = tb_flush(b);
+
+	free(b->buf);
+	b->buf = NULL;
+	return ret;
+}
+
+bool point_table(const char *dir, const struct manifest *m, const struct manifest_device *d,
+		 struct chunk_table *t, char *msg, size_t msglen)
+{
+	char path[PATH_MAX + 80], why[256], hex[XXH_HEX], idhex[XXH_HEX];
+
+	if (!d->chunks || strchr(d->chunks, '/') || !d->chunks_xxh128) {
+		snprintf(msg, msglen, "incomplete entry in the manifest (chunks)");
+		return false;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, d->chunks);
+	if (!table_read(path, t, why, sizeof(why))) {
+		snprintf(msg, msglen, "%s: %s", d->chunks, why);
+		return false;
+	}
+	digest_hex(t->end, hex);
+	digest_hex(t->point, idhex);
+	if (strcmp(hex, d->chunks_xxh128) || !m->point || strcmp(idhex, m->point) ||
+	    t->g.file_size != d->cow_bytes) {
+		snprintf(msg, msglen, "%s: not the table its manifest names (%s)", d->chunks,
+			 strcmp(hex, d->chunks_xxh128) ? "digest differs from chunks_xxh128" :
+			 t->g.file_size != d->cow_bytes ? "of a file of another size" :
+			 "of another point");
+		table_free(t);
+		return false;
+	}
+	return true;
+}
+
+/* --- applying a chain's streams -------------------------------------------- */
+
+struct apply {
+	int fd;
+	const struct point *p;
+	uint64_t file_size;
+	char msg[300];
+};
+
+/* ZERO records of an incremental stream: holes where the filesystem can. */
+int file_zero_range(int fd, uint64_t off, uint64_t len)
+{
+	static const uint8_t z[65536];
+
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+		      (off_t)len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -errno;
+	while (len) {
+		size_t n = len > sizeof(z) ? sizeof(z) : (size_t)len;
+		int ret = write_all(fd, z, n, (off_t)off);
+
+		if (ret < 0)
+			return ret;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int apply_rec(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
+		     const uint8_t *data)
+{
+	struct apply *a = ctx;
+	char want[XXH_HEX];
+
+	if (off == XS_HEADER_CALL) {
+		a->file_size = h->file_size;
+		digest_hex(h->point, want);
+		if (!a->p->m.point || strcmp(want, a->p->m.point)) {
+			snprintf(a->msg, sizeof(a->msg), "the stream is of another point");
+			return -EBADMSG;
+		}
+		if (!(h->flags & XS_FLAG_INCREMENTAL) != !a->p->incremental) {
+			snprintf(a->msg, sizeof(a->msg), "the stream is %s, the manifest says %s",
+				 h->flags & XS_FLAG_INCREMENTAL ? "incremental" : "full",
+				 a->p->m.kind);
+			return -EBADMSG;
+		}
+		digest_hex(h->parent, want);
+		if (a->p->incremental && (!a->p->m.parent_point ||
+					  strcmp(want, a->p->m.parent_point))) {
+			snprintf(a->msg, sizeof(a->msg), "the stream applies over point %s, its "
+				 "manifest's parent is %s", want, a->p->m.parent_point ?
+				 a->p->m.parent_point : "none");
+			return -EBADMSG;
+		}
+		return 0;
+	}
+	if (!data)
+		return file_zero_range(a->fd, off, len);
+	return write_all(a->fd, data, (size_t)len, (off_t)off);
+}
+
+int chain_apply(const struct point *pts, int n, const char *dev, int fd, char *msg,
+		size_t msglen)
+{
+	uint64_t size = 0;
+
+	for (int k = 0; k < n; k++) {
+		const struct manifest_device *d = point_device(&pts[k], dev);
+		struct apply a = { .fd = fd, .p = &pts[k] };
+		char path[PATH_MAX + 80], why[300] = "", hex[XXH_HEX];
+		uint8_t digest[16];
+		struct stat st;
+		int sfd, ret;
+
+		if (!d) {
+			snprintf(msg, msglen, "point %s has no %s", pts[k].name, dev);
+			return -EBADMSG;
+		}
+		snprintf(path, sizeof(path), "%s/%s", pts[k].dir, d->file);
+		sfd = input_open(path, &st);
+		if (sfd >= 0 && !S_ISREG(st.st_mode)) {
+			close(sfd);
+			sfd = INPUT_E_TYPE;
+		}
+		if (sfd < 0) {
+			snprintf(msg, msglen, "point %s: %s: %s", pts[k].name, d->file,
+				 input_strerror(sfd));
+			return sfd == INPUT_E_TYPE ? -EBADMSG : sfd;
+		}
+		ret = xs_read_fd_ex(sfd, apply_rec, &a, NULL, NULL, digest, &interrupted, why,
+				    sizeof(why));
+		close(sfd);
+		if (ret == 0) {
+			digest_hex(digest, hex);
+			if (!d->stream_xxh128 || strcmp(hex, d->stream_xxh128)) {
+				snprintf(why, sizeof(why), "digest differs from its manifest's "
+					 "stream_xxh128");
+				ret = -EBADMSG;
+			}
+		}
+		if (ret < 0) {
+			if (ret != -EINTR)
+				snprintf(msg, msglen, "point %s: %s: %s", pts[k].name, d->file,
+					 a.msg[0] ? a.msg : why[0] ? why : strerror(-ret));
+			return ret;
+		}
+		size = a.file_size;
+	}
+	return ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
 }

@@ -32,6 +32,45 @@ int point_emit(int fd, const char *fd_name, const struct chunk_grid *g,
 	       const uint8_t point[16], const struct chunk_table *parent,
 	       const struct scan *s, unit_fn sink, void *sink_ctx, struct emit_result *r);
 
+/*
+ * The chunk table of a file given as data at increasing offsets (zeros
+ * between and after): a full stream's records, a COW file's units.  Costs
+ * a chunk's buffer; chunks no data touches are never looked at.
+ */
+struct table_builder {
+	const struct chunk_grid *g;
+	struct chunk_table *t;
+	uint8_t *buf;
+	uint64_t cur;                   /* chunk in buf, UINT64_MAX none */
+};
+
+/* t gets a new table (table_free it); 0 or -ENOMEM. */
+int tb_init(struct table_builder *b, const struct chunk_grid *g, const uint8_t point[16],
+	    struct chunk_table *t);
+/* len bytes at off (data NULL: zeros); offsets increase.  0 or -ENOMEM. */
+int tb_data(struct table_builder *b, uint64_t off, const uint8_t *data, uint64_t len);
+/* The last chunk into the table; frees the buffer.  0 or -ENOMEM. */
+int tb_finish(struct table_builder *b);
+
+/*
+ * A point's chunk table, DIR/d->chunks, checked against what the manifest
+ * says of it (chunks_xxh128, the point id, the file's size).  false with
+ * the problem in msg.
+ */
+bool point_table(const char *dir, const struct manifest *m, const struct manifest_device *d,
+		 struct chunk_table *t, char *msg, size_t msglen);
+
+/*
+ * Apply the streams of device `dev` of points pts[0..n) (a full point and
+ * its incrementals, oldest first, as chain_path gives them) to fd, an
+ * empty file; its size set to the last one's.  0, or -errno with msg.
+ */
+int chain_apply(const struct point *pts, int n, const char *dev, int fd, char *msg,
+		size_t msglen);
+
+/* [off, off + len) of fd becomes zeros: a hole where the filesystem can punch one. */
+int file_zero_range(int fd, uint64_t off, uint64_t len);
+
 /* uml_backup restore of a chain point's stream; an exit status. */
 int chain_restore(const struct options *o);
 /* uml_backup verify of a chain directory or a point in one; an exit status. */

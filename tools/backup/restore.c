@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,35 +32,95 @@ enum { MODE_UNKNOWN, MODE_COW, MODE_STREAM };
 struct restore_ctx {
 	struct sparse_out out;
 	struct sums sums;
+	bool want_sums;                 /* a manifest of 0.2.0: crc32 and sha256_tree */
 	int mode;
 	struct xs_parser xp;
 	bool xp_open;
 	struct sums_at sa;
 	bool sa_open;
 	uint64_t file_size;
+	/* Streams one after another (restore -): the chain they make. */
+	bool multi;
+	uint64_t started;               /* headers seen */
+	struct xs_header first;         /* the first stream's header */
+	uint8_t last[16];               /* the point the streams so far made */
+	bool have_last;
+	char msg[300];
 };
 
-/* A record of a stream: written where it goes, summed as the file's bytes. */
+/* A chain of streams that does not hold together: the stream and its byte named. */
+__attribute__((format(printf, 2, 3)))
+static int bad_stream(struct restore_ctx *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(r->msg, sizeof(r->msg), "stream %llu (byte %llu): ",
+			 (unsigned long long)r->started,
+			 (unsigned long long)(r->xp.pos - XS_HEADER_SIZE));
+
+	va_start(ap, fmt);
+	vsnprintf(r->msg + n, sizeof(r->msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -EBADMSG;
+}
+
+/* A stream's header: the first must be full, each next one over the previous. */
+static int stream_header(struct restore_ctx *r, const struct xs_header *h)
+{
+	char got[33], want[33];
+	int ret;
+
+	r->started++;
+	xs_hex128(h->parent, got);
+	if (r->started == 1) {
+		if (h->flags & XS_FLAG_INCREMENTAL)
+			return bad_stream(r, "an incremental stream (over point %s): it applies "
+					  "over its parent point, not an empty file; give the "
+					  "streams of its chain, the full one first", got);
+		r->first = *h;
+		r->file_size = h->file_size;
+		if (r->want_sums) {
+			ret = sums_at_init(&r->sa, &r->sums, h->file_size);
+			r->sa_open = ret == 0;
+			if (ret < 0)
+				return ret;
+		}
+		/* The size first: the file is sparse wherever no record writes. */
+		return ftruncate(r->out.fd, (off_t)h->file_size) < 0 ? -errno : 0;
+	}
+	xs_hex128(r->last, want);
+	if (!(h->flags & XS_FLAG_INCREMENTAL))
+		return bad_stream(r, "a full stream after point %s: give one chain, its full "
+				  "stream first", want);
+	if (memcmp(h->parent, r->last, 16))
+		return bad_stream(r, "applies over point %s, but the previous stream made point "
+				  "%s: give a chain's streams in order", got, want);
+	if (h->file_size != r->first.file_size || h->chunk_size != r->first.chunk_size ||
+	    h->data_offset != r->first.data_offset)
+		return bad_stream(r, "of another file than the first stream (size or chunk "
+				  "grid differ)");
+	return 0;
+}
+
+/* A record of a stream: written where it goes (summed for a 0.2.0 manifest). */
 static int restore_record(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
 			  const uint8_t *data)
 {
 	struct restore_ctx *r = ctx;
 	int ret;
 
-	if (off == XS_HEADER_CALL) {
-		/* Its base is the parent point's file, not an empty one. */
-		if (h->flags & XS_FLAG_INCREMENTAL)
-			return -ENOTSUP;
-		r->file_size = h->file_size;
-		ret = sums_at_init(&r->sa, &r->sums, h->file_size);
-		r->sa_open = ret == 0;
-		/* The size first: the file is sparse wherever no record writes. */
-		return ret ? ret : ftruncate(r->out.fd, (off_t)h->file_size) < 0 ? -errno : 0;
-	}
-	/* A ZERO record over the new, empty file: zeros there already. */
-	if (!data)
+	if (off == XS_HEADER_CALL)
+		return stream_header(r, h);
+	if (off == XS_END_CALL) {
+		memcpy(r->last, h->point, 16);
+		r->have_last = true;
 		return 0;
-	sums_at_data(&r->sa, off, data, (size_t)len);
+	}
+	if (!data) {
+		/* Over the new, empty file a ZERO record changes nothing. */
+		return r->started == 1 ? 0 : file_zero_range(r->out.fd, off, len);
+	}
+	if (r->sa_open)
+		sums_at_data(&r->sa, off, data, (size_t)len);
 	ret = write_all(r->out.fd, data, (size_t)len, (off_t)off);
 	r->out.written += len;
 	return ret;
@@ -76,12 +137,14 @@ static int restore_unit(void *ctx, const uint8_t *data, size_t len)
 			ret = xs_parser_init(&r->xp, restore_record, r);
 			if (ret < 0)
 				return ret;
+			r->xp.multi = r->multi;
 			r->xp_open = true;
 		}
 	}
 	if (r->mode == MODE_STREAM)
 		return xs_parser_feed(&r->xp, data, len);
-	sums_unit(&r->sums, data, len);
+	if (r->want_sums)
+		sums_unit(&r->sums, data, len);
 	return sparse_unit(&r->out, data, len);
 }
 
@@ -131,17 +194,17 @@ static int restore_raw(int fd, struct restore_ctx *rc, uint64_t *total, char *ms
 }
 
 /*
- * The checksums the manifest next to FILE has for it: *crc and *sha stay
- * NULL without a manifest, or one that does not list FILE.  False after
- * a message: a manifest that cannot be read must not pass as checked.
+ * What the manifest next to FILE says of it: *dv stays NULL without a
+ * manifest, or one that does not list FILE.  False after a message: a
+ * manifest that cannot be read must not pass as checked.
  */
-static bool expected_sums(const char *input, const char *base, struct manifest *m,
-			  const char **crc, const char **sha, const char **xxh)
+static bool manifest_entry(const char *input, const char *base, struct manifest *m,
+			   const struct manifest_device **dv)
 {
 	char dir[PATH_MAX], mpath[PATH_MAX + 32];
 	struct stat st;
 
-	*crc = *sha = *xxh = NULL;
+	*dv = NULL;
 	if (!strcmp(input, "-"))
 		return true;
 	afile_dir_of(input, dir, sizeof(dir));
@@ -153,10 +216,9 @@ static bool expected_sums(const char *input, const char *base, struct manifest *
 	for (size_t i = 0; i < m->ndev; i++) {
 		if (!m->dev[i].file || !quote_json_matches(base, m->dev[i].file))
 			continue;
-		*crc = m->dev[i].crc32;
-		*sha = m->dev[i].sha256_tree;
-		*xxh = m->dev[i].stream_xxh128;
-		if (!*crc || !*sha) {
+		*dv = &m->dev[i];
+		/* 0.2.0: crc32 and sha256_tree; since: the chunk table. */
+		if (!(*dv)->chunks && (!(*dv)->crc32 || !(*dv)->sha256_tree)) {
 			cli_error("%s: the entry of %s has no checksums", quote_name(mpath),
 				  quote_name(base));
 			return false;
@@ -200,25 +262,44 @@ static int output_name(const struct options *o, int fmt, char *out, size_t outle
 	return 0;
 }
 
-static int report_json(const struct options *o, const char *out, const char *format,
-		       int compression, uint64_t total, const struct restore_ctx *rc,
-		       const char *digest_hex, bool checked, double secs)
+/*
+ * The restored file against the point's chunk table: the chunks holding
+ * data are read back (SEEK_DATA), so this follows the data too.  0, or
+ * -EBADMSG after a message.
+ */
+static int check_table(const char *input, const struct manifest *m,
+		       const struct manifest_device *dv, int fd, const char *out)
 {
-	return json_print(json_pack("{s:o, s:o, s:s, s:s, s:I, s:I, s:s, s:s, s:s?, s:b, s:f}",
-				    "input", quote_json_string(o->input),
-				    "output", quote_json_string(out),
-				    "format", format, "compression", pack_name(compression),
-				    "bytes", (json_int_t)total,
-				    "written", (json_int_t)rc->out.written, "crc32", rc->sums.crc_hex,
-				    "sha256_tree", rc->sums.sha_hex,
-				    "stream_xxh128", digest_hex[0] ? digest_hex : NULL,
-				    "checked", checked, "seconds", json_round(secs, 1000)));
+	char dir[PATH_MAX], msg[400];
+	struct chunk_table want, got;
+	uint64_t rd, diff;
+	int ret;
+
+	afile_dir_of(input, dir, sizeof(dir));
+	if (!point_table(dir, m, dv, &want, msg, sizeof(msg))) {
+		cli_error("%s: %s", quote_name(dir), msg);
+		return -EBADMSG;
+	}
+	ret = table_of_fd(fd, &want.g, want.point, &got, &rd);
+	if (ret < 0) {
+		cli_error("%s: reading back: %s", quote_name(out), strerror(-ret));
+		table_free(&want);
+		return ret;
+	}
+	ret = table_same(&want, &got, &diff) ? 0 : -EBADMSG;
+	if (ret < 0)
+		cli_error("%s: the restored file differs from %s/%s at byte %llu",
+			  quote_name(input), quote_name(dir), dv->chunks, (unsigned long long)diff);
+	table_free(&want);
+	table_free(&got);
+	return ret;
 }
 
 int restore(const struct options *o)
 {
-	char out[PATH_MAX], dir[PATH_MAX], msg[200] = "";
-	const char *base = strrchr(o->input, '/'), *expect_crc, *expect_sha, *expect_xxh;
+	char out[PATH_MAX], dir[PATH_MAX], msg[300] = "", what[160] = "";
+	const char *base = strrchr(o->input, '/'), *checked = NULL;
+	const struct manifest_device *dv = NULL;
 	bool from_stdin = !strcmp(o->input, "-");
 	struct restore_ctx rc;
 	struct afile af = { .fd = -1 };
@@ -226,7 +307,7 @@ int restore(const struct options *o)
 	struct stat st;
 	uint64_t total = 0;
 	int fd, fmt, ret, dirfd;
-	char digest_hex[33] = "";
+	char digest_hex[33] = "", point_hex[33] = "";
 	double t0 = now();
 
 	base = base ? base + 1 : o->input;
@@ -249,14 +330,15 @@ int restore(const struct options *o)
 			close(fd);
 		return ret;
 	}
-	if (!expected_sums(o->input, base, &manifest, &expect_crc, &expect_sha, &expect_xxh)) {
+	if (!manifest_entry(o->input, base, &manifest, &dv)) {
 		close(fd);
 		manifest_free(&manifest);
 		return EXIT_FAILED;
 	}
 	afile_dir_of(out, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ret = dirfd < 0 ? -errno : afile_open(&af, dirfd, out, 0644, false);
+	/* Readable: a new backup's restore reads its chunks back for the table. */
+	ret = dirfd < 0 ? -errno : afile_open(&af, dirfd, out, 0644, true);
 	if (ret < 0) {
 		cli_error("%s: cannot create: %s", quote_name(out), strerror(-ret));
 		if (!from_stdin)
@@ -268,6 +350,9 @@ int restore(const struct options *o)
 	}
 	memset(&rc, 0, sizeof(rc));
 	rc.out.fd = af.fd;
+	rc.want_sums = dv && !dv->chunks;
+	/* A backup's file holds one stream; a pipe or loose file, a chain of them. */
+	rc.multi = !dv;
 	sums_init(&rc.sums);
 	if (fmt < 0)
 		ret = restore_raw(fd, &rc, &total, msg, sizeof(msg));
@@ -277,14 +362,18 @@ int restore(const struct options *o)
 	if (!from_stdin)
 		close(fd);
 	if (rc.mode == MODE_STREAM) {
-		/* The parser's message: the decompressor only passed its error on. */
-		if (ret == -EBADMSG && rc.xp.err == -EBADMSG)
+		/* Ours or the parser's message: the decompressor only passed the error on. */
+		if (ret == -EBADMSG && rc.msg[0])
+			snprintf(msg, sizeof(msg), "%s", rc.msg);
+		else if (ret == -EBADMSG && rc.xp.err == -EBADMSG && rc.xp.msg[0])
 			snprintf(msg, sizeof(msg), "%s", rc.xp.msg);
 		if (ret == 0)
 			ret = xs_parser_end(&rc.xp, msg, sizeof(msg));
 		xs_parser_free(&rc.xp);
-		if (ret == 0)
+		if (ret == 0) {
 			xs_hex128(rc.xp.digest, digest_hex);
+			xs_hex128(rc.xp.h.point, point_hex);
+		}
 		if (rc.sa_open)
 			sums_at_finish(&rc.sa);
 		total = rc.file_size;
@@ -298,27 +387,28 @@ int restore(const struct options *o)
 	if (ret == 0 && fsync(af.fd) < 0)
 		ret = -errno;
 	sums_final(&rc.sums);
-	if (ret == 0 && expect_crc && expect_sha &&
-	    (strcmp(expect_crc, rc.sums.crc_hex) || strcmp(expect_sha, rc.sums.sha_hex))) {
-		afile_dir_of(o->input, dir, sizeof(dir));
-		cli_error("%s: checksum mismatch with %s/%s (crc32 %s, manifest %s)",
-			  quote_name(o->input),
-			  quote_name(dir), MANIFEST, rc.sums.crc_hex, quote_name(expect_crc));
-		ret = -EBADMSG;
-	} else if (ret == 0 && expect_xxh && strcmp(expect_xxh, digest_hex)) {
-		afile_dir_of(o->input, dir, sizeof(dir));
-		cli_error("%s: stream digest mismatch with %s/%s (%s, manifest %s)",
-			  quote_name(o->input), quote_name(dir), MANIFEST,
-			  digest_hex[0] ? digest_hex : "none: not a stream", quote_name(expect_xxh));
-		ret = -EBADMSG;
-	} else if (ret == -EBADMSG) {
+	afile_dir_of(o->input, dir, sizeof(dir));
+	if (ret == -EBADMSG) {
 		cli_error("%s: %s", from_stdin ? "stdin" : quote_name(o->input), msg);
-	} else if (ret == -ENOTSUP) {
-		cli_error("%s: an incremental stream: it applies over its parent point, not "
-			  "an empty file", from_stdin ? "stdin" : quote_name(o->input));
-		ret = -EBADMSG;
 	} else if (ret < 0 && ret != -EINTR) {
 		cli_error("%s: %s", quote_name(out), strerror(-ret));
+	} else if (ret == 0 && dv && dv->stream_xxh128 && strcmp(dv->stream_xxh128, digest_hex)) {
+		cli_error("%s: stream digest mismatch with %s/%s (%s, manifest %s)",
+			  quote_name(o->input), quote_name(dir), MANIFEST,
+			  digest_hex[0] ? digest_hex : "none: not a stream",
+			  quote_name(dv->stream_xxh128));
+		ret = -EBADMSG;
+	} else if (ret == 0 && dv && dv->chunks) {
+		ret = check_table(o->input, &manifest, dv, af.fd, out);
+		checked = "chunk table matches the manifest's";
+	} else if (ret == 0 && dv) {
+		if (strcmp(dv->crc32, rc.sums.crc_hex) || strcmp(dv->sha256_tree, rc.sums.sha_hex)) {
+			cli_error("%s: checksum mismatch with %s/%s (crc32 %s, manifest %s)",
+				  quote_name(o->input), quote_name(dir), MANIFEST, rc.sums.crc_hex,
+				  quote_name(dv->crc32));
+			ret = -EBADMSG;
+		}
+		checked = "checksums match the manifest";
 	}
 	if (ret == 0)
 		ret = afile_publish(&af, out, o->force);
@@ -326,7 +416,7 @@ int restore(const struct options *o)
 		fsync(dirfd);
 	afile_discard(&af);
 	close(dirfd);
-	if (ret == -EINTR || ret == -EBADMSG || ret < 0) {
+	if (ret < 0) {
 		manifest_free(&manifest);
 		if (ret == -EINTR)
 			return EXIT_INTERRUPTED;
@@ -337,16 +427,35 @@ int restore(const struct options *o)
 		return ret == -ENOSPC || ret == -EDQUOT || ret == -EFBIG || ret == -EEXIST ?
 		       EXIT_DEST : EXIT_FAILED;
 	}
+	if (rc.mode == MODE_STREAM && !checked) {
+		if (rc.xp.streams > 1)
+			snprintf(what, sizeof(what), "%llu streams of one chain applied (a full "
+				 "point and %llu incrementals), up to point %s; their digests checked",
+				 (unsigned long long)rc.xp.streams,
+				 (unsigned long long)rc.xp.streams - 1, point_hex);
+		else
+			snprintf(what, sizeof(what), "point %s, stream digest checked", point_hex);
+	}
 	if (o->json)
-		report_json(o, out, rc.mode == MODE_STREAM ? "ubdx" : "cow",
-			    fmt < 0 ? PACK_NONE : fmt, total, &rc, digest_hex,
-			    expect_crc != NULL, now() - t0);
+		json_print(json_pack("{s:o, s:o, s:s, s:s, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:I, "
+				     "s:b, s:f}", "input", quote_json_string(o->input),
+				     "output", quote_json_string(out),
+				     "format", rc.mode == MODE_STREAM ? "ubdx" : "cow",
+				     "compression", pack_name(fmt < 0 ? PACK_NONE : fmt),
+				     "bytes", (json_int_t)total, "written", (json_int_t)rc.out.written,
+				     "crc32", rc.want_sums ? rc.sums.crc_hex : NULL,
+				     "sha256_tree", rc.want_sums ? rc.sums.sha_hex : NULL,
+				     "stream_xxh128", digest_hex[0] ? digest_hex : NULL,
+				     "point", point_hex[0] ? point_hex : NULL,
+				     "streams", (json_int_t)(rc.mode == MODE_STREAM ?
+							     (rc.multi ? rc.xp.streams : 1) : 0),
+				     "checked", checked != NULL, "seconds",
+				     json_round(now() - t0, 1000)));
 	if (!o->quiet)
-		fprintf(stderr, "%s: restored %s to %s (%.1f MiB, %.1f MiB of data)%s%s\n",
+		fprintf(stderr, "%s: restored %s to %s (%.1f MiB, %.1f MiB of data), %s\n",
 			cli_prog, from_stdin ? "stdin" : quote_name(o->input), quote_name(out),
 			(double)total / 1048576.0, (double)rc.out.written / 1048576.0,
-			expect_crc ? ", checksums match the manifest" : "",
-			rc.mode == MODE_STREAM && !expect_crc ? ", stream digest checked" : "");
+			checked ? checked : what);
 	manifest_free(&manifest);
 	return 0;
 }

@@ -40,6 +40,7 @@ struct options {
 	bool offline, no_sync, verify, force, json, quiet;
 	bool incremental;               /* DEST is a chain directory */
 	int keep;                       /* prune --keep N */
+	bool own;                       /* export --own: the point's own stream */
 	int timeout_ms, sync_timeout_ms;
 	/* restore */
 	const char *input, *output;

@@ -48,7 +48,7 @@ static void usage(FILE *f)
 		"       %s [OPTIONS] --offline COW... DESTDIR\n"
 		"       %s restore [-f] [-q] [-j] FILE [OUTPUT]   (FILE - : a stream on stdin)\n"
 		"       %s verify [-q] [-j] DESTDIR|CHAINDIR|POINTDIR   (or: %s --verify DESTDIR)\n"
-		"       %s export [-q] [-d DEV] DESTDIR   (an extent stream on stdout)\n"
+		"       %s export [-q] [--own] [-d DEV] POINTDIR   (an extent stream on stdout)\n"
 		"       %s [OPTIONS] --incremental GUEST|--offline COW... CHAINDIR\n"
 		"       %s prune --keep N [-q] CHAINDIR\n"
 		"Back up the COW files of a UML guest, running or not, into DESTDIR.\n"
@@ -70,6 +70,8 @@ static void usage(FILE *f)
 		"                        chunks changed since the newest one (the first\n"
 		"                        point is full)\n"
 		"  -k, --keep N          prune: keep the N newest points\n"
+		"      --own             export: the point's own stream (an incremental's\n"
+		"                        changed chunks), not its whole device\n"
 		"  -f, --force           replace an existing backup or output file\n"
 		"  -j, --json            print the manifest (or result) as JSON on stdout\n"
 		"  -q, --quiet           no summary on stderr\n"
@@ -98,7 +100,7 @@ static bool parse_seconds(const char *s, int *ms)
 
 static int parse_args(int argc, char **argv, struct options *o, int *mode)
 {
-	enum { OPT_VERSION = 256, OPT_NOSYNC, OPT_SYNCTO, OPT_OFFLINE, OPT_VERIFY };
+	enum { OPT_VERSION = 256, OPT_NOSYNC, OPT_SYNCTO, OPT_OFFLINE, OPT_VERIFY, OPT_OWN };
 	bool keep_given = false;
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
@@ -111,6 +113,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "offline", no_argument, NULL, OPT_OFFLINE },
 		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "own", no_argument, NULL, OPT_OWN },
 		{ "incremental", no_argument, NULL, 'i' },
 		{ "keep", required_argument, NULL, 'k' },
 		{ "force", no_argument, NULL, 'f' },
@@ -202,6 +205,9 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 		case OPT_OFFLINE:
 			o->offline = true;
 			break;
+		case OPT_OWN:
+			o->own = true;
+			break;
 		case OPT_VERIFY:
 			o->verify = true;
 			break;
@@ -245,6 +251,10 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 		optind++;
 		nargs--;
 	}
+	if (o->own && *mode != 'e') {
+		cli_error("--own: only with export (see --help)");
+		return -1;
+	}
 	if (*mode == 0 && o->verify && nargs == 1)
 		*mode = 'v';
 	if (*mode == 'r') {
@@ -270,7 +280,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 	}
 	if (*mode == 'e') {
 		if (nargs != 1) {
-			cli_error("export takes one DESTDIR, a backup point (see --help)");
+			cli_error("export takes one POINTDIR, a backup or a chain's point (see --help)");
 			return -1;
 		}
 		if (o->ndevices > 1) {

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "input.h"
 #include "manifest.h"
+#include "point.h"
 #include "quote.h"
 #include "stream.h"
 #include "sums.h"
@@ -39,32 +40,42 @@ static int verify_unit(void *ctx, const uint8_t *data, size_t len)
 	return 0;
 }
 
-/* A stream's records: the COW file's bytes for the sums, its header kept. */
+/* A stream's records: the COW file's chunks for its table, its header kept. */
 struct verify_xs {
 	struct verify_ctx *v;
-	struct sums_at sa;
-	bool sa_open, incremental;
-	uint64_t file_size;
-	uint8_t point[16];
+	struct table_builder tb;
+	const struct chunk_grid *g;
+	const struct manifest *m;
+	const struct manifest_device *dv;
+	char msg[200];
 };
 
 static int verify_record(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
 			 const uint8_t *data)
 {
 	struct verify_xs *x = ctx;
-	int ret;
+	char point[33];
 
 	if (off == XS_HEADER_CALL) {
+		xs_hex128(h->point, point);
 		if (h->flags & XS_FLAG_INCREMENTAL)
-			return -ENOTSUP;
-		x->file_size = h->file_size;
-		memcpy(x->point, h->point, sizeof(x->point));
+			snprintf(x->msg, sizeof(x->msg), "an incremental stream in a full point");
+		else if (!x->m->point || strcmp(point, x->m->point))
+			snprintf(x->msg, sizeof(x->msg), "a stream of point %s, the manifest's "
+				 "is %s", point, x->m->point ? x->m->point : "none");
+		else if (h->file_size != x->dv->cow_bytes)
+			snprintf(x->msg, sizeof(x->msg), "the stream makes %llu bytes, the "
+				 "manifest says %llu", (unsigned long long)h->file_size,
+				 (unsigned long long)x->dv->cow_bytes);
+		else if (h->chunk_size != x->g->chunk_size || h->data_offset != x->g->data_offset)
+			snprintf(x->msg, sizeof(x->msg), "the stream's chunk grid differs from "
+				 "its chunk table's");
+		if (x->msg[0])
+			return -EBADMSG;
 		/* What no record covers is zeros, as head is already. */
 		x->v->headlen = h->file_size < sizeof(x->v->head) ? (size_t)h->file_size :
 				sizeof(x->v->head);
-		ret = sums_at_init(&x->sa, &x->v->sums, h->file_size);
-		x->sa_open = ret == 0;
-		return ret;
+		return 0;
 	}
 	/* ZERO records of a full stream change nothing: its base is empty. */
 	if (!data)
@@ -74,49 +85,73 @@ static int verify_record(void *ctx, const struct xs_header *h, uint64_t off, uin
 
 		memcpy(x->v->head + off, data, n);
 	}
-	sums_at_data(&x->sa, off, data, (size_t)len);
-	return 0;
+	return tb_data(&x->tb, off, data, len);
 }
 
 /*
- * A device stored as an extent stream: its digest against the manifest's,
- * then the COW file's checksums as for any other.  0, or -errno after a
+ * A backup since 0.3: the file's content against the point's chunk table
+ * (its digest as the manifest says), reading only data: a stream's
+ * records (and its digest against stream_xxh128), or a COW file's chunks
+ * that hold data.  v->head gets the COW header.  0, or -errno after a
  * message in problem.
  */
-static int verify_stream(int fd, const struct manifest *m, const struct manifest_device *dv,
-			 struct verify_ctx *v, uint64_t *total, char *problem, size_t plen)
+static int verify_by_table(const char *dir, int fd, const struct stat *st,
+			   const struct manifest *m, const struct manifest_device *dv,
+			   struct verify_ctx *v, char *problem, size_t plen)
 {
-	struct verify_xs x = { .v = v };
+	struct chunk_table want, got = { 0 };
+	uint64_t rd, diff;
+	char msg[400] = "", hex[33];
 	uint8_t digest[16];
-	char hex[33], msg[200], point[33];
 	int ret;
 
-	ret = xs_read_fd_ex(fd, verify_record, &x, NULL, NULL, digest, &interrupted, msg,
-			    sizeof(msg));
-	if (x.sa_open)
-		sums_at_finish(&x.sa);
-	*total = x.file_size;
-	if (ret == -ENOTSUP) {
-		snprintf(problem, plen, "an incremental stream in a full point");
-		return ret;
-	}
-	if (ret < 0) {
-		snprintf(problem, plen, "%s", msg[0] ? msg : strerror(-ret));
-		return ret;
-	}
-	xs_hex128(digest, hex);
-	if (!dv->stream_xxh128 || strcmp(hex, dv->stream_xxh128)) {
-		snprintf(problem, plen, "stream digest %s, the manifest says %s", hex,
-			 dv->stream_xxh128 ? dv->stream_xxh128 : "nothing");
+	if (!point_table(dir, m, dv, &want, problem, plen))
 		return -EBADMSG;
+	if (dv->format && !strcmp(dv->format, "ubdx")) {
+		struct verify_xs x = { .v = v, .g = &want.g, .m = m, .dv = dv };
+
+		ret = tb_init(&x.tb, &want.g, want.point, &got);
+		if (ret == 0)
+			ret = xs_read_fd_ex(fd, verify_record, &x, NULL, NULL, digest, &interrupted,
+					    msg, sizeof(msg));
+		if (ret == 0)
+			ret = tb_finish(&x.tb);
+		else
+			tb_finish(&x.tb);
+		if (ret == 0) {
+			xs_hex128(digest, hex);
+			if (!dv->stream_xxh128 || strcmp(hex, dv->stream_xxh128)) {
+				snprintf(x.msg, sizeof(x.msg), "stream digest %s, the manifest says "
+					 "%s", hex, dv->stream_xxh128 ? dv->stream_xxh128 : "nothing");
+				ret = -EBADMSG;
+			}
+		}
+		if (ret < 0)
+			snprintf(problem, plen, "%s", x.msg[0] ? x.msg : msg[0] ? msg :
+				 strerror(-ret));
+	} else if (dv->format && strcmp(dv->format, "cow")) {
+		snprintf(problem, plen, "unknown format in the manifest");
+		ret = -EBADMSG;
+	} else if ((uint64_t)st->st_size != dv->cow_bytes) {
+		snprintf(problem, plen, "holds %llu bytes, the manifest says %llu",
+			 (unsigned long long)st->st_size, (unsigned long long)dv->cow_bytes);
+		ret = -EBADMSG;
+	} else {
+		ssize_t n = pread(fd, v->head, sizeof(v->head), 0);
+
+		v->headlen = n > 0 ? (size_t)n : 0;
+		ret = table_of_fd(fd, &want.g, want.point, &got, &rd);
+		if (ret < 0)
+			snprintf(problem, plen, "cannot read: %s", strerror(-ret));
 	}
-	xs_hex128(x.point, point);
-	if (m->point && strcmp(point, m->point)) {
-		snprintf(problem, plen, "a stream of point %s, the manifest's is %s", point,
-			 m->point);
-		return -EBADMSG;
+	if (ret == 0 && !table_same(&want, &got, &diff)) {
+		snprintf(problem, plen, "differs from its chunk table %s at byte %llu", dv->chunks,
+			 (unsigned long long)diff);
+		ret = -EBADMSG;
 	}
-	return 0;
+	table_free(&want);
+	table_free(&got);
+	return ret;
 }
 
 /* Check one device's file; NULL if fine, else what is wrong (static buffer). */
@@ -134,9 +169,10 @@ static const char *verify_device(const char *dir, const struct manifest *m,
 	char path[PATH_MAX + 80], msg[200];
 	int fd, ret, fmt;
 
-	if (!file || !dv->compression || !dv->crc32 || !dv->sha256_tree || !dv->backing ||
-	    strchr(file, '/') || dv->size == MANIFEST_ABSENT || dv->mtime == MANIFEST_ABSENT ||
-	    dv->cow_bytes == MANIFEST_ABSENT || (fmt = pack_parse(dv->compression)) < 0)
+	if (!file || !dv->compression || !dv->backing || strchr(file, '/') ||
+	    dv->size == MANIFEST_ABSENT || dv->mtime == MANIFEST_ABSENT ||
+	    dv->cow_bytes == MANIFEST_ABSENT || (fmt = pack_parse(dv->compression)) < 0 ||
+	    (!dv->chunks && (!dv->crc32 || !dv->sha256_tree)))
 		return "incomplete entry in the manifest";
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	fd = input_open(path, &st);
@@ -150,40 +186,40 @@ static const char *verify_device(const char *dir, const struct manifest *m,
 		return problem;
 	}
 	memset(&v, 0, sizeof(v));
-	sums_init(&v.sums);
-	if (dv->format && !strcmp(dv->format, "ubdx")) {
-		ret = verify_stream(fd, m, dv, &v, &total, problem, sizeof(problem));
+	if (dv->chunks) {
+		/* Since 0.3: the chunk table, in time that follows the data. */
+		ret = verify_by_table(dir, fd, &st, m, dv, &v, problem, sizeof(problem));
 		close(fd);
 		if (ret < 0)
 			return problem;
-		fd = -1;
-	} else if (dv->format && strcmp(dv->format, "cow")) {
-		close(fd);
-		return "unknown format in the manifest";
-	} else if (fmt == PACK_NONE) {
-		ret = pack_stream_fd(fd, (uint64_t)st.st_size, verify_unit, &v, &interrupted);
-		total = (uint64_t)st.st_size;
-		msg[0] = '\0';
 	} else {
-		ret = pack_decompress(fd, fmt, verify_unit, &v, &total, &interrupted, msg,
-				      sizeof(msg));
-	}
-	if (fd >= 0)
+		/* 0.2.0: crc32 and sha256_tree of the whole COW file. */
+		sums_init(&v.sums);
+		if (fmt == PACK_NONE) {
+			ret = pack_stream_fd(fd, (uint64_t)st.st_size, verify_unit, &v,
+					     &interrupted);
+			total = (uint64_t)st.st_size;
+			msg[0] = '\0';
+		} else {
+			ret = pack_decompress(fd, fmt, verify_unit, &v, &total, &interrupted, msg,
+					      sizeof(msg));
+		}
 		close(fd);
-	if (ret < 0) {
-		snprintf(problem, sizeof(problem), "%s", msg[0] ? msg : strerror(-ret));
-		return problem;
-	}
-	sums_final(&v.sums);
-	if (total != dv->cow_bytes) {
-		snprintf(problem, sizeof(problem), "holds %llu bytes, the manifest says %llu",
-			 (unsigned long long)total, (unsigned long long)dv->cow_bytes);
-		return problem;
-	}
-	if (strcmp(v.sums.crc_hex, dv->crc32) || strcmp(v.sums.sha_hex, dv->sha256_tree)) {
-		snprintf(problem, sizeof(problem), "checksum mismatch (crc32 %s, manifest %s)",
-			 v.sums.crc_hex, dv->crc32);
-		return problem;
+		if (ret < 0) {
+			snprintf(problem, sizeof(problem), "%s", msg[0] ? msg : strerror(-ret));
+			return problem;
+		}
+		sums_final(&v.sums);
+		if (total != dv->cow_bytes) {
+			snprintf(problem, sizeof(problem), "holds %llu bytes, the manifest says %llu",
+				 (unsigned long long)total, (unsigned long long)dv->cow_bytes);
+			return problem;
+		}
+		if (strcmp(v.sums.crc_hex, dv->crc32) || strcmp(v.sums.sha_hex, dv->sha256_tree)) {
+			snprintf(problem, sizeof(problem), "checksum mismatch (crc32 %s, manifest %s)",
+				 v.sums.crc_hex, dv->crc32);
+			return problem;
+		}
 	}
 	if (ubdk_header_decode(v.head, v.headlen, file, &h, &err) < 0)
 		return "not a COW file";

@@ -61,6 +61,11 @@ static bool header_ok(const struct xs_header *h, const char **why, unsigned *at)
 		/* Offsets are off_t, and a ZERO record's length has one bit less. */
 		*why = "file_size 2^63 or more";
 		*at = 16;
+	} else if (!(h->flags & XS_FLAG_INCREMENTAL) != all_zero(h->parent, 16)) {
+		/* A full stream applies over nothing; an incremental names what. */
+		*why = h->flags & XS_FLAG_INCREMENTAL ? "an incremental stream without a parent" :
+		       "a full stream with a parent";
+		*at = 56;
 	} else {
 		return true;
 	}
@@ -77,6 +82,7 @@ static void encode_header(uint8_t b[XS_HEADER_SIZE], const struct xs_header *h)
 	put_u32(b + 24, h->chunk_size);
 	put_le64(b + 32, h->data_offset);
 	memcpy(b + 40, h->point, 16);
+	memcpy(b + 56, h->parent, 16);
 }
 
 void xs_hex128(const uint8_t d[16], char out[33])
@@ -428,10 +434,13 @@ static int got_header(struct xs_parser *p)
 	h->chunk_size = get_u32(b + 24);
 	h->data_offset = get_le64(b + 32);
 	memcpy(h->point, b + 40, 16);
+	memcpy(h->parent, b + 56, 16);
+	/* Offsets in messages are of the whole input: this stream's start added. */
 	if (!header_ok(h, &why, &at))
-		return fail(p, at, "%s", why);
-	if (get_u32(b + 28) || get_le64(b + 56))
-		return fail(p, get_u32(b + 28) ? 28 : 56, "reserved field not zero");
+		return fail(p, p->pos - XS_HEADER_SIZE + at, "%s", why);
+	if (get_u32(b + 28) || get_le64(b + 72))
+		return fail(p, p->pos - XS_HEADER_SIZE + (get_u32(b + 28) ? 28 : 72),
+			    "reserved field not zero");
 	p->state = S_HEAD;
 	p->need = XS_HEAD_SIZE;
 	return p->fn(p->ctx, h, XS_HEADER_CALL, 0, NULL);
@@ -497,7 +506,15 @@ static int got_end(struct xs_parser *p)
 		return fail(p, p->pos - 16, "digest mismatch (stored %s, computed %s)", want, got);
 	}
 	p->state = S_DONE;
-	return 0;
+	if (!p->multi)
+		return 0;
+	/* The next stream, if any, starts from scratch: its own digest and counts. */
+	p->streams++;
+	p->state = S_HEADER;
+	p->need = XS_HEADER_SIZE;
+	p->records = p->payload = p->next = 0;
+	XXH3_128bits_reset(p->xxh);
+	return p->fn(p->ctx, &p->h, XS_END_CALL, 0, NULL);
 }
 
 /* len real bytes (not NULL). */
@@ -571,7 +588,8 @@ int xs_parser_end(struct xs_parser *p, char *msg, size_t msglen)
 {
 	int ret = p->err;
 
-	if (ret == 0 && p->state != S_DONE)
+	if (ret == 0 && p->state != S_DONE &&
+	    !(p->multi && p->streams > 0 && p->state == S_HEADER && p->have == 0))
 		ret = fail(p, p->pos, "the stream ends %s", p->state == S_HEADER ?
 			   "inside its header" : p->state == S_DATA ? "inside a DATA record" :
 			   p->state == S_END ? "inside its end record" :

@@ -27,7 +27,7 @@
 
 #define XS_MAGIC "UBDKXST1"
 #define XS_VERSION 1
-#define XS_HEADER_SIZE 64
+#define XS_HEADER_SIZE 80
 #define XS_HEAD_SIZE 16                 /* a record's head */
 #define XS_END_SIZE 40                  /* the end record, digest included */
 #define XS_MAX_DATA (4U << 20)          /* a DATA record's payload, at most */
@@ -37,11 +37,18 @@
 #define XS_FLAG_INCREMENTAL 1U
 #define XS_CHUNK_SIZE 65536             /* the chunk grid's default unit */
 
-/* The header's fields (magic, version and the reserved zeros aside). */
+/*
+ * The header's fields (magic, version and the reserved zeros aside).
+ * parent: the point an incremental stream applies over (not all zeros);
+ * all zeros in a full stream.  It lets a reader of streams concatenated
+ * on a pipe (restic dump ... | uml_backup restore -) refuse a stream that
+ * does not follow the previous one.
+ */
 struct xs_header {
 	uint32_t flags, chunk_size;
 	uint64_t file_size, data_offset;
 	uint8_t point[16];
+	uint8_t parent[16];
 };
 
 /* --- writer -------------------------------------------------------------- */
@@ -50,8 +57,9 @@ struct xs_writer;
 
 /*
  * A writer of a stream with header h, its bytes to sink(sink_ctx, ...).
- * 0, -ENOMEM, -EINVAL (h has unknown flags or a chunk_size that is not a
- * power of two), or the sink's error.
+ * 0, -ENOMEM, -EINVAL (h has unknown flags, a chunk_size that is not a
+ * power of two, or a parent that does not fit the flags), or the sink's
+ * error.
  */
 int xs_writer_open(struct xs_writer **w, const struct xs_header *h, unit_fn sink,
 		   void *sink_ctx);
@@ -96,6 +104,11 @@ int xs_fd_sink(void *ctx, const uint8_t *data, size_t len);
 typedef int (*xs_record_fn)(void *ctx, const struct xs_header *h, uint64_t off,
 			    uint64_t len, const uint8_t *data);
 #define XS_HEADER_CALL UINT64_MAX
+/*
+ * Only with multi set: a stream's valid end record was read (its digest in
+ * the parser's digest); a header may follow, starting the next stream.
+ */
+#define XS_END_CALL (UINT64_MAX - 1)
 
 struct xs_parser {
 	xs_record_fn fn;
@@ -111,6 +124,13 @@ struct xs_parser {
 	uint64_t records, payload;      /* counted, for the end record */
 	int err;                        /* first error, sticky */
 	uint8_t digest[16];             /* as stored, once the end is read */
+	/*
+	 * Set by the caller after xs_parser_init: streams may follow each
+	 * other (each its own header, records and end; byte offsets in
+	 * messages count from the first).  streams: those ended so far.
+	 */
+	bool multi;
+	uint64_t streams;
 	char msg[192];
 };
 
@@ -125,7 +145,7 @@ int xs_parser_init(struct xs_parser *p, xs_record_fn fn, void *ctx);
 int xs_parser_feed(void *p, const uint8_t *data, size_t len);
 /*
  * The stream ended: 0 if it ended exactly after a valid end record (the
- * counts and digest match); else -EBADMSG with the message in msg, or the
+ * counts and digest match; with multi, after one or more streams); else -EBADMSG with the message in msg, or the
  * error that stopped the parser.  Frees the parser's state.
  */
 int xs_parser_end(struct xs_parser *p, char *msg, size_t msglen);
