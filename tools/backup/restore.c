@@ -297,7 +297,7 @@ static int check_table(const char *input, const struct manifest *m,
 
 int restore(const struct options *o)
 {
-	char out[PATH_MAX], dir[PATH_MAX], msg[300] = "", what[160] = "";
+	char out[PATH_MAX], dir[PATH_MAX], msg[300] = "", what[200] = "";
 	const char *base = strrchr(o->input, '/'), *checked = NULL;
 	const struct manifest_device *dv = NULL;
 	bool from_stdin = !strcmp(o->input, "-");
