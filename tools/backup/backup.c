@@ -269,8 +269,7 @@ static int fsync_error(const char *name, int err)
 	return err == ENOSPC || err == EDQUOT || err == EFBIG ? EXIT_DEST : EXIT_FAILED;
 }
 
-/* d->er.tab as DESTDIR/ubdN.chunks, unnamed until published. */
-static int write_table(struct backup *b, struct device *d)
+int write_table(struct backup *b, struct device *d)
 {
 	char path[PATH_MAX + 80];
 	uint8_t *bytes;

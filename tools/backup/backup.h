@@ -111,6 +111,8 @@ int try_reflink(struct backup *b);
 /* Now, UTC, ISO 8601 with milliseconds: the instant of the backup. */
 void utc_now(char *buf, size_t len);
 
+/* d->er.tab as DESTDIR/ubdN.chunks, unnamed until published; 0 or an exit status. */
+int write_table(struct backup *b, struct device *d);
 /* The copies are complete: tables, streams, files, manifest. */
 int finish(struct backup *b);
 /* The one-line summary on stderr. */

@@ -134,3 +134,40 @@ int open_stream(const struct point *p, const struct manifest_device *d, char *ms
 		snprintf(msg, msglen, "point %s: %s: %s", p->name, d->file, input_strerror(fd));
 	return fd;
 }
+
+int chain_apply(const struct point *pts, int n, const char *dev, int fd, char *msg,
+		size_t msglen)
+{
+	for (int k = 0; k < n; k++) {
+		const struct manifest_device *d = point_device(&pts[k], dev);
+		struct apply_ctx a = { .fd = fd, .p = &pts[k], .d = d };
+		char why[300] = "";
+		uint8_t digest[16];
+		int sfd, ret;
+
+		if (!d) {
+			snprintf(msg, msglen, "point %s has no %s", pts[k].name, dev);
+			return -EBADMSG;
+		}
+		sfd = open_stream(&pts[k], d, msg, msglen);
+		if (sfd < 0)
+			return sfd == INPUT_E_TYPE ? -EBADMSG : sfd;
+		ret = xs_read_fd_ex(sfd, apply_record, &a, NULL, NULL, digest, &interrupted, why,
+				    sizeof(why));
+		close(sfd);
+		if (ret == 0 && !hex_is(digest, d->stream_xxh128)) {
+			snprintf(why, sizeof(why), "digest differs from its manifest's stream_xxh128");
+			ret = -EBADMSG;
+		}
+		if (ret < 0) {
+			if (ret != -EINTR)
+				snprintf(msg, msglen, "point %s: %s: %s", pts[k].name,
+					 quote_name(d->file), a.msg[0] ? a.msg : why[0] ? why :
+					 strerror(-ret));
+			return ret;
+		}
+		if (k == n - 1 && ftruncate(fd, (off_t)a.file_size) < 0)
+			return -errno;
+	}
+	return 0;
+}

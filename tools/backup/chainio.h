@@ -39,5 +39,13 @@ int apply_record(void *ctx, const struct xs_header *h, uint64_t off, uint64_t le
 /* Open a point's stream of device d; a negative INPUT_E_ code after msg. */
 int open_stream(const struct point *p, const struct manifest_device *d, char *msg,
 		size_t msglen);
+/*
+ * Apply the streams of device `dev` of points pts[0..n) (a full point and
+ * its incrementals, oldest first, as chain_path gives them) to fd, an
+ * empty file, each checked against its manifest (header, digest); fd's
+ * size set to the last one's.  0, or -errno with msg naming the point.
+ */
+int chain_apply(const struct point *pts, int n, const char *dev, int fd, char *msg,
+		size_t msglen);
 
 #endif

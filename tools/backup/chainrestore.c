@@ -76,48 +76,17 @@ int chain_restore(const struct options *o)
 		st_exit = EXIT_DEST;
 		goto out;
 	}
-	for (int k = 0; k < n; k++) {
-		const struct manifest_device *d = point_device(&pts[k], dev->device);
-		struct apply_ctx a = { .fd = af.fd, .p = &pts[k] };
-		uint8_t digest[16];
-		int fd, fmt;
-
-		if (!d) {
-			cli_error("%s: cannot restore: point %s has no %s", quote_name(o->input),
-				  pts[k].name, dev->device);
-			goto out;
-		}
-		a.d = d;
-		fd = open_stream(&pts[k], d, msg, sizeof(msg));
-		if (fd < 0) {
-			cli_error("%s: cannot restore: %s", quote_name(o->input), msg);
-			goto out;
-		}
-		ret = xs_read_fd_ex(fd, apply_record, &a, NULL, &fmt, digest, &interrupted, msg,
-				    sizeof(msg));
-		close(fd);
-		if (ret == -EINTR) {
-			st_exit = EXIT_INTERRUPTED;
-			goto out;
-		}
-		if (ret == 0 && !hex_is(digest, d->stream_xxh128)) {
-			snprintf(msg, sizeof(msg), "digest differs from its manifest's "
-				 "stream_xxh128");
-			ret = -EBADMSG;
-		}
-		if (ret < 0) {
-			cli_error("%s: cannot restore: point %s: %s: %s", quote_name(o->input),
-				  pts[k].name, quote_name(d->file), a.msg[0] ? a.msg : msg[0] ? msg :
-				  strerror(-ret));
-			st_exit = ret == -ENOSPC || ret == -EDQUOT || ret == -EFBIG ? EXIT_DEST :
-				  EXIT_FAILED;
-			goto out;
-		}
-		if (k == n - 1 && ftruncate(af.fd, (off_t)a.file_size) < 0) {
-			cli_error("%s: %s", quote_name(out), strerror(errno));
-			st_exit = EXIT_DEST;
-			goto out;
-		}
+	ret = chain_apply(pts, n, dev->device, af.fd, msg, sizeof(msg));
+	if (ret == -EINTR) {
+		st_exit = EXIT_INTERRUPTED;
+		goto out;
+	}
+	if (ret < 0) {
+		cli_error("%s: cannot restore: %s", quote_name(o->input), msg[0] ? msg :
+			  strerror(-ret));
+		st_exit = ret == -ENOSPC || ret == -EDQUOT || ret == -EFBIG ? EXIT_DEST :
+			  EXIT_FAILED;
+		goto out;
 	}
 	/* The result, chunk by chunk, against the point's table. */
 	snprintf(tpath, sizeof(tpath), "%s/%s", pts[n - 1].dir, dev->chunks);

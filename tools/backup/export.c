@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "input.h"
 #include "manifest.h"
+#include "chainio.h"
 #include "point.h"
 #include "quote.h"
 #include "stream.h"

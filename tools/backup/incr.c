@@ -255,8 +255,6 @@ static int write_device(struct backup *b, struct device *d)
 	int rfd, ret, st;
 	int sinkfd;
 	char path[PATH_MAX + 80];
-	uint8_t *bytes;
-	size_t blen;
 
 	if (!b->live || !d->scanning) {
 		/* Offline (nothing writes), or the full point of a live chain. */
@@ -306,30 +304,7 @@ static int write_device(struct backup *b, struct device *d)
 			  strerror(-ret));
 		return ret == -ENOSPC || ret == -EDQUOT || ret == -EFBIG ? EXIT_DEST : EXIT_FAILED;
 	}
-	{
-		/* Through a local: gcc -O1 -Wrestrict sees d->name and d->chunks_file as one. */
-		char cf[sizeof(d->chunks_file)];
-
-		snprintf(cf, sizeof(cf), "%.20s.chunks", d->name);
-		memcpy(d->chunks_file, cf, sizeof(cf));
-	}
-	snprintf(path, sizeof(path), "%s/%s", b->dest, d->chunks_file);
-	bytes = table_encode(&d->er.tab, &blen);
-	if (!bytes) {
-		cli_error("out of memory");
-		return EXIT_FAILED;
-	}
-	ret = afile_open(&d->tf, b->dirfd, path, 0644, false);
-	if (ret == 0)
-		ret = write_all(d->tf.fd, bytes, blen, -1);
-	if (ret == 0 && fsync(d->tf.fd) < 0)
-		ret = -errno;
-	free(bytes);
-	if (ret < 0) {
-		cli_error("%s: %s", quote_name(path), strerror(-ret));
-		return ret == -ENOSPC || ret == -EDQUOT ? EXIT_DEST : EXIT_FAILED;
-	}
-	return 0;
+	return write_table(b, d);
 }
 
 int finish_chain(struct backup *b)

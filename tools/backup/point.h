@@ -60,17 +60,6 @@ int tb_finish(struct table_builder *b);
 bool point_table(const char *dir, const struct manifest *m, const struct manifest_device *d,
 		 struct chunk_table *t, char *msg, size_t msglen);
 
-/*
- * Apply the streams of device `dev` of points pts[0..n) (a full point and
- * its incrementals, oldest first, as chain_path gives them) to fd, an
- * empty file; its size set to the last one's.  0, or -errno with msg.
- */
-int chain_apply(const struct point *pts, int n, const char *dev, int fd, char *msg,
-		size_t msglen);
-
-/* [off, off + len) of fd becomes zeros: a hole where the filesystem can punch one. */
-int file_zero_range(int fd, uint64_t off, uint64_t len);
-
 /* uml_backup restore of a chain point's stream; an exit status. */
 int chain_restore(const struct options *o);
 /* uml_backup verify of a chain directory or a point in one; an exit status. */

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "input.h"
 #include "manifest.h"
+#include "chainio.h"
 #include "point.h"
 #include "quote.h"
 #include "sparse.h"
@@ -117,7 +118,7 @@ static int restore_record(void *ctx, const struct xs_header *h, uint64_t off, ui
 	}
 	if (!data) {
 		/* Over the new, empty file a ZERO record changes nothing. */
-		return r->started == 1 ? 0 : file_zero_range(r->out.fd, off, len);
+		return r->started == 1 ? 0 : punch_zero(r->out.fd, off, len);
 	}
 	if (r->sa_open)
 		sums_at_data(&r->sa, off, data, (size_t)len);
