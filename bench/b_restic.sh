@@ -65,5 +65,7 @@ bench_restic() {
 	emit "Restoring a point from the own streams pipes its chain's streams in"
 	emit "order into uml_backup restore - (uml_backup(1), Restic)."
 	emit ""
+	emit "Reproduce: \`bench/run.sh build restic\`"
+	emit ""
 	rm -rf "$_r"
 }

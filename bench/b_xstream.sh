@@ -50,5 +50,7 @@ bench_xstream() {
 	emit "SHA-256 of every MiB holding data made the 1 TiB case take 25 s to"
 	emit "back up and 11 s to restore."
 	emit ""
+	emit "Reproduce: \`bench/run.sh build xstream\`"
+	emit ""
 	rm -rf "$_x"
 }
