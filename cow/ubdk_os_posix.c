@@ -164,7 +164,7 @@ int ubdk_os_stat(const char *path, struct ubdk_os_stat *st)
 
 int ubdk_os_fsync(int fd)
 {
-	return fsync(fd) < 0 ? -errno : 0;
+	return fdatasync(fd) < 0 ? -errno : 0;
 }
 
 int ubdk_os_unlink(const char *path)
