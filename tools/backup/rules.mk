@@ -33,7 +33,8 @@ $(B)/tests/backup_kat: tests/backup/kat_test.c tools/backup/sums.c tools/backup/
 		$(filter %.c,$^) $(BACKUP_LIBS)
 
 .PHONY: check-backup
-check-backup: all $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/backup_kat \
+# kernel: the tracking-source tests boot our kernel (make kernel builds it once).
+check-backup: all kernel $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/backup_kat \
 		$(B)/tests/xs_test
 	tests/backup/run.sh $(B)
 
