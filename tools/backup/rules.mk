@@ -61,7 +61,8 @@ $(B)/tests/fuzz-xstream: tests/fuzz/fuzz_xstream.c tools/backup/xstream.c tools/
 		tools/backup/xstream.c $$(pkg-config --libs libxxhash)
 
 # Chunk tables are parsed from backup directories: a libFuzzer target,
-# seeded with a valid table (made by the encoder) and its cut-off forms.
+# seeded with a table of two entries (a metadata and a data chunk; the
+# target makes each input's end digest right as a second try).
 $(B)/tests/fuzz-chunks: tests/fuzz/fuzz_chunks.c tools/backup/chunks.c tools/backup/chunks.h \
 		tools/backup/stream.c tools/common/extent.c
 	@mkdir -p $(@D)
@@ -75,6 +76,8 @@ check-fuzz: check-fuzz-chunks
 check-fuzz-chunks: $(B)/tests/fuzz-chunks
 	@mkdir -p $(B)/fuzz-chunks-corpus $(B)/fuzz-crashes
 	printf 'UBDKCHK1' > $(B)/fuzz-chunks-corpus/magic
+	python3 -c 'import struct,sys; h=b"UBDKCHK1"+struct.pack("<IIQQQ",1,65536,1<<20,4096,2)+bytes([17])*16+bytes(8); e=struct.pack("<Q",0)+bytes(range(16))+struct.pack("<Q",4096)+bytes(range(16,32)); sys.stdout.buffer.write(h+e+bytes(16))' \
+		> $(B)/fuzz-chunks-corpus/two-entries
 	$(B)/tests/fuzz-chunks -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
 		$(B)/fuzz-chunks-corpus >$(B)/fuzz-chunks.log 2>&1 || { tail -n 40 $(B)/fuzz-chunks.log; exit 1; }
 	@tail -n 2 $(B)/fuzz-chunks.log
