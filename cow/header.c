@@ -65,6 +65,18 @@ static bool is_pow2(uint64_t v)
 	return v != 0 && (v & (v - 1)) == 0;
 }
 
+void ubdk_geometry_locate(const struct ubdk_header *hdr, const struct ubdk_geometry *geo,
+			  uint64_t off, uint64_t len, uint64_t *data_off,
+			  uint64_t *bits_off, uint64_t *bits_len)
+{
+	uint64_t ss = hdr->sectorsize ? hdr->sectorsize : 512;
+	uint64_t s0 = off / ss, s1 = (off + len - 1) / ss;
+
+	*data_off = geo->data_offset + off;
+	*bits_off = geo->bitmap_offset + s0 / 8;
+	*bits_len = s1 / 8 - s0 / 8 + 1;
+}
+
 int ubdk_header_geometry(const struct ubdk_header *hdr, const char *name,
 			 struct ubdk_geometry *geo, struct ubdk_err *err)
 {

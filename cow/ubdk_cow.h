@@ -153,6 +153,14 @@ int ubdk_header_decode(const void *buf, size_t len, const char *name,
 int ubdk_header_geometry(const struct ubdk_header *hdr, const char *name,
 			 struct ubdk_geometry *geo, struct ubdk_err *err);
 /*
+ * Where device bytes [off, off + len) live in the COW file (len > 0, the
+ * range within the device): their data at data_off, and the bitmap bytes
+ * holding their sectors' bits at [bits_off, bits_off + bits_len).
+ */
+void ubdk_geometry_locate(const struct ubdk_header *hdr, const struct ubdk_geometry *geo,
+			  uint64_t off, uint64_t len, uint64_t *data_off,
+			  uint64_t *bits_off, uint64_t *bits_len);
+/*
  * Encode hdr in its layout (v1, v2 or v3; never v3-broken) into buf, which
  * must hold at least UBDK_HDR_MAX_SIZE bytes.  Unused bytes are zero.
  * Returns the header length.

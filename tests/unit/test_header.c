@@ -236,6 +236,39 @@ START_TEST(geometry_by_hand)
 }
 END_TEST
 
+/* Device bytes to COW bytes: data at data_offset + off, bits of the sectors. */
+START_TEST(geometry_locate)
+{
+	struct ubdk_header h;
+	struct ubdk_geometry g;
+	struct ubdk_err e = { 0 };
+	uint64_t d, b, bl;
+
+	fill_hdr(&h, UBDK_LAYOUT_V3, 1ULL << 30, 512, 512);
+	TU_OK(ubdk_header_geometry(&h, NAME, &g, &e), e);
+	/* 64 KiB at 1 MiB: sectors 2048..2175, bitmap bytes 256..271. */
+	ubdk_geometry_locate(&h, &g, 1 << 20, 65536, &d, &b, &bl);
+	ck_assert_uint_eq(d, g.data_offset + (1 << 20));
+	ck_assert_uint_eq(b, g.bitmap_offset + 256);
+	ck_assert_uint_eq(bl, 16);
+	/* One byte in sector 9: one bitmap byte, the second. */
+	ubdk_geometry_locate(&h, &g, 9 * 512 + 7, 1, &d, &b, &bl);
+	ck_assert_uint_eq(d, g.data_offset + 9 * 512 + 7);
+	ck_assert_uint_eq(b, g.bitmap_offset + 1);
+	ck_assert_uint_eq(bl, 1);
+	/* Sectors 7 and 8 straddle bitmap bytes 0 and 1. */
+	ubdk_geometry_locate(&h, &g, 7 * 512, 1024, &d, &b, &bl);
+	ck_assert_uint_eq(b, g.bitmap_offset);
+	ck_assert_uint_eq(bl, 2);
+	/* 4 KiB sectors: 64 KiB is 16 sectors, two bitmap bytes. */
+	fill_hdr(&h, UBDK_LAYOUT_V3, 1ULL << 30, 4096, 4096);
+	TU_OK(ubdk_header_geometry(&h, NAME, &g, &e), e);
+	ubdk_geometry_locate(&h, &g, 65536, 65536, &d, &b, &bl);
+	ck_assert_uint_eq(b, g.bitmap_offset + 2);
+	ck_assert_uint_eq(bl, 2);
+}
+END_TEST
+
 /* Decoding a file-built header gives the same geometry as the hand table. */
 START_TEST(geometry_through_decode)
 {
@@ -897,6 +930,7 @@ Suite *header_suite(void)
 	tc = tcase_create("geometry");
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, geometry_by_hand, 0, ngeo);
+	tcase_add_test(tc, geometry_locate);
 	tcase_add_loop_test(tc, geometry_through_decode, 0, ngeo);
 	tcase_add_test(tc, geometry_random);
 	tcase_add_test(tc, geometry_unknown_layout);

@@ -136,22 +136,19 @@ static void refused(char *why, size_t len, const struct device *d, const char *t
 static void mark_block(const struct device *d, uint64_t *bits, uint64_t k, uint32_t gran)
 {
 	const struct chunk_grid *g = &d->grid;
-	uint64_t ss = d->hdr.sectorsize ? d->hdr.sectorsize : 512;
-	uint64_t dev0 = k * gran, dev1 = dev0 + gran, off, s0, s1, i;
+	uint64_t dev0 = k * gran, len = gran, off, bits_off, bits_len, i;
 
 	if (dev0 >= d->hdr.size)
 		return;
-	if (dev1 > d->hdr.size)
-		dev1 = d->hdr.size;
-	off = d->geo.data_offset + dev0;
+	if (len > d->hdr.size - dev0)
+		len = d->hdr.size - dev0;
+	ubdk_geometry_locate(&d->hdr, &d->geo, dev0, len, &off, &bits_off, &bits_len);
 	if (off < g->file_size) {
 		i = grid_index(g, off);
 		bits[i / 64] |= 1ULL << (i % 64);
 	}
-	/* The bytes of the bitmap holding the bits of its sectors. */
-	s0 = dev0 / ss;
-	s1 = (dev1 - 1) / ss;
-	for (off = d->geo.bitmap_offset + s0 / 8; off <= d->geo.bitmap_offset + s1 / 8;
+	/* The chunks of the bitmap bytes holding the bits of its sectors. */
+	for (off = bits_off; off < bits_off + bits_len;
 	     off = (off / g->chunk_size + 1) * g->chunk_size) {
 		if (off >= g->data_offset || off >= g->file_size)
 			break;
