@@ -36,8 +36,8 @@ before=$(live_n)
 "$BACKUP" -q -j -c -u "$T/uml" demo-live "$T/backup" >"$T/backup.json" ||
 	die "uml_backup failed"
 after=$(live_n)
-pause=$(sed -n 's/.*"pause_ms": \([0-9.]*\).*/\1/p' "$T/backup.json")
-method=$(sed -n 's/.*"method": "\([a-z]*\)".*/\1/p' "$T/backup.json")
+pause=$(jq -r .pause_ms "$T/backup.json")
+method=$(jq -r .method "$T/backup.json")
 i=0
 until [ "$(live_n)" -gt "$after" ]; do
 	sleep 0.2
@@ -49,10 +49,11 @@ wait $live_pid || true
 grep -q GUEST-DONE "$T/live.log" || die "the live guest did not end cleanly"
 say "7. backup   uml_backup -c demo-live backup/ while the guest appends fsynced records:" \
 	"paused $pause ms ($method: pre-copied, synced, stopped, copied the blocks written" \
-	"meanwhile, resumed); backup/ubd0.cow.lz4 is $(human "$(size_of "$T/backup/ubd0.cow.lz4")")," \
-	"with manifest.json"
+	"meanwhile, resumed); backup/ holds ubd0.ubdx.lz4, an extent stream of the COW's" \
+	"data ($(human "$(size_of "$T/backup/ubd0.ubdx.lz4")")), ubd0.chunks, its chunk table" \
+	"($(human "$(size_of "$T/backup/ubd0.chunks")")), and manifest.json"
 "$BACKUP" -q verify "$T/backup" || die "the backup does not verify"
-"$BACKUP" -q restore "$T/backup/ubd0.cow.lz4" "$T/restored.cow" || die "restore failed"
+"$BACKUP" -q restore "$T/backup" "$T/restored.cow" || die "restore failed"
 "$COWUTIL" merged "$T/restored.cow" "$T/restored.img" >/dev/null
 # A crash-consistent image: its journal is replayed first, as a mount would.
 e2fsck -fy "$T/restored.img" >"$T/fsck-backup.log" 2>&1 || true
@@ -61,6 +62,6 @@ e2fsck -fn "$T/restored.img" >>"$T/fsck-backup.log" 2>&1 ||
 img_cat "$T/restored.img" /var/log/records >"$T/records.txt"
 kept=$(wc -l <"$T/records.txt")
 awk '$0 != "record " NR { exit 1 }' "$T/records.txt" || die "the backup's records have a gap"
-say "            verified; restored (sparse, $(human "$(allocated "$T/restored.cow")") on disk)," \
+say "            verified (uml_backup verify backup/); restored (uml_backup restore backup/ restored.cow: sparse, $(human "$(allocated "$T/restored.cow")") on disk)," \
 	"merged and fsck-clean: records 1..$kept, no gap (the guest had written $before" \
 	"when the backup began, $after when it returned, $(live_n) in all)"

@@ -793,6 +793,72 @@ t_restore_targets() {
 	only_files "$T" b dir fifo x.cow x.img out.txt err.txt $([ -e "$T/null" ] && echo null)
 }
 
+# restore takes a point directory as verify and export do: a plain
+# backup's, a chain point's (its chain applied), one device of several
+# chosen with -d; the result is the COW that was backed up.
+t_restore_point_dir() {
+	small_cow x
+	small_cow y
+	printf 'x data' | dd of="$T/x.cow" bs=1 seek=200000 conv=notrunc status=none
+	printf 'y data' | dd of="$T/y.cow" bs=1 seek=300000 conv=notrunc status=none
+	expect_status 0 "$BK" -q -c --offline "$T/x.cow" "$T/b"
+	expect_status 0 "$BK" restore "$T/b" "$T/r.cow"
+	cmp "$T/r.cow" "$T/x.cow" || fail "restore of a backup directory differs"
+	expect_status 2 "$BK" restore "$T/b"
+	err_has "a point directory; name the OUTPUT"
+	expect_status 0 "$BK" -q --offline "$T/x.cow" "$T/y.cow" "$T/two"
+	expect_status 4 "$BK" restore "$T/two" "$T/r2.cow"
+	err_has "2 devices in this backup: choose one with -d"
+	expect_status 4 "$BK" restore -d ubd5 "$T/two" "$T/r2.cow"
+	err_has "no device ubd5"
+	expect_status 0 "$BK" restore -d ubd1 "$T/two" "$T/r2.cow"
+	cmp "$T/r2.cow" "$T/y.cow" || fail "restore -d ubd1 differs from the second COW"
+	expect_status 2 "$BK" restore -d 0 "$T/b/ubd0.ubdx.lz4" "$T/r3.cow"
+	err_has "-d chooses a device of a point directory"
+	expect_status 0 "$BK" -q -i -c --offline "$T/x.cow" "$T/chain"
+	printf 'later' | dd of="$T/x.cow" bs=1 seek=900000 conv=notrunc status=none
+	expect_status 0 "$BK" -q -i -c --offline "$T/x.cow" "$T/chain"
+	set -- $(points "$T/chain")
+	expect_status 0 "$BK" restore "$T/chain/$2" "$T/r4.cow"
+	cmp "$T/r4.cow" "$T/x.cow" || fail "restore of an incremental point directory differs"
+}
+
+# The README's backup examples, run as written against a running guest
+# named web1 (its umid under ~/.uml, HOME pointed at the test): only the
+# /backups directory, the guest's COW names and the example point id are
+# put in their places.
+t_readme_backup_examples() {
+	trap on_exit EXIT
+	make_disk disk 32
+	start_guest web1 ubda="$T/disk.cow,$T/disk.img"
+	ln -s "$T/uml" "$T/.uml"
+	mkdir "$T/backups"
+	sed -n '/^## Backups/,/^## /p' "$ROOT/README.md" | sed -n 's/^    \(uml_backup .*\)/\1/p' |
+		sed 's/ *#.*//' >"$T/examples"
+	[ "$(grep -c . "$T/examples")" -ge 6 ] || fail "the README's examples were not found"
+	while read -r cmd; do
+		case $cmd in
+		*"/backups/web1-chain/"[0-9]*)
+			point=$(points "$T/backups/web1-chain" | tail -n 1)
+			cmd=$(echo "$cmd" | sed "s|web1-chain/[0-9TZ.]*|web1-chain/$point|") ;;
+		esac
+		cmd=$(echo "$cmd" | sed -e "s|/backups|$T/backups|g" -e "s| web1.cow| $T/restored-\$n.cow|")
+		n=$(( ${n:-0} + 1 ))
+		echo "    $cmd"
+		(cd "$T" && HOME=$T PATH="$B/bin:$PATH" n=$n eval "$cmd") >out.txt 2>err.txt ||
+			fail "README example '$cmd' failed: $(cat err.txt)"
+	done <"$T/examples"
+	stop_guest web1
+	trap - EXIT
+	restored=$(ls "$T"/restored-*.cow | wc -l)
+	[ "$restored" -ge 2 ] || fail "the examples restored $restored COW files"
+	for r in "$T"/restored-*.cow; do
+		"$COWUTIL" merged "$r" "$T/m.img" >/dev/null || fail "merged view of $r"
+		e2fsck -fy "$T/m.img" >/dev/null 2>&1
+		e2fsck -fn "$T/m.img" >/dev/null 2>&1 || fail "$r: not a clean file system"
+	done
+}
+
 # Names with newlines and bytes that are not UTF-8, and very long paths:
 # errors stay one line and keep their reason; --json stays valid JSON.
 t_hostile_names() {

@@ -320,20 +320,8 @@ int export_point(const struct options *o)
 	}
 	if (!manifest_read(o->dest, &m))
 		return EXIT_FAILED;
-	for (size_t i = 0; i < m.ndev; i++) {
-		const char *name = m.dev[i].device;
-
-		if (o->ndevices == 0 ? m.ndev == 1 :
-		    name && parse_unit(name) >= 0 && parse_unit(name) == parse_unit(o->devices[0]))
-			dv = &m.dev[i];
-	}
+	dv = manifest_pick_device(&m, o->dest, o->ndevices ? o->devices[0] : NULL);
 	if (!dv) {
-		if (o->ndevices)
-			cli_error("%s: no device %s in this backup", quote_name(o->dest),
-				  quote_name(o->devices[0]));
-		else
-			cli_error("%s: %zu devices in this backup: choose one with -d",
-				  quote_name(o->dest), m.ndev);
 		manifest_free(&m);
 		return EXIT_DEVICE;
 	}

@@ -364,3 +364,23 @@ void manifest_free(struct manifest *m)
 	m->dev = NULL;
 	m->ndev = 0;
 }
+
+const struct manifest_device *manifest_pick_device(const struct manifest *m, const char *dir,
+						   const char *want)
+{
+	const struct manifest_device *dv = NULL;
+
+	for (size_t i = 0; i < m->ndev; i++) {
+		const char *name = m->dev[i].device;
+
+		if (want ? name && parse_unit(name) >= 0 && parse_unit(name) == parse_unit(want) :
+		    m->ndev == 1)
+			dv = &m->dev[i];
+	}
+	if (!dv && want)
+		cli_error("%s: no device %s in this backup", quote_name(dir), quote_name(want));
+	else if (!dv)
+		cli_error("%s: %zu devices in this backup: choose one with -d", quote_name(dir),
+			  m->ndev);
+	return dv;
+}

@@ -56,6 +56,14 @@ char *manifest_text(const struct manifest *m, size_t *len);
 bool manifest_read(const char *dir, struct manifest *m);
 void manifest_free(struct manifest *m);
 
+/*
+ * The device of a backup's point DIR that a command works on: WANT (a
+ * unit, "ubd1" or "1"; -d), or the only one when WANT is NULL.  NULL after
+ * a message naming DIR ("no device", "choose one with -d").
+ */
+const struct manifest_device *manifest_pick_device(const struct manifest *m, const char *dir,
+						   const char *want);
+
 /* A time (ms or s, not negative) rounded to 1/scale, for json_real(). */
 double json_round(double v, double scale);
 /* Print j as one line of JSON on stdout; 0 or -errno. */

@@ -2,6 +2,7 @@
 #include "restore.h"
 #include "afile.h"
 #include "cli.h"
+#include "extent.h"
 #include "input.h"
 #include "manifest.h"
 #include "chainio.h"
@@ -195,6 +196,37 @@ static int restore_raw(int fd, struct restore_ctx *rc, uint64_t *total, char *ms
 }
 
 /*
+ * An uncompressed backup's COW file, copied as it is: its data extents
+ * only, so the copy is as sparse as the backup (the table check follows).
+ */
+static int restore_copy(int fd, const struct stat *st, struct restore_ctx *rc, uint64_t *total)
+{
+	struct copy_ctx cc = { 0 };
+	struct extent_iter it;
+	enum copy_side side;
+	uint64_t off, len;
+	int ret;
+
+	*total = (uint64_t)st->st_size;
+	if (ftruncate(rc->out.fd, st->st_size) < 0)
+		return -errno;
+	extent_iter_init(&it, fd, 0, (uint64_t)st->st_size);
+	while ((ret = extent_next(&it, &off, &len)) > 0) {
+		if (interrupted) {
+			ret = -EINTR;
+			break;
+		}
+		ret = copy_range(&cc, fd, off, rc->out.fd, off, len, &side);
+		if (ret < 0)
+			break;
+		rc->out.written += len;
+	}
+	copy_ctx_free(&cc);
+	rc->out.off = (uint64_t)st->st_size;
+	return ret;
+}
+
+/*
  * What the manifest next to FILE says of it: *dv stays NULL without a
  * manifest, or one that does not list FILE.  False after a message: a
  * manifest that cannot be read must not pass as checked.
@@ -296,6 +328,40 @@ static int check_table(const char *input, const struct manifest *m,
 	return ret;
 }
 
+/*
+ * restore POINTDIR OUTPUT: the point's stream or COW file of the device
+ * chosen as export chooses it (-d, or the only one), restored as if named.
+ */
+static int restore_point_dir(const struct options *o)
+{
+	const struct manifest_device *dv;
+	struct options file_o = *o;
+	struct manifest m;
+	char path[PATH_MAX];
+
+	if (!o->output) {
+		cli_error("restore %s: a point directory; name the OUTPUT file", quote_name(o->input));
+		return EXIT_USAGE;
+	}
+	if (!manifest_read(o->input, &m))
+		return EXIT_FAILED;
+	dv = manifest_pick_device(&m, o->input, o->ndevices ? o->devices[0] : NULL);
+	if (!dv) {
+		manifest_free(&m);
+		return EXIT_DEVICE;
+	}
+	if (!dv->file || !*dv->file || strchr(dv->file, '/')) {
+		cli_error("%s/%s: incomplete entry in the manifest", quote_name(o->input), MANIFEST);
+		manifest_free(&m);
+		return EXIT_FAILED;
+	}
+	snprintf(path, sizeof(path), "%s/%s", o->input, dv->file);
+	manifest_free(&m);
+	file_o.input = path;
+	file_o.ndevices = 0;
+	return restore(&file_o);
+}
+
 int restore(const struct options *o)
 {
 	char out[PATH_MAX], dir[PATH_MAX], msg[300] = "", what[200] = "";
@@ -312,6 +378,13 @@ int restore(const struct options *o)
 	double t0 = now();
 
 	base = base ? base + 1 : o->input;
+	if (!from_stdin && stat(o->input, &st) == 0 && S_ISDIR(st.st_mode))
+		return restore_point_dir(o);
+	if (o->ndevices) {
+		cli_error("restore: -d chooses a device of a point directory, not of %s",
+			  quote_name(o->input));
+		return EXIT_USAGE;
+	}
 	/* A stream of a chain point: the streams from its full point down. */
 	afile_dir_of(o->input, dir, sizeof(dir));
 	if (!from_stdin && is_chain_dir(dir))
@@ -355,11 +428,15 @@ int restore(const struct options *o)
 	/* A backup's file holds one stream; a pipe or loose file, a chain of them. */
 	rc.multi = !dv;
 	sums_init(&rc.sums);
-	if (fmt < 0)
+	if (fmt < 0 && dv && dv->chunks && (!dv->format || !strcmp(dv->format, "cow"))) {
+		rc.mode = MODE_COW;
+		ret = restore_copy(fd, &st, &rc, &total);
+	} else if (fmt < 0) {
 		ret = restore_raw(fd, &rc, &total, msg, sizeof(msg));
-	else
+	} else {
 		ret = pack_decompress(fd, fmt, restore_unit, &rc, &total, &interrupted, msg,
 				      sizeof(msg));
+	}
 	if (!from_stdin)
 		close(fd);
 	if (rc.mode == MODE_STREAM) {

@@ -47,6 +47,7 @@ static void usage(FILE *f)
 		"Usage: %s [OPTIONS] GUEST DESTDIR\n"
 		"       %s [OPTIONS] --offline COW... DESTDIR\n"
 		"       %s restore [-f] [-q] [-j] FILE [OUTPUT]   (FILE - : a stream on stdin)\n"
+		"       %s restore [-f] [-q] [-j] [-d DEV] POINTDIR OUTPUT\n"
 		"       %s verify [-q] [-j] DESTDIR|CHAINDIR|POINTDIR   (or: %s --verify DESTDIR)\n"
 		"       %s export [-q] [--own] [-d DEV] POINTDIR   (an extent stream on stdout)\n"
 		"       %s [OPTIONS] --incremental GUEST|--offline COW... CHAINDIR\n"
@@ -82,7 +83,7 @@ static void usage(FILE *f)
 		"without COW, COW unusable; 5 destination exists, unwritable or full;\n"
 		"6 files in use by a running guest (--offline); 7 interrupted; 8 the chain\n"
 		"cannot take the point (missing or damaged link, another guest or master).\n",
-		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
+		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
 }
 
 static bool parse_seconds(const char *s, int *ms)
@@ -260,6 +261,10 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 	if (*mode == 'r') {
 		if (nargs < 1 || nargs > 2) {
 			cli_error("restore takes FILE and an optional OUTPUT (see --help)");
+			return -1;
+		}
+		if (o->ndevices > 1) {
+			cli_error("restore: one device at a time (-d)");
 			return -1;
 		}
 		o->input = argv[optind];
