@@ -1035,10 +1035,14 @@ t_prune_symlinks() {
 		rm "$T/chain/$1" "$T/archive/$1/NOTES.txt"
 		mv "$T/archive/$1" "$T/chain/$1"
 	done
-	# Without links it prunes.
+	# Without linked points it prunes; a link among a point's files goes,
+	# not its target.
+	ln -s "$T/victim/NOTES.txt" "$T/chain/$1/NOTES.txt"
+	sums=$(tree_sums "$T/victim")
 	expect_status 0 "$BK" prune --keep 1 "$T/chain"
 	[ "$(points "$T/chain" | wc -l)" = 1 ] && [ "$(ls -A "$T/chain" | wc -l)" = 1 ] ||
 		fail "after prune: $(ls -A "$T/chain")"
+	[ "$sums" = "$(tree_sums "$T/victim")" ] || fail "prune changed a link's target"
 	expect_status 0 "$BK" verify "$T/chain"
 }
 
