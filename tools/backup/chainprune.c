@@ -90,9 +90,9 @@ static int refuse_unless_dir(int cfd, const char *chaindir, const char *name)
 	}
 	if (S_ISDIR(st.st_mode))
 		return 0;
-	cli_error("%s/%s: %s, not a directory of the chain: prune never follows one; nothing "
-		  "removed", quote_name(chaindir), quote_name(name),
-		  S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+	cli_error("%s/%s: %s; nothing removed", quote_name(chaindir), quote_name(name),
+		  S_ISLNK(st.st_mode) ? "a symbolic link (prune never follows one)" :
+		  "not a directory");
 	return EXIT_CHAIN;
 }
 
@@ -412,10 +412,14 @@ int chain_prune(const struct options *o)
 				  quote_name(chaindir), l.name[first_kept], strerror(errno));
 			st = EXIT_FAILED;
 		}
-		/* Now hidden holds the incremental it replaced, or the unfinished new one. */
-		ret = remove_or_say(cfd, chaindir, hidden);
+		/*
+		 * Now hidden holds the incremental it replaced, or the unfinished
+		 * new one (the failure was said: the next prune removes it).
+		 */
 		if (st == 0)
-			st = ret;
+			st = remove_or_say(cfd, chaindir, hidden);
+		else
+			remove_dir_at(cfd, hidden);
 	}
 	if (st == 0)
 		st = remove_older(cfd, chaindir, &l, first_kept);
