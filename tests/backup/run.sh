@@ -934,6 +934,29 @@ t_old_backups() {
 # The points of a chain, oldest first.
 points() { ls "$1" | grep '^[0-9]\{8\}T[0-9]\{6\}\.[0-9]\{3\}Z$'; }
 
+# A chain of the offline COW $T/x.cow (made if missing): offline_chain
+# CHAINDIR N [OPTIONS...]: a full point, then N - 1 incrementals (taken
+# with OPTIONS), the COW changed before each.
+offline_chain() {
+	_oc_dir=$1 _oc_n=$2
+	shift 2
+	[ -e "$T/x.cow" ] || small_cow x
+	printf 'data' | dd of="$T/x.cow" bs=1 seek=100000 conv=notrunc status=none
+	expect_status 0 "$BK" -q -i --offline "$T/x.cow" "$_oc_dir"
+	_oc_i=1
+	while [ $_oc_i -lt "$_oc_n" ]; do
+		printf "more $_oc_i" | dd of="$T/x.cow" bs=1 seek=$((_oc_i * 300000)) conv=notrunc status=none
+		expect_status 0 "$BK" -q -i "$@" --offline "$T/x.cow" "$_oc_dir"
+		_oc_i=$((_oc_i + 1))
+	done
+}
+
+# Every name under the directories (links not followed) and every file's md5.
+tree_sums() {
+	find "$@" | sort
+	find "$@" -type f | sort | xargs -r md5sum
+}
+
 # A chain of a full point and three incrementals taken while the guest
 # writes records, with Debian's linux.uml (no tracking in its kernel: the
 # comparison source).  Each point restored holds every record written
@@ -998,13 +1021,7 @@ t_chain_live() {
 # A damaged or missing link is named by verify, and a chain with a hole
 # takes no new point; previous points are left as they were.
 t_chain_damage() {
-	small_cow x
-	printf 'data' | dd of="$T/x.cow" bs=1 seek=100000 conv=notrunc status=none
-	expect_status 0 "$BK" -q -i --offline "$T/x.cow" "$T/chain"
-	for n in 1 2 3; do
-		printf "more $n" | dd of="$T/x.cow" bs=1 seek=$((n * 300000)) conv=notrunc status=none
-		expect_status 0 "$BK" -q -i -c --offline "$T/x.cow" "$T/chain"
-	done
+	offline_chain "$T/chain" 4 -c
 	set -- $(points "$T/chain")
 	expect_status 0 "$BK" verify "$T/chain/$4"
 	cp -r "$T/chain" "$T/bad"
@@ -1049,6 +1066,155 @@ t_chain_other_guest() {
 	err_has "another set of devices"
 	[ "$sums" = "$(cd "$T/chain" && find . -type f | sort | xargs md5sum)" ] || fail "a refused run changed the chain"
 	[ "$(points "$T/chain" | wc -l)" = 1 ] || fail "a refused run left a point: $(ls "$T/chain")"
+}
+
+# prune never follows a symbolic link: a stray .prune-* link, or a point
+# it would remove or rewrite (the oldest, the first kept) that is a link,
+# is refused in one line (exit 8) before anything is removed or swapped;
+# the links' targets and the chain stay as they were.
+t_prune_symlinks() {
+	offline_chain "$T/chain" 3
+	set -- $(points "$T/chain")
+	mkdir "$T/victim"
+	cp "$T/chain/$1"/* "$T/victim/"
+	echo "not a backup" >"$T/victim/NOTES.txt"
+	ln -s "$T/victim" "$T/chain/.prune-x"
+	sums=$(tree_sums "$T/chain" "$T/victim")
+	for k in 3 1; do
+		expect_status 8 "$BK" prune --keep $k "$T/chain"
+		err_has ".prune-x: a symbolic link"
+		[ "$sums" = "$(tree_sums "$T/chain" "$T/victim")" ] || fail "prune --keep $k changed files"
+	done
+	rm "$T/chain/.prune-x"
+	# The oldest point (--keep 1 removes it), then the first kept one
+	# (--keep 2 rewrites it), moved to an archive and linked back.
+	mkdir "$T/archive"
+	for pk in "$1 1" "$2 2"; do
+		set -- $pk
+		mv "$T/chain/$1" "$T/archive/$1"
+		echo "not a backup" >"$T/archive/$1/NOTES.txt"
+		ln -s "$T/archive/$1" "$T/chain/$1"
+		sums=$(tree_sums "$T/chain" "$T/archive")
+		expect_status 8 "$BK" prune --keep "$2" "$T/chain"
+		err_has "$1: a symbolic link"
+		[ "$sums" = "$(tree_sums "$T/chain" "$T/archive")" ] || fail "prune --keep $2 changed files"
+		rm "$T/chain/$1" "$T/archive/$1/NOTES.txt"
+		mv "$T/archive/$1" "$T/chain/$1"
+	done
+	# Without linked points it prunes; a link among a point's files goes,
+	# not its target.
+	ln -s "$T/victim/NOTES.txt" "$T/chain/$1/NOTES.txt"
+	sums=$(tree_sums "$T/victim")
+	expect_status 0 "$BK" prune --keep 1 "$T/chain"
+	[ "$(points "$T/chain" | wc -l)" = 1 ] && [ "$(ls -A "$T/chain" | wc -l)" = 1 ] ||
+		fail "after prune: $(ls -A "$T/chain")"
+	[ "$sums" = "$(tree_sums "$T/victim")" ] || fail "prune changed a link's target"
+	expect_status 0 "$BK" verify "$T/chain"
+}
+
+# restore_points CHAINDIR DIR: each point's ubd0 restored to DIR/POINT.cow.
+restore_points() {
+	for _rp in $(points "$1"); do
+		rm -f "$2/$_rp.cow"
+		"$BK" -q restore "$1/$_rp/ubd0.ubdx" "$2/$_rp.cow" 2>err.txt ||
+			fail "${3:-}point $_rp does not restore: $(cat err.txt)"
+	done
+}
+
+# A prune killed at any unlink, rmdir or rename (strace kills it at the
+# Nth call of one) leaves a chain that verify accepts, each point
+# restoring to the bytes it did before; prune run again finishes the job.
+t_prune_killed() {
+	command -v strace >/dev/null || skip "no strace"
+	strace -f -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	offline_chain "$T/chain" 4
+	mkdir "$T/ref" "$T/got"
+	restore_points "$T/chain" "$T/ref"
+	calls="unlink unlinkat rmdir rename renameat renameat2"
+	# Where a whole prune can be killed: each call it makes.
+	cp -a "$T/chain" "$T/c"
+	strace -f -o "$T/calls.txt" -e trace="$(echo $calls | tr ' ' ,)" "$BK" -q prune --keep 2 "$T/c" ||
+		fail "prune under strace failed"
+	kills=0
+	for sc in $calls; do
+		n=$(grep -c "^[0-9]* *$sc(" "$T/calls.txt")
+		k=1
+		while [ $k -le "$n" ]; do
+			at="killed at $sc call $k: "
+			rm -rf "$T/c"
+			cp -a "$T/chain" "$T/c"
+			strace -f -o /dev/null -e trace=$sc -e inject=$sc:signal=SIGKILL:when=$k \
+				"$BK" -q prune --keep 2 "$T/c" >/dev/null 2>&1 && fail "${at}prune was not killed"
+			"$BK" -q verify "$T/c" >out.txt 2>err.txt || fail "${at}verify: $(cat err.txt)"
+			restore_points "$T/c" "$T/got" "$at"
+			for p in $(points "$T/c"); do
+				cmp -s "$T/got/$p.cow" "$T/ref/$p.cow" || fail "${at}point $p restores other bytes"
+			done
+			"$BK" -q prune --keep 2 "$T/c" 2>err.txt || fail "${at}prune again: $(cat err.txt)"
+			[ "$(points "$T/c" | tr '\n' ' ')" = "$(points "$T/chain" | tail -n 2 | tr '\n' ' ')" ] &&
+				[ "$(ls -A "$T/c" | wc -l)" = 2 ] || fail "${at}after prune again: $(ls -A "$T/c")"
+			"$BK" -q verify "$T/c" >out.txt 2>err.txt || fail "${at}verify after prune again: $(cat err.txt)"
+			restore_points "$T/c" "$T/got" "$at"
+			for p in $(points "$T/c"); do
+				cmp -s "$T/got/$p.cow" "$T/ref/$p.cow" || fail "${at}point $p restores other bytes after prune again"
+			done
+			kills=$((kills + 1))
+			k=$((k + 1))
+		done
+	done
+	echo "killed at $kills places"
+	[ "$kills" -ge 8 ] || fail "only $kills places to kill prune at: $(cat "$T/calls.txt")"
+}
+
+# prune refuses a chain that verify rejects (exit 8, naming the point and
+# its problem), removing nothing: a damaged table of a point it would
+# remove, or of a kept point that is not the one it rewrites.
+t_prune_damaged() {
+	offline_chain "$T/chain" 4
+	set -- $(points "$T/chain")
+	for p in "$1" "$4"; do
+		rm -rf "$T/bad"
+		cp -a "$T/chain" "$T/bad"
+		printf 'X' | dd of="$T/bad/$p/ubd0.chunks" bs=1 seek=70 conv=notrunc status=none
+		"$BK" verify -q "$T/bad" >out.txt 2>err.txt && fail "verify passed a damaged chain"
+		sums=$(tree_sums "$T/bad")
+		expect_status 8 "$BK" prune --keep 2 "$T/bad"
+		err_has "$p: ubd0.chunks: not a valid chunk table"
+		err_has "nothing removed"
+		[ "$sums" = "$(tree_sums "$T/bad")" ] || fail "prune of a damaged chain changed files"
+	done
+	# Nothing to prune: still refused.
+	expect_status 8 "$BK" prune --keep 4 "$T/bad"
+}
+
+# verify checks a chain point's manifest size and compression against its
+# stream: a size of 1 GiB, or compression zstd, gzip or lz4 on a raw
+# stream, fails; so does another compression on a stand-alone backup's.
+t_verify_manifest_fields() {
+	offline_chain "$T/chain" 1
+	p=$(points "$T/chain")
+	m=$T/chain/$p/manifest.json
+	cp "$m" "$T/m.orig"
+	for edit in '.devices[0].size = 1073741824' '.devices[0].compression = "zstd"' \
+		'.devices[0].compression = "gzip"' '.devices[0].compression = "lz4"'; do
+		jq "$edit" "$T/m.orig" >"$m" || fail "jq"
+		for dir in "$T/chain" "$T/chain/$p"; do
+			expect_status 1 "$BK" verify "$dir"
+			case $edit in
+			*size*) err_has "size" ;;
+			*) err_has "compression" ;;
+			esac
+		done
+		expect_status 8 "$BK" prune --keep 1 "$T/chain"
+	done
+	cp "$T/m.orig" "$m"
+	expect_status 0 "$BK" verify "$T/chain"
+	# A stand-alone compressed backup.
+	expect_status 0 "$BK" -q -c --offline "$T/x.cow" "$T/b"
+	cp "$T/b/manifest.json" "$T/m.orig"
+	jq '.devices[0].compression = "gzip"' "$T/m.orig" >"$T/b/manifest.json" || fail "jq"
+	expect_status 1 "$BK" verify "$T/b"
+	err_has "compression"
 }
 
 # The destination fills up in the middle of an incremental of a running

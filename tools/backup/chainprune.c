@@ -25,32 +25,99 @@
 
 /* --- prune ------------------------------------------------------------------ */
 
-/* Remove a point directory: its manifest first, so it stops being a point. */
-static int remove_point(const char *dir)
+/*
+ * A prune's work in progress: the oldest kept point being rewritten, the
+ * incremental it replaced, a point being removed.  Never a point's name.
+ */
+#define PRUNE_PREFIX ".prune-"
+
+/*
+ * Remove the directory `name` of the chain directory cfd with its files,
+ * never through a symbolic link: a name that is one (or became one since
+ * it was checked) is refused (-ELOOP or -ENOTDIR), and each file is
+ * unlinked in the directory opened, so a link there goes, not its target.
+ * 0 (also if it is gone) or -errno.
+ */
+static int remove_dir_at(int cfd, const char *name)
 {
-	char path[PATH_MAX + 300];
+	int fd = openat(cfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), ret = 0;
 	struct dirent *e;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	d = opendir(dir);
-	if (!d)
+	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (unlink(path) < 0) {
-			int err = errno;
-
-			closedir(d);
-			return -err;
-		}
+	d = fdopendir(fd);
+	if (!d) {
+		ret = -errno;
+		close(fd);
+		return ret;
 	}
+	while (ret == 0 && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    unlinkat(dirfd(d), e->d_name, 0) < 0)
+			ret = -errno;
 	closedir(d);
-	return rmdir(dir) < 0 ? -errno : 0;
+	if (ret == 0 && unlinkat(cfd, name, AT_REMOVEDIR) < 0)
+		ret = -errno;
+	return ret;
+}
+
+/* remove_dir_at, saying why it failed; 0 or an exit status. */
+static int remove_or_say(int cfd, const char *chaindir, const char *name)
+{
+	int ret = remove_dir_at(cfd, name);
+
+	if (ret == 0)
+		return 0;
+	cli_error("%s/%s: cannot remove: %s", quote_name(chaindir), quote_name(name),
+		  strerror(-ret));
+	return EXIT_FAILED;
+}
+
+/*
+ * An entry prune would remove or rewrite must be a directory of the chain
+ * itself, not a symbolic link to one elsewhere (or a file): 0, or an exit
+ * status after saying so.
+ */
+static int refuse_unless_dir(int cfd, const char *chaindir, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(cfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		cli_error("%s/%s: %s; nothing removed", quote_name(chaindir), quote_name(name),
+			  strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (S_ISDIR(st.st_mode))
+		return 0;
+	cli_error("%s/%s: %s; nothing removed", quote_name(chaindir), quote_name(name),
+		  S_ISLNK(st.st_mode) ? "a symbolic link (prune never follows one)" :
+		  "not a directory");
+	return EXIT_CHAIN;
+}
+
+/*
+ * The PRUNE_PREFIX entries a killed prune left: each checked (remove
+ * false) or removed (remove true).  0 or an exit status after a message.
+ */
+static int leftovers(int cfd, const char *chaindir, bool remove)
+{
+	int fd = openat(cfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), st = 0;
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		cli_error("%s: cannot read: %s", quote_name(chaindir), strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_FAILED;
+	}
+	while (st == 0 && (e = readdir(d)))
+		if (!strncmp(e->d_name, PRUNE_PREFIX, strlen(PRUNE_PREFIX)))
+			st = remove ? remove_or_say(cfd, chaindir, e->d_name) :
+			     refuse_unless_dir(cfd, chaindir, e->d_name);
+	closedir(d);
+	return st;
 }
 
 struct sink_fd {
@@ -74,20 +141,24 @@ static int write_file(int dirfd, const char *path, const uint8_t *p, size_t len)
 }
 
 /*
- * Rewrite point `pts[n-1]` as a full point in the hidden directory tmp:
- * each device restored into a scratch file there, then written as a full
- * stream; tables copied; the manifest with kind full and no parent.
+ * Rewrite point `pts[n-1]` as a full point in the hidden directory `name`
+ * of the chain directory cfd, made here: each device restored into a
+ * scratch file there, then written as a full stream; tables copied; the
+ * manifest with kind full and no parent.
  */
-static int consolidate(const struct options *o, struct point *pts, int n, const char *tmp)
+static int consolidate(const struct options *o, struct point *pts, int n, int cfd,
+		       const char *chaindir, const char *name)
 {
 	struct point *p = &pts[n - 1];
 	json_t *doc = json_deep_copy(p->m.doc), *devs;
 	int dirfd = -1, ret = 0, st = EXIT_FAILED;
-	char msg[600] = "", path[PATH_MAX + 80];
+	char msg[600] = "", path[PATH_MAX + 80], tmp[PATH_MAX];
 
 	if (!doc)
 		return EXIT_FAILED;
-	if (mkdir(tmp, 0755) < 0 || (dirfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	snprintf(tmp, sizeof(tmp), "%s/%s", chaindir, name);
+	if (mkdirat(cfd, name, 0755) < 0 ||
+	    (dirfd = openat(cfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		cli_error("%s: cannot create: %s", quote_name(tmp), strerror(errno));
 		json_decref(doc);
 		return errno == ENOSPC || errno == EROFS || errno == EACCES ? EXIT_DEST : EXIT_FAILED;
@@ -218,41 +289,82 @@ fail:
 	return st;
 }
 
+/*
+ * Before anything changes: no entry prune would remove or rewrite is a
+ * symbolic link, and the chain is one that verify accepts (a damaged
+ * chain is not made shorter: its problem would go with the points).
+ * 0 or an exit status after a message.
+ */
+static int prune_check(int cfd, const char *chaindir, const struct chain_list *l, int first_kept)
+{
+	char msg[700];
+	int st = leftovers(cfd, chaindir, false);
+
+	for (int k = 0; st == 0 && k <= first_kept && k < l->n; k++)
+		st = refuse_unless_dir(cfd, chaindir, l->name[k]);
+	for (int k = 0; st == 0 && k < l->n; k++) {
+		const char *bad = chain_point_problem(chaindir, l->name[k], msg, sizeof(msg));
+
+		if (interrupted)
+			return EXIT_INTERRUPTED;
+		if (bad) {
+			cli_error("%s/%s: %s; nothing removed", quote_name(chaindir),
+				  quote_name(l->name[k]), bad);
+			st = EXIT_CHAIN;
+		}
+	}
+	return st;
+}
+
+/*
+ * Remove the points older than the first kept one, newest first, each
+ * renamed to a hidden name in one step before its files go: the points
+ * left are always a chain that verify accepts (the first kept point is
+ * full by now, so each removed point is the child of no point left), and
+ * a kill leaves only hidden entries for the next prune to remove.
+ */
+static int remove_older(int cfd, const char *chaindir, const struct chain_list *l,
+			int first_kept)
+{
+	char hidden[sizeof(PRUNE_PREFIX) + POINT_NAME_LEN];
+
+	for (int k = first_kept - 1; k >= 0; k--) {
+		int st;
+
+		snprintf(hidden, sizeof(hidden), PRUNE_PREFIX "%s", l->name[k]);
+		if (renameat(cfd, l->name[k], cfd, hidden) < 0) {
+			cli_error("%s/%s: cannot remove: %s", quote_name(chaindir), l->name[k],
+				  strerror(errno));
+			return EXIT_FAILED;
+		}
+		st = remove_or_say(cfd, chaindir, hidden);
+		if (st)
+			return st;
+	}
+	return 0;
+}
+
 int chain_prune(const struct options *o)
 {
 	const char *chaindir = o->dest;
 	static struct point pts[MAX_CHAIN];
 	struct chain_list l;
-	char msg[600], tmp[PATH_MAX], kdir[PATH_MAX];
-	int ret, n = 0, st = 0, first_kept, removed = 0;
-	DIR *d;
-	struct dirent *e;
+	char msg[600], hidden[sizeof(PRUNE_PREFIX) + POINT_NAME_LEN];
+	int cfd, ret, n = 0, st = 0, first_kept;
 
-	ret = chain_list(chaindir, &l);
+	cfd = open(chaindir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ret = cfd < 0 ? -errno : chain_list(chaindir, &l);
 	if (ret < 0) {
 		cli_error("%s: %s", quote_name(chaindir), ret == -E2BIG ? "too many points" :
 			  strerror(-ret));
+		if (cfd >= 0)
+			close(cfd);
 		return EXIT_FAILED;
 	}
-	/* Leftovers of a prune that was killed: the real points are whole. */
-	d = opendir(chaindir);
-	while (d && (e = readdir(d)))
-		if (!strncmp(e->d_name, ".prune-", 7)) {
-			snprintf(tmp, sizeof(tmp), "%s/%s", chaindir, e->d_name);
-			remove_point(tmp);
-		}
-	if (d)
-		closedir(d);
-	if (l.n <= o->keep) {
-		if (!o->quiet)
-			fprintf(stderr, "%s: %s: %d point%s, keeping %d: nothing to prune\n",
-				cli_prog, quote_name(chaindir), l.n, l.n == 1 ? "" : "s", o->keep);
-		chain_list_free(&l);
-		return 0;
-	}
-	first_kept = l.n - o->keep;
+	first_kept = l.n > o->keep ? l.n - o->keep : -1;
+	st = prune_check(cfd, chaindir, &l, first_kept);
 	/* Every kept point must reach its full point without a removed one. */
-	for (int k = l.n - 1; k >= first_kept && st == 0; k--) {
+	for (int k = l.n - 1; k >= first_kept && first_kept >= 0 && st == 0; k--) {
 		static struct point other[MAX_CHAIN];
 		struct point *path = k == first_kept ? pts : other;
 		bool through = false, older = false;
@@ -279,35 +391,46 @@ int chain_prune(const struct options *o)
 			for (int j = 0; j < m; j++)
 				point_free(&path[j]);
 	}
+	/* Leftovers of a prune that was killed: the points are whole without them. */
+	if (st == 0)
+		st = leftovers(cfd, chaindir, true);
+	if (st == 0 && first_kept < 0) {
+		if (!o->quiet)
+			fprintf(stderr, "%s: %s: %d point%s, keeping %d: nothing to prune\n",
+				cli_prog, quote_name(chaindir), l.n, l.n == 1 ? "" : "s", o->keep);
+		goto out;
+	}
 	/* pts holds the path of the first kept point (loaded first). */
 	if (st == 0 && pts[n - 1].incremental) {
-		snprintf(tmp, sizeof(tmp), "%s/.prune-%s", chaindir, l.name[first_kept]);
-		snprintf(kdir, sizeof(kdir), "%s/%s", chaindir, l.name[first_kept]);
-		st = consolidate(o, pts, n, tmp);
-		/* The switch: one atomic exchange of the two directories. */
-		if (st == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, kdir, RENAME_EXCHANGE) < 0) {
-			cli_error("%s: cannot switch to the consolidated point: %s", quote_name(kdir),
-				  strerror(errno));
+		snprintf(hidden, sizeof(hidden), PRUNE_PREFIX "%s", l.name[first_kept]);
+		st = consolidate(o, pts, n, cfd, chaindir, hidden);
+		/* The switch: one atomic exchange of the two directories, made durable
+		 * before any ancestor goes. */
+		if (st == 0 && (renameat2(cfd, hidden, cfd, l.name[first_kept],
+					  RENAME_EXCHANGE) < 0 || fsync(cfd) < 0)) {
+			cli_error("%s/%s: cannot switch to the consolidated point: %s",
+				  quote_name(chaindir), l.name[first_kept], strerror(errno));
 			st = EXIT_FAILED;
 		}
-		/* Now tmp holds the incremental it replaced, or the unfinished new one. */
-		remove_point(tmp);
+		/*
+		 * Now hidden holds the incremental it replaced, or the unfinished
+		 * new one (the failure was said: the next prune removes it).
+		 */
+		if (st == 0)
+			st = remove_or_say(cfd, chaindir, hidden);
+		else
+			remove_dir_at(cfd, hidden);
 	}
-	for (int j = 0; j < n; j++)
-		point_free(&pts[j]);
-	for (int k = 0; st == 0 && k < first_kept; k++) {
-		snprintf(tmp, sizeof(tmp), "%s/%s", chaindir, l.name[k]);
-		ret = remove_point(tmp);
-		if (ret < 0) {
-			cli_error("%s: cannot remove: %s", quote_name(tmp), strerror(-ret));
-			st = EXIT_FAILED;
-		}
-		removed++;
-	}
+	if (st == 0)
+		st = remove_older(cfd, chaindir, &l, first_kept);
 	if (st == 0 && !o->quiet)
 		fprintf(stderr, "%s: %s: removed %d point%s; %s is now the full point of %d\n",
-			cli_prog, quote_name(chaindir), removed, removed == 1 ? "" : "s",
+			cli_prog, quote_name(chaindir), first_kept, first_kept == 1 ? "" : "s",
 			l.name[first_kept], o->keep);
+out:
+	for (int j = 0; j < n; j++)
+		point_free(&pts[j]);
 	chain_list_free(&l);
+	close(cfd);
 	return st;
 }

@@ -13,6 +13,7 @@
 #include "pack.h"
 #include "lz4_splice.h"
 #include "quote.h"
+#include "verify.h"
 #include "xstream.h"
 
 #include <dirent.h>
@@ -36,6 +37,9 @@ struct assemble {
 	struct chunk_table touched;     /* digest, or all zeros for a zero chunk */
 	uint64_t *zero_at;              /* offsets of touched chunks now zero */
 	uint64_t nzero, capzero;
+	/* The COW header: a full stream's first bytes (zeros where no record is). */
+	uint8_t head[UBDK_HDR_MAX_SIZE];
+	size_t headlen;
 	char msg[256];
 };
 
@@ -76,7 +80,17 @@ static int assemble_record(void *ctx, const struct xs_header *h, uint64_t off, u
 				 "its chunk table's");
 			return -EBADMSG;
 		}
+		a->headlen = h->file_size < sizeof(a->head) ? (size_t)h->file_size :
+			     sizeof(a->head);
 		return check_header(h, a->p, a->d, a->msg, sizeof(a->msg));
+	}
+	if (off < a->headlen) {
+		size_t n = len < a->headlen - off ? (size_t)len : a->headlen - (size_t)off;
+
+		if (data)
+			memcpy(a->head + off, data, n);
+		else
+			memset(a->head + off, 0, n);
 	}
 	while (len > 0) {
 		uint64_t i = grid_index(a->g, off), coff, clen, n;
@@ -119,7 +133,7 @@ static const char *verify_point_device(const struct point *p, const struct point
 	char path[PATH_MAX + 80], msg[400] = "";
 	uint8_t digest[16];
 	uint64_t zi = 0, pi = 0, ti = 0, diff;
-	int fd, fmt, ret;
+	int fd, fmt = PACK_NONE, ret;
 	bool same;
 
 	snprintf(path, sizeof(path), "%s/%s", p->dir, d->chunks);
@@ -178,6 +192,22 @@ static const char *verify_point_device(const struct point *p, const struct point
 		snprintf(problem, plen, "%s: digest differs from its manifest's stream_xxh128",
 			 d->file);
 		goto done_bad;
+	}
+	if (compression_check(fmt, d->compression, msg, sizeof(msg))) {
+		snprintf(problem, plen, "%s: %s", d->file, msg);
+		goto done_bad;
+	}
+	/*
+	 * A full stream holds the COW header; an incremental's size is its
+	 * parent's (link_problem), down to a full point.
+	 */
+	if (!p->incremental) {
+		struct ubdk_header h;
+
+		if (cow_head_check(a.head, a.headlen, d->file, d, &h, msg, sizeof(msg))) {
+			snprintf(problem, plen, "%s: %s", d->file, msg);
+			goto done_bad;
+		}
 	}
 	/* The parent's entries, the stream's chunks replacing theirs. */
 	table_init(&want, &own.g, p->id);
@@ -240,45 +270,39 @@ static const char *link_problem(const struct point *p, const struct point *paren
 	return NULL;
 }
 
-/*
- * Verify the point `name` (and with `ancestors`, every point down to its
- * full one).  Prints a line per problem; returns the number of problems.
- */
-static int verify_one(const char *chaindir, const char *name, bool print, const struct options *o,
-		      json_t *list)
+const char *chain_point_problem(const char *chaindir, const char *name, char *msg, size_t len)
 {
 	struct point p, parent;
-	char msg[700] = "", problem[700];
+	char problem[700];
 	const char *bad = NULL;
 	bool have_parent = false;
-	int nbad = 0;
 
-	if (!point_load(chaindir, name, &p, msg, sizeof(msg))) {
+	msg[0] = '\0';
+	if (!point_load(chaindir, name, &p, msg, len)) {
 		point_free(&p);
-		bad = msg;
-		goto report;
+		return msg;
 	}
 	if (p.incremental) {
 		char pm[600];
 
 		if (!point_load(chaindir, p.m.parent_dir, &parent, pm, sizeof(pm))) {
 			point_free(&parent);
-			snprintf(msg, sizeof(msg), "missing or damaged link: its parent: %s", pm);
+			snprintf(msg, len, "missing or damaged link: its parent: %s", pm);
 			bad = msg;
 		} else {
 			have_parent = true;
 			if (memcmp(parent.id, (uint8_t[16]){ 0 }, 16) == 0 ||
 			    strcmp(parent.m.point, p.m.parent_point)) {
-				snprintf(msg, sizeof(msg), "its parent %s is another point (id %s, "
+				snprintf(msg, len, "its parent %s is another point (id %s, "
 					 "expected %s)", parent.name, parent.m.point,
 					 p.m.parent_point);
 				bad = msg;
 			} else if (p.m.guest && parent.m.guest && strcmp(p.m.guest, parent.m.guest)) {
-				snprintf(msg, sizeof(msg), "its parent %s is of another guest (%s)",
+				snprintf(msg, len, "its parent %s is of another guest (%s)",
 					 parent.name, quote_name(parent.m.guest));
 				bad = msg;
 			} else {
-				bad = link_problem(&p, &parent, msg, sizeof(msg));
+				bad = link_problem(&p, &parent, msg, len);
 			}
 		}
 	}
@@ -289,14 +313,24 @@ static int verify_one(const char *chaindir, const char *name, bool print, const 
 		if (interrupted)
 			break;
 		if (pr) {
-			snprintf(msg, sizeof(msg), "%s", pr);
+			snprintf(msg, len, "%s", pr);
 			bad = msg;
 		}
 	}
 	point_free(&p);
 	if (have_parent)
 		point_free(&parent);
-report:
+	return bad;
+}
+
+/* Verify the point `name`: a line if it has a problem (or, with print, if not); 1 or 0. */
+static int verify_one(const char *chaindir, const char *name, bool print, const struct options *o,
+		      json_t *list)
+{
+	char msg[700];
+	const char *bad = chain_point_problem(chaindir, name, msg, sizeof(msg));
+	int nbad = 0;
+
 	if (bad) {
 		cli_error("%s/%s: %s", quote_name(chaindir), quote_name(name), bad);
 		nbad++;

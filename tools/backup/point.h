@@ -64,6 +64,12 @@ bool point_table(const char *dir, const struct manifest *m, const struct manifes
 int chain_restore(const struct options *o);
 /* uml_backup verify of a chain directory or a point in one; an exit status. */
 int chain_verify(const struct options *o, const char *dir);
+/*
+ * What verify finds wrong with point `name` of chaindir (its manifest, its
+ * link to its parent, each device's table and stream): NULL, or the
+ * problem in msg.
+ */
+const char *chain_point_problem(const char *chaindir, const char *name, char *msg, size_t len);
 /* Whether dir is a chain directory or a chain point (verify dispatches on it). */
 bool is_chain_dir(const char *dir);
 /* uml_backup prune --keep N CHAINDIR; an exit status. */

@@ -110,10 +110,14 @@ static int verify_by_table(const char *dir, int fd, const struct stat *st,
 	if (dv->format && !strcmp(dv->format, "ubdx")) {
 		struct verify_xs x = { .v = v, .g = &want.g, .m = m, .dv = dv };
 
+		int fmt = PACK_NONE;
+
 		ret = tb_init(&x.tb, &want.g, want.point, &got);
 		if (ret == 0)
-			ret = xs_read_fd_ex(fd, verify_record, &x, NULL, NULL, digest, &interrupted,
+			ret = xs_read_fd_ex(fd, verify_record, &x, NULL, &fmt, digest, &interrupted,
 					    msg, sizeof(msg));
+		if (ret == 0 && compression_check(fmt, dv->compression, x.msg, sizeof(x.msg)))
+			ret = -EBADMSG;
 		if (ret == 0)
 			ret = tb_finish(&x.tb);
 		else
@@ -152,6 +156,37 @@ static int verify_by_table(const char *dir, int fd, const struct stat *st,
 	table_free(&want);
 	table_free(&got);
 	return ret;
+}
+
+const char *cow_head_check(const uint8_t *head, size_t len, const char *name,
+			   const struct manifest_device *dv, struct ubdk_header *h, char *problem,
+			   size_t plen)
+{
+	struct ubdk_err err = { 0 };
+
+	if (ubdk_header_decode(head, len, name, h, &err) < 0)
+		snprintf(problem, plen, "not a COW file");
+	else if (h->size != dv->size)
+		snprintf(problem, plen, "its COW header says size %llu, the manifest %llu",
+			 (unsigned long long)h->size, (unsigned long long)dv->size);
+	else if (!quote_json_matches(h->backing, dv->backing) || h->mtime != (uint32_t)dv->mtime)
+		snprintf(problem, plen, "its COW header differs from the manifest (backing file "
+			 "or its mtime)");
+	else
+		return NULL;
+	return problem;
+}
+
+const char *compression_check(int fmt, const char *compression, char *problem, size_t plen)
+{
+	char q[64];
+
+	if (compression && pack_parse(compression) == fmt)
+		return NULL;
+	snprintf(problem, plen, "the stream is %s, the manifest says compression %s",
+		 fmt == PACK_NONE ? "not compressed" : pack_name(fmt),
+		 compression ? quote_elide(q, sizeof(q), compression) : "nothing");
+	return problem;
 }
 
 /* Check one device's file; NULL if fine, else what is wrong (static buffer). */
@@ -221,11 +256,8 @@ static const char *verify_device(const char *dir, const struct manifest *m,
 			return problem;
 		}
 	}
-	if (ubdk_header_decode(v.head, v.headlen, file, &h, &err) < 0)
-		return "not a COW file";
-	if (!quote_json_matches(h.backing, dv->backing) || h.size != dv->size ||
-	    h.mtime != (uint32_t)dv->mtime)
-		return "its COW header differs from the manifest";
+	if (cow_head_check(v.head, v.headlen, file, dv, &h, problem, sizeof(problem)))
+		return problem;
 	/* Bootable as it is: the backing file must still match the header. */
 	if (ubdk_backing_check(&h, h.backing, &chk, &err) < 0) {
 		snprintf(problem, sizeof(problem), "the backing file changed: %s",
