@@ -48,6 +48,7 @@ int afile_open(struct afile *af, int dirfd, const char *name,
 
 	af->fd = -1;
 	af->tmp = NULL;
+	af->target_locked = false;
 	if (tmpfile_ok < 0)
 		/* Naming an unnamed file goes through /proc.  The variable
 		 * lets tests exercise the fallback where O_TMPFILE works. */

@@ -33,11 +33,11 @@ int afile_open(struct afile *af, int dirfd, const char *name,
  */
 int afile_publish(struct afile *af, const char *name, bool replace);
 /*
- * Before publishing over an existing name: take the kernel's write lock
- * on the file name is now (hostlock_target), held until afile_discard,
- * i.e. until the replacement is in place.  0 (also when there is nothing
- * to lock), -EAGAIN while a guest or server holds a lock on it (*holder
- * its pid, -1 if not known), or a negative errno.
+ * After afile_open, before publishing over an existing name: take the
+ * kernel's write lock on the file name is now (hostlock_target), held
+ * until afile_discard, i.e. until the replacement is in place.  0 (also
+ * when there is nothing to lock), -EAGAIN while a guest or server holds
+ * a lock on it (*holder its pid, -1 if not known), or a negative errno.
  */
 int afile_lock_target(struct afile *af, const char *name, long *holder);
 /*
