@@ -335,7 +335,9 @@ static int lock_inputs(struct state *s)
 			return cli_fail_sys(s->err, errno, d->name, "stat");
 	}
 	/* Written to since the header took its size and mtime: stale. */
-	if ((uint32_t)s->side[BAK].before.st_mtim.tv_sec != s->job->hdr->mtime)
+	if ((uint32_t)s->side[BAK].before.st_mtim.tv_sec != s->job->hdr->mtime ||
+	    (S_ISREG(s->side[BAK].before.st_mode) &&
+	     (uint64_t)s->side[BAK].before.st_size != s->job->hdr->size))
 		return changed(s, &s->side[BAK]);
 	return 0;
 }
