@@ -42,9 +42,9 @@ PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 TOOLS :=
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 COMMON_SRC := tools/common/cli.c tools/common/afile.c tools/common/quote.c \
-	tools/common/input.c tools/common/extent.c
+	tools/common/input.c tools/common/extent.c tools/common/hostlock.c
 COMMON_HDR := tools/common/cli.h tools/common/afile.h tools/common/quote.h \
-	tools/common/input.h tools/common/extent.h
+	tools/common/input.h tools/common/extent.h tools/common/hostlock.h
 # quote.c writes JSON strings through jansson: every tool lists it in its
 # NAME_PKGS too, for the link.
 COMMON_PKGS := jansson

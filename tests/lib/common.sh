@@ -154,3 +154,51 @@ except OSError:
 sys.exit(1)
 EOF
 }
+
+# Serve FILE (a COW) read-write with our nbdkit-ubd-plugin in the
+# background, as a user's NBD server would: it holds the kernel's locks
+# (a write lock on the COW, a read lock on its backing file).  Returns
+# once the server answers, with its pid in $nbd_pid and its URI in
+# $nbd_uri; skips the test where nbdkit or nbdinfo is missing.  nbd_stop
+# stops it; the test's EXIT trap does too if the test fails first.
+nbd_serve() {
+	for _ns_c in nbdkit nbdinfo; do
+		command -v $_ns_c >/dev/null 2>&1 || skip "SKIP: $_ns_c not installed"
+	done
+	rm -rf "$T.nbd" && mkdir "$T.nbd"
+	nbdkit -f -U "$T.nbd/sock" -P "$T.nbd/pid" "$B/lib/nbdkit-ubd-plugin.so" "$1" \
+		2>"$T.nbd/err" &
+	nbd_pid=$!
+	trap nbd_stop EXIT
+	nbd_uri="nbd+unix:///?socket=$T.nbd/sock"
+	_ns_i=0
+	until [ -s "$T.nbd/pid" ] && nbdinfo --size "$nbd_uri" >/dev/null 2>&1; do
+		kill -0 $nbd_pid 2>/dev/null || fail "nbdkit died: $(cat "$T.nbd/err")"
+		_ns_i=$((_ns_i + 1))
+		[ $_ns_i -lt 100 ] || fail "nbdkit not serving: $(cat "$T.nbd/err")"
+		sleep 0.1
+	done
+}
+
+nbd_stop() {
+	[ -n "${nbd_pid:-}" ] && kill "$nbd_pid" 2>/dev/null && wait "$nbd_pid" 2>/dev/null
+	nbd_pid=
+	rm -rf "$T.nbd"
+	return 0
+}
+
+# Wait (bounded) until process PID is stopped, as a test hook's SIGSTOP
+# leaves it; fails if it ends first.
+wait_stopped() {
+	_wst_i=0
+	while :; do
+		_wst_s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+		case $_wst_s in
+		T) return 0 ;;
+		Z | '') fail "process $1 ended before it stopped" ;;
+		esac
+		_wst_i=$((_wst_i + 1))
+		[ $_wst_i -lt 3000 ] || fail "process $1 never stopped"
+		sleep 0.01
+	done
+}

@@ -262,7 +262,7 @@ t_force_over_locked_cow() {
 	"$MKCOW" -f a.cow master.img >out.txt 2>err.txt
 	st=$?
 	kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
-	[ $st = 1 ] || fail "exit $st, expected 1: $(cat err.txt)"
+	[ $st = 7 ] || fail "exit $st, expected 7: $(cat err.txt)"
 	[ "$(wc -l <err.txt)" = 1 ] || fail "not one line: $(cat err.txt)"
 	grep -q "a.cow: in use: process $holder holds a lock" err.txt || fail "$(cat err.txt)"
 	[ "$(stat -c %i a.cow)" = "$ino" ] && [ "$(md5sum <a.cow)" = "$sum" ] ||
@@ -270,6 +270,55 @@ t_force_over_locked_cow() {
 	# Released: -f replaces it.
 	"$MKCOW" -f a.cow master.img || fail "-f after the lock"
 	[ "$(stat -c %i a.cow)" != "$ino" ] || fail "not replaced"
+}
+
+# -f over a COW that nbdkit-ubd-plugin serves: refused (exit 7, in use),
+# plain and with --diff, the COW untouched, and the server's client
+# still writes to the file that has the name.
+t_force_over_served_cow() {
+	randfile master.img 2M
+	cp master.img image.img
+	printf 'image' | dd of=image.img bs=1 seek=4096 conv=notrunc status=none
+	"$MKCOW" a.cow master.img || fail "mkcow"
+	ino=$(stat -c %i a.cow) sum=$(md5sum <a.cow)
+	nbd_serve a.cow
+	expect_status 7 "$MKCOW" -f a.cow master.img
+	grep -q "a.cow: in use: process $nbd_pid holds a lock on it" err.txt || fail "$(cat err.txt)"
+	expect_status 7 "$MKCOW" -f --diff image.img a.cow master.img
+	grep -q "a.cow: in use: process $nbd_pid holds a lock on it" err.txt || fail "$(cat err.txt)"
+	# Many names, one in use: refused before any is made.
+	expect_status 7 "$MKCOW" -f b.cow a.cow c.cow master.img
+	[ ! -e b.cow ] && [ ! -e c.cow ] || fail "clones made before the refusal"
+	nbd_stop
+	[ "$(stat -c %i a.cow)" = "$ino" ] && [ "$(md5sum <a.cow)" = "$sum" ] ||
+		fail "the served COW was replaced"
+	only_files . master.img image.img a.cow out.txt err.txt
+}
+
+# The lock is taken before the new COW is written and held until it is
+# renamed in place: a server started meanwhile is refused, and never
+# serves a file that is then replaced under it.  The diff stops itself
+# after its first run (a test hook) while the server tries.
+t_force_holds_lock_until_replaced() {
+	command -v nbdkit >/dev/null || skip "SKIP: nbdkit not installed"
+	randfile master.img 4M
+	cp master.img image.img
+	printf 'one' | dd of=image.img bs=1 seek=4096 conv=notrunc status=none
+	printf 'two' | dd of=image.img bs=1 seek=3000000 conv=notrunc status=none
+	"$MKCOW" a.cow master.img || fail "mkcow"
+	ino=$(stat -c %i a.cow)
+	UBDK_MKCOW_STOP_AFTER=1 "$MKCOW" -f --diff image.img a.cow master.img 2>mk.err &
+	pid=$!
+	wait_stopped $pid
+	nbdkit -U - "$B/lib/nbdkit-ubd-plugin.so" a.cow --run 'echo SERVED' >out.txt 2>err.txt
+	st=$?
+	kill -CONT $pid
+	wait $pid || fail "mkcow -f --diff: $(cat mk.err)"
+	[ $st != 0 ] && ! grep -q SERVED out.txt ||
+		fail "nbdkit served the COW being replaced: $(cat err.txt)"
+	grep -q 'a.cow: in use' err.txt || fail "nbdkit: $(cat err.txt)"
+	[ "$(stat -c %i a.cow)" != "$ino" ] || fail "not replaced"
+	check_diff image.img a.cow master.img
 }
 
 # FIFOs as the backing or the new backing: refused, never waited on.
@@ -516,6 +565,103 @@ t_diff_killed_leaves_nothing() {
 		fail "sectors_written: $(cat out.json)"
 	"$B/bin/uml_moo" -q c.cow m.img && "$COWUTIL" same image.img m.img >/dev/null ||
 		fail "merged image differs from the image"
+}
+
+# An input written during the diff (the diff stops itself after its first
+# run, a test hook, while a writer that takes no lock writes 4 KiB): the
+# run fails, exit 1, and no COW is left.  Also when the writer sets the
+# mtime back (ctime still changes), and when the file is replaced.
+t_diff_input_changed() {
+	randfile master.img 8M
+	touch -d '2021-01-01 00:00:00.123456789' master.img
+	cp master.img image.img
+	for mib in 1 3 5 7; do
+		printf 'changed' | dd of=image.img bs=1 seek=$((mib * 1048576)) conv=notrunc status=none
+	done
+	for how in backing image backing-mtime-kept image-replaced; do
+		cp --preserve=timestamps master.img m0.img
+		cp --preserve=timestamps image.img i0.img
+		UBDK_MKCOW_STOP_AFTER=1 "$MKCOW" --diff image.img a.cow master.img >out.txt 2>err.txt &
+		pid=$!
+		wait_stopped $pid
+		case $how in
+		backing)
+			randfile block 4096
+			dd if=block of=master.img bs=4096 seek=100 conv=notrunc status=none ;;
+		image)
+			randfile block 4096
+			dd if=block of=image.img bs=4096 seek=1000 conv=notrunc status=none ;;
+		backing-mtime-kept)
+			randfile block 4096
+			dd if=block of=master.img bs=4096 seek=100 conv=notrunc status=none
+			touch -d '2021-01-01 00:00:00.123456789' master.img ;;
+		image-replaced)
+			cp i0.img new.img && mv new.img image.img ;;
+		esac
+		kill -CONT $pid
+		wait $pid
+		st=$?
+		[ $st = 1 ] || fail "$how: exit $st: $(cat err.txt)"
+		[ "$(wc -l <err.txt)" = 1 ] || fail "$how: not one line: $(cat err.txt)"
+		case $how in
+		backing*) want="backing file $T/master.img: changed during the diff" ;;
+		image*) want="image image.img: changed during the diff" ;;
+		esac
+		grep -qF "uml_mkcow: $want" err.txt || fail "$how: $(cat err.txt)"
+		only_files . master.img image.img m0.img i0.img out.txt err.txt \
+			$([ -e block ] && echo block)
+		mv m0.img master.img && mv i0.img image.img
+	done
+	# Unchanged, the same hook runs to a COW that holds the image.
+	UBDK_MKCOW_STOP_AFTER=1 "$MKCOW" --diff image.img a.cow master.img 2>err.txt &
+	pid=$!
+	wait_stopped $pid
+	kill -CONT $pid
+	wait $pid || fail "unchanged: $(cat err.txt)"
+	check_diff image.img a.cow master.img
+}
+
+# Inputs locked by a writer (a guest running on the backing or the image
+# holds a write lock): refused, exit 7.  A reader's lock (a guest or a
+# server on a COW over the backing) does not stop the diff.
+t_diff_input_locked() {
+	command -v python3 >/dev/null || skip "no python3"
+	randfile master.img 1M
+	cp master.img image.img
+	printf 'x' | dd of=image.img bs=1 seek=10 conv=notrunc status=none
+	for f in master.img image.img; do
+		hold_lock $f || fail "could not take the lock"
+		holder=$lock_holder
+		"$MKCOW" --diff image.img a.cow master.img >out.txt 2>err.txt
+		st=$?
+		kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+		[ $st = 7 ] || fail "$f locked: exit $st: $(cat err.txt)"
+		[ "$(wc -l <err.txt)" = 1 ] || fail "not one line: $(cat err.txt)"
+		grep -q "$f: in use: process $holder holds a lock on it.*not compared" err.txt ||
+			fail "$(cat err.txt)"
+		[ ! -e a.cow ] || fail "$f locked: a COW was made"
+	done
+	"$MKCOW" g.cow master.img || fail "mkcow"
+	nbd_serve g.cow
+	"$MKCOW" --diff image.img a.cow master.img 2>err.txt || fail "under a reader: $(cat err.txt)"
+	nbd_stop
+	check_diff image.img a.cow master.img
+}
+
+# A v1 COW has no bit for the last sectors of some sizes (the old rounding
+# bug): a difference there is refused with the library's reason.  1857
+# sectors: the bitmap's 232 bytes end at 512, the data area's start.
+t_diff_sector_without_bit() {
+	randfile master.img $((1857 * 512))
+	cp master.img image.img
+	printf 'x' | dd of=image.img bs=1 seek=$((1857 * 512 - 1)) conv=notrunc status=none
+	expect_status 1 "$MKCOW" -V 1 --diff image.img a.cow master.img
+	grep -q '^uml_mkcow: a.cow: sector 1856 has no bit in this v1 bitmap' err.txt ||
+		fail "$(cat err.txt)"
+	only_files . master.img image.img out.txt err.txt
+	# The same difference in a v3 COW is fine.
+	"$MKCOW" --diff image.img a.cow master.img || fail "v3"
+	check_diff image.img a.cow master.img
 }
 
 t_diff_bad_image() {

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "chainio.h"
 #include "afile.h"
+#include "hostlock.h"
 #include "cli.h"
 #include "extent.h"
 #include "input.h"
@@ -74,6 +75,12 @@ int chain_restore(const struct options *o)
 	if (ret < 0) {
 		cli_error("%s: cannot create: %s", quote_name(out), strerror(-ret));
 		st_exit = EXIT_DEST;
+		goto out;
+	}
+	/* Held until published: a guest or server on it would lose writes. */
+	ret = o->force ? hostlock_replace(&af, out) : 0;
+	if (ret < 0) {
+		st_exit = ret == -EAGAIN ? EXIT_LOCKED : EXIT_FAILED;
 		goto out;
 	}
 	ret = chain_apply(pts, n, dev->device, af.fd, msg, sizeof(msg));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "restore.h"
 #include "afile.h"
+#include "hostlock.h"
 #include "cli.h"
 #include "extent.h"
 #include "input.h"
@@ -421,6 +422,16 @@ int restore(const struct options *o)
 			close(dirfd);
 		manifest_free(&manifest);
 		return EXIT_DEST;
+	}
+	/* Held until published: a guest or server on it would lose writes. */
+	ret = o->force ? hostlock_replace(&af, out) : 0;
+	if (ret < 0) {
+		if (!from_stdin)
+			close(fd);
+		close(dirfd);
+		afile_discard(&af);
+		manifest_free(&manifest);
+		return ret == -EAGAIN ? EXIT_LOCKED : EXIT_FAILED;
 	}
 	memset(&rc, 0, sizeof(rc));
 	rc.out.fd = af.fd;

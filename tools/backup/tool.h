@@ -19,7 +19,8 @@ enum {
 	EXIT_GUEST = 3,         /* no such guest, not answering, exited */
 	EXIT_DEVICE = 4,        /* no such device, no COW, unreadable COW */
 	EXIT_DEST = 5,          /* destination exists, unwritable, full */
-	EXIT_LOCKED = 6,        /* --offline: a running guest holds the files */
+	EXIT_LOCKED = 6,        /* --offline: a running guest holds the files;
+	                           restore -f: a guest or server holds OUTPUT */
 	EXIT_INTERRUPTED = 7,   /* SIGINT, SIGTERM or SIGHUP */
 	EXIT_CHAIN = 8,         /* --incremental, prune: the chain cannot take it */
 };

@@ -81,9 +81,10 @@ static void usage(FILE *f)
 		"Exit status: 0 done; 1 I/O error or verification failed; 2 usage;\n"
 		"3 no such guest, guest not answering or gone; 4 no such device, device\n"
 		"without COW, COW unusable; 5 destination exists, unwritable or full;\n"
-		"6 files in use by a running guest (--offline); 7 interrupted; 8 the chain\n"
-		"cannot take the point (missing or damaged link, another guest or master),\n"
-		"or prune refused a damaged chain or a symbolic link in it.\n",
+		"6 files in use by a running guest (--offline) or OUTPUT in use by a guest\n"
+		"or server (restore -f); 7 interrupted; 8 the chain cannot take the point\n"
+		"(missing or damaged link, another guest or master), or prune refused a\n"
+		"damaged chain or a symbolic link in it.\n",
 		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
 }
 

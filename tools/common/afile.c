@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #define _GNU_SOURCE
 #include "afile.h"
+#include "hostlock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,7 @@ int afile_open(struct afile *af, int dirfd, const char *name,
 
 	af->fd = -1;
 	af->tmp = NULL;
+	af->target_locked = false;
 	if (tmpfile_ok < 0)
 		/* Naming an unnamed file goes through /proc.  The variable
 		 * lets tests exercise the fallback where O_TMPFILE works. */
@@ -119,10 +121,26 @@ int afile_publish(struct afile *af, const char *name, bool replace)
 	return ret;
 }
 
+int afile_lock_target(struct afile *af, const char *name, long *holder)
+{
+	int fd, ret = hostlock_target(name, &fd, holder);
+
+	if (ret == 0 && fd >= 0) {
+		if (af->target_locked)
+			close(af->target_fd);
+		af->target_fd = fd;
+		af->target_locked = true;
+	}
+	return ret;
+}
+
 void afile_discard(struct afile *af)
 {
 	if (af->fd >= 0)
 		close(af->fd);
+	if (af->target_locked)
+		close(af->target_fd);
+	af->target_locked = false;
 	if (af->tmp) {
 		unlink(af->tmp);
 		free(af->tmp);

@@ -15,6 +15,9 @@
 struct afile {
 	int fd;
 	char *tmp;      /* hidden temporary name, named fallback only */
+	/* afile_lock_target's lock on the file to be replaced. */
+	int target_fd;
+	bool target_locked;
 };
 
 /*
@@ -29,7 +32,18 @@ int afile_open(struct afile *af, int dirfd, const char *name,
  * -EEXIST and is left alone; with it, the name is replaced atomically.
  */
 int afile_publish(struct afile *af, const char *name, bool replace);
-/* Close, and remove the temporary name if any.  Safe to call twice. */
+/*
+ * After afile_open, before publishing over an existing name: take the
+ * kernel's write lock on the file name is now (hostlock_target), held
+ * until afile_discard, i.e. until the replacement is in place.  0 (also
+ * when there is nothing to lock), -EAGAIN while a guest or server holds
+ * a lock on it (*holder its pid, -1 if not known), or a negative errno.
+ */
+int afile_lock_target(struct afile *af, const char *name, long *holder);
+/*
+ * Close, remove the temporary name if any, release the target's lock.
+ * Safe to call twice.
+ */
 void afile_discard(struct afile *af);
 
 /* Directory part of name ("." if none), for opening dirfd. */

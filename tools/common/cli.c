@@ -3,7 +3,6 @@
 #include "quote.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -139,16 +138,6 @@ bool cli_parse_u32(const char *s, unsigned *out)
 		return false;
 	*out = (unsigned)v;
 	return true;
-}
-
-long cli_lock_holder(int fd)
-{
-	/* F_WRLCK: a lock of either kind conflicts with it, so is reported. */
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-	if (fcntl(fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK)
-		return 0;
-	return fl.l_pid > 0 ? (long)fl.l_pid : -1;
 }
 
 int cli_fail_sys(struct ubdk_err *err, int errnum, const char *name,

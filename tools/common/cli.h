@@ -48,11 +48,6 @@ void cli_version(void);
 /* Parse an unsigned 32-bit number; false if not a clean number. */
 bool cli_parse_u32(const char *s, unsigned *out);
 /*
- * A process holding an fcntl lock on fd, as a running UML guest holds its
- * COW and backing files: its pid, -1 if the pid is unknown, 0 if none.
- */
-long cli_lock_holder(int fd);
-/*
  * Fill err for a failed OS call about a file, as "name: what: strerror":
  * code UBDK_E_SYS, errnum, no file kind.  Returns -errnum.  Prints nothing,
  * for engines that leave the printing to the command line.

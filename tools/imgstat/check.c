@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hostlock.h"
 #include "quote.h"
 #include "extent.h"
 #include "imgstat.h"
@@ -348,7 +349,7 @@ int mode_check(struct out *o, struct img *im, const struct opts *op)
 			check_layout(f, im);
 		check_backing(f, im);
 	}
-	pid = cli_lock_holder(im->fd);
+	pid = hostlock_holder(im->fd, true);
 	if (pid)
 		add(f, SEV_WARNING, "in-use",
 		    "process %ld holds a lock on the file (a running guest?): "

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hostlock.h"
 #include "quote.h"
 #include "imgstat.h"
 #include "probe.h"
@@ -278,7 +279,7 @@ static int usage(struct out *o, struct img *im)
 int mode_stat(struct out *o, struct img *im, const struct opts *op)
 {
 	int status = ST_OK;
-	long pid = cli_lock_holder(im->fd);
+	long pid = hostlock_holder(im->fd, true);
 
 	(void)op;
 	if (im->kind == IMG_RAW) {

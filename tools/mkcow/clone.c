@@ -3,6 +3,7 @@
 #include "clone.h"
 #include "afile.h"
 #include "cli.h"
+#include "hostlock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +17,10 @@
 #include <unistd.h>
 
 /*
- * Clones written but not yet published hold one descriptor each; the
- * bigger the batch, the fewer syncfs() calls, so the soft limit on open
- * files is raised toward the hard one.
+ * Clones written but not yet published hold one descriptor each (two
+ * with -f: the lock on the file replaced); the bigger the batch, the
+ * fewer syncfs() calls, so the soft limit on open files is raised toward
+ * the hard one.
  */
 #define BATCH_MAX 65536
 #define FDS_RESERVED 64
@@ -49,14 +51,14 @@ static int fail(struct state *s, int errnum, const char *name,
 	return cli_fail_sys(s->err, errnum, name, what);
 }
 
-static size_t batch_size(size_t want)
+static size_t batch_size(size_t want, unsigned fds_each)
 {
 	struct rlimit rl;
 	rlim_t need;
 
 	if (want > BATCH_MAX)
 		want = BATCH_MAX;
-	need = (rlim_t)want + FDS_RESERVED;
+	need = (rlim_t)want * fds_each + FDS_RESERVED;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 16;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
@@ -67,8 +69,8 @@ static size_t batch_size(size_t want)
 	}
 	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
 		return want;
-	return rl.rlim_cur > FDS_RESERVED + 16 ?
-	       (size_t)rl.rlim_cur - FDS_RESERVED : 16;
+	return rl.rlim_cur > FDS_RESERVED + 16 * fds_each ?
+	       ((size_t)rl.rlim_cur - FDS_RESERVED) / fds_each : 16;
 }
 
 /* Index of name's directory, opened on first use. */
@@ -115,6 +117,7 @@ static int dir_index(struct state *s, const char *name, size_t *idx)
 static int write_one(struct state *s, const char *name, struct pending *p)
 {
 	ssize_t n;
+	long holder;
 	int ret = dir_index(s, name, &p->dir);
 
 	if (ret < 0)
@@ -122,6 +125,15 @@ static int write_one(struct state *s, const char *name, struct pending *p)
 	ret = afile_open(&p->file, s->dirs[p->dir].fd, name, 0644, false);
 	if (ret < 0)
 		return fail(s, -ret, name, "cannot create");
+	/* Held until published: no guest takes the old COW in between. */
+	if (s->job->force)
+		ret = afile_lock_target(&p->file, name, &holder);
+	if (ret < 0) {
+		afile_discard(&p->file);
+		return ret == -EAGAIN ?
+		       hostlock_fail(s->err, name, holder, "not replaced") :
+		       fail(s, -ret, name, "cannot lock it to replace it");
+	}
 	n = (ssize_t)s->header_len;
 	if (n > 0)
 		n = pwrite(p->file.fd, s->header, s->header_len, 0);
@@ -214,7 +226,7 @@ int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
 	if (job->count == 0)
 		return 0;
 	ret = prepare_header(&s);
-	bsize = batch_size(job->count);
+	bsize = batch_size(job->count, job->force ? 2 : 1);
 	if (ret == 0) {
 		p = calloc(bsize, sizeof(*p));
 		if (!p)

@@ -4,6 +4,7 @@
 #include "afile.h"
 #include "cli.h"
 #include "extent.h"
+#include "hostlock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /*
@@ -28,6 +30,7 @@ struct side {
 	struct extent_iter it;
 	uint64_t off, end;           /* current or next data extent */
 	char *buf;
+	struct stat before;          /* when locked, before the walk */
 };
 
 enum { IMG, BAK };
@@ -36,10 +39,12 @@ struct state {
 	const struct diff_job *job;
 	struct diff_stats *st;
 	struct ubdk_cow *cow;
+	char cow_path[PATH_MAX];     /* what the library calls the COW */
 	uint64_t ss, size;
 	struct side side[2];         /* [IMG] and [BAK] */
 	char *zeros;                 /* BLOCK bytes: a hole's content */
 	unsigned long runs_left;     /* test hook, 0 = off */
+	int hook_signal;
 	struct ubdk_err *err;
 };
 
@@ -85,9 +90,40 @@ static int read_full(struct side *s, uint64_t off, size_t n,
 	return 0;
 }
 
+/* An input changed during the diff: the COW would not hold the image. */
+static int changed(struct state *s, const struct side *d)
+{
+	s->err->code = UBDK_E_SYS;
+	s->err->errnum = ESTALE;
+	s->err->file = UBDK_FILE_NONE;
+	snprintf(s->err->msg, sizeof(s->err->msg), "%s %s: changed during the "
+		 "diff (size, mtime or ctime differ, or it was replaced): the "
+		 "COW would not hold the image; none made, run it again",
+		 d == &s->side[IMG] ? "image" : "backing file", d->name);
+	return -ESTALE;
+}
+
 static bool all_zero(const struct state *s, const char *p, size_t n)
 {
 	return memcmp(p, s->zeros, n) == 0;
+}
+
+/*
+ * The library's error about the COW, with the COW's own name for the path
+ * the library opened it by (a /proc/self/fd link or a temporary name).
+ */
+static int cow_fail(struct state *s, const struct ubdk_err *lerr, int ret,
+		    const char *what)
+{
+	size_t n = strlen(s->cow_path);
+
+	if (!lerr->msg[0] || !n || strncmp(lerr->msg, s->cow_path, n))
+		return cli_fail_sys(s->err, lerr->errnum ? lerr->errnum : -ret,
+				    s->job->cow, what);
+	*s->err = *lerr;
+	snprintf(s->err->msg, sizeof(s->err->msg), "%s%s", s->job->cow,
+		 lerr->msg + n);
+	return ret;
 }
 
 /* Put the image's bytes of [off, off + n) into the COW. */
@@ -102,13 +138,11 @@ static int write_run(struct state *s, const char *data, uint64_t off,
 		ret = ubdk_cow_discard(s->cow, off, n, false, &lerr);
 	if (ret == -EOPNOTSUPP)
 		ret = ubdk_cow_pwrite(s->cow, data, (size_t)n, off, &lerr);
-	/* The library names the COW by the path it was opened through. */
 	if (ret < 0)
-		return cli_fail_sys(s->err, lerr.errnum ? lerr.errnum : -ret,
-			    s->job->cow, "writing");
+		return cow_fail(s, &lerr, ret, "writing");
 	s->st->sectors_written += (n + s->ss - 1) / s->ss;
 	if (s->runs_left && --s->runs_left == 0)
-		raise(SIGKILL);
+		raise(s->hook_signal);
 	return 0;
 }
 
@@ -256,16 +290,86 @@ static int create_cow(struct state *s, struct afile *af)
 	close(dirfd);
 	if (ret < 0)
 		return cli_fail_sys(s->err, -ret, job->cow, "cannot create");
+	/* Held until the new COW is in place: no guest takes the old one. */
+	if (job->force) {
+		long holder;
+
+		ret = afile_lock_target(af, job->cow, &holder);
+		if (ret == -EAGAIN)
+			return hostlock_fail(s->err, job->cow, holder, "not replaced");
+		if (ret < 0)
+			return cli_fail_sys(s->err, -ret, job->cow,
+					    "cannot lock it to replace it");
+	}
 	ret = ubdk_create_fd(af->fd, job->cow, job->hdr, &lerr);
 	if (ret == 0) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", af->fd);
-		ret = ubdk_cow_open(af->tmp ? af->tmp : path, NULL,
+		snprintf(s->cow_path, sizeof(s->cow_path), "%s",
+			 af->tmp ? af->tmp : path);
+		ret = ubdk_cow_open(s->cow_path, NULL,
 				    UBDK_OPEN_RDWR | UBDK_OPEN_NO_BACKING |
 				    UBDK_OPEN_NO_CHECK, &s->cow, &lerr);
 	}
 	if (ret < 0)
-		return cli_fail_sys(s->err, lerr.errnum ? lerr.errnum : -ret, job->cow,
-			    "writing");
+		return cow_fail(s, &lerr, ret, "writing");
+	return 0;
+}
+
+/*
+ * Read-lock both inputs as the kernel locks a backing file (a guest that
+ * writes one holds a write lock: refused), and note what a write changes.
+ */
+static int lock_inputs(struct state *s)
+{
+	for (int k = IMG; k <= BAK; k++) {
+		struct side *d = &s->side[k];
+		long holder;
+		int ret = hostlock_take(d->fd, false, &holder);
+
+		if (ret == -EAGAIN)
+			return hostlock_fail(s->err, d->name, holder, "it could "
+					     "change during the diff: not compared");
+		if (ret < 0)
+			return cli_fail_sys(s->err, -ret, d->name, "locking");
+		if (fstat(d->fd, &d->before) < 0)
+			return cli_fail_sys(s->err, errno, d->name, "stat");
+	}
+	/* Written to since the header took its size and mtime: stale. */
+	if ((uint32_t)s->side[BAK].before.st_mtim.tv_sec != s->job->hdr->mtime ||
+	    (S_ISREG(s->side[BAK].before.st_mode) &&
+	     (uint64_t)s->side[BAK].before.st_size != s->job->hdr->size))
+		return changed(s, &s->side[BAK]);
+	return 0;
+}
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/*
+ * The inputs are what they were before the walk: a write by a process
+ * that takes no lock changes the size or the mtime (which it can set
+ * back) and the ctime (which it cannot); a file renamed over a name
+ * changes what the name is.
+ */
+static int inputs_unchanged(struct state *s)
+{
+	for (int k = IMG; k <= BAK; k++) {
+		struct side *d = &s->side[k];
+		struct stat now, named;
+
+		if (fstat(d->fd, &now) < 0)
+			return cli_fail_sys(s->err, errno, d->name, "stat");
+		if (!same_stat(&d->before, &now) ||
+		    stat(d->name, &named) < 0 || !same_stat(&d->before, &named))
+			return changed(s, d);
+	}
 	return 0;
 }
 
@@ -283,8 +387,11 @@ static int finish_cow(struct state *s, struct afile *af)
 		ubdk_cow_close(s->cow);
 	s->cow = NULL;
 	if (ret < 0)
-		return cli_fail_sys(s->err, lerr.errnum ? lerr.errnum : -ret, job->cow,
-			    "writing");
+		return cow_fail(s, &lerr, ret, "writing");
+	/* Last, so that a change during the sync is seen too. */
+	ret = inputs_unchanged(s);
+	if (ret < 0)
+		return ret;
 	ret = afile_publish(af, job->cow, job->force);
 	if (ret == -EEXIST) {
 		cli_fail_sys(s->err, EEXIST, job->cow, "cannot create");
@@ -311,7 +418,8 @@ int diff_make(const struct diff_job *job, struct diff_stats *st,
 {
 	struct state s = { .job = job, .st = st, .err = err,
 			   .ss = job->hdr->sectorsize, .size = job->hdr->size,
-			   .runs_left = job->crash_after };
+			   .runs_left = job->signal_after,
+			   .hook_signal = job->signal };
 	struct afile af = { .fd = -1 };
 	int ret;
 
@@ -323,6 +431,8 @@ int diff_make(const struct diff_job *job, struct diff_stats *st,
 	if (!s.zeros || !s.side[IMG].buf || !s.side[BAK].buf)
 		ret = cli_fail_sys(err, ENOMEM, job->cow, "out of memory");
 	else
+		ret = lock_inputs(&s);
+	if (ret == 0)
 		ret = create_cow(&s, &af);
 	if (ret == 0)
 		ret = walk(&s);

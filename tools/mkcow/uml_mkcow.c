@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "clone.h"
 #include "diff.h"
+#include "hostlock.h"
 #include "input.h"
 #include "names.h"
 #include "quote.h"
@@ -31,13 +32,15 @@
 /* Documented in uml_mkcow(1). */
 enum {
 	EXIT_FAILED = 1,        /* I/O error (clones made before it are valid),
-	                           or a COW in use by a running guest */
+	                           or --diff's inputs changed during it */
 	EXIT_USAGE = 2,
 	EXIT_BACKING = 3,       /* backing file missing, unreadable, unusable */
 	EXIT_EXISTS = 4,        /* a COW name exists, repeats or is the backing */
 	EXIT_SIZES_DIFFER = 5,  /* the new backing's (--rebase) or the
 	                           image's (--diff) size differs */
 	EXIT_IMAGE = 6,         /* --diff: image missing, unreadable, unusable */
+	EXIT_IN_USE = 7,        /* a guest or server holds a lock on a COW
+	                           (-f, --rebase) or a writer on --diff's inputs */
 };
 
 struct options {
@@ -79,7 +82,8 @@ static void usage(FILE *f)
 		"Exit status: 0 done; 1 I/O error (clones made before it are complete);\n"
 		"2 usage; 3 backing file unusable; 4 a COW exists, repeats or is the\n"
 		"backing or the image; 5 sizes differ (rebase or diff refused);\n"
-		"6 the image to diff is unusable.\n",
+		"6 the image to diff is unusable; 7 in use (a running guest or NBD\n"
+		"server holds a lock on the COW, or writes the image or backing).\n",
 		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
 }
 
@@ -249,27 +253,27 @@ static int split_operands(int argc, char **argv, struct options *o,
 }
 
 /*
- * With -f, a COW that a running guest has open (and locked, as the kernel
- * does) must not be replaced: the guest would go on writing a deleted file.
+ * With -f, a COW that a running guest or server has open (and locked, as
+ * the kernel does) must not be replaced: it would go on writing a deleted
+ * file.  Checked for every name before anything is created; each is then
+ * locked from its creation until its replacement is in place (clone.c,
+ * diff.c), which also catches a guest started in between.
  */
 static bool in_use(const char *name)
 {
+	struct ubdk_err err = { 0 };
 	/* O_NONBLOCK: a FIFO under that name must not block us. */
 	int fd = open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	long pid;
 
 	if (fd < 0)
 		return false;
-	pid = cli_lock_holder(fd);
+	pid = hostlock_holder(fd, true);
 	close(fd);
 	if (!pid)
 		return false;
-	if (pid > 0)
-		cli_error("%s: in use: process %ld holds a lock on it (a running "
-			  "guest?); not replaced", quote_name(name), pid);
-	else
-		cli_error("%s: in use: another process holds a lock on it (a "
-			  "running guest?); not replaced", quote_name(name));
+	hostlock_fail(&err, name, pid, "not replaced");
+	cli_report(&err);
 	return true;
 }
 
@@ -312,7 +316,7 @@ static int check_names(char *const *names, size_t count, const char *backing,
 			return EXIT_EXISTS;
 		}
 		if (S_ISREG(st.st_mode) && in_use(names[i]))
-			return EXIT_FAILED;
+			return EXIT_IN_USE;
 	}
 	return 0;
 }
@@ -436,7 +440,8 @@ static int create_clones(const struct options *o, char *const *names,
 				  err.msg, made, count);
 		else
 			cli_report(&err);
-		return ret == -EEXIST ? EXIT_EXISTS : EXIT_FAILED;
+		return ret == -EEXIST ? EXIT_EXISTS : err.code == UBDK_E_LOCKED ?
+		       EXIT_IN_USE : EXIT_FAILED;
 	}
 	return 0;
 }
@@ -497,6 +502,8 @@ static int rebase_all(const struct options *o, char *const *names,
 			cli_report(&err);
 			if (err.code == UBDK_E_SIZE_MISMATCH)
 				status = EXIT_SIZES_DIFFER;
+			else if (err.code == UBDK_E_LOCKED)
+				status = EXIT_IN_USE;
 			else if (!status)
 				status = EXIT_FAILED;
 		}
@@ -572,6 +579,7 @@ static int diff_image(const struct options *o, char *const *names)
 				.image_fd = -1, .backing_fd = -1,
 				.force = o->force, .progress = diff_progress };
 	const char *crash = getenv("UBDK_MKCOW_CRASH_AFTER");
+	const char *stop = getenv("UBDK_MKCOW_STOP_AFTER");
 	struct stat ist;
 	int64_t isize;
 	double t0;
@@ -606,9 +614,14 @@ static int diff_image(const struct options *o, char *const *names)
 	status = check_names(names, 1, hdr.backing, o->diff, o->force);
 	if (status)
 		goto out;
-	/* A test hook: die by SIGKILL after that many runs written. */
-	if (crash)
-		job.crash_after = strtoul(crash, NULL, 10);
+	/*
+	 * Test hooks: die by SIGKILL, or stop (SIGSTOP, for a test to change
+	 * an input mid-diff), after that many runs written.
+	 */
+	if (crash || stop) {
+		job.signal_after = strtoul(crash ? crash : stop, NULL, 10);
+		job.signal = crash ? SIGKILL : SIGSTOP;
+	}
 	show_progress = !o->quiet && isatty(STDERR_FILENO);
 	t0 = now();
 	ret = diff_make(&job, &st, &err);
@@ -618,7 +631,8 @@ static int diff_image(const struct options *o, char *const *names)
 		print_diff(&job, &st, now() - t0, ret < 0 ? &err : NULL);
 	if (ret < 0) {
 		cli_report(&err);
-		status = ret == -EEXIST ? EXIT_EXISTS : EXIT_FAILED;
+		status = ret == -EEXIST ? EXIT_EXISTS : err.code == UBDK_E_LOCKED ?
+			 EXIT_IN_USE : EXIT_FAILED;
 	}
 out:
 	if (job.image_fd >= 0)

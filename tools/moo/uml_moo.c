@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "quote.h"
 #include "extent.h"
+#include "hostlock.h"
 #include "merge.h"
 #include "resume.h"
 #include "ubdk_cow.h"
@@ -35,7 +36,8 @@ enum {
 	EXIT_COW = 3,           /* COW missing, not a COW, damaged */
 	EXIT_BACKING = 4,       /* backing missing, or size/mtime mismatch */
 	EXIT_OUTPUT = 5,        /* output exists, or is one of the inputs */
-	EXIT_LOCKED = 6,        /* a running guest holds the files */
+	EXIT_LOCKED = 6,        /* a running guest or server holds the files,
+	                           or (-f) the NEWIMAGE to replace */
 };
 
 struct options {
@@ -68,7 +70,8 @@ static void usage(FILE *f)
 		"      --version       show the version\n\n"
 		"Exit status: 0 merged; 1 I/O error or verification failed; 2 usage;\n"
 		"3 COW unusable; 4 backing unusable or changed; 5 NEWIMAGE exists or is\n"
-		"an input; 6 in use by a running guest.\n",
+		"an input; 6 in use by a running guest or server (the inputs, or with\n"
+		"-f the NEWIMAGE to replace).\n",
 		cli_prog, cli_prog);
 }
 
@@ -263,6 +266,18 @@ static int check_output(const struct options *o, struct ubdk_cow *cow)
 	return 0;
 }
 
+/*
+ * With -f, the file NEWIMAGE names now is write-locked as the kernel does
+ * until the merge replaced it: a guest or server using it (an image is
+ * also served or booted) would go on writing a deleted file.
+ */
+static int lock_output(const struct options *o, struct afile *af)
+{
+	int ret = o->force ? hostlock_replace(af, o->output) : 0;
+
+	return ret == -EAGAIN ? EXIT_LOCKED : ret < 0 ? EXIT_FAILED : 0;
+}
+
 static int merge_new(const struct options *o, struct result *res)
 {
 	struct ubdk_err err = { 0 };
@@ -290,6 +305,9 @@ static int merge_new(const struct options *o, struct result *res)
 		status = EXIT_FAILED;
 		goto out;
 	}
+	status = lock_output(o, &af);
+	if (status)
+		goto out;
 	res->prog.total = extent_data_bytes(ubdk_cow_backing_fd(cow),
 					    ubdk_cow_header(cow)->size) +
 			  merge_cow_bytes(cow);
