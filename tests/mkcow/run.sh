@@ -262,7 +262,7 @@ t_force_over_locked_cow() {
 	"$MKCOW" -f a.cow master.img >out.txt 2>err.txt
 	st=$?
 	kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
-	[ $st = 7 ] || fail "exit $st, expected 7: $(cat err.txt)"
+	[ $st = 6 ] || fail "exit $st, expected 6: $(cat err.txt)"
 	[ "$(wc -l <err.txt)" = 1 ] || fail "not one line: $(cat err.txt)"
 	grep -q "a.cow: in use: process $holder holds a lock" err.txt || fail "$(cat err.txt)"
 	[ "$(stat -c %i a.cow)" = "$ino" ] && [ "$(md5sum <a.cow)" = "$sum" ] ||
@@ -272,7 +272,7 @@ t_force_over_locked_cow() {
 	[ "$(stat -c %i a.cow)" != "$ino" ] || fail "not replaced"
 }
 
-# -f over a COW that nbdkit-ubd-plugin serves: refused (exit 7, in use),
+# -f over a COW that nbdkit-ubd-plugin serves: refused (exit 6, in use),
 # plain and with --diff, the COW untouched, and the server's client
 # still writes to the file that has the name.
 t_force_over_served_cow() {
@@ -282,12 +282,12 @@ t_force_over_served_cow() {
 	"$MKCOW" a.cow master.img || fail "mkcow"
 	ino=$(stat -c %i a.cow) sum=$(md5sum <a.cow)
 	nbd_serve a.cow
-	expect_status 7 "$MKCOW" -f a.cow master.img
+	expect_status 6 "$MKCOW" -f a.cow master.img
 	grep -q "a.cow: in use: process $nbd_pid holds a lock on it" err.txt || fail "$(cat err.txt)"
-	expect_status 7 "$MKCOW" -f --diff image.img a.cow master.img
+	expect_status 6 "$MKCOW" -f --diff image.img a.cow master.img
 	grep -q "a.cow: in use: process $nbd_pid holds a lock on it" err.txt || fail "$(cat err.txt)"
 	# Many names, one in use: refused before any is made.
-	expect_status 7 "$MKCOW" -f b.cow a.cow c.cow master.img
+	expect_status 6 "$MKCOW" -f b.cow a.cow c.cow master.img
 	[ ! -e b.cow ] && [ ! -e c.cow ] || fail "clones made before the refusal"
 	nbd_stop
 	[ "$(stat -c %i a.cow)" = "$ino" ] && [ "$(md5sum <a.cow)" = "$sum" ] ||
@@ -622,7 +622,7 @@ t_diff_input_changed() {
 }
 
 # Inputs locked by a writer (a guest running on the backing or the image
-# holds a write lock): refused, exit 7.  A reader's lock (a guest or a
+# holds a write lock): refused, exit 6.  A reader's lock (a guest or a
 # server on a COW over the backing) does not stop the diff.
 t_diff_input_locked() {
 	command -v python3 >/dev/null || skip "no python3"
@@ -635,7 +635,7 @@ t_diff_input_locked() {
 		"$MKCOW" --diff image.img a.cow master.img >out.txt 2>err.txt
 		st=$?
 		kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
-		[ $st = 7 ] || fail "$f locked: exit $st: $(cat err.txt)"
+		[ $st = 6 ] || fail "$f locked: exit $st: $(cat err.txt)"
 		[ "$(wc -l <err.txt)" = 1 ] || fail "not one line: $(cat err.txt)"
 		grep -q "$f: in use: process $holder holds a lock on it.*not compared" err.txt ||
 			fail "$(cat err.txt)"

@@ -38,8 +38,9 @@ enum {
 	EXIT_EXISTS = 4,        /* a COW name exists, repeats or is the backing */
 	EXIT_SIZES_DIFFER = 5,  /* the new backing's (--rebase) or the
 	                           image's (--diff) size differs */
+	/* 6, as in uml_moo and uml_backup: a file cannot be used now. */
 	EXIT_IMAGE = 6,         /* --diff: image missing, unreadable, unusable */
-	EXIT_IN_USE = 7,        /* a guest or server holds a lock on a COW
+	EXIT_IN_USE = 6,        /* a guest or server holds a lock on a COW
 	                           (-f, --rebase) or a writer on --diff's inputs */
 };
 
@@ -82,7 +83,7 @@ static void usage(FILE *f)
 		"Exit status: 0 done; 1 I/O error (clones made before it are complete);\n"
 		"2 usage; 3 backing file unusable; 4 a COW exists, repeats or is the\n"
 		"backing or the image; 5 sizes differ (rebase or diff refused);\n"
-		"6 the image to diff is unusable; 7 in use (a running guest or NBD\n"
+		"6 the image to diff is unusable, or in use (a running guest or NBD\n"
 		"server holds a lock on the COW, or writes the image or backing).\n",
 		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
 }
