@@ -279,16 +279,6 @@ static uint64_t blocks_of(uint64_t size, uint32_t gran)
 	return (size >> ubdk_cbt_log2(gran)) + ((size & (gran - 1)) != 0);
 }
 
-static int bad_granularity(const struct ubdk_cbt_file *f, uint32_t gran,
-			   struct ubdk_err *err)
-{
-	char what[128];
-
-	snprintf(what, sizeof(what), "granularity %u is not a power of two "
-		 "between 4096 and 2^30", gran);
-	return file_fail(f, err, UBDK_E_CBT_FIELD, what);
-}
-
 /* Header fields, after the checksum matched. */
 static int check_header(struct ubdk_cbt_file *f, const uint8_t *h, int kind,
 			struct ubdk_err *err)
@@ -454,19 +444,21 @@ int ubdk_cbt_file_open(const char *path, int kind, uint64_t device_size,
 	f->info.granularity = ubdk_get_le32(h + 24);
 	f->info.device_size = ubdk_get_le64(h + 32);
 	if (!ubdk_cbt_gran_ok(f->info.granularity)) {
-		ret = bad_granularity(f, f->info.granularity, err);
+		ubdk_fail(err, UBDK_E_CBT_FIELD, EINVAL, "%s: granularity %u "
+			  "is not a power of two between 4096 and 2^30", path,
+			  f->info.granularity);
 		goto fail;
 	}
 	f->nblocks = blocks_of(f->info.device_size, f->info.granularity);
 	if (device_size &&
 	    f->info.runs > blocks_of(device_size, f->info.granularity)) {
-		snprintf(what, sizeof(what), "its header says %llu runs, more "
-			 "than the %llu blocks of the device (%llu bytes)",
-			 (unsigned long long)f->info.runs,
-			 (unsigned long long)blocks_of(device_size,
-						       f->info.granularity),
-			 (unsigned long long)device_size);
-		file_fail(f, err, UBDK_E_CBT_FIELD, what);
+		ubdk_fail(err, UBDK_E_CBT_FIELD, EINVAL, "%s: its header says "
+			  "%llu runs, more than the %llu blocks of the device "
+			  "(%llu bytes)", path,
+			  (unsigned long long)f->info.runs,
+			  (unsigned long long)blocks_of(device_size,
+							f->info.granularity),
+			  (unsigned long long)device_size);
 		goto fail;
 	}
 	/* Then the checksum: a damaged file is called that, whatever other
