@@ -273,6 +273,12 @@ static int fill(struct ubdk_cbt_file *f, uint64_t off, size_t len,
 	return 0;
 }
 
+/* Blocks of granularity gran (valid) in size bytes. */
+static uint64_t blocks_of(uint64_t size, uint32_t gran)
+{
+	return (size >> ubdk_cbt_log2(gran)) + ((size & (gran - 1)) != 0);
+}
+
 /* Header fields, after the checksum matched. */
 static int check_header(struct ubdk_cbt_file *f, const uint8_t *h, int kind,
 			struct ubdk_err *err)
@@ -291,11 +297,6 @@ static int check_header(struct ubdk_cbt_file *f, const uint8_t *h, int kind,
 	in->id.backing_mtime = ubdk_get_le32(h + 72);
 	in->blocks = ubdk_get_le64(h + 80);
 	in->runs = ubdk_get_le64(h + 88);
-	if (!ubdk_cbt_gran_ok(in->granularity)) {
-		snprintf(what, sizeof(what), "granularity %u is not a power "
-			 "of two between 4096 and 2^30", in->granularity);
-		return file_fail(f, err, UBDK_E_CBT_FIELD, what);
-	}
 	if (kind == UBDK_CBT_KIND_RECORD ?
 	    in->state != UBDK_CBT_STATE_OPEN &&
 	    in->state != UBDK_CBT_STATE_CLEAN :
@@ -320,8 +321,7 @@ static int check_header(struct ubdk_cbt_file *f, const uint8_t *h, int kind,
 	    !all_zero(h + 224, 32))
 		return file_fail(f, err, UBDK_E_CBT_FIELD,
 				 "reserved bytes not zero");
-	f->nblocks = (in->device_size >> ubdk_cbt_log2(in->granularity)) +
-		     ((in->device_size & (in->granularity - 1)) != 0);
+	f->nblocks = blocks_of(in->device_size, in->granularity);
 	if (in->blocks > f->nblocks || in->runs > in->blocks) {
 		snprintf(what, sizeof(what), "%llu blocks in %llu runs on a "
 			 "device of %llu blocks",
@@ -346,8 +346,9 @@ static const char *bad_run(const struct ubdk_cbt_file *f, uint64_t s,
 	return NULL;
 }
 
-int ubdk_cbt_file_open(const char *path, int kind, struct ubdk_cbt_file **out,
-		       struct ubdk_cbt_info *info, struct ubdk_err *err)
+int ubdk_cbt_file_open(const char *path, int kind, uint64_t device_size,
+		       struct ubdk_cbt_file **out, struct ubdk_cbt_info *info,
+		       struct ubdk_err *err)
 {
 	struct ubdk_cbt_file *f;
 	struct ubdk_os_stat st;
@@ -432,16 +433,38 @@ int ubdk_cbt_file_open(const char *path, int kind, struct ubdk_cbt_file **out,
 		file_fail(f, err, UBDK_E_CBT_FIELD, what);
 		goto fail;
 	}
-	/* The checksum first: a damaged file is called that, whatever
+	/*
+	 * Before the body is read, its length against the device: a file
+	 * made sparse to match a header's huge count of runs would
+	 * otherwise be read (its holes) and summed whole first, for
+	 * minutes.  The device's blocks bound the runs; this needs the
+	 * granularity, so it is checked here rather than after the
+	 * checksum.
+	 */
+	f->info.granularity = ubdk_get_le32(h + 24);
+	f->info.device_size = ubdk_get_le64(h + 32);
+	if (!ubdk_cbt_gran_ok(f->info.granularity)) {
+		ubdk_fail(err, UBDK_E_CBT_FIELD, EINVAL, "%s: granularity %u "
+			  "is not a power of two between 4096 and 2^30", path,
+			  f->info.granularity);
+		goto fail;
+	}
+	f->nblocks = blocks_of(f->info.device_size, f->info.granularity);
+	if (device_size &&
+	    f->info.runs > blocks_of(device_size, f->info.granularity)) {
+		ubdk_fail(err, UBDK_E_CBT_FIELD, EINVAL, "%s: its header says "
+			  "%llu runs, more than the %llu blocks of the device "
+			  "(%llu bytes)", path,
+			  (unsigned long long)f->info.runs,
+			  (unsigned long long)blocks_of(device_size,
+							f->info.granularity),
+			  (unsigned long long)device_size);
+		goto fail;
+	}
+	/* Then the checksum: a damaged file is called that, whatever other
 	 * field the damage hit.  Runs are checked on the way. */
 	crc = ubdk_crc32(0, h, sizeof(h));
 	end = UBDK_CBT_HEADER_LEN + f->info.runs * UBDK_CBT_RUN_LEN;
-	f->info.granularity = ubdk_get_le32(h + 24);
-	f->info.device_size = ubdk_get_le64(h + 32);
-	f->nblocks = ubdk_cbt_gran_ok(f->info.granularity) ?
-		     (f->info.device_size >> ubdk_cbt_log2(f->info.granularity)) +
-		     ((f->info.device_size & (f->info.granularity - 1)) != 0) :
-		     0;
 	for (off = UBDK_CBT_HEADER_LEN; off < end; off += f->buf_len) {
 		size_t len = end - off > IO_BYTES ? IO_BYTES :
 			     (size_t)(end - off);
@@ -564,7 +587,8 @@ int ubdk_cbt_load(const char *path, const struct ubdk_cbt_identity *now,
 		granularity = UBDK_CBT_GRANULARITY;
 	if (why)
 		memset(why, 0, sizeof(*why));
-	ret = ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD, &f, &info, why);
+	ret = ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD, now->backing_size,
+				 &f, &info, why);
 	if (ret == -ENOMEM)
 		return ret;
 	if (ret < 0)

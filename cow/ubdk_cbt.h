@@ -208,10 +208,14 @@ int ubdk_cbt_load(const char *path, const struct ubdk_cbt_identity *now,
  * checksum) and fills info; then ubdk_cbt_file_next returns its runs in
  * order (1 per run, 0 at the end).  Errors name the file: "bad magic",
  * "checksum mismatch", "granularity ...".  kind 0 accepts both kinds.
+ * device_size is the size of the device the file is meant for (the COW
+ * header's size), 0 if unknown: a header counting more runs than that
+ * device has blocks is refused before the rest of the file is read.
  */
 struct ubdk_cbt_file;
-int ubdk_cbt_file_open(const char *path, int kind, struct ubdk_cbt_file **out,
-		       struct ubdk_cbt_info *info, struct ubdk_err *err);
+int ubdk_cbt_file_open(const char *path, int kind, uint64_t device_size,
+		       struct ubdk_cbt_file **out, struct ubdk_cbt_info *info,
+		       struct ubdk_err *err);
 int ubdk_cbt_file_next(struct ubdk_cbt_file *f, uint64_t *start,
 		       uint64_t *count, struct ubdk_err *err);
 void ubdk_cbt_file_close(struct ubdk_cbt_file *f);

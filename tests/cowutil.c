@@ -270,7 +270,8 @@ static int cmd_cbt_file(const char *path, int kind)
 	uint64_t s, n;
 	int ret;
 
-	if (ubdk_cbt_file_open(path, kind, &f, &in, &err) < 0)
+	/* Any device: this shows what a file says. */
+	if (ubdk_cbt_file_open(path, kind, 0, &f, &in, &err) < 0)
 		return fail(&err);
 	printf("kind=%s\n", in.kind == UBDK_CBT_KIND_MAP ? "map" : "record");
 	if (kind == UBDK_CBT_KIND_MAP)

@@ -895,6 +895,42 @@ t_readme_backup_examples() {
 	done
 }
 
+# restore - (streams on stdin): a stray byte after a whole stream is
+# named as that, at its byte, not as a cut header; streams that build a
+# 0-byte file, a file that is not a COW, or a COW whose data offset is not
+# where their chunk grid starts (no backup writes them) are refused, and
+# nothing is left.
+t_restore_stdin_refused() {
+	XS=$B/tests/xs_test
+	small_cow x
+	randfile "$T/d" 65536
+	"$COWUTIL" write "$T/x.cow" 8192 "$T/d" || fail "cowutil write"
+	expect_status 0 "$BK" -q -i --offline "$T/x.cow" "$T/chain"
+	s="$T/chain/$(points "$T/chain")/ubd0.ubdx"
+	n=$(size_of "$s")
+	{ cat "$s"; printf 'X'; } >"$T/stray.ubdx"
+	expect_status 1 "$BK" restore - "$T/r.cow" <"$T/stray.ubdx"
+	err_has "^uml_backup: stdin: stream byte $n: 1 stray byte after the end of stream 1 (not a stream: no magic)$"
+	{ cat "$s"; head -c 100 /dev/zero; } >"$T/stray.ubdx"
+	expect_status 1 "$BK" restore - "$T/r.cow" <"$T/stray.ubdx"
+	err_has "stream byte $n: stray bytes after the end of stream 1 (not a stream: no magic)"
+	{ cat "$s"; head -c 20 "$s"; } >"$T/cut.ubdx"
+	expect_status 1 "$BK" restore - "$T/r.cow" <"$T/cut.ubdx"
+	err_has "stream byte $n: 20 bytes after the end of stream 1: a next stream cut inside its header"
+	"$XS" --stream 0 </dev/null >"$T/empty.ubdx" || fail "xs_test --stream"
+	expect_status 1 "$BK" restore - "$T/r.cow" <"$T/empty.ubdx"
+	err_has "stdin: stream 1 (byte 0): builds a file of 0 bytes, not a COW file"
+	"$XS" --stream 0 <"$T/d" >"$T/notcow.ubdx" || fail "xs_test --stream"
+	expect_status 1 "$BK" restore - "$T/r.cow" <"$T/notcow.ubdx"
+	err_has "stdin: the stream builds a file that is not a COW file (the restored file: bad magic"
+	"$XS" --stream 4096 <"$T/x.cow" >"$T/grid.ubdx" || fail "xs_test --stream"
+	expect_status 1 "$BK" restore - "$T/r.cow" <"$T/grid.ubdx"
+	err_has "builds a COW file whose data starts at byte $(info_get "$T/x.cow" data_offset), but its chunk grid at 4096"
+	[ ! -e "$T/r.cow" ] || fail "a refused restore left its output"
+	expect_status 0 "$BK" restore - "$T/r.cow" <"$s"
+	cmp "$T/r.cow" "$T/x.cow" || fail "the stream alone does not restore the COW"
+}
+
 # Names with newlines and bytes that are not UTF-8, and very long paths:
 # errors stay one line and keep their reason; --json stays valid JSON.
 t_hostile_names() {
@@ -1080,6 +1116,60 @@ t_chain_damage() {
 	expect_status 1 "$BK" restore "$T/bad/$4/ubd0.ubdx.lz4" "$T/r.cow"
 	err_has "point $2 is missing"
 	[ ! -e "$T/r.cow" ] || fail "a failed restore left its output"
+}
+
+# A hostile record beside the COW: a CLEAN header claiming an 8 GiB device
+# and 2^29 runs, over a sparse file made 8 GiB to match.  The offline
+# incremental refuses it from its header (the runs against the 4 MiB
+# device's 64 blocks), without reading the file's holes, and compares,
+# saying why; the point restores to the COW.
+t_chain_cbt_record_bounded() {
+	small_cow x
+	expect_status 0 "$BK" -q -i --offline "$T/x.cow" "$T/chain"
+	printf 'changed' | dd of="$T/x.cow" bs=1 seek=200000 conv=notrunc status=none
+	python3 - "$T/x.cow.cbt" <<'EOS' || fail "python3"
+import struct, sys
+runs = 1 << 29
+h = bytearray(256)
+h[0:8] = b"UBDKCBTR"
+struct.pack_into("<IIIII", h, 8, 1, 256, 2, 0, 65536)
+struct.pack_into("<Q", h, 32, 8 << 30)
+struct.pack_into("<QQ", h, 80, runs, runs)
+with open(sys.argv[1], "wb") as f:
+    f.write(h)
+    f.truncate(256 + 16 * runs + 4)
+EOS
+	t0=$(date +%s%N)
+	expect_status 0 timeout 60 "$BK" -i -j --offline "$T/x.cow" "$T/chain"
+	echo "offline incremental beside an 8 GiB hostile record: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+	[ "$(json_str out.txt changes)" = comparison ] || fail "changes: $(json_str out.txt changes)"
+	grep -q '"changes_note": "[^"]*x.cow.cbt: its header says 536870912 runs, more than the 64 blocks of the device (4194304 bytes)"' out.txt ||
+		fail "note: $(json_str out.txt changes_note)"
+	grep -q "changes: comparison (.*536870912 runs" err.txt || fail "summary: $(cat err.txt)"
+	expect_status 0 "$BK" restore "$T/chain/$(points "$T/chain" | tail -n 1)/ubd0.ubdx" "$T/r.cow"
+	cmp "$T/r.cow" "$T/x.cow" || fail "the point differs from the COW"
+}
+
+# The comparison source of an incremental reads the COW's data extents,
+# not the whole 64 KiB chunks around them: 2,000 4 KiB sectors scattered
+# over a 1 GiB device (about 8 MiB allocated, most in chunks of their own)
+# are about 8 MiB read, as the summary says; the point restores to the COW.
+t_chain_compare_reads_data() {
+	truncate -s 1G "$T/x.img" || fail "truncate"
+	"$MKCOW" -q -s 4096 "$T/x.cow" "$T/x.img" || fail "uml_mkcow"
+	expect_status 0 "$BK" -q -i --offline "$T/x.cow" "$T/chain"
+	"$COWUTIL" scatter "$T/x.cow" 2000 7 || fail "cowutil scatter"
+	expect_status 0 "$BK" -i --offline "$T/x.cow" "$T/chain"
+	grep -q "changes: comparison (offline: ubd0 has no tracking record)" err.txt ||
+		fail "not a comparison: $(cat err.txt)"
+	alloc=$(( $(blocks_of "$T/x.cow") * 512 ))
+	rd=$(read_mib)
+	echo "2,000 scattered sectors: $(chunks_stored) chunks stored, $rd MiB read," \
+		"$alloc bytes allocated"
+	awk -v r="$rd" -v a="$alloc" 'BEGIN { exit !(r * 1048576 <= a * 1.1 + 65536) }' ||
+		fail "read $rd MiB for $alloc bytes allocated"
+	expect_status 0 "$BK" restore "$T/chain/$(points "$T/chain" | tail -n 1)/ubd0.ubdx" "$T/r.cow"
+	"$COWUTIL" same "$T/x.cow" "$T/r.cow" >/dev/null || fail "the point differs from the COW"
 }
 
 # A parent of another guest's COW or another master is refused (exit 8),

@@ -635,6 +635,28 @@ static void test_multi(void)
 			      "cut inside the second header: %d %s", ret, msg);
 		free(m.im.p);
 	}
+	/* One stray byte after a whole stream: named as that, at its byte. */
+	{
+		char want[96];
+		uint8_t x = full.p[0] ^ 0xff;
+
+		memset(&m, 0, sizeof(m));
+		image_init(&m.im, 65536);
+		ret = xs_parser_init(&p, multi_apply, &m);
+		p.multi = true;
+		if (ret == 0)
+			ret = xs_parser_feed(&p, full.p, full.n);
+		if (ret == 0)
+			ret = xs_parser_feed(&p, &x, 1);
+		if (ret == 0)
+			ret = xs_parser_end(&p, msg, sizeof(msg));
+		else
+			xs_parser_free(&p);
+		snprintf(want, sizeof(want), "stream byte %zu: 1 stray byte after the end of "
+			 "stream 1 (not a stream: no magic)", full.n);
+		CHECK(ret == -EBADMSG && !strcmp(msg, want), "a stray byte: %d %s", ret, msg);
+		free(m.im.p);
+	}
 	/* A bad field of the second header is named at its byte in the whole input. */
 	both.p[full.n + 75] = 1;
 	memset(&m, 0, sizeof(m));
@@ -755,10 +777,42 @@ static int write_seeds(const char *dir)
 	return 0;
 }
 
+/*
+ * `xs_test --stream DATA_OFFSET <FILE >STREAM`: a full stream of FILE's
+ * bytes with any header data offset, for shell tests of what a restore
+ * must refuse (streams no backup writes: an empty file, not a COW file).
+ */
+static int stream_of_stdin(const char *data_offset)
+{
+	struct mem in = { 0 };
+	struct xs_header h = { .chunk_size = XS_CHUNK_SIZE };
+	struct xs_writer *w;
+	uint8_t buf[65536];
+	size_t got;
+	int out = 1, ret;
+
+	while ((got = fread(buf, 1, sizeof(buf), stdin)) > 0)
+		mem_sink(&in, buf, got);
+	h.file_size = in.n;
+	h.data_offset = strtoull(data_offset, NULL, 0);
+	ret = xs_writer_open(&w, &h, xs_fd_sink, &out);
+	if (ret == 0 && in.n)
+		ret = xs_data(w, 0, in.p, in.n);
+	if (ret == 0)
+		ret = xs_writer_finish(w, NULL, NULL);
+	xs_writer_free(w);
+	free(in.p);
+	if (ret < 0)
+		fprintf(stderr, "xs_test: --stream: %s\n", strerror(-ret));
+	return ret < 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--seeds"))
 		return write_seeds(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "--stream"))
+		return stream_of_stdin(argv[2]);
 	test_round_trip();
 	test_record_limits();
 	test_incremental();

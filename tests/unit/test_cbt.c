@@ -237,7 +237,7 @@ START_TEST(map_round_trip)
 	for (i = 0; i < 5000; i++)    /* more runs than one 64 KiB buffer */
 		ubdk_cbt_mark(c, i * 7 * G * 1000, 2 * G);
 	TU_OK(ubdk_cbt_write_map(c, "B", path, &ID, &e), e);
-	TU_OK(ubdk_cbt_file_open(path, UBDK_CBT_KIND_MAP, &f, &in, &e), e);
+	TU_OK(ubdk_cbt_file_open(path, UBDK_CBT_KIND_MAP, 8 * TIB, &f, &in, &e), e);
 	ck_assert_int_eq(in.kind, UBDK_CBT_KIND_MAP);
 	ck_assert_str_eq(in.from, "A");
 	ck_assert_str_eq(in.name, "B");
@@ -256,7 +256,7 @@ START_TEST(map_round_trip)
 	ubdk_cbt_file_close(f);
 	ck_assert_uint_eq(tu_file_size(path), 256 + 5000 * 16 + 4);
 	/* A record is not a map and the other way round. */
-	ck_assert_int_lt(ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD, &f,
+	ck_assert_int_lt(ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD, 0, &f,
 					    &in, &e), 0);
 	ck_assert_int_eq(e.code, UBDK_E_BAD_MAGIC);
 	ubdk_cbt_free(c);
@@ -445,11 +445,53 @@ START_TEST(bad_fields_named)
 			tu_put32(four, 5, false);  /* second run: 1023+5 */
 			patch(path, 256 + 24, four, 4, true);
 		}
-		ck_assert_int_lt(ubdk_cbt_file_open(path, 0, &f, &in, &e), 0);
+		ck_assert_int_lt(ubdk_cbt_file_open(path, 0, ID.backing_size, &f,
+						    &in, &e), 0);
 		ck_assert_msg(strstr(e.msg, cases[i].msg) && strstr(e.msg, path),
 			      "case %zu: '%s'", i, e.msg);
 		expect_untrusted(path, &ID, UBDK_CBT_CORRUPT, "", cases[i].msg);
 	}
+}
+END_TEST
+
+/*
+ * A header counting more runs than the device has blocks is refused
+ * before its body is read or summed: a file made sparse to match would
+ * otherwise be read whole first (minutes for a few GiB).  The message
+ * names the bound, where reading the body would have found a checksum
+ * mismatch.  The header claims an 8 GiB device; the COW's is 64 MiB.
+ */
+START_TEST(runs_bounded_by_device)
+{
+	const char *path = tu_path("c.cow.cbt");
+	const uint64_t runs = 1025;        /* 64 MiB: 1024 blocks of 64 KiB */
+	struct ubdk_err e = { 0 };
+	struct ubdk_cbt_file *f;
+	struct ubdk_cbt_info in;
+	uint8_t eight[8];
+
+	good_record(path);
+	tu_put64(eight, runs, false);
+	patch(path, 88, eight, 8, false);
+	tu_put64(eight, 8ULL << 30, false);
+	patch(path, 32, eight, 8, false);
+	tu_truncate(path, UBDK_CBT_HEADER_LEN + runs * UBDK_CBT_RUN_LEN + 4);
+	ck_assert_int_lt(ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD,
+					    ID.backing_size, &f, &in, &e), 0);
+	ck_assert_int_eq(e.code, UBDK_E_CBT_FIELD);
+	ck_assert_msg(strstr(e.msg, "header says 1025 runs, more than the "
+			     "1024 blocks of the device (67108864 bytes)") &&
+		      strstr(e.msg, path), "message '%s'", e.msg);
+	/* The driver loads the record through the same check. */
+	expect_untrusted(path, &ID, UBDK_CBT_CORRUPT, "", "1024 blocks");
+	/* As many runs as blocks passes the bound (and is read: this one is
+	 * damaged). */
+	tu_put64(eight, 1024, false);
+	patch(path, 88, eight, 8, false);
+	tu_truncate(path, UBDK_CBT_HEADER_LEN + 1024 * UBDK_CBT_RUN_LEN + 4);
+	ck_assert_int_lt(ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD,
+					    ID.backing_size, &f, &in, &e), 0);
+	ck_assert_msg(strstr(e.msg, "checksum mismatch"), "message '%s'", e.msg);
 }
 END_TEST
 
@@ -472,6 +514,7 @@ Suite *cbt_suite(void)
 	tcase_add_test(tc, identity_mismatches_are_inconsistent);
 	tcase_add_test(tc, corruption_is_inconsistent);
 	tcase_add_test(tc, bad_fields_named);
+	tcase_add_test(tc, runs_bounded_by_device);
 	suite_add_tcase(s, tc);
 	return s;
 }

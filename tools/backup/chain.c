@@ -308,15 +308,11 @@ int scan_chunk(struct scan *s, uint64_t i)
 	const struct chunk_entry *pe;
 	uint64_t off, len;
 	uint8_t dig[16];
-	ssize_t got;
 	bool was;
+	int ret = chunk_read(s->src, s->g, i, s->buf, &off, &len, &s->read);
 
-	grid_chunk(s->g, i, &off, &len);
-	got = pread(s->src, s->buf, (size_t)len, (off_t)off);
-	if (got < 0)
-		return scan_fail(s, errno, s->src_name, "reading");
-	memset(s->buf + got, 0, (size_t)len - (size_t)got);
-	s->read += len;
+	if (ret < 0)
+		return scan_fail(s, -ret, s->src_name, "reading");
 	pe = s->parent ? table_find(s->parent, off) : NULL;
 	was = getbit(s->changed, i);
 	if (unit_is_zero(s->buf, (size_t)len)) {
@@ -331,8 +327,7 @@ int scan_chunk(struct scan *s, uint64_t i)
 			setbit(s->changed, i, true);
 			setbit(s->zero, i, false);
 			if (s->dst >= 0) {
-				int ret = write_all(s->dst, s->buf, (size_t)len, (off_t)off);
-
+				ret = write_all(s->dst, s->buf, (size_t)len, (off_t)off);
 				if (ret < 0)
 					return scan_fail(s, -ret, s->dst_name, "writing");
 				s->written += len;

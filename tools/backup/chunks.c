@@ -251,7 +251,7 @@ int chunk_walk(int fd, const struct chunk_grid *g, chunk_fn fn, void *ctx,
 	       uint64_t *read_bytes)
 {
 	struct extent_iter it;
-	uint64_t d, n, cur = UINT64_MAX, coff = 0, clen = 0, rd = 0;
+	uint64_t d, n, last = UINT64_MAX, coff, clen, rd = 0;
 	uint8_t *buf = malloc(g->chunk_size);
 	int ret = 0;
 
@@ -260,36 +260,42 @@ int chunk_walk(int fd, const struct chunk_grid *g, chunk_fn fn, void *ctx,
 	extent_iter_init(&it, fd, 0, g->file_size);
 	/* A walk that fails gives the rest as data: reading too much is safe. */
 	while (ret == 0 && extent_next(&it, &d, &n) != 0) {
-		for (uint64_t pos = d; ret == 0 && pos < d + n;) {
-			uint64_t i = grid_index(g, pos), end;
-			ssize_t got;
-
-			if (i != cur) {
-				if (cur != UINT64_MAX)
-					ret = fn(ctx, cur, coff, clen, buf);
-				if (ret < 0)
-					break;
-				cur = i;
-				grid_chunk(g, i, &coff, &clen);
-				memset(buf, 0, (size_t)clen);
-			}
-			end = d + n < coff + clen ? d + n : coff + clen;
-			got = pread(fd, buf + (pos - coff), (size_t)(end - pos), (off_t)pos);
-			if (got < 0) {
-				ret = -errno;
-				break;
-			}
-			/* Short: the file shrank; what is not there reads as zeros. */
-			rd += (uint64_t)got;
-			pos = end;
+		/* Each chunk the extent touches, once (an extent before it in
+		 * the same chunk may have read it already). */
+		for (uint64_t i = grid_index(g, d); ret == 0 && i <= grid_index(g, d + n - 1); i++) {
+			if (i == last)
+				continue;
+			last = i;
+			ret = chunk_read(fd, g, i, buf, &coff, &clen, &rd);
+			if (ret == 0)
+				ret = fn(ctx, i, coff, clen, buf);
 		}
 	}
-	if (ret == 0 && cur != UINT64_MAX)
-		ret = fn(ctx, cur, coff, clen, buf);
 	free(buf);
 	if (read_bytes)
 		*read_bytes = rd;
 	return ret;
+}
+
+int chunk_read(int fd, const struct chunk_grid *g, uint64_t i, uint8_t *buf, uint64_t *off,
+	       uint64_t *len, uint64_t *read_bytes)
+{
+	struct extent_iter it;
+	uint64_t d, n;
+
+	grid_chunk(g, i, off, len);
+	memset(buf, 0, (size_t)*len);
+	extent_iter_init(&it, fd, *off, *off + *len);
+	/* A walk that fails gives the rest as data: reading too much is safe. */
+	while (extent_next(&it, &d, &n) != 0) {
+		ssize_t got = pread(fd, buf + (d - *off), (size_t)n, (off_t)d);
+
+		if (got < 0)
+			return -errno;
+		/* Short: the file shrank; what is not there reads as zeros. */
+		*read_bytes += (uint64_t)got;
+	}
+	return 0;
 }
 
 static int hash_chunk(void *ctx, uint64_t i, uint64_t off, uint64_t len, const uint8_t *buf)

@@ -90,6 +90,15 @@ int chunk_walk(int fd, const struct chunk_grid *g, chunk_fn fn, void *ctx,
 	       uint64_t *read_bytes);
 
 /*
+ * Chunk i of fd into buf ([*off, *off + *len)): its data extents only,
+ * the holes in it zeros, not read, as chunk_walk does for one chunk that
+ * is asked for (a changed one: it may be a hole now).  *read_bytes grows
+ * by the bytes read.  0 or -errno.
+ */
+int chunk_read(int fd, const struct chunk_grid *g, uint64_t i, uint8_t *buf, uint64_t *off,
+	       uint64_t *len, uint64_t *read_bytes);
+
+/*
  * Hash a whole file's chunks (holes not read): the table of a COW file or
  * of a restored one.  0 or -errno (-ENOMEM, a read error); *read_bytes gets
  * the bytes read.

@@ -29,20 +29,15 @@ static int emit_fail(struct emit_result *r, int err, const char *what)
 static int read_chunk(int fd, const char *name, const struct chunk_grid *g, uint64_t i,
 		      uint8_t *buf, struct emit_result *r, uint64_t *off, uint64_t *len)
 {
-	ssize_t got;
+	int ret = chunk_read(fd, g, i, buf, off, len, &r->read_bytes);
 
-	grid_chunk(g, i, off, len);
-	got = pread(fd, buf, (size_t)*len, (off_t)*off);
-	if (got < 0) {
+	if (ret < 0) {
 		char n[256];
 
 		snprintf(r->msg, sizeof(r->msg), "%s: reading: %s",
-			 quote_elide(n, sizeof(n), name), strerror(errno));
-		return -errno;
+			 quote_elide(n, sizeof(n), name), strerror(-ret));
 	}
-	memset(buf + got, 0, (size_t)*len - (size_t)got);
-	r->read_bytes += *len;
-	return 0;
+	return ret;
 }
 
 /* A full stream's chunks, as chunk_walk gives them: table entry and records. */

@@ -14,6 +14,7 @@
 #include "sums.h"
 #include "unpack.h"
 #include "xstream.h"
+#include "ubdk_cow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +80,9 @@ static int stream_header(struct restore_ctx *r, const struct xs_header *h)
 			return bad_stream(r, "an incremental stream (over point %s): it applies "
 					  "over its parent point, not an empty file; give the "
 					  "streams of its chain, the full one first", got);
+		/* Every backup is of a COW file, never an empty one. */
+		if (h->file_size == 0)
+			return bad_stream(r, "builds a file of 0 bytes, not a COW file");
 		r->first = *h;
 		r->file_size = h->file_size;
 		if (r->want_sums) {
@@ -259,6 +263,32 @@ static bool manifest_entry(const char *input, const char *base, struct manifest 
 		}
 	}
 	return true;
+}
+
+/*
+ * What the streams built must be a COW file, as every backup is: its
+ * header decodes, and the streams' chunk grid started at its data offset.
+ * 0, or -EBADMSG with the reason in msg.
+ */
+static int built_cow(const struct restore_ctx *rc, int fd, char *msg, size_t msglen)
+{
+	struct ubdk_header hdr;
+	struct ubdk_geometry geo;
+	struct ubdk_err err = { 0 };
+
+	if (ubdk_header_read_fd(fd, "the restored file", &hdr, &geo, &err) < 0) {
+		snprintf(msg, msglen, "the stream builds a file that is not a COW file (%.200s)",
+			 err.msg);
+		return -EBADMSG;
+	}
+	if (geo.data_offset != rc->first.data_offset) {
+		snprintf(msg, msglen, "the stream builds a COW file whose data starts at byte "
+			 "%llu, but its chunk grid at %llu: not a backup of that COW",
+			 (unsigned long long)geo.data_offset,
+			 (unsigned long long)rc->first.data_offset);
+		return -EBADMSG;
+	}
+	return 0;
 }
 
 /* OUTPUT: as given, or the input without its suffix; 0 or an exit status. */
@@ -459,6 +489,8 @@ int restore(const struct options *o)
 		if (ret == 0)
 			ret = xs_parser_end(&rc.xp, msg, sizeof(msg));
 		xs_parser_free(&rc.xp);
+		if (ret == 0)
+			ret = built_cow(&rc, af.fd, msg, sizeof(msg));
 		if (ret == 0) {
 			xs_hex128(rc.xp.digest, digest_hex);
 			xs_hex128(rc.xp.h.point, point_hex);

@@ -170,7 +170,7 @@ static bool read_runs(struct device *d, const char *path, int kind, struct ubdk_
 	uint64_t start, count;
 	int ret;
 
-	if (ubdk_cbt_file_open(path, kind, &f, info, &err) < 0) {
+	if (ubdk_cbt_file_open(path, kind, d->hdr.size, &f, info, &err) < 0) {
 		snprintf(why, len, "%.250s", err.msg);
 		return false;
 	}
@@ -605,7 +605,8 @@ void track_offline_advance(struct backup *b)
 		int ret;
 
 		snprintf(path, sizeof(path), "%s%s", d->cow, UBDK_CBT_RECORD_SUFFIX);
-		if (ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD, &f, &info, NULL) < 0)
+		if (ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD, d->hdr.size, &f, &info,
+				       NULL) < 0)
 			continue;
 		ubdk_cbt_file_close(f);
 		/* An OPEN record may be a session's: left for the kernel to judge. */

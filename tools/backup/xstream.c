@@ -418,6 +418,31 @@ void xs_parser_free(struct xs_parser *p)
 	p->xxh = NULL;
 }
 
+/*
+ * The n bytes gathered for a header after the end of a stream (multi),
+ * when they cannot be one: too few (the input ended) or not the magic.
+ * Named as what they most likely are: bytes that do not belong, after a
+ * complete stream, not a damaged next stream.  false if not that case.
+ */
+static bool after_end(struct xs_parser *p, size_t n)
+{
+	size_t m = n < 8 ? n : 8;
+
+	if (!p->multi || p->streams == 0)
+		return false;
+	if (memcmp(p->buf, XS_MAGIC, m) && n < XS_HEADER_SIZE)
+		fail(p, p->pos - n, "%zu stray byte%s after the end of stream %llu (not a "
+		     "stream: no magic)", n, n == 1 ? "" : "s", (unsigned long long)p->streams);
+	else if (memcmp(p->buf, XS_MAGIC, m))
+		/* A whole header's worth: more may follow, uncounted. */
+		fail(p, p->pos - n, "stray bytes after the end of stream %llu (not a "
+		     "stream: no magic)", (unsigned long long)p->streams);
+	else
+		fail(p, p->pos - n, "%zu byte%s after the end of stream %llu: a next stream "
+		     "cut inside its header", n, n == 1 ? "" : "s", (unsigned long long)p->streams);
+	return true;
+}
+
 static int got_header(struct xs_parser *p)
 {
 	const uint8_t *b = p->buf;
@@ -426,7 +451,8 @@ static int got_header(struct xs_parser *p)
 	unsigned at;
 
 	if (memcmp(b, XS_MAGIC, 8))
-		return fail(p, 0, "bad magic (not an extent stream)");
+		return after_end(p, XS_HEADER_SIZE) ? p->err :
+		       fail(p, 0, "bad magic (not an extent stream)");
 	if (get_u32(b + 8) != XS_VERSION)
 		return fail(p, 8, "version %u (this reader knows %u)", get_u32(b + 8), XS_VERSION);
 	h->flags = get_u32(b + 12);
@@ -588,6 +614,8 @@ int xs_parser_end(struct xs_parser *p, char *msg, size_t msglen)
 {
 	int ret = p->err;
 
+	if (ret == 0 && p->state == S_HEADER && p->have > 0 && after_end(p, p->have))
+		ret = p->err;
 	if (ret == 0 && p->state != S_DONE &&
 	    !(p->multi && p->streams > 0 && p->state == S_HEADER && p->have == 0))
 		ret = fail(p, p->pos, "the stream ends %s", p->state == S_HEADER ?
