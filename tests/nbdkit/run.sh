@@ -514,6 +514,13 @@ t_plugin_holds_cow_guest_refused() {
 	"$PEER_MKCOW" guest.cow master.img >/dev/null || fail "uml_mkcow"
 	before=$(snap master.img guest.cow)
 	nbdkit -U "$T/s.sock" -P "$T/n.pid" "$PLUGIN" guest.cow || fail "nbdkit did not start"
+	# The daemon writes its pid file after the parent has returned.
+	i=0
+	until [ -s n.pid ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fail "nbdkit wrote no pid file"
+		sleep 0.1
+	done
 	pid=$(cat n.pid)
 	[ "$pid" ] && kill -0 "$pid" || fail "no daemon"
 	{
