@@ -30,6 +30,15 @@ int ubdk__cow_replace_header(struct ubdk_cow *cow,
 			     const struct ubdk_header *hdr,
 			     struct ubdk_err *err);
 
+/*
+ * The first sector whose data reaches past a COW file of file_size bytes
+ * (a short last sector needs only the device's bytes), geo->sectors if
+ * none does.
+ */
+uint64_t ubdk__first_short_sector(const struct ubdk_header *hdr,
+				  const struct ubdk_geometry *geo,
+				  uint64_t file_size);
+
 /* The sparse, lazily loaded bitmap (bmap.c).  All return 0 or -errno. */
 struct ubdk_bmap;
 int ubdk__bmap_open(int fd, uint64_t offset, uint64_t used, uint64_t covered,

@@ -122,6 +122,9 @@ struct ubdk_header {
 	int layout;               /* enum ubdk_layout */
 	uint32_t version;         /* 1, 2 or 3 as stored */
 	bool v1_swapped;          /* v1 written by a host of the other endianness */
+	bool magic_le;            /* as decoded: the magic (and a v1 header's
+	                             fields) stored little-endian; encoding
+	                             goes by v1_swapped */
 	uint32_t mtime;           /* backing mtime, seconds, low 32 bits */
 	uint64_t size;            /* backing (= device) size in bytes */
 	uint32_t sectorsize;
@@ -189,6 +192,41 @@ void ubdk_bitmap_set_range(uint8_t *bitmap, uint64_t start, uint64_t end);
  */
 int ubdk_header_read_fd(int fd, const char *name, struct ubdk_header *hdr,
 			struct ubdk_geometry *geo, struct ubdk_err *err);
+
+/* Set bits a scan found: how many, the first and the last (UINT64_MAX
+ * when none). */
+struct ubdk_scan_bits {
+	uint64_t count, first, last;
+};
+
+/* What a COW file holds that its reads never use, or that they miss. */
+struct ubdk_scan {
+	uint64_t file_size;
+	uint64_t bitmap_present;  /* bytes of [bitmap_offset, data_offset)
+	                             before the end of the file */
+	uint64_t bits;            /* sectors whose bit is in the file (at
+	                             most geometry.covered) */
+	bool short_bitmap;        /* the file ends inside the bitmap (the
+	                             kernel and ubdk_cow_open refuse it) */
+	struct ubdk_scan_bits past;       /* bits set for sectors the device
+	                                     does not have */
+	uint64_t past_byte;               /* the file offset of the first */
+	struct ubdk_scan_bits short_data; /* sectors marked present whose
+	                                     data lies (partly) past the end
+	                                     of the file: in a file cut inside
+	                                     its bitmap, every bit set */
+};
+
+/*
+ * Scan the bitmap of the COW file open on fd, whose header and geometry
+ * are valid (ubdk_header_read_fd), as the file stores it, for a
+ * consistency check: unlike ubdk_cow_open this works on a file cut inside
+ * its bitmap.  Reads only the bitmap's slack and the bits of sectors
+ * whose data is past the end of the file, through its data extents.
+ */
+int ubdk_scan_fd(int fd, const char *name, const struct ubdk_header *hdr,
+		 const struct ubdk_geometry *geo, struct ubdk_scan *scan,
+		 struct ubdk_err *err);
 
 /* An open COW file and (optionally) its backing file. */
 struct ubdk_cow;
@@ -291,6 +329,18 @@ int ubdk_cow_next_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
  */
 int ubdk_cow_next_extent(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
 			 struct ubdk_run *run, struct ubdk_err *err);
+
+/*
+ * Stray data: bytes of the COW's data area that the file stores (not
+ * holes) for sectors whose bit is clear, which no read uses (a write
+ * interrupted before its bitmap update, a copy that did not keep holes,
+ * the byte that sets a new COW's size).  The next range at or after file
+ * offset *pos (0 to start): 1 with [*off, *off + *len) and *pos moved past
+ * it, 0 at the end.  Where the file system cannot tell holes, everything
+ * counts as stored.
+ */
+int ubdk_cow_next_stray(struct ubdk_cow *cow, uint64_t *pos, uint64_t *off,
+			uint64_t *len, struct ubdk_err *err);
 
 /* A piece of caller memory, laid out as struct iovec. */
 struct ubdk_iov {

@@ -14,5 +14,6 @@ Suite *error_suite(void);
 Suite *sparse_suite(void);
 Suite *cbt_suite(void);
 Suite *cbt_reply_suite(void);
+Suite *scan_suite(void);
 
 #endif /* UBDK_TEST_SUITES_H */
