@@ -169,15 +169,16 @@ static int next_cow_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t *off,
 int merge_overlay(struct ubdk_cow *cow, int dst, const char *dst_name,
 		  struct merge_progress *p, struct ubdk_err *err)
 {
-	uint64_t pos = 0, off, len;
-	uint64_t data = ubdk_cow_geometry(cow)->data_offset;
+	uint64_t pos = 0, off, len, data, bits, bits_len;
 	struct copy_ctx c;
 	struct tally t;
 	int ret;
 
 	copy_init(&c, &t, p, &p->from_cow);
 	while ((ret = next_cow_run(cow, &pos, &off, &len, err)) > 0) {
-		ret = copy(&c, ubdk_cow_fd(cow), data + off, dst, off, len,
+		ubdk_geometry_locate(ubdk_cow_header(cow), ubdk_cow_geometry(cow), off,
+				     len, &data, &bits, &bits_len);
+		ret = copy(&c, ubdk_cow_fd(cow), data, dst, off, len,
 			   ubdk_cow_path(cow), dst_name, err);
 		if (ret < 0)
 			break;
