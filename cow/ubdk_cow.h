@@ -453,13 +453,23 @@ struct ubdk_create_opts {
  */
 int ubdk_create_header(const char *backing, const struct ubdk_create_opts *o,
 		       struct ubdk_header *hdr, struct ubdk_err *err);
+enum ubdk_create_flags {
+	/*
+	 * For many clones of one header: the header without the zeros it
+	 * ends in and the size set with ftruncate, so that the file holds
+	 * one block (not two) and reads back the same bytes.
+	 */
+	UBDK_CREATE_FAST = 1 << 0,
+};
+
 /*
  * Write a new COW described by hdr to an already open, empty file: header,
  * then one zero byte at data_offset + size - 1 so the file is sparse with
- * the apparent size the kernel gives it.  `name` is used in messages.
+ * the apparent size the kernel gives it (flags: enum ubdk_create_flags).
+ * `name` is used in messages.
  */
 int ubdk_create_fd(int fd, const char *name, const struct ubdk_header *hdr,
-		   struct ubdk_err *err);
+		   int flags, struct ubdk_err *err);
 /* Create path (O_EXCL unless overwrite) for backing with opts. */
 int ubdk_create(const char *path, const char *backing,
 		const struct ubdk_create_opts *o, bool overwrite,

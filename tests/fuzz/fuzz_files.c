@@ -186,7 +186,7 @@ static void write_cow(const struct pair *p, const struct patch *pt, size_t npt)
 	uint8_t *bitmap, sec[SECTOR];
 
 	CHECK(ftruncate(cowfd, 0) == 0);
-	CHECK(ubdk_create_fd(cowfd, cowpath, &p->hdr, &err) == 0);
+	CHECK(ubdk_create_fd(cowfd, cowpath, &p->hdr, 0, &err) == 0);
 	for (size_t i = 0; i < npt; i++)
 		if (pt[i].cow && !has(p->written, p->nwritten, pt[i].off / SECTOR) &&
 		    !has(extra, nextra, pt[i].off / SECTOR))

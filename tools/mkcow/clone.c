@@ -37,9 +37,6 @@ struct state {
 	const struct clone_job *job;
 	struct dir *dirs;
 	size_t ndirs, dirs_cap;
-	uint8_t *header;             /* encoded once for all clones */
-	size_t header_len;
-	uint64_t file_size;
 	struct ubdk_err *err;
 };
 
@@ -108,13 +105,11 @@ static int dir_index(struct state *s, const char *name, size_t *idx)
 }
 
 /*
- * Write one clone, not yet visible under its name: the header, and the
- * apparent size the kernel gives a new COW, as a hole (the same bytes as
- * the kernel's trailing zero byte, one block less).
+ * Write one clone, not yet visible under its name: the library's fast
+ * creation (one block, the apparent size the kernel gives a new COW).
  */
 static int write_one(struct state *s, const char *name, struct pending *p)
 {
-	ssize_t n;
 	int ret = dir_index(s, name, &p->dir);
 
 	if (ret < 0)
@@ -122,16 +117,10 @@ static int write_one(struct state *s, const char *name, struct pending *p)
 	ret = afile_open(&p->file, s->dirs[p->dir].fd, name, 0644, false);
 	if (ret < 0)
 		return fail(s, -ret, name, "cannot create");
-	n = (ssize_t)s->header_len;
-	if (n > 0)
-		n = pwrite(p->file.fd, s->header, s->header_len, 0);
-	if (n >= 0 && (size_t)n != s->header_len)
-		errno = ENOSPC;
-	if ((size_t)n != s->header_len ||
-	    ftruncate(p->file.fd, (off_t)s->file_size) < 0) {
-		ret = fail(s, errno, name, "writing");
+	ret = ubdk_create_fd(p->file.fd, name, s->job->hdr, UBDK_CREATE_FAST,
+			     s->err);
+	if (ret < 0)
 		afile_discard(&p->file);
-	}
 	return ret;
 }
 
@@ -176,31 +165,12 @@ static int sync_batch(struct state *s, struct pending *p, size_t n,
 	return 0;
 }
 
-/* The header bytes every clone starts with, and the clones' size. */
-static int prepare_header(struct state *s)
+/* Refuse a header no clone can have before making any. */
+static int valid_header(struct state *s)
 {
 	struct ubdk_geometry geo;
-	int ret = ubdk_header_geometry(s->job->hdr, s->job->names[0], &geo,
-				       s->err);
 
-	if (ret < 0)
-		return ret;
-	s->header = calloc(1, UBDK_HDR_MAX_SIZE);
-	if (!s->header)
-		return fail(s, ENOMEM, s->job->names[0], "out of memory");
-	ret = ubdk_header_encode(s->job->hdr, s->header, UBDK_HDR_MAX_SIZE,
-				 s->err);
-	if (ret < 0)
-		return ret;
-	/*
-	 * The encoded header ends in zeros after the path; leaving them as
-	 * a hole reads back the same and keeps a clone to one block.
-	 */
-	while (ret > 0 && s->header[ret - 1] == 0)
-		ret--;
-	s->header_len = (size_t)ret;
-	s->file_size = geo.file_size;
-	return 0;
+	return ubdk_header_geometry(s->job->hdr, s->job->names[0], &geo, s->err);
 }
 
 int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
@@ -213,7 +183,7 @@ int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
 	*made = 0;
 	if (job->count == 0)
 		return 0;
-	ret = prepare_header(&s);
+	ret = valid_header(&s);
 	bsize = batch_size(job->count);
 	if (ret == 0) {
 		p = calloc(bsize, sizeof(*p));
@@ -253,7 +223,6 @@ int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
 		close(s.dirs[k].fd);
 	}
 	free(s.dirs);
-	free(s.header);
 	free(p);
 	return ret;
 }

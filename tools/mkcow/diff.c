@@ -256,7 +256,7 @@ static int create_cow(struct state *s, struct afile *af)
 	close(dirfd);
 	if (ret < 0)
 		return cli_fail_sys(s->err, -ret, job->cow, "cannot create");
-	ret = ubdk_create_fd(af->fd, job->cow, job->hdr, &lerr);
+	ret = ubdk_create_fd(af->fd, job->cow, job->hdr, 0, &lerr);
 	if (ret == 0) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", af->fd);
 		ret = ubdk_cow_open(af->tmp ? af->tmp : path, NULL,
