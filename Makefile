@@ -28,7 +28,7 @@ DEPFLAGS := -MMD -MP
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 LIB_SRC := cow/error.c cow/header.c cow/bitmap.c cow/bmap.c cow/cow.c cow/backing.c cow/cbt.c cow/cbt_file.c cow/cbt_reply.c cow/scan.c cow/crc32.c cow/ubdk_os_posix.c
-LIB_HDR := cow/ubdk_cow.h cow/ubdk_cbt.h cow/ubdk_os.h cow/internal.h cow/cbt_internal.h cow/cbt_reply.h
+LIB_HDR := cow/ubdk_cow.h cow/ubdk_cbt.h cow/ubdk_os.h cow/internal.h cow/ubdk_endian.h cow/cbt_internal.h cow/cbt_reply.h
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 LIB_PIC := $(LIB_SRC:%.c=$(B)/pic/%.o)
 

@@ -4,6 +4,7 @@
 #define UBDK_INTERNAL_H
 
 #include "ubdk_cow.h"
+#include "ubdk_endian.h"
 
 #if defined(__GNUC__)
 #define UBDK_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -62,65 +63,6 @@ int ubdk__bmap_writeback(struct ubdk_bmap *bm);
 static inline const char *ubdk_name(const char *name)
 {
 	return name ? name : "<buffer>";
-}
-
-static inline uint32_t ubdk_get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t ubdk_get_be64(const uint8_t *p)
-{
-	return (uint64_t)ubdk_get_be32(p) << 32 | ubdk_get_be32(p + 4);
-}
-
-static inline uint32_t ubdk_get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[1] << 8 | p[0];
-}
-
-static inline uint64_t ubdk_get_le64(const uint8_t *p)
-{
-	return (uint64_t)ubdk_get_le32(p + 4) << 32 | ubdk_get_le32(p);
-}
-
-static inline void ubdk_put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static inline void ubdk_put_be64(uint8_t *p, uint64_t v)
-{
-	ubdk_put_be32(p, (uint32_t)(v >> 32));
-	ubdk_put_be32(p + 4, (uint32_t)v);
-}
-
-static inline void ubdk_put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static inline void ubdk_put_le64(uint8_t *p, uint64_t v)
-{
-	ubdk_put_le32(p, (uint32_t)v);
-	ubdk_put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static inline bool ubdk_host_is_le(void)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return false;
-#else
-	return true;
-#endif
 }
 
 #endif /* UBDK_INTERNAL_H */

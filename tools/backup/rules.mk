@@ -29,7 +29,7 @@ $(B)/tests/backup_kat: tests/backup/kat_test.c tools/backup/sums.c tools/backup/
 		tools/backup/stream.c tools/backup/stream.h tools/backup/lz4_splice.c \
 		tools/backup/lz4_splice.h tools/common/extent.c tools/common/extent.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(BACKUP_CFLAGS) -Itools/backup -Itools/common -o $@ \
+	$(CC) $(ALL_CFLAGS) $(BACKUP_CFLAGS) -Icow -Itools/backup -Itools/common -o $@ \
 		$(filter %.c,$^) $(BACKUP_LIBS)
 
 .PHONY: check-backup
@@ -47,7 +47,7 @@ $(B)/tests/xs_test: $(XS_TEST_SRC) tools/backup/xstream.h tools/backup/pack.h \
 		tools/backup/unpack.h tools/backup/stream.h tools/backup/lz4_splice.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) \
-		$(BACKUP_CFLAGS) -Itools/backup -Itools/common -o $@ $(XS_TEST_SRC) $(BACKUP_LIBS)
+		$(BACKUP_CFLAGS) -Icow -Itools/backup -Itools/common -o $@ $(XS_TEST_SRC) $(BACKUP_LIBS)
 
 .PHONY: check-xstream
 check-xstream: $(B)/tests/xs_test
@@ -57,7 +57,7 @@ check-xstream: $(B)/tests/xs_test
 $(B)/tests/fuzz-xstream: tests/fuzz/fuzz_xstream.c tools/backup/xstream.c tools/backup/xstream.h
 	@mkdir -p $(@D)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
-		$$(pkg-config --cflags libxxhash) -Itools/backup -o $@ tests/fuzz/fuzz_xstream.c \
+		$$(pkg-config --cflags libxxhash) -Icow -Itools/backup -o $@ tests/fuzz/fuzz_xstream.c \
 		tools/backup/xstream.c $$(pkg-config --libs libxxhash)
 
 # Chunk tables are parsed from backup directories: a libFuzzer target,
@@ -68,7 +68,7 @@ $(B)/tests/fuzz-chunks: tests/fuzz/fuzz_chunks.c tools/backup/chunks.c tools/bac
 	@mkdir -p $(@D)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) -g -O1 \
 		-fsanitize=fuzzer,address,undefined $$(pkg-config --cflags libxxhash) \
-		-Itools/backup -Itools/common -o $@ tests/fuzz/fuzz_chunks.c tools/backup/chunks.c \
+		-Icow -Itools/backup -Itools/common -o $@ tests/fuzz/fuzz_chunks.c tools/backup/chunks.c \
 		tools/backup/stream.c tools/common/extent.c $$(pkg-config --libs libxxhash)
 
 .PHONY: check-fuzz-chunks

@@ -59,19 +59,6 @@ int asm_zero_unit(struct assembler *a);
 /* Pass on the last, shorter unit. */
 int asm_flush(struct assembler *a);
 
-/* Little-endian 32-bit fields, as LZ4 and gzip store them. */
-static inline void put_le32(uint8_t *b, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
 /*
  * All n bytes, at off (pwrite) or, off -1, where fd is (write); -errno, or
  * -ENOSPC if nothing could be written.
