@@ -28,7 +28,7 @@ DEPFLAGS := -MMD -MP
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 LIB_SRC := cow/error.c cow/header.c cow/bitmap.c cow/bmap.c cow/cow.c cow/backing.c cow/cbt.c cow/cbt_file.c cow/cbt_reply.c cow/scan.c cow/crc32.c cow/ubdk_os_posix.c
-LIB_HDR := cow/ubdk_cow.h cow/ubdk_cbt.h cow/ubdk_os.h cow/internal.h cow/ubdk_endian.h cow/cbt_internal.h cow/cbt_reply.h
+LIB_HDR := cow/ubdk_cow.h cow/ubdk_cbt.h cow/ubdk_os.h cow/internal.h cow/ubdk_endian.h cow/cbt_internal.h cow/cbt_reply.h cow/cbt_reply_codes.h
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 LIB_PIC := $(LIB_SRC:%.c=$(B)/pic/%.o)
 
@@ -42,9 +42,9 @@ PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 TOOLS :=
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 COMMON_SRC := tools/common/cli.c tools/common/afile.c tools/common/quote.c \
-	tools/common/input.c tools/common/extent.c
+	tools/common/input.c tools/common/extent.c tools/common/grow.c
 COMMON_HDR := tools/common/cli.h tools/common/afile.h tools/common/quote.h \
-	tools/common/input.h tools/common/extent.h
+	tools/common/input.h tools/common/extent.h tools/common/grow.h
 # quote.c writes JSON strings through jansson: every tool lists it in its
 # NAME_PKGS too, for the link.
 COMMON_PKGS := jansson
@@ -144,6 +144,11 @@ $(B)/tests/extent: tests/common/extent_test.c tools/common/extent.c tools/common
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common -o $@ \
 		tests/common/extent_test.c tools/common/extent.c
 
+$(B)/tests/grow: tests/common/grow_test.c tools/common/grow.c tools/common/grow.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common -o $@ \
+		tests/common/grow_test.c tools/common/grow.c
+
 $(B)/tests/quote: tests/common/quote_test.c tools/common/quote.c tools/common/quote.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common \
@@ -168,9 +173,10 @@ check-asan: $(B)/tests/unit-asan $(B)/tests/unit-fault-asan
 	cd $(B)/tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-asan && \
 		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-fault-asan
 
-check-escape: $(B)/tests/quote $(B)/tests/extent
+check-escape: $(B)/tests/quote $(B)/tests/extent $(B)/tests/grow
 	$(B)/tests/quote
 	$(B)/tests/extent
+	$(B)/tests/grow
 
 FUZZ_RUNS ?= 200000
 check-fuzz: $(B)/tests/fuzz-header $(B)/tests/fuzz-xstream $(B)/tests/xs_test

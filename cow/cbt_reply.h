@@ -5,25 +5,15 @@
  * codec so that the two cannot drift apart.  Not installed: the reply is
  * between our driver and our tools.
  *
- * An error reply starts with a code ("error=busy ...") so that a client
- * tells a busy driver from a closed device without reading the message.
- * The kernel half of the driver includes this header for those prefixes
- * only: above the __KERNEL__ guard, nothing but string constants.
+ * An error reply starts with a code ("error=busy ...", cbt_reply_codes.h)
+ * so that a client tells a busy driver from a closed device without
+ * reading the message.
  */
 #ifndef UBDK_CBT_REPLY_H
 #define UBDK_CBT_REPLY_H
 
-#define UBDK_CBT_REPLY_ERR_USAGE "error=usage "
-#define UBDK_CBT_REPLY_ERR_BAD_DEVICE "error=bad-device "
-#define UBDK_CBT_REPLY_ERR_NOT_CONFIGURED "error=not-configured "
-#define UBDK_CBT_REPLY_ERR_NOT_OPEN "error=not-open "
-#define UBDK_CBT_REPLY_ERR_NO_TRACKING "error=no-tracking "
-#define UBDK_CBT_REPLY_ERR_BUSY "error=busy "
-#define UBDK_CBT_REPLY_ERR_NO_MEMORY "error=no-memory "
-#define UBDK_CBT_REPLY_ERR_BAD_NAME "error=bad-name "
-#define UBDK_CBT_REPLY_ERR_FAILED "error=failed "
+#include "cbt_reply_codes.h"
 
-#ifndef __KERNEL__
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,5 +72,4 @@ int ubdk_cbt_reply_format(char *out, size_t outlen,
  */
 int ubdk_cbt_reply_parse(const char *text, struct ubdk_cbt_reply *r);
 
-#endif /* __KERNEL__ */
 #endif

@@ -35,7 +35,7 @@
 #include "mconsole_kern.h"
 
 #include "ubd_host.h"
-#include "cow/cbt_reply.h"
+#include "cow/cbt_reply_codes.h"
 
 #define UBD_SHIFT 4
 #define MAX_DEV 16

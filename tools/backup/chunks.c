@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "chunks.h"
 #include "extent.h"
+#include "grow.h"
 #include "stream.h"
 #include "ubdk_endian.h"
 
@@ -75,15 +76,11 @@ void table_init(struct chunk_table *t, const struct chunk_grid *g, const uint8_t
 
 int table_add(struct chunk_table *t, uint64_t off, const uint8_t digest[16])
 {
-	if (t->n == t->cap) {
-		uint64_t cap = t->cap ? t->cap * 2 : 1024;
-		struct chunk_entry *e = realloc(t->e, cap * sizeof(*e));
+	struct chunk_entry *e = grow_array(t->e, &t->cap, (size_t)t->n, sizeof(*e), 1024);
 
-		if (!e)
-			return -ENOMEM;
-		t->e = e;
-		t->cap = cap;
-	}
+	if (!e)
+		return -ENOMEM;
+	t->e = e;
 	t->e[t->n].off = off;
 	memcpy(t->e[t->n].digest, digest, 16);
 	t->n++;

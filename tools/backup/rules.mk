@@ -64,12 +64,13 @@ $(B)/tests/fuzz-xstream: tests/fuzz/fuzz_xstream.c tools/backup/xstream.c tools/
 # seeded with a table of two entries (a metadata and a data chunk; the
 # target makes each input's end digest right as a second try).
 $(B)/tests/fuzz-chunks: tests/fuzz/fuzz_chunks.c tools/backup/chunks.c tools/backup/chunks.h \
-		tools/backup/stream.c tools/common/extent.c
+		tools/backup/stream.c tools/common/extent.c tools/common/grow.c
 	@mkdir -p $(@D)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) -g -O1 \
 		-fsanitize=fuzzer,address,undefined $$(pkg-config --cflags libxxhash) \
 		-Icow -Itools/backup -Itools/common -o $@ tests/fuzz/fuzz_chunks.c tools/backup/chunks.c \
-		tools/backup/stream.c tools/common/extent.c $$(pkg-config --libs libxxhash)
+		tools/backup/stream.c tools/common/extent.c tools/common/grow.c \
+		$$(pkg-config --libs libxxhash)
 
 .PHONY: check-fuzz-chunks
 check-fuzz: check-fuzz-chunks

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define PACK_UNIT (1U << 20)
@@ -58,6 +59,31 @@ int asm_feed(struct assembler *a, const uint8_t *p, size_t n);
 int asm_zero_unit(struct assembler *a);
 /* Pass on the last, shorter unit. */
 int asm_flush(struct assembler *a);
+
+/*
+ * Copy n bytes of p into buf, a unit buffer (PACK_UNIT bytes) holding
+ * *fill, calling flush(arg) each time it is full (flush empties it):
+ * what every writer that works in whole units does.  0 or flush's error.
+ */
+static inline int unit_feed(uint8_t *buf, size_t *fill, const uint8_t *p, size_t n,
+			    int (*flush)(void *arg), void *arg)
+{
+	while (n > 0) {
+		size_t take = PACK_UNIT - *fill < n ? PACK_UNIT - *fill : n;
+
+		memcpy(buf + *fill, p, take);
+		*fill += take;
+		p += take;
+		n -= take;
+		if (*fill == PACK_UNIT) {
+			int ret = flush(arg);
+
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
 
 /*
  * All n bytes, at off (pwrite) or, off -1, where fd is (write); -errno, or

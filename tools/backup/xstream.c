@@ -94,8 +94,9 @@ struct xs_writer {
 	int err;                        /* sticky */
 };
 
-static int out_flush(struct xs_writer *w)
+static int out_flush(void *arg)
 {
+	struct xs_writer *w = arg;
 	int ret = w->outn ? w->sink(w->sink_ctx, w->out, w->outn) : 0;
 
 	w->outn = 0;
@@ -105,25 +106,10 @@ static int out_flush(struct xs_writer *w)
 /* n bytes of the stream; hashed unless they are the digest. */
 static int emit(struct xs_writer *w, const uint8_t *p, size_t n, bool hash)
 {
-	int ret;
-
 	if (hash)
 		XXH3_128bits_update(w->xxh, p, n);
 	w->bytes += n;
-	while (n > 0) {
-		size_t take = PACK_UNIT - w->outn < n ? PACK_UNIT - w->outn : n;
-
-		memcpy(w->out + w->outn, p, take);
-		w->outn += take;
-		p += take;
-		n -= take;
-		if (w->outn == PACK_UNIT) {
-			ret = out_flush(w);
-			if (ret < 0)
-				return ret;
-		}
-	}
-	return 0;
+	return unit_feed(w->out, &w->outn, p, n, out_flush, w);
 }
 
 static int emit_head(struct xs_writer *w, uint64_t off, uint64_t len)

@@ -3,6 +3,7 @@
 #include "clone.h"
 #include "afile.h"
 #include "cli.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -86,17 +87,12 @@ static int dir_index(struct state *s, const char *name, size_t *idx)
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return fail(s, errno, name, "cannot open its directory");
-	if (s->ndirs == s->dirs_cap) {
-		size_t cap = s->dirs_cap ? s->dirs_cap * 2 : 8;
-
-		d = realloc(s->dirs, cap * sizeof(*d));
-		if (!d) {
-			close(fd);
-			return fail(s, ENOMEM, name, "out of memory");
-		}
-		s->dirs = d;
-		s->dirs_cap = cap;
+	d = grow_array(s->dirs, &s->dirs_cap, s->ndirs, sizeof(*d), 8);
+	if (!d) {
+		close(fd);
+		return fail(s, ENOMEM, name, "out of memory");
 	}
+	s->dirs = d;
 	d = &s->dirs[s->ndirs];
 	snprintf(d->path, sizeof(d->path), "%s", path);
 	d->fd = fd;
