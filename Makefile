@@ -28,7 +28,7 @@ DEPFLAGS := -MMD -MP
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 LIB_SRC := cow/error.c cow/header.c cow/bitmap.c cow/bmap.c cow/cow.c cow/backing.c cow/cbt.c cow/cbt_file.c cow/cbt_reply.c cow/scan.c cow/crc32.c cow/ubdk_os_posix.c
-LIB_HDR := cow/ubdk_cow.h cow/ubdk_cbt.h cow/ubdk_os.h cow/internal.h cow/ubdk_endian.h cow/cbt_internal.h cow/cbt_reply.h cow/cbt_reply_codes.h
+LIB_HDR := cow/ubdk_cow.h cow/ubdk_cbt.h cow/ubdk_static.h cow/ubdk_os.h cow/internal.h cow/ubdk_endian.h cow/cbt_internal.h cow/cbt_reply.h cow/cbt_reply_codes.h
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 LIB_PIC := $(LIB_SRC:%.c=$(B)/pic/%.o)
 
@@ -48,7 +48,7 @@ COMMON_HDR := tools/common/cli.h tools/common/afile.h tools/common/quote.h \
 # quote.c writes JSON strings through jansson: every tool lists it in its
 # NAME_PKGS too, for the link.
 COMMON_PKGS := jansson
-MAN_SRC := $(wildcard tools/*/*.1) cow/ubdk_cow.3
+MAN_SRC := $(wildcard tools/*/*.1) cow/ubdk_cow.3 cow/ubdk_cbt.3
 MANS := $(MAN_SRC:%=$(B)/man/%)
 
 TEST_SRC := $(wildcard tests/unit/*.c)
@@ -56,7 +56,7 @@ TEST_HDR := $(wildcard tests/unit/*.h)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
-.PHONY: all lib tools mans check check-unit check-asan check-interop check-fuzz check-escape \
+.PHONY: all lib tools mans check check-unit check-asan check-interop check-fuzz check-escape check-api \
 	demo bench fuzz install uninstall clean deps-build deps-test
 
 all: deps-build lib tools mans
@@ -164,7 +164,7 @@ $(B)/tests/fuzz-header: tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bi
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Icow -o $@ tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c
 
-check: deps-test all check-unit check-asan check-escape check-fuzz check-interop
+check: deps-test all check-unit check-asan check-escape check-api check-fuzz check-interop
 
 check-unit: $(B)/tests/unit $(B)/tests/unit-fault
 	cd $(B)/tests && CK_FORK=yes ./unit && CK_FORK=yes ./unit-fault
@@ -172,6 +172,10 @@ check-unit: $(B)/tests/unit $(B)/tests/unit-fault
 check-asan: $(B)/tests/unit-asan $(B)/tests/unit-fault-asan
 	cd $(B)/tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-asan && \
 		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-fault-asan
+
+# The installed headers, the exports and the man pages agree.
+check-api: $(SHLIB)
+	tests/api/exports.sh $(B)
 
 check-escape: $(B)/tests/quote $(B)/tests/extent $(B)/tests/grow
 	$(B)/tests/quote
@@ -227,6 +231,7 @@ install: lib tools
 	# The pkg-config file names the install prefix, not the build's.
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' cow/ubdk.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/ubdk.pc
+	# The public API only: ubdk_static.h and the library's own headers stay.
 	install -m 0644 cow/ubdk_cow.h cow/ubdk_cbt.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(filter %.1,$(MANS)) $(DESTDIR)$(PREFIX)/share/man/man1/
@@ -236,7 +241,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libubdk.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/ubdk.pc \
 		$(DESTDIR)$(PREFIX)/include/ubdk_cow.h $(DESTDIR)$(PREFIX)/include/ubdk_cbt.h $(TOOLS:%=$(DESTDIR)$(PREFIX)/bin/%) \
 		$(patsubst %,$(DESTDIR)$(PREFIX)/share/man/man1/%,$(notdir $(filter %.1,$(MANS)))) \
-		$(DESTDIR)$(PREFIX)/share/man/man3/ubdk_cow.3
+		$(DESTDIR)$(PREFIX)/share/man/man3/ubdk_cow.3 $(DESTDIR)$(PREFIX)/share/man/man3/ubdk_cbt.3
 
 clean:
 	rm -rf $(B)

@@ -403,7 +403,6 @@ int ubdk_cow_next_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
 		return bitmap_fail(cow, err, ret);
 	run->start = start;
 	run->count = stop - start;
-	run->in_cow = run->src == UBDK_RUN_COW;
 	*pos = stop;
 	return 1;
 }
@@ -440,7 +439,6 @@ int ubdk_cow_next_extent(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
 			stop = first;
 	}
 	run->count = stop - run->start;
-	run->in_cow = false;
 	*pos = stop;
 	return 1;
 }

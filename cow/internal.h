@@ -3,7 +3,7 @@
 #ifndef UBDK_INTERNAL_H
 #define UBDK_INTERNAL_H
 
-#include "ubdk_cow.h"
+#include "ubdk_static.h"
 #include "ubdk_endian.h"
 
 #if defined(__GNUC__)

@@ -147,46 +147,6 @@ struct ubdk_geometry {
 };
 
 /*
- * Pure functions on header bytes: no I/O, safe on untrusted input.
- * `name` is only used in messages (may be NULL).
- */
-int ubdk_header_decode(const void *buf, size_t len, const char *name,
-		       struct ubdk_header *hdr, struct ubdk_err *err);
-/* Validate a decoded header and compute its geometry. */
-int ubdk_header_geometry(const struct ubdk_header *hdr, const char *name,
-			 struct ubdk_geometry *geo, struct ubdk_err *err);
-/*
- * Where device bytes [off, off + len) live in the COW file (len > 0, the
- * range within the device): their data at data_off, and the bitmap bytes
- * holding their sectors' bits at [bits_off, bits_off + bits_len).
- */
-void ubdk_geometry_locate(const struct ubdk_header *hdr, const struct ubdk_geometry *geo,
-			  uint64_t off, uint64_t len, uint64_t *data_off,
-			  uint64_t *bits_off, uint64_t *bits_len);
-/*
- * Encode hdr in its layout (v1, v2 or v3; never v3-broken) into buf, which
- * must hold at least UBDK_HDR_MAX_SIZE bytes.  Unused bytes are zero.
- * Returns the header length.
- */
-int ubdk_header_encode(const struct ubdk_header *hdr, void *buf, size_t len,
-		       struct ubdk_err *err);
-
-/*
- * Bitmap questions.  Bit n lives in byte n / 8, bit n % 8 (LSB first).
- * Ranges are [start, end) in sectors.  These scan 64 bits at a time.
- */
-bool ubdk_bitmap_test(const uint8_t *bitmap, uint64_t n);
-void ubdk_bitmap_set(uint8_t *bitmap, uint64_t n);
-/* Number of set bits in [start, end). */
-uint64_t ubdk_bitmap_count(const uint8_t *bitmap, uint64_t start,
-			   uint64_t end);
-/* First n in [start, end) whose bit equals value, or end if none. */
-uint64_t ubdk_bitmap_find(const uint8_t *bitmap, uint64_t start, uint64_t end,
-			  bool value);
-/* Set all bits in [start, end). */
-void ubdk_bitmap_set_range(uint8_t *bitmap, uint64_t start, uint64_t end);
-
-/*
  * Read and decode the header of an open file (COW or not: UBDK_E_BAD_MAGIC
  * says it is not one) and compute its geometry.  `name` is for messages.
  */
@@ -279,8 +239,8 @@ const struct ubdk_geometry *ubdk_cow_geometry(const struct ubdk_cow *cow);
 const char *ubdk_cow_path(const struct ubdk_cow *cow);
 /* The backing path in use (override or header), NULL with NO_BACKING. */
 const char *ubdk_cow_backing_path(const struct ubdk_cow *cow);
-/* File descriptors, for callers that do their own bulk I/O. -1 if none. */
-int ubdk_cow_fd(const struct ubdk_cow *cow);
+/* The backing file's descriptor, for callers that do their own bulk I/O
+ * (sparse copies); -1 if none. */
 int ubdk_cow_backing_fd(const struct ubdk_cow *cow);
 /* Bytes of the backing file (as opened), 0 with NO_BACKING. */
 uint64_t ubdk_cow_backing_size(const struct ubdk_cow *cow);
@@ -308,7 +268,6 @@ enum ubdk_run_src {
 struct ubdk_run {
 	uint64_t start;           /* first sector */
 	uint64_t count;           /* number of sectors */
-	bool in_cow;              /* src == UBDK_RUN_COW */
 	int src;                  /* enum ubdk_run_src */
 };
 

@@ -42,9 +42,8 @@
 #include <os.h>
 
 #include "ubd_host.h"
-#include "ubdk_cbt.h"
 #include "cbt_reply.h"
-#include "ubdk_cow.h"
+#include "ubdk_static.h"
 #include "ubdk_os.h"
 
 _Static_assert(sizeof(struct ubdh_seg) == sizeof(struct ubdk_iov) &&

@@ -42,7 +42,7 @@
 
 #include "fsdiff.h"
 #include "img.h"
-#include "ubdk_cow.h"
+#include "ubdk_static.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -14,8 +14,8 @@
 #include "backup.h"
 #include "cli.h"
 #include "quote.h"
-#include "ubdk_cbt.h"
 #include "cbt_reply.h"
+#include "ubdk_static.h"
 #include "xstream.h"
 
 #include <errno.h>

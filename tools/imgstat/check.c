@@ -12,6 +12,7 @@
 #include "quote.h"
 #include "extent.h"
 #include "imgstat.h"
+#include "ubdk_static.h"
 
 enum { SEV_ERROR, SEV_WARNING };
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "quote.h"
+#include "ubdk_static.h"
 
 ssize_t img_read_fd(int fd, void *buf, size_t len, uint64_t off)
 {
@@ -239,7 +240,7 @@ int img_next_cow_run(struct img *im, uint64_t *pos, struct extent *run)
 
 	while ((ret = ubdk_cow_next_run(im->cow, pos, im->geo.sectors, &r,
 					NULL)) > 0) {
-		if (r.in_cow) {
+		if (r.src == UBDK_RUN_COW) {
 			run->start = r.start;
 			run->len = r.count;
 			return 1;

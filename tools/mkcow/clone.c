@@ -4,6 +4,7 @@
 #include "afile.h"
 #include "cli.h"
 #include "grow.h"
+#include "ubdk_static.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "merge.h"
 #include "extent.h"
+#include "ubdk_static.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,7 +110,7 @@ static int copy_uncovered(struct ubdk_cow *cow, int src, int dst,
 		ret = 0;
 		uint64_t a = run.start * ss, b = (run.start + run.count) * ss;
 
-		if (run.in_cow)
+		if (run.src == UBDK_RUN_COW)
 			continue;
 		if (a < start)
 			a = start;
@@ -154,7 +155,7 @@ static int next_cow_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t *off,
 	int ret;
 
 	while ((ret = ubdk_cow_next_run(cow, pos, UINT64_MAX, &run, err)) > 0) {
-		if (!run.in_cow)
+		if (run.src != UBDK_RUN_COW)
 			continue;
 		*off = run.start * h->sectorsize;
 		*len = run.count * h->sectorsize;
