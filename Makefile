@@ -1,5 +1,6 @@
 # ubdkit - top-level build.  Everything is built under $(B).
-#   make            library, tools, man pages
+#   make            library, tools, man pages (never installs anything)
+#   make deps       install the Debian packages make needs (as root)
 #   make check      unit tests (plain and ASan+UBSan), interop tests, fuzz smoke
 #   make demo       the end-to-end demo with a real UML guest
 #   make bench      benchmarks against the real peers (writes BENCHMARKS.md)
@@ -57,14 +58,24 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
 .PHONY: all lib tools mans check check-unit check-asan check-interop check-fuzz check-escape check-api \
-	demo bench fuzz install uninstall clean deps-build deps-test
+	demo bench fuzz install uninstall clean deps
 
-all: deps-build lib tools mans
+all: lib tools mans
 
-deps-build:
-	@scripts/deps.sh build
-deps-test:
-	@scripts/deps.sh test
+# make never installs; make deps does (scripts/deps.sh: as root it runs
+# apt-get, otherwise it prints the line to run).  make check, demo, bench
+# and fuzz install what they need themselves, as the README says, and do
+# it here, while the Makefile is read: before any rule runs, so that no
+# compile runs beside apt-get, whatever -j.
+deps:
+	scripts/deps.sh build
+
+DEPS_FOR := $(if $(filter check,$(MAKECMDGOALS)),test) \
+	$(if $(filter demo,$(MAKECMDGOALS)),demo) \
+	$(if $(filter bench,$(MAKECMDGOALS)),bench) \
+	$(if $(filter fuzz,$(MAKECMDGOALS)),fuzz)
+DEPS_FAILED := $(foreach d,$(DEPS_FOR),$(if $(filter 0,$(shell scripts/deps.sh $(d) >&2; echo $$?)),,$(d)))
+$(if $(strip $(DEPS_FAILED)),$(error scripts/deps.sh $(strip $(DEPS_FAILED)) failed (see above)))
 
 lib: $(SHLIB) $(STLIB) $(PCFILE)
 
@@ -100,8 +111,6 @@ $(PCFILE): cow/ubdk.pc.in cow/ubdk_cow.h
 	@mkdir -p $(@D)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-tools: $(TOOL_BINS)
-
 # Tools link the static library: one self-contained binary each.
 CLI_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
 $(CLI_OBJ): TOOL_CFLAGS := $(shell pkg-config --cflags $(COMMON_PKGS))
@@ -118,12 +127,6 @@ $(B)/tests/unit: $(TEST_SRC) $(TEST_HDR) $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Icow -o $@ $(TEST_SRC) $(STLIB) $(CHECK_LIBS)
 
-# The same tests and library, built with AddressSanitizer and UBSan.
-$(B)/tests/unit-asan: $(TEST_SRC) $(TEST_HDR) $(LIB_SRC) $(LIB_HDR)
-	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) $(CHECK_CFLAGS) \
-		-Icow -o $@ $(TEST_SRC) $(LIB_SRC) $(CHECK_LIBS)
-
 # The library over a failing OS layer (tests/fault/fault_os.c wraps the
 # real one): everything but ubdk_os_posix.c, which fault_os.c includes.
 FAULT_SRC := $(wildcard tests/fault/*.c) tests/unit/test_util.c $(filter-out cow/ubdk_os_posix.c,$(LIB_SRC))
@@ -132,28 +135,20 @@ $(B)/tests/unit-fault: $(FAULT_SRC) $(FAULT_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Icow -Itests/unit -o $@ $(FAULT_SRC) $(CHECK_LIBS)
 
-$(B)/tests/unit-fault-asan: $(FAULT_SRC) $(FAULT_HDR)
-	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) $(CHECK_CFLAGS) \
-		-Icow -Itests/unit -o $@ $(FAULT_SRC) $(CHECK_LIBS)
-
-# The tools' quoting and extent helpers, with sanitizers: they take
-# hostile names and files.
+# The tools' common helpers (check-escape runs them from the sanitizer
+# build: they take hostile names and files).
 $(B)/tests/extent: tests/common/extent_test.c tools/common/extent.c tools/common/extent.h
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common -o $@ \
-		tests/common/extent_test.c tools/common/extent.c
+	$(CC) $(ALL_CFLAGS) -Itools/common -o $@ tests/common/extent_test.c tools/common/extent.c
 
 $(B)/tests/grow: tests/common/grow_test.c tools/common/grow.c tools/common/grow.h
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common -o $@ \
-		tests/common/grow_test.c tools/common/grow.c
+	$(CC) $(ALL_CFLAGS) -Itools/common -o $@ tests/common/grow_test.c tools/common/grow.c
 
 $(B)/tests/quote: tests/common/quote_test.c tools/common/quote.c tools/common/quote.h
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(SAN_FLAGS) -Itools/common \
-		$$(pkg-config --cflags $(COMMON_PKGS)) -o $@ tests/common/quote_test.c \
-		tools/common/quote.c $$(pkg-config --libs $(COMMON_PKGS))
+	$(CC) $(ALL_CFLAGS) -Itools/common $$(pkg-config --cflags $(COMMON_PKGS)) -o $@ \
+		tests/common/quote_test.c tools/common/quote.c $$(pkg-config --libs $(COMMON_PKGS))
 
 $(B)/tests/cowutil: tests/cowutil.c cow/ubdk_cbt.h cow/ubdk_cow.h $(STLIB)
 	@mkdir -p $(@D)
@@ -164,23 +159,31 @@ $(B)/tests/fuzz-header: tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bi
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-Icow -o $@ tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c
 
-check: deps-test all check-unit check-asan check-escape check-api check-fuzz check-interop
+check: all check-unit check-asan check-escape check-api check-fuzz check-interop
 
 check-unit: $(B)/tests/unit $(B)/tests/unit-fault
 	cd $(B)/tests && CK_FORK=yes ./unit && CK_FORK=yes ./unit-fault
 
-check-asan: $(B)/tests/unit-asan $(B)/tests/unit-fault-asan
-	cd $(B)/tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-asan && \
-		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./unit-fault-asan
+# The sanitizer build: this Makefile again in $(ASAN_B) with SAN_FLAGS for
+# CFLAGS, so the same rules build the library, the tests and the helpers
+# (nothing copied by hand).
+ASAN_B := $(B)/asan
+ASAN_MAKE = $(MAKE) --no-print-directory B=$(ASAN_B) CFLAGS='$(SAN_FLAGS)'
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+
+check-asan:
+	+$(ASAN_MAKE) $(ASAN_B)/tests/unit $(ASAN_B)/tests/unit-fault
+	cd $(ASAN_B)/tests && CK_FORK=yes $(SAN_ENV) ./unit && CK_FORK=yes $(SAN_ENV) ./unit-fault
 
 # The installed headers, the exports and the man pages agree.
 check-api: $(SHLIB)
 	tests/api/exports.sh $(B)
 
-check-escape: $(B)/tests/quote $(B)/tests/extent $(B)/tests/grow
-	$(B)/tests/quote
-	$(B)/tests/extent
-	$(B)/tests/grow
+check-escape:
+	+$(ASAN_MAKE) $(ASAN_B)/tests/quote $(ASAN_B)/tests/extent $(ASAN_B)/tests/grow
+	$(SAN_ENV) $(ASAN_B)/tests/quote
+	$(SAN_ENV) $(ASAN_B)/tests/extent
+	$(SAN_ENV) $(ASAN_B)/tests/grow
 
 FUZZ_RUNS ?= 200000
 check-fuzz: $(B)/tests/fuzz-header $(B)/tests/fuzz-xstream $(B)/tests/xs_test
@@ -199,7 +202,6 @@ check-fuzz: $(B)/tests/fuzz-header $(B)/tests/fuzz-xstream $(B)/tests/xs_test
 	@tail -n 2 $(B)/fuzz-xstream.log
 
 fuzz: $(B)/tests/fuzz-header
-	@scripts/deps.sh fuzz
 	@mkdir -p $(B)/fuzz-corpus
 	tests/fuzz/seed-corpus.sh $(B)/fuzz-corpus
 	@mkdir -p $(B)/fuzz-crashes
@@ -212,11 +214,9 @@ check-interop: all $(B)/tests/cowutil
 # --- demo and benchmarks -----------------------------------------------
 
 demo: all $(B)/tests/cowutil
-	@scripts/deps.sh demo
 	scripts/demo.sh $(B)
 
 bench: all $(B)/tests/cowutil
-	@scripts/deps.sh bench
 	bench/run.sh $(B)
 
 # --- install -------------------------------------------------------------
@@ -254,5 +254,6 @@ CHECK_SUITES :=
 include $(wildcard tools/*/rules.mk)
 -include kernel/rules.mk
 $(foreach t,$(TOOLS),$(eval $(call tool-rule,$(t))))
+# Here, after the rules.mk files: prerequisites are expanded as read.
 tools: $(TOOL_BINS)
 check: $(CHECK_SUITES)
