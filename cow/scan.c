@@ -113,7 +113,8 @@ int ubdk_scan_fd(int fd, const char *name, const struct ubdk_header *hdr,
 	sc->bitmap_present = avail < area ? avail : area;
 	sc->bits = sc->bitmap_present * 8 < geo->covered ?
 		   sc->bitmap_present * 8 : geo->covered;
-	sc->short_bitmap = st.size < geo->bitmap_offset + geo->bitmap_len;
+	sc->bitmap_end = geo->bitmap_offset + geo->bitmap_len;
+	sc->short_bitmap = st.size < sc->bitmap_end;
 	buf = ubdk_os_alloc(SCAN_BUF);
 	if (!buf)
 		return ubdk_fail(err, UBDK_E_NOMEM, ENOMEM, "%s: out of memory",

@@ -166,7 +166,8 @@ struct ubdk_scan {
 	                             before the end of the file */
 	uint64_t bits;            /* sectors whose bit is in the file (at
 	                             most geometry.covered) */
-	bool short_bitmap;        /* the file ends inside the bitmap (the
+	uint64_t bitmap_end;      /* where the bitmap the kernel reads ends */
+	bool short_bitmap;        /* the file ends before bitmap_end (the
 	                             kernel and ubdk_cow_open refuse it) */
 	struct ubdk_scan_bits past;       /* bits set for sectors the device
 	                                     does not have */

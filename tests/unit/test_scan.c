@@ -103,6 +103,7 @@ START_TEST(cut_inside_the_bitmap)
 	tu_truncate(tu_path("c.cow"), g.bitmap_offset + 5);
 	scan(tu_path("c.cow"), &sc);
 	ck_assert(sc.short_bitmap);
+	TU_EQ(sc.bitmap_end, g.bitmap_offset + g.bitmap_len);
 	TU_EQ(sc.bitmap_present, 5);
 	TU_EQ(sc.bits, 40);
 	/* No data area at all: every bit in the file marks missing data. */

@@ -124,7 +124,7 @@ static void check_layout(struct findings *f, struct img *im)
 	const struct ubdk_geometry *g = &im->geo;
 	const struct ubdk_scan *sc = &im->scan;
 	const struct ubdk_scan_bits *past = &sc->past, *gone = &sc->short_data;
-	uint64_t fsz = sc->file_size, bm_end = g->bitmap_offset + g->bitmap_len;
+	uint64_t fsz = sc->file_size, bm_end = sc->bitmap_end;
 	uint64_t full = data_end(im, g->sectors - 1), first, n;
 	int ret;
 
