@@ -137,11 +137,11 @@ $(B)/tests/unit-fault: $(FAULT_SRC) $(FAULT_HDR)
 
 # The tools' common helpers (check-escape runs them from the sanitizer
 # build: they take hostile names and files).
-$(B)/tests/extent: tests/common/extent_test.c tools/common/extent.c tools/common/extent.h
+$(B)/tests/extent: tests/common/extent_test.c tests/common/check.h tools/common/extent.c tools/common/extent.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itools/common -o $@ tests/common/extent_test.c tools/common/extent.c
 
-$(B)/tests/grow: tests/common/grow_test.c tools/common/grow.c tools/common/grow.h
+$(B)/tests/grow: tests/common/grow_test.c tests/common/check.h tools/common/grow.c tools/common/grow.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itools/common -o $@ tests/common/grow_test.c tools/common/grow.c
 

@@ -25,7 +25,7 @@ $(B)/tests/mconsole_test: tests/backup/mconsole_test.c tools/backup/mconsole.c t
 	$(CC) $(ALL_CFLAGS) -Itools/backup -o $@ $(filter %.c,$^)
 
 # Known answers for the checksums and formats the backups rely on.
-$(B)/tests/backup_kat: tests/backup/kat_test.c tools/backup/sums.c tools/backup/sums.h \
+$(B)/tests/backup_kat: tests/backup/kat_test.c tests/common/check.h tools/backup/sums.c tools/backup/sums.h \
 		tools/backup/stream.c tools/backup/stream.h tools/backup/lz4_splice.c \
 		tools/backup/lz4_splice.h tools/common/extent.c tools/common/extent.h
 	@mkdir -p $(@D)
@@ -43,7 +43,7 @@ check-backup: all kernel $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/
 XS_TEST_SRC := tests/backup/xs_test.c tools/backup/xstream.c tools/backup/xstream_fd.c \
 	tools/backup/pack.c tools/backup/unpack.c tools/backup/lz4_splice.c \
 	tools/backup/stream.c tools/backup/sums.c tools/common/extent.c
-$(B)/tests/xs_test: $(XS_TEST_SRC) tools/backup/xstream.h tools/backup/pack.h \
+$(B)/tests/xs_test: $(XS_TEST_SRC) tests/common/check.h tools/backup/xstream.h tools/backup/pack.h \
 		tools/backup/unpack.h tools/backup/stream.h tools/backup/lz4_splice.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) \
