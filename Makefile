@@ -73,7 +73,7 @@ deps:
 DEPS_FOR := $(if $(filter check,$(MAKECMDGOALS)),test) \
 	$(if $(filter demo,$(MAKECMDGOALS)),demo) \
 	$(if $(filter bench,$(MAKECMDGOALS)),bench) \
-	$(if $(filter fuzz,$(MAKECMDGOALS)),fuzz)
+	$(if $(filter fuzz fuzz-files,$(MAKECMDGOALS)),fuzz)
 DEPS_FAILED := $(foreach d,$(DEPS_FOR),$(if $(filter 0,$(shell scripts/deps.sh $(d) >&2; echo $$?)),,$(d)))
 $(if $(strip $(DEPS_FAILED)),$(error scripts/deps.sh $(strip $(DEPS_FAILED)) failed (see above)))
 
@@ -154,10 +154,20 @@ $(B)/tests/cowutil: tests/cowutil.c cow/ubdk_cbt.h cow/ubdk_cow.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Icow -o $@ $< $(STLIB)
 
-$(B)/tests/fuzz-header: tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c $(LIB_HDR)
+# The libFuzzer build: this Makefile again in $(FUZZ_B) with clang and the
+# fuzzer's coverage (fuzzer-no-link) for CFLAGS, so the library and tools
+# objects come from the same rules; only the fuzz targets link libFuzzer's
+# main (fuzz-link).  check-fuzz and fuzz build there.
+FUZZ_B := $(B)/fuzz
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_MAKE = $(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang CFLAGS='$(FUZZ_FLAGS)'
+define fuzz-link
 	@mkdir -p $(@D)
-	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
-		-Icow -o $@ tests/fuzz/fuzz_header.c cow/error.c cow/header.c cow/bitmap.c
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(1)
+endef
+
+$(B)/tests/fuzz-header: $(B)/obj/tests/fuzz/fuzz_header.o $(LIB_OBJ)
+	$(call fuzz-link)
 
 check: all check-unit check-asan check-escape check-api check-fuzz check-interop
 
@@ -186,26 +196,28 @@ check-escape:
 	$(SAN_ENV) $(ASAN_B)/tests/grow
 
 FUZZ_RUNS ?= 200000
-check-fuzz: $(B)/tests/fuzz-header $(B)/tests/fuzz-xstream $(B)/tests/xs_test
+check-fuzz: $(B)/tests/xs_test
+	+$(FUZZ_MAKE) $(FUZZ_B)/tests/fuzz-header $(FUZZ_B)/tests/fuzz-xstream
 	@mkdir -p $(B)/fuzz-corpus
 	tests/fuzz/seed-corpus.sh $(B)/fuzz-corpus
 	@mkdir -p $(B)/fuzz-crashes
-	$(B)/tests/fuzz-header -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
+	$(FUZZ_B)/tests/fuzz-header -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
 		$(B)/fuzz-corpus >$(B)/fuzz.log 2>&1 || { tail -n 40 $(B)/fuzz.log; exit 1; }
 	@tail -n 2 $(B)/fuzz.log
 	@# The extent stream parser, from streams the writer made (xs_test --seeds).
 	@mkdir -p $(B)/fuzz-corpus-xstream
 	$(B)/tests/xs_test --seeds $(B)/fuzz-corpus-xstream
-	$(B)/tests/fuzz-xstream -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
+	$(FUZZ_B)/tests/fuzz-xstream -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
 		$(B)/fuzz-corpus-xstream >$(B)/fuzz-xstream.log 2>&1 || \
 		{ tail -n 40 $(B)/fuzz-xstream.log; exit 1; }
 	@tail -n 2 $(B)/fuzz-xstream.log
 
-fuzz: $(B)/tests/fuzz-header
+fuzz:
+	+$(FUZZ_MAKE) $(FUZZ_B)/tests/fuzz-header
 	@mkdir -p $(B)/fuzz-corpus
 	tests/fuzz/seed-corpus.sh $(B)/fuzz-corpus
 	@mkdir -p $(B)/fuzz-crashes
-	$(B)/tests/fuzz-header -max_total_time=$${FUZZ_SECONDS:-600} \
+	$(FUZZ_B)/tests/fuzz-header -max_total_time=$${FUZZ_SECONDS:-600} \
 		-artifact_prefix=$(B)/fuzz-crashes/ $(B)/fuzz-corpus
 
 check-interop: all $(B)/tests/cowutil
