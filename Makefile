@@ -161,6 +161,11 @@ $(B)/tests/cowutil: tests/cowutil.c cow/ubdk_cbt.h cow/ubdk_cow.h $(STLIB)
 FUZZ_B := $(B)/fuzz
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 FUZZ_MAKE = $(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang CFLAGS='$(FUZZ_FLAGS)'
+# Its targets (each rules.mk adds its own), built by one sub-make.
+FUZZ_TARGETS := $(FUZZ_B)/tests/fuzz-header
+fuzz-build:
+	+$(FUZZ_MAKE) $(FUZZ_TARGETS)
+
 define fuzz-link
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(1)
@@ -180,24 +185,29 @@ check-unit: $(B)/tests/unit $(B)/tests/unit-fault
 ASAN_B := $(B)/asan
 ASAN_MAKE = $(MAKE) --no-print-directory B=$(ASAN_B) CFLAGS='$(SAN_FLAGS)'
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+# What is taken from it, built by one sub-make (asan-build) so that two
+# never write the same object at once under make -j check.
+ASAN_TARGETS := $(ASAN_B)/tests/unit $(ASAN_B)/tests/unit-fault $(ASAN_B)/tests/quote \
+	$(ASAN_B)/tests/extent $(ASAN_B)/tests/grow
 
-check-asan:
-	+$(ASAN_MAKE) $(ASAN_B)/tests/unit $(ASAN_B)/tests/unit-fault
+.PHONY: asan-build fuzz-build
+asan-build:
+	+$(ASAN_MAKE) $(ASAN_TARGETS)
+
+check-asan: asan-build
 	cd $(ASAN_B)/tests && CK_FORK=yes $(SAN_ENV) ./unit && CK_FORK=yes $(SAN_ENV) ./unit-fault
 
 # The installed headers, the exports and the man pages agree.
 check-api: $(SHLIB)
 	tests/api/exports.sh $(B)
 
-check-escape:
-	+$(ASAN_MAKE) $(ASAN_B)/tests/quote $(ASAN_B)/tests/extent $(ASAN_B)/tests/grow
+check-escape: asan-build
 	$(SAN_ENV) $(ASAN_B)/tests/quote
 	$(SAN_ENV) $(ASAN_B)/tests/extent
 	$(SAN_ENV) $(ASAN_B)/tests/grow
 
 FUZZ_RUNS ?= 200000
-check-fuzz: $(B)/tests/xs_test
-	+$(FUZZ_MAKE) $(FUZZ_B)/tests/fuzz-header $(FUZZ_B)/tests/fuzz-xstream
+check-fuzz: fuzz-build $(B)/tests/xs_test
 	@mkdir -p $(B)/fuzz-corpus
 	tests/fuzz/seed-corpus.sh $(B)/fuzz-corpus
 	@mkdir -p $(B)/fuzz-crashes
@@ -212,8 +222,7 @@ check-fuzz: $(B)/tests/xs_test
 		{ tail -n 40 $(B)/fuzz-xstream.log; exit 1; }
 	@tail -n 2 $(B)/fuzz-xstream.log
 
-fuzz:
-	+$(FUZZ_MAKE) $(FUZZ_B)/tests/fuzz-header
+fuzz: fuzz-build
 	@mkdir -p $(B)/fuzz-corpus
 	tests/fuzz/seed-corpus.sh $(B)/fuzz-corpus
 	@mkdir -p $(B)/fuzz-crashes

@@ -54,7 +54,8 @@ check-xstream: $(B)/tests/xs_test
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/tests/xs_test
 
 # The parser under libFuzzer (check-fuzz runs it from the writer's seeds),
-# built in the fuzz build (FUZZ_MAKE).
+# built in the fuzz build (fuzz-build).
+FUZZ_TARGETS += $(FUZZ_B)/tests/fuzz-xstream $(FUZZ_B)/tests/fuzz-chunks
 $(B)/obj/tests/fuzz/fuzz_xstream.o $(B)/obj/tests/fuzz/fuzz_chunks.o: TOOL_CFLAGS := -Itools/backup \
 	$(shell pkg-config --cflags libxxhash)
 $(B)/tests/fuzz-xstream: $(B)/obj/tests/fuzz/fuzz_xstream.o $(B)/obj/tools/backup/xstream.o
@@ -70,8 +71,7 @@ $(B)/tests/fuzz-chunks: $(B)/obj/tests/fuzz/fuzz_chunks.o $(B)/obj/tools/backup/
 
 .PHONY: check-fuzz-chunks
 check-fuzz: check-fuzz-chunks
-check-fuzz-chunks:
-	+$(FUZZ_MAKE) $(FUZZ_B)/tests/fuzz-chunks
+check-fuzz-chunks: fuzz-build
 	@mkdir -p $(B)/fuzz-chunks-corpus $(B)/fuzz-crashes
 	printf 'UBDKCHK1' > $(B)/fuzz-chunks-corpus/magic
 	python3 -c 'import struct,sys; h=b"UBDKCHK1"+struct.pack("<IIQQQ",1,65536,1<<20,4096,2)+bytes([17])*16+bytes(8); e=struct.pack("<Q",0)+bytes(range(16))+struct.pack("<Q",4096)+bytes(range(16,32)); sys.stdout.buffer.write(h+e+bytes(16))' \

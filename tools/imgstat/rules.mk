@@ -18,8 +18,8 @@ uml_imgstat_PKGS := blkid ext2fs com_err jansson
 .PHONY: check-imgstat
 # The damaged-filesystem tests also run the tool of the sanitizer build
 # (UBDK_ASAN_BIN).
-check-imgstat: all $(B)/tests/cowutil
-	+$(ASAN_MAKE) $(ASAN_B)/bin/uml_imgstat
+ASAN_TARGETS += $(ASAN_B)/bin/uml_imgstat
+check-imgstat: all $(B)/tests/cowutil asan-build
 	UBDK_ASAN_BIN=$(abspath $(ASAN_B)/bin/uml_imgstat) tests/imgstat/run.sh $(B)
 
 # The --files engine under libFuzzer on damaged ext4 images made at test
@@ -30,15 +30,15 @@ FUZZ_FILES_SRC := tests/fuzz/fuzz_files.c tools/imgstat/files.c tools/imgstat/fs
 	$(COMMON_SRC)
 FUZZ_FILES_RUNS ?= 100000
 
-# Built in the fuzz build (FUZZ_MAKE).
+# Built in the fuzz build (fuzz-build).
+FUZZ_TARGETS += $(FUZZ_B)/tests/fuzz-files
 $(B)/obj/tests/fuzz/fuzz_files.o: TOOL_CFLAGS := -Itools/imgstat
 $(B)/tests/fuzz-files: $(FUZZ_FILES_SRC:%.c=$(B)/obj/%.o) $(LIB_OBJ)
 	$(call fuzz-link,$$(pkg-config --libs ext2fs com_err jansson))
 
 .PHONY: check-fuzz-files fuzz-files
 check-fuzz: check-fuzz-files
-check-fuzz-files:
-	+$(FUZZ_MAKE) $(FUZZ_B)/tests/fuzz-files
+check-fuzz-files: fuzz-build
 	tests/fuzz/seed-files.sh $(B)/fuzz-files-images $(B)/fuzz-files-corpus
 	@mkdir -p $(B)/fuzz-crashes
 	UBDK_FUZZ_FILES_IMAGES=$(B)/fuzz-files-images $(FUZZ_B)/tests/fuzz-files \
@@ -48,8 +48,7 @@ check-fuzz-files:
 	@tail -n 2 $(B)/fuzz-files.log
 
 fuzz: fuzz-files
-fuzz-files:
-	+$(FUZZ_MAKE) $(FUZZ_B)/tests/fuzz-files
+fuzz-files: fuzz-build
 	tests/fuzz/seed-files.sh $(B)/fuzz-files-images $(B)/fuzz-files-corpus
 	@mkdir -p $(B)/fuzz-crashes
 	UBDK_FUZZ_FILES_IMAGES=$(B)/fuzz-files-images $(FUZZ_B)/tests/fuzz-files \
