@@ -42,8 +42,8 @@
 #include <os.h>
 
 #include "ubd_host.h"
-#include "ubdk_cbt.h"
-#include "ubdk_cow.h"
+#include "cbt_reply.h"
+#include "ubdk_static.h"
 #include "ubdk_os.h"
 
 _Static_assert(sizeof(struct ubdh_seg) == sizeof(struct ubdk_iov) &&
@@ -408,27 +408,18 @@ static void cbt_mark(struct ubdh_dev *dev, unsigned long long off,
 
 static int status_line(struct ubdh_dev *dev, char *out, int outlen)
 {
+	struct ubdk_cbt_reply r = { .kind = UBDK_CBT_REPLY_STATUS };
 	struct ubdk_cbt_info ci;
 
 	ubdk_cbt_get_info(dev->cbt, &ci);
-	if (ci.reason)
-		return snprintf(out, (size_t)outlen, "checkpoint=%s "
-				"state=inconsistent reason=%s granularity=%u "
-				"blocks=%llu size=%llu generation=%llu "
-				"mem=%llu", ci.name,
-				ubdk_cbt_reason_name((int)ci.reason),
-				ci.granularity,
-				(unsigned long long)ci.blocks,
-				(unsigned long long)ci.device_size,
-				(unsigned long long)ci.generation,
-				(unsigned long long)ubdk_cbt_mem(dev->cbt));
-	return snprintf(out, (size_t)outlen, "checkpoint=%s state=consistent "
-			"granularity=%u blocks=%llu size=%llu generation=%llu "
-			"mem=%llu", ci.name, ci.granularity,
-			(unsigned long long)ci.blocks,
-			(unsigned long long)ci.device_size,
-			(unsigned long long)ci.generation,
-			(unsigned long long)ubdk_cbt_mem(dev->cbt));
+	memcpy(r.name, ci.name, sizeof(r.name));
+	r.reason = ci.reason;
+	r.granularity = ci.granularity;
+	r.blocks = ci.blocks;
+	r.size = ci.device_size;
+	r.generation = ci.generation;
+	r.mem = ubdk_cbt_mem(dev->cbt);
+	return ubdk_cbt_reply_format(out, (size_t)outlen, &r);
 }
 
 int ubdh_cbt_status(struct ubdh_dev *dev, char *out, int outlen)
@@ -436,8 +427,9 @@ int ubdh_cbt_status(struct ubdh_dev *dev, char *out, int outlen)
 	int ret;
 
 	if (!dev->cbt) {
-		snprintf(out, (size_t)outlen, "no changed-block tracking (a "
-			 "read-only device or not a COW)");
+		snprintf(out, (size_t)outlen, UBDK_CBT_REPLY_ERR_NO_TRACKING
+			 "no changed-block tracking (a read-only device or not "
+			 "a COW)");
 		return -ENODEV;
 	}
 	dev_lock(dev);
@@ -475,13 +467,14 @@ int ubdh_cbt_checkpoint(struct ubdh_dev *dev, const char *name, char *out,
 	if (!dev->cbt)
 		return ubdh_cbt_status(dev, out, outlen);
 	if (!ubdk_cbt_name_ok(name) || !name[0]) {
-		snprintf(out, (size_t)outlen, "bad checkpoint name: 1 to 63 "
-			 "of A-Z a-z 0-9 . _ : @ + -");
+		snprintf(out, (size_t)outlen, UBDK_CBT_REPLY_ERR_BAD_NAME
+			 "bad checkpoint name: 1 to 63 of A-Z a-z 0-9 . _ : @ + -");
 		return -EINVAL;
 	}
 	err = ubdk_os_map(sizeof(*err) + UBDK_PATH_MAX + 16);
 	if (!err) {
-		snprintf(out, (size_t)outlen, "no memory");
+		snprintf(out, (size_t)outlen, UBDK_CBT_REPLY_ERR_NO_MEMORY
+			 "no memory");
 		return -ENOMEM;
 	}
 	map = (char *)(err + 1);
@@ -520,18 +513,22 @@ int ubdh_cbt_checkpoint(struct ubdh_dev *dev, const char *name, char *out,
 		dev->cbt_on_disk_clean = 0;
 	dev_unlock(dev);
 
-	if (ret < 0)
-		snprintf(out, (size_t)outlen, "%s", err->msg);
-	else
-		snprintf(out, (size_t)outlen, "from=%s to=%s state=%s%s%s "
-			 "granularity=%u blocks=%llu size=%llu generation=%llu "
-			 "map=%s", ci.name, name,
-			 ci.reason ? "inconsistent" : "consistent",
-			 ci.reason ? " reason=" : "",
-			 ci.reason ? ubdk_cbt_reason_name((int)ci.reason) : "",
-			 ci.granularity, (unsigned long long)ci.blocks,
-			 (unsigned long long)ci.device_size,
-			 (unsigned long long)ci.generation + 1, map);
+	if (ret < 0) {
+		snprintf(out, (size_t)outlen, UBDK_CBT_REPLY_ERR_FAILED "%s",
+			 err->msg);
+	} else {
+		struct ubdk_cbt_reply r = { .kind = UBDK_CBT_REPLY_CHECKPOINT,
+					    .reason = ci.reason,
+					    .granularity = ci.granularity,
+					    .blocks = ci.blocks,
+					    .size = ci.device_size,
+					    .generation = ci.generation + 1,
+					    .map = map, .map_len = strlen(map) };
+
+		memcpy(r.from, ci.name, sizeof(r.from));
+		snprintf(r.name, sizeof(r.name), "%s", name);
+		ubdk_cbt_reply_format(out, (size_t)outlen, &r);
+	}
 	ubdk_os_unmap(err, sizeof(*err) + UBDK_PATH_MAX + 16);
 	return ret;
 }

@@ -35,6 +35,7 @@
 #include "mconsole_kern.h"
 
 #include "ubd_host.h"
+#include "cow/cbt_reply_codes.h"
 
 #define UBD_SHIFT 4
 #define MAX_DEV 16
@@ -826,20 +827,22 @@ void mconsole_cbt(struct mc_request *req)
 
 	p = skip_spaces(p);
 	if (strncmp(p, "ubd", 3)) {
-		mconsole_reply(req, "usage: cbt ubdN [checkpoint NAME]", 1, 0);
+		mconsole_reply(req, UBDK_CBT_REPLY_ERR_USAGE
+			       "usage: cbt ubdN [checkpoint NAME]", 1, 0);
 		return;
 	}
 	p += 3;
 	n = parse_unit(&p);
 	if (n < 0 || n >= MAX_DEV || (*p && !isspace(*p))) {
-		mconsole_reply(req, "cbt: bad device", 1, 0);
+		mconsole_reply(req, UBDK_CBT_REPLY_ERR_BAD_DEVICE "cbt: bad device",
+			       1, 0);
 		return;
 	}
 	p = skip_spaces(p);
 	if (*p) {
 		if (strncmp(p, "checkpoint", 10) || !isspace(p[10])) {
-			mconsole_reply(req, "usage: cbt ubdN [checkpoint NAME]",
-				       1, 0);
+			mconsole_reply(req, UBDK_CBT_REPLY_ERR_USAGE
+				       "usage: cbt ubdN [checkpoint NAME]", 1, 0);
 			return;
 		}
 		name = strim(p + 10);
@@ -847,17 +850,20 @@ void mconsole_cbt(struct mc_request *req)
 	/* Kernel memory is fine here, even stopped: GFP_ATOMIC. */
 	out = kzalloc(UBDH_MSG_MAX + 4096, GFP_ATOMIC);
 	if (!out) {
-		mconsole_reply(req, "cbt: out of memory", 1, 0);
+		mconsole_reply(req, UBDK_CBT_REPLY_ERR_NO_MEMORY
+			       "cbt: out of memory", 1, 0);
 		return;
 	}
 	if (stopped) {
 		if (!mutex_trylock(&ubd_lock)) {
-			mconsole_reply(req, "cbt: busy, try again", 1, 0);
+			mconsole_reply(req, UBDK_CBT_REPLY_ERR_BUSY
+				       "cbt: busy, try again", 1, 0);
 			goto out;
 		}
 		if (!mutex_trylock(&ubd_open_lock)) {
 			mutex_unlock(&ubd_lock);
-			mconsole_reply(req, "cbt: busy, try again", 1, 0);
+			mconsole_reply(req, UBDK_CBT_REPLY_ERR_BUSY
+				       "cbt: busy, try again", 1, 0);
 			goto out;
 		}
 	} else {
@@ -866,10 +872,12 @@ void mconsole_cbt(struct mc_request *req)
 	}
 	ubd = ubd_devs[n];
 	if (!ubd)
-		err = snprintf(out, UBDH_MSG_MAX, "ubd%c: not configured",
+		err = snprintf(out, UBDH_MSG_MAX, UBDK_CBT_REPLY_ERR_NOT_CONFIGURED
+			       "ubd%c: not configured",
 			       'a' + n) ? -ENODEV : 0;
 	else if (!ubd->hdev)
-		err = snprintf(out, UBDH_MSG_MAX, "ubd%c: not open (its "
+		err = snprintf(out, UBDH_MSG_MAX, UBDK_CBT_REPLY_ERR_NOT_OPEN
+			       "ubd%c: not open (its "
 			       "record is on the host: see docs/cbt.md)",
 			       'a' + n) ? -ENODEV : 0;
 	else if (name)

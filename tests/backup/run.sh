@@ -172,8 +172,6 @@ manifest_keys() {
 	done
 }
 
-json_num() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" "$1" | head -n 1; }
-json_str() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1" | head -n 1; }
 
 # A directory left by a failed or killed run: nothing that looks complete.
 no_backup() {

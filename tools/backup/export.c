@@ -29,6 +29,7 @@
 #include "sums.h"
 #include "unpack.h"
 #include "xstream.h"
+#include "ubdk_static.h"
 
 #include <errno.h>
 #include <fcntl.h>

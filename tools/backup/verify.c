@@ -9,6 +9,7 @@
 #include "sums.h"
 #include "unpack.h"
 #include "xstream.h"
+#include "ubdk_static.h"
 
 #include <errno.h>
 #include <limits.h>
