@@ -814,32 +814,6 @@ static void serve(struct ubdh_req *req)
 	req->error = ret < 0 ? -ret : 0;
 }
 
-long ubdh_map_budget(void)
-{
-	char buf[4096];
-	long max = 0, used = 0, reserve;
-	ssize_t n;
-	FILE *f;
-
-	f = fopen("/proc/sys/vm/max_map_count", "re");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%ld", &max) != 1)
-		max = 0;
-	fclose(f);
-	f = fopen("/proc/self/maps", "re");
-	if (!f)
-		return 0;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		for (ssize_t i = 0; i < n; i++)
-			used += buf[i] == '\n';
-	fclose(f);
-	/* Room for the kernel's own later mappings (vmalloc maps a page at a
-	 * time): an eighth of the limit, at least 4096. */
-	reserve = max / 8 > 4096 ? max / 8 : 4096;
-	return max - used - reserve > 0 ? (max - used - reserve) / 2 : 0;
-}
-
 #define BATCH 64
 
 static int io_thread(void *arg)

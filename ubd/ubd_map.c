@@ -36,7 +36,8 @@ int ubd_map_setup(void)
 void ubd_map_unshare(const struct bio_vec *bv)
 {
 	/* The thread must never write to a read-only page. */
-	physmem_subst_write_fault((unsigned long)bvec_virt(bv));
+	physmem_subst_write_fault((unsigned long)page_address(bv->bv_page) +
+				  bv->bv_offset);
 }
 
 /*
@@ -75,7 +76,7 @@ void ubd_map_offer(struct ubdh_req *req, const struct bio_vec *bv,
 	}
 	req->mem_fd = fd;
 	m = &req->map[req->nmap++];
-	m->addr = bvec_virt(bv);
+	m->addr = page_address(bv->bv_page);
 	m->dev_off = dev_off;
 	m->mem_off = mem_off;
 	m->state = UBDH_MAP_COPY;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/mman.h>
 
 #include "ubd_map_host.h"
@@ -127,4 +128,30 @@ int ubdh_map_read(struct ubdk_cow *cow, struct ubdh_req *req)
 		}
 	}
 	return copy_pieces(cow, req, &n, &start);
+}
+
+long ubdh_map_budget(void)
+{
+	char buf[256];
+	long max = 0, used = 0, reserve;
+	ssize_t n;
+	FILE *f;
+
+	f = fopen("/proc/sys/vm/max_map_count", "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &max) != 1)
+		max = 0;
+	fclose(f);
+	f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return 0;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			used += buf[i] == '\n';
+	fclose(f);
+	/* Room for the kernel's own later mappings (vmalloc maps a page at a
+	 * time): an eighth of the limit, at least 4096. */
+	reserve = max / 8 > 4096 ? max / 8 : 4096;
+	return max - used - reserve > 0 ? (max - used - reserve) / 2 : 0;
 }
