@@ -6,6 +6,7 @@
 # KILL_ROUNDS (default 20) sets how many times the SIGKILL test kills a guest.
 # UBD_MAP=1 boots our kernel with map-on-read ('m') on every device given on
 # its command line (docs/sharing.md): the whole suite must pass both ways.
+# UBD_MAP_LOG=FILE appends each guest's pages_mapped counters to FILE.
 set -u
 
 SUITE=kernel
@@ -25,11 +26,21 @@ KILL_ROUNDS=${KILL_ROUNDS:-20}
 boot() {
 	_bk=$1 _bu=$2 _bb=$3 _bl=$4
 	shift 4
-	{ guest_prologue; cat "$_bb"; echo 'echo GUEST-END; poweroff -f'; } >"$T/$_bu.init"
+	{
+		guest_prologue
+		cat "$_bb"
+		# With UBD_MAP_LOG, what each device mapped (to see that the
+		# suite run with UBD_MAP=1 maps at all).
+		[ -z "${UBD_MAP_LOG:-}" ] ||
+			echo 'for f in /sys/block/ubd*/pages_mapped; do [ -r "$f" ] && echo "UBD-MAPPED $f $(cat "$f")"; done'
+		echo 'echo GUEST-END; poweroff -f'
+	} >"$T/$_bu.init"
 	UML=$_bk uml_boot "$_bu" "$T/$_bu.init" "$_bl" "$@"
 	_bs=$?
 	# The console ends its lines with CR LF.
 	sed -i 's/\r$//' "$_bl"
+	[ -z "${UBD_MAP_LOG:-}" ] ||
+		sed -n "s|^UBD-MAPPED |$_bu |p" "$_bl" >>"$UBD_MAP_LOG"
 	return $_bs
 }
 ours() {
