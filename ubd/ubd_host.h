@@ -43,7 +43,9 @@ struct ubdh_dev;
  */
 enum {
 	UBDH_MAP_COPY,               /* not mapped: its sectors were copied */
-	UBDH_MAP_DONE,               /* mapped read-only, physmem page punched */
+	UBDH_MAP_DONE,               /* mapped read-only from the backing file,
+	                                physmem's page punched */
+	UBDH_MAP_ZERO,               /* the same from the host's zero page */
 	UBDH_MAP_FAILED,             /* could be mapped, the host refused */
 };
 struct ubdh_map {
@@ -133,10 +135,11 @@ void ubdh_close(struct ubdh_dev *dev);
 void ubdh_write_back(struct ubdh_dev *dev);
 
 /*
- * How many pages may be mapped at once: each may split the kernel's host
- * mapping of physmem in three, and the host's vm.max_map_count must keep
- * room for the kernel's own mappings, whose failure is fatal.  Read from
- * the host now; 0 when it cannot tell.
+ * How many runs of mapped pages (pages sharing one host mapping) there may
+ * be at once: each may split the kernel's host mapping of physmem in three,
+ * and the host's vm.max_map_count must keep room for the kernel's own
+ * mappings, whose failure is fatal.  Read from the host now; 0 when it
+ * cannot tell.
  */
 long ubdh_map_budget(void);
 

@@ -477,6 +477,7 @@ static int ubd_open_host(struct ubd *ubd)
 		pr_err("ubd%c: Can't open \"%s\": %s (errno = %d)\n",
 		       'a' + ubd->unit, c->file, msg, -err);
 	} else {
+		ubd->map_stats.opens++;
 		if (ubd->info.created)
 			pr_info("Creating \"%s\" as COW file for \"%s\"\n",
 				c->file, c->backing);

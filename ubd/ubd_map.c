@@ -26,7 +26,7 @@ int ubd_map_setup(void)
 
 	/* The first call sets the budget for good. */
 	if (!err && !told) {
-		pr_info("ubd: map-on-read maps at most %ld pages at once "
+		pr_info("ubd: map-on-read maps at most %ld runs at once "
 			"(host vm.max_map_count)\n", budget);
 		told = true;
 	}
@@ -88,9 +88,14 @@ void ubd_map_done(struct ubdh_req *req, int owner, struct ubd_map_stats *st)
 
 	for (i = 0; i < req->nmap; i++) {
 		struct ubdh_map *m = &req->map[i];
+		/* Consecutive only within one open of the backing file. */
+		unsigned long file_page = (m->dev_off >> PAGE_SHIFT) + 1 +
+			(st->opens << 40);
 
-		if (m->state == UBDH_MAP_DONE) {
-			physmem_subst_set(uml_to_phys(m->addr), owner);
+		if (m->state == UBDH_MAP_DONE || m->state == UBDH_MAP_ZERO) {
+			physmem_subst_set(uml_to_phys(m->addr), owner,
+					  m->state == UBDH_MAP_ZERO ? 0 :
+					  file_page);
 			atomic_long_inc(&st->mapped);
 			continue;
 		}

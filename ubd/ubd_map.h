@@ -11,6 +11,9 @@
 struct ubd_map_stats {
 	atomic_long_t mapped;        /* pages mapped on read, ever */
 	atomic_long_t fallbacks;     /* pages that could be mapped, copied */
+	/* Opens of the device's files: pages mapped from one open never
+	 * share a host mapping with pages of another (another open file). */
+	unsigned long opens;
 };
 
 /* Size the substitution table and its budget: 0 or a negative errno. */

@@ -26,6 +26,7 @@ static int map_page(struct ubdk_cow *cow, int mem_fd, struct ubdh_map *m)
 	struct ubdk_run runs[2];
 	uint64_t end;
 	size_t n;
+	int done = UBDH_MAP_DONE;
 	void *p;
 
 	if (ubdk_cow_plan_read(cow, m->dev_off, MAP_PAGE, runs, 2, &n, &end,
@@ -44,6 +45,7 @@ static int map_page(struct ubdk_cow *cow, int mem_fd, struct ubdh_map *m)
 		p = mmap(m->addr, MAP_PAGE, PROT_READ,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE,
 			 -1, 0);
+		done = UBDH_MAP_ZERO;
 		break;
 	default:
 		return UBDH_MAP_COPY;
@@ -61,7 +63,7 @@ static int map_page(struct ubdk_cow *cow, int mem_fd, struct ubdh_map *m)
 	/* Best effort: a page left in physmem only costs memory. */
 	(void)fallocate(mem_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			(off_t)m->mem_off, MAP_PAGE);
-	return UBDH_MAP_DONE;
+	return done;
 }
 
 /* Copy the pieces gathered in req->scratch, which read from *start on. */
@@ -85,7 +87,8 @@ static int copy_pieces(struct ubdk_cow *cow, struct ubdh_req *req, int *n,
 /* The next mapped page from req->map[*k] on, or NULL. */
 static char *next_mapped(const struct ubdh_req *req, int *k)
 {
-	while (*k < req->nmap && req->map[*k].state != UBDH_MAP_DONE)
+	while (*k < req->nmap && req->map[*k].state != UBDH_MAP_DONE &&
+	       req->map[*k].state != UBDH_MAP_ZERO)
 		(*k)++;
 	return *k < req->nmap ? req->map[*k].addr : NULL;
 }
@@ -151,7 +154,9 @@ long ubdh_map_budget(void)
 			used += buf[i] == '\n';
 	fclose(f);
 	/* Room for the kernel's own later mappings (vmalloc maps a page at a
-	 * time): an eighth of the limit, at least 4096. */
+	 * time): an eighth of the limit, at least 4096.  The kernel counts
+	 * the budget in runs of pages sharing one host mapping, each adding
+	 * at most two mappings. */
 	reserve = max / 8 > 4096 ? max / 8 : 4096;
 	return max - used - reserve > 0 ? (max - used - reserve) / 2 : 0;
 }

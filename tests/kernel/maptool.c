@@ -6,6 +6,9 @@
  *	(COHERENT-BAD and the bytes otherwise).
  *   maptool mwrite FILE OFF TEXT
  *	writes TEXT at OFF through a shared writable mapping, msync()s it.
+ *   maptool stride FILE STEP -
+ *	reads one 4 KiB page in every STEP, without readahead, so that no
+ *	two pages read are neighbours in the file.
  * Exit 0 when done, 1 on a failed check, 2 on a usage or system error.
  */
 #define _GNU_SOURCE
@@ -86,6 +89,24 @@ static int mwrite(const char *file, off_t off, const char *text)
 	return 0;
 }
 
+static int stride(const char *file, long step)
+{
+	char buf[4096];
+	off_t off;
+	long n = 0;
+	int fd = open(file, O_RDONLY);
+
+	if (fd < 0 || step < 1)
+		die(file);
+	if (posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM))
+		die("posix_fadvise");
+	for (off = 0; pread(fd, buf, sizeof(buf), off) > 0;
+	     off += step * (off_t)sizeof(buf))
+		n++;
+	printf("STRIDE-READ %ld\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 5)
@@ -94,7 +115,10 @@ int main(int argc, char **argv)
 		return coherent(argv[2], strtoll(argv[3], NULL, 0), argv[4]);
 	if (!strcmp(argv[1], "mwrite"))
 		return mwrite(argv[2], strtoll(argv[3], NULL, 0), argv[4]);
+	if (!strcmp(argv[1], "stride"))
+		return stride(argv[2], strtol(argv[3], NULL, 0));
 usage:
-	fprintf(stderr, "usage: maptool coherent|mwrite FILE OFF TEXT\n");
+	fprintf(stderr, "usage: maptool coherent|mwrite FILE OFF TEXT\n"
+		"       maptool stride FILE STEP -\n");
 	return 2;
 }
