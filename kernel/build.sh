@@ -104,7 +104,14 @@ arch/um/drivers/mconsole_kern.c"
 	restore=$(printf '%s\n' $restore $(patch_files $(sed "s|^|$PATCHES/|" \
 		"$PATCHES/series")) | sort -u)
 	top=$(tar -tJf "$TARBALL" | head -n 1 | cut -d/ -f1)
-	rm -rf "$APPLIED"
+	# Files that come out as they were keep their times (below): a patch
+	# change rebuilds what it changes, not all that includes page.h.
+	keep=$KB/.ubdk-keep
+	rm -rf "$keep" "$APPLIED"
+	for f in $restore; do
+		[ ! -f "$SRC/$f" ] || { mkdir -p "$keep/${f%/*}" &&
+			cp -p "$SRC/$f" "$keep/$f"; }
+	done
 	# shellcheck disable=SC2086
 	tar -xJf "$TARBALL" -C "$SRC" --strip-components=1 \
 		$(printf "$top/%s " $restore)
@@ -113,6 +120,11 @@ arch/um/drivers/mconsole_kern.c"
 			<"$PATCHES/$p" >&2 ||
 			{ echo "kernel: $p does not apply" >&2; exit 1; }
 	done <"$PATCHES/series"
+	for f in $restore; do
+		! cmp -s "$keep/$f" "$SRC/$f" 2>/dev/null ||
+			touch -r "$keep/$f" "$SRC/$f"
+	done
+	rm -rf "$keep"
 	mkdir -p "$APPLIED"
 	cp "$PATCHES/series" "$APPLIED/series"
 	while read -r p; do cp "$PATCHES/$p" "$APPLIED/$p"; done <"$PATCHES/series"
