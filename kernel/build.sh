@@ -100,7 +100,7 @@ if ! series_same; then
 arch/um/drivers/mconsole_user.c arch/um/drivers/mconsole.h
 arch/um/drivers/mconsole_kern.c"
 	fi
-	# shellcheck disable=SC2046
+	# shellcheck disable=SC2046,SC2086 # lists of paths, split on purpose
 	restore=$(printf '%s\n' $restore $(patch_files $(sed "s|^|$PATCHES/|" \
 		"$PATCHES/series")) | sort -u)
 	top=$(tar -tJf "$TARBALL" | head -n 1 | cut -d/ -f1)
@@ -112,7 +112,7 @@ arch/um/drivers/mconsole_kern.c"
 		[ ! -f "$SRC/$f" ] || { mkdir -p "$keep/${f%/*}" &&
 			cp -p "$SRC/$f" "$keep/$f"; }
 	done
-	# shellcheck disable=SC2086
+	# shellcheck disable=SC2046,SC2086
 	tar -xJf "$TARBALL" -C "$SRC" --strip-components=1 \
 		$(printf "$top/%s " $restore)
 	while read -r p; do
