@@ -43,6 +43,7 @@
 
 #include "ubd_host.h"
 #include "cbt_reply.h"
+#include "ubd_map_host.h"
 #include "ubdk_static.h"
 #include "ubdk_os.h"
 
@@ -755,6 +756,8 @@ static int cow_io(struct ubdh_dev *dev, struct ubdh_req *req)
 		cbt_mark(dev, req->off, len);
 	switch (req->op) {
 	case UBDH_OP_READ:
+		if (req->nmap && len == req->len)
+			return ubdh_map_read(dev->cow, req);
 		return ubdk_cow_preadv(dev->cow, iov, n, req->off, NULL);
 	case UBDH_OP_WRITE:
 		ret = ubdk_cow_pwritev(dev->cow, iov, n, req->off, NULL);
