@@ -8,7 +8,8 @@
 # /srv/bench/data (64 files of 4 MiB, pseudo-random from a fixed seed).
 # Kernels, in one run: Debian's linux.uml (stock), ours (build/kernel/linux)
 # without map-on-read, and with it (flag `m`, ubd0m=) when a kernel has it:
-# ours, or DENSITY_KERNEL_MAP=PATH (another checkout's build); a kernel whose
+# ours, or DENSITY_KERNEL_MAP=PATH (another checkout's build, described by
+# PATH.commit when that exists, as KBENCH_PREVIOUS is); a kernel whose
 # device shows no /sys/block/ubda/map_on_read is skipped, and that is said.
 #
 # 1. Reads (_dn_read): N = 1, 4, 8 guests at mem=256M started together,
@@ -465,7 +466,7 @@ _dn_emit() {
 	emit "sysvinit-core) on a 1 GiB ext4 with 4 KiB blocks, plus a fixed file set of"
 	emit "256 MiB (64 files of 4 MiB). Every guest has mem=256M and its own fresh COW"
 	emit "over the master. Kernels: Debian's linux.uml (stock driver), ubdkit's"
-	emit "kernel (build/kernel/linux) without map-on-read$(echo "$DN_KERNELS" | grep -q '^map ' && echo ", and with it (\`ubd0m=\`, kernel \`$DN_MAP_KERNEL\`)")."
+	emit "kernel (build/kernel/linux) without map-on-read$(echo "$DN_KERNELS" | grep -q '^map ' && echo ", and with it (\`ubd0m=\`, kernel \`$(cat "$DN_MAP_KERNEL.commit" 2>/dev/null || echo "$DN_MAP_KERNEL")\`)")."
 	echo "$DN_KERNELS" | grep -q '^map ' ||
 		emit "Rows with map-on-read were skipped: no kernel took \`ubd0m=\` and showed /sys/block/ubda/map_on_read (tried:$DN_MAP_NOTE)."
 	emit "Host figures are deltas from \`sync; echo 3 >/proc/sys/vm/drop_caches\` just"
