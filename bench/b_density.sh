@@ -469,6 +469,7 @@ _dn_emit() {
 	emit "kernel (build/kernel/linux) without map-on-read$(echo "$DN_KERNELS" | grep -q '^map ' && echo ", and with it (\`ubd0m=\`, kernel \`$(cat "$DN_MAP_KERNEL.commit" 2>/dev/null || echo "$DN_MAP_KERNEL")\`)")."
 	echo "$DN_KERNELS" | grep -q '^map ' ||
 		emit "Rows with map-on-read were skipped: no kernel took \`ubd0m=\` and showed /sys/block/ubda/map_on_read (tried:$DN_MAP_NOTE)."
+	emit "The host's vm.max_map_count is $(cat /proc/sys/vm/max_map_count) (each mapped page may cost a mapping)."
 	emit "Host figures are deltas from \`sync; echo 3 >/proc/sys/vm/drop_caches\` just"
 	emit "before the guests start; medians of $REPEAT rounds, kernels alternating. The"
 	emit "machine is shared: other work (compiles, other guests) moves MemTotal-MemFree,"
@@ -516,7 +517,8 @@ _dn_emit() {
 	for _n in $DN_SIZES; do
 		for _k in $_kn; do
 			awk -v key="$_k $_n" 'index($0, key " ") == 1 { print ($3 > 0 ? $4 / $3 * 100 : 0) }' "$T/dn.drop" >"$T/dn.pct"
-			_pct=$(sort -g "$T/dn.pct" | awk '{ a[NR] = $1 } END { if (NR) printf "%.0f%%", a[int((NR + 1) / 2)]; else print "-" }')
+			# (A physmem file that grew a little while watched is 0% back, not "-0%".)
+			_pct=$(sort -g "$T/dn.pct" | awk '{ a[NR] = $1 } END { if (NR) { m = a[int((NR + 1) / 2)]; printf "%.0f%%", m > -0.5 && m < 0.5 ? 0 : m } else print "-" }')
 			_reach=$(awk -v key="$_k $_n" 'index($0, key " ") == 1 { n++; if ($5 != "-") r++ } END { printf "%d of %d", r, n }' "$T/dn.drop")
 			emit "| $(_dn_kernel_name "$_k") | $_n | $(_dn_mib "$(_dn_med "$T/dn.drop" "$_k $_n" 3)") | $_pct | $(_dn_med "$T/dn.drop" "$_k $_n" 5) | $_reach |"
 		done
