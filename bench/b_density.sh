@@ -518,7 +518,7 @@ _dn_emit() {
 		for _k in $_kn; do
 			awk -v key="$_k $_n" 'index($0, key " ") == 1 { print ($3 > 0 ? $4 / $3 * 100 : 0) }' "$T/dn.drop" >"$T/dn.pct"
 			# (A physmem file that grew a little while watched is 0% back, not "-0%".)
-			_pct=$(sort -g "$T/dn.pct" | awk '{ a[NR] = $1 } END { if (NR) { m = a[int((NR + 1) / 2)]; printf "%.0f%%", m > -0.5 && m < 0.5 ? 0 : m } else print "-" }')
+			_pct=$(sort -g "$T/dn.pct" | awk '{ a[NR] = $1 } END { if (NR) { m = a[int((NR + 1) / 2)]; printf "%.0f%%", ((m > -0.5 && m < 0.5) ? 0 : m) } else print "-" }')
 			_reach=$(awk -v key="$_k $_n" 'index($0, key " ") == 1 { n++; if ($5 != "-") r++ } END { printf "%d of %d", r, n }' "$T/dn.drop")
 			emit "| $(_dn_kernel_name "$_k") | $_n | $(_dn_mib "$(_dn_med "$T/dn.drop" "$_k $_n" 3)") | $_pct | $(_dn_med "$T/dn.drop" "$_k $_n" 5) | $_reach |"
 		done
