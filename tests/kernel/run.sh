@@ -665,9 +665,10 @@ t_guest_fsync_reaches_host() {
 # --- SIGKILL at any moment ------------------------------------------------------
 
 # Free page reporting (ubd/page_report.c): a guest fills its page cache from
-# a 160 MiB device, drops its caches, and its physmem file on the host (the
-# unlinked tmpfs file UML maps) shrinks by most of what the guest freed;
-# the pages it gets back afterwards hold the right bytes.
+# a 160 MiB device and drops its caches, then a program takes 64 MiB and
+# exits; each time the guest's physmem file on the host (the unlinked tmpfs
+# file UML maps) shrinks by most of what the guest freed, and the pages it
+# gets back afterwards hold the right bytes.
 t_freed_memory_goes_back_to_host() {
 	rand_backing disk.img 160
 	want=$(sha256sum <disk.img | cut -c1-64)
@@ -685,6 +686,10 @@ f0=$(memfree)
 sync; echo 3 >/proc/sys/vm/drop_caches
 echo "DROPPED $(( $(memfree) - f0 ))"
 read -r cmd
+# A program that touches 64 MiB and waits for a line before it exits.
+perl -e '$x = "a" x (64 << 20); $| = 1; print "ALLOCATED\n"; <STDIN>'
+echo EXITED
+read -r cmd
 # Reused pages: the page cache again, and a tmpfs copy (tmpfs holds half
 # the guest's memory at most).
 echo "SUM2 $(sha256sum </dev/ubda | cut -c1-64)"
@@ -698,25 +703,41 @@ EOS
 	UML=$OURS UML_MEM=256M uml_start pr log root=/dev/root rootfstype=hostfs \
 		hostfs=/ ro init="$T/pr.init" ubda="$T/disk.img"
 	trap 'kill "$uml_started_pid" 2>/dev/null' EXIT
+	next() { # next COMMAND-TO-TYPE LINE-TO-WAIT-FOR
+		uml_type pr "$1" || fail "cannot type to the guest"
+		wait_line log "$2" 120 "$uml_started_pid" || { tail -n 20 log >&2; fail "no $2 from the guest"; }
+	}
+	# physmem goes from $1 KiB to at most $1 - 80% of $2 KiB; reporting
+	# starts 2 s after the first free and goes in rounds.
+	gives_back() {
+		_end=$(( $(date +%s) + 30 ))
+		while now=$(uml_physmem_kib "$pid") && [ $(( ($1 - now) * 10 )) -lt $(($2 * 8)) ]; do
+			[ "$(date +%s)" -lt "$_end" ] ||
+				fail "$3: physmem $1 KiB -> $now KiB after 30 s; the guest freed $2 KiB"
+			sleep 0.2
+		done
+		echo "$3: physmem $1 KiB -> $now KiB; the guest freed $2 KiB"
+	}
 	wait_line log '^FILLED' 120 "$uml_started_pid" || { tail -n 20 log >&2; fail "the guest did not read its device"; }
 	grep -q '^REPORTING' log || fail "no 'Free page reporting enabled' in the guest's dmesg"
 	pid=$(uml_pid pr)
 	full=$(uml_physmem_kib "$pid") || fail "no physmem file among the fds of $pid"
 	[ "$full" -ge $((160 * 1024)) ] || fail "physmem holds only $full KiB after reading 160 MiB"
-	uml_type pr drop || fail "cannot type to the guest"
-	wait_line log '^DROPPED' 60 "$uml_started_pid" || fail "the guest did not drop its caches"
+
+	next drop '^DROPPED'
 	freed=$(tr -d '\r' <log | sed -n 's/^DROPPED //p')
 	[ "$freed" -ge $((128 * 1024)) ] || fail "the guest freed only $freed KiB"
-	# Reporting starts 2 s after the first free and goes in rounds.
-	end=$(( $(date +%s) + 30 ))
-	while now=$(uml_physmem_kib "$pid") && [ $(( (full - now) * 10 )) -lt $((freed * 8)) ]; do
-		[ "$(date +%s)" -lt "$end" ] ||
-			fail "physmem $full KiB -> $now KiB after 30 s; the guest freed $freed KiB"
-		sleep 0.2
-	done
-	echo "physmem $full KiB -> $now KiB; the guest freed $freed KiB"
-	uml_type pr go || fail "cannot type to the guest"
-	wait_line log '^GUEST-END' 120 "$uml_started_pid" || { tail -n 20 log >&2; fail "guest did not finish"; }
+	gives_back "$full" "$freed" "dropped caches"
+
+	before=$now
+	next alloc '^ALLOCATED'
+	held=$(uml_physmem_kib "$pid")
+	[ $((held - before)) -ge $((64 * 1024)) ] ||
+		fail "physmem $before -> $held KiB for a program's 64 MiB"
+	next exit '^EXITED'
+	gives_back "$held" $((held - before)) "exited program"
+
+	next go '^GUEST-END'
 	wait "$uml_started_pid"
 	! grep -q GUEST-ERROR log || fail "$(grep GUEST-ERROR log)"
 	want3=$(head -c $((100 * 1048576)) disk.img | sha256sum | cut -c1-64)
