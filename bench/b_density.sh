@@ -12,19 +12,22 @@
 # PATH.commit when that exists, as KBENCH_PREVIOUS is); a kernel whose
 # device shows no /sys/block/ubda/map_on_read is skipped, and that is said.
 #
-# 1. Reads (_dn_read): N = 1, 4, 8 guests at mem=256M started together,
+# 1. Reads (_dn_read_round): N = 1, 4, 8 guests at mem=256M started together,
 #    each on a fresh COW over the master, the host's root as hostfs root;
 #    each mounts the master read-only and, with the master's own binaries
 #    (chroot), cats the file set, sha256sums it (checked against the host's
 #    sums) and runs a fixed set of programs; then idles.  Host figures from
 #    `sync; echo 3 >/proc/sys/vm/drop_caches` onward, taken when all are idle.
-#    Then each guest in turn drops its caches and the host watches Shmem
-#    (the guests' physmem) for up to 10 s.
-# 2. Boot (_dn_boot): 8 guests with root=/dev/ubda (their own COWs) booted
+#    Then each guest in turn drops its caches and the host watches that
+#    guest's physmem file (the tmpfs file UML maps) for up to 10 s.
+# 2. Boot (_dn_boot_round): 8 guests with root=/dev/ubda (their own COWs) booted
 #    to a getty; host memory when all eight show the login prompt.
 # 3. Throughput (_dn_fio): fio in one guest on master files, buffered,
 #    sequential and 4 KiB random, cold and warm guest cache, our kernel
 #    without and with mapping.
+# Besides /proc/meminfo deltas, which other work on a shared host moves,
+# each table has the guests' own memory: their physmem files' blocks plus
+# the master's and COWs' pages in the host's page cache (fincore).
 # DENSITY_TIMEOUT caps each wait for guests (seconds, default 300).
 
 DENSITY_VERSION=1
@@ -284,7 +287,7 @@ _dn_drop_one() {
 	_p0=$(uml_physmem_kib "$_dpid") || return 1
 	_t0=$(date +%s%N)
 	uml_type "$_du" drop || return 1
-	_freed= _t80=- _last=$_p0 _still=$_t0
+	_freed='' _t80=- _last=$_p0 _still=$_t0
 	while :; do
 		_now=$(date +%s%N)
 		_p=$(uml_physmem_kib "$_dpid") || return 1
