@@ -69,6 +69,14 @@ int chain_restore(const struct options *o)
 		st_exit = EXIT_DEST;
 		goto out;
 	}
+	for (int k = 0; k < n && lstat(out, &st) == 0; k++) {
+		if (manifest_lists_file(&pts[k].m, pts[k].dir, &st)) {
+			cli_error("%s: a file of point %s of the chain being restored; name "
+				  "another OUTPUT", quote_name(out), quote_name(pts[k].name));
+			st_exit = EXIT_DEST;
+			goto out;
+		}
+	}
 	afile_dir_of(out, odir, sizeof(odir));
 	dirfd = open(odir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ret = dirfd < 0 ? -errno : afile_open(&af, dirfd, out, 0644, true);

@@ -402,7 +402,7 @@ int restore(const struct options *o)
 	struct restore_ctx rc;
 	struct afile af = { .fd = -1 };
 	struct manifest manifest = { 0 };
-	struct stat st;
+	struct stat st, ost;
 	uint64_t total = 0;
 	int fd, fmt, ret, dirfd;
 	char digest_hex[33] = "", point_hex[33] = "";
@@ -439,6 +439,20 @@ int restore(const struct options *o)
 		close(fd);
 		manifest_free(&manifest);
 		return EXIT_FAILED;
+	}
+	/* OUTPUT must not be what is read: the input, or its backup's files. */
+	if (lstat(out, &ost) == 0 && S_ISREG(ost.st_mode)) {
+		afile_dir_of(o->input, dir, sizeof(dir));
+		if ((!from_stdin && ost.st_dev == st.st_dev && ost.st_ino == st.st_ino) ||
+		    (dv && manifest_lists_file(&manifest, dir, &ost))) {
+			cli_error("%s: %s; name another OUTPUT", quote_name(out),
+				  !from_stdin && ost.st_ino == st.st_ino ? "is the input" :
+				  "a file of the backup being restored");
+			if (!from_stdin)
+				close(fd);
+			manifest_free(&manifest);
+			return EXIT_DEST;
+		}
 	}
 	afile_dir_of(out, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
