@@ -1280,6 +1280,14 @@ t_prune_symlinks() {
 		rm "$T/chain/$1" "$T/archive/$1/NOTES.txt"
 		mv "$T/archive/$1" "$T/chain/$1"
 	done
+	# A directory put in a point it would remove: refused the same way
+	# (prune never descends; it stopped half way, exit 1, every run after).
+	mkdir "$T/chain/$1/sub" && touch "$T/chain/$1/sub/z"
+	sums=$(tree_sums "$T/chain")
+	expect_status 8 "$BK" prune --keep 1 "$T/chain"
+	err_has "$1: holds a directory, sub (a point holds files only); nothing removed"
+	[ "$sums" = "$(tree_sums "$T/chain")" ] || fail "prune changed files beside a directory"
+	rm -r "$T/chain/$1/sub"
 	# Without linked points it prunes; a link among a point's files goes,
 	# not its target.
 	ln -s "$T/victim/NOTES.txt" "$T/chain/$1/NOTES.txt"
