@@ -102,10 +102,15 @@ int ubdk_header_geometry(const struct ubdk_header *hdr, const char *name,
 		return ubdk_fail(err, UBDK_E_BAD_VERSION, EINVAL,
 				 "%s: unknown layout %d", n, hdr->layout);
 	/* v1 and v2 store the sector size as a signed 32-bit integer. */
-	if (!is_pow2(ss) || (old && ss > INT32_MAX))
+	if (!is_pow2(ss))
 		return ubdk_fail(err, UBDK_E_SECTORSIZE, EINVAL,
 				 "%s: sectorsize %u is not a power of two",
 				 n, hdr->sectorsize);
+	if (old && ss > INT32_MAX)
+		return ubdk_fail(err, UBDK_E_SECTORSIZE, EINVAL,
+				 "%s: sectorsize %u is negative as the signed "
+				 "32-bit field of a version %d header",
+				 n, hdr->sectorsize, hdr->layout == UBDK_LAYOUT_V1 ? 1 : 2);
 	if (hdr->alignment == 0)
 		return ubdk_fail(err, UBDK_E_ALIGNMENT, EINVAL,
 				 "%s: alignment is zero", n);

@@ -449,6 +449,12 @@ START_TEST(invalid_sectorsize_negative_v1_v2)
 
 	expect_sectorsize_rejected(UBDK_LAYOUT_V1, 0x80000000U);
 	expect_sectorsize_rejected(UBDK_LAYOUT_V2, 0x80000000U);
+	/* Said as what it is: a power of two, negative in the field. */
+	s.layout = UBDK_LAYOUT_V2;
+	s.ss = 0x80000000U;
+	TU_EXPECT_ERR(decode(tu_build_header(hbuf, &s), &h, &e), e, UBDK_E_SECTORSIZE);
+	TU_MSG_HAS(e, "negative as the signed 32-bit field of a version 2 header");
+	s = spec_v3();
 	/* v3's field is unsigned: 2^31 is a legal (if odd) power of two. */
 	s.ss = 0x80000000U;
 	s.align = 0x80000000U;
