@@ -93,7 +93,7 @@ t_build_uses_our_driver_and_library() {
 	! grep -q '^CONFIG_BLK_DEV_UBD=y' "$o/.config" || fail "stock ubd enabled"
 	[ -f "$o/arch/um/drivers/ubdk/built-in.a" ] || fail "ubdk not built"
 	grep -qx 'CONFIG_PAGE_REPORTING=y' "$o/.config" || fail "CONFIG_PAGE_REPORTING not set"
-	for f in cow/cow.o cow/header.o cow/bitmap.o cow/bmap.o cow/cbt.o cow/cbt_file.o cow/crc32.o cow/ubdk_os_posix.o ubd_host.o ubd_kern.o ubd_map.o ubd_map_host.o page_report.o; do
+	for f in cow/cow.o cow/header.o cow/bitmap.o cow/bmap.o cow/cbt.o cow/cbt_file.o cow/crc32.o cow/ubdk_os_posix.o ubd_host.o ubd_host_io.o ubd_host_cbt.o ubd_kern.o ubd_map.o ubd_map_host.o page_report.o; do
 		[ -f "$o/arch/um/drivers/ubdk/$f" ] || fail "$f not built"
 	done
 	# The library's one OS layer, also used by the tools, is linked in
