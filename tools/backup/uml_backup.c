@@ -26,15 +26,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "backup.h"
+#include "cmd/backup.h"
 #include "cli.h"
-#include "export.h"
-#include "live.h"
-#include "point.h"
-#include "restore.h"
-#include "stream.h"
+#include "cmd/export.h"
+#include "guest/live.h"
+#include "chain/point.h"
+#include "cmd/restore.h"
+#include "format/stream.h"
 #include "tool.h"
-#include "verify.h"
+#include "cmd/verify.h"
 
 static void on_signal(int sig)
 {
