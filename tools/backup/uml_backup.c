@@ -38,7 +38,7 @@
 
 static void on_signal(int sig)
 {
-	interrupted = sig;
+	tool_interrupted = sig;
 }
 
 static void usage(FILE *f)
@@ -82,7 +82,7 @@ static void usage(FILE *f)
 		"3 no such guest, guest not answering or gone; 4 no such device, device\n"
 		"without COW, COW unusable; 5 destination exists, unwritable or full;\n"
 		"6 files in use by a running guest (--offline) or OUTPUT in use by a guest\n"
-		"or server (restore -f); 7 interrupted; 8 the chain cannot take the point\n"
+		"or server (restore -f); 7 tool_interrupted; 8 the chain cannot take the point\n"
 		"(missing or damaged link, another guest or master), or prune refused a\n"
 		"damaged chain or a symbolic link in it.\n",
 		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
@@ -145,7 +145,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 					cli_error("too many devices (at most %d)", MAX_DEV);
 					return -1;
 				}
-				if (parse_unit(tok) < 0) {
+				if (tool_parse_unit(tok) < 0) {
 					cli_error("%s: not a ubd device name (ubd0..ubd15, "
 						  "ubda..ubdp)", quote_name(tok));
 					return -1;
@@ -351,11 +351,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);
 	if (mode == 'r')
-		return restore(&o);
+		return restore_run(&o);
 	if (mode == 'p')
 		return chain_prune(&o);
 	if (mode == 'v')
-		return is_chain_dir(o.dest) ? chain_verify(&o, o.dest) : verify_dir(&o, o.dest, true);
+		return chain_is_dir(o.dest) ? chain_verify(&o, o.dest) : verify_dir(&o, o.dest, true);
 	if (mode == 'e')
 		return export_point(&o);
 	/* A COW file given as GUEST: a guest that is not running. */
@@ -368,10 +368,10 @@ int main(int argc, char **argv)
 	if (status == 0 && o.verify)
 		status = o.incremental ? chain_verify(&o, b.dest) : verify_dir(&o, b.dest, false);
 	if (status == 0)
-		summary(&b);
+		backup_summary(&b);
 	backup_end(&b, status);
 	if (status == EXIT_INTERRUPTED)
-		cli_error("interrupted by signal %d%s%s", (int)interrupted,
+		cli_error("interrupted by signal %d%s%s", (int)tool_interrupted,
 			  b.live && b.g.umid[0] ? "; " : "", !b.live || !b.g.umid[0] ? "" :
 			  b.after ? b.after : "the guest is running");
 	return status;

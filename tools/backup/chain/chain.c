@@ -327,7 +327,7 @@ int scan_chunk(struct scan *s, uint64_t i)
 			setbit(s->changed, i, true);
 			setbit(s->zero, i, false);
 			if (s->dst >= 0) {
-				ret = write_all(s->dst, s->buf, (size_t)len, (off_t)off);
+				ret = stream_write_all(s->dst, s->buf, (size_t)len, (off_t)off);
 				if (ret < 0)
 					return scan_fail(s, -ret, s->dst_name, "writing");
 				s->written += len;

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void split_point_path(const char *path, char *chaindir, size_t cl, char *name, size_t nl)
+void chainio_split_point_path(const char *path, char *chaindir, size_t cl, char *name, size_t nl)
 {
 	char tmp[PATH_MAX];
 	char *slash;
@@ -44,7 +44,7 @@ void split_point_path(const char *path, char *chaindir, size_t cl, char *name, s
 
 /* --- reading a point's stream ---------------------------------------------- */
 
-bool hex_is(const uint8_t d[16], const char *hex)
+bool chainio_hex_is(const uint8_t d[16], const char *hex)
 {
 	char h[XXH_HEX];
 
@@ -53,7 +53,7 @@ bool hex_is(const uint8_t d[16], const char *hex)
 }
 
 /* Check a stream's header against its point; 0 or -EBADMSG with msg. */
-int check_header(const struct xs_header *h, const struct point *p,
+int chainio_check_header(const struct xs_header *h, const struct point *p,
 			const struct manifest_device *d, char *msg, size_t msglen)
 {
 	if (memcmp(h->point, p->id, 16)) {
@@ -65,7 +65,7 @@ int check_header(const struct xs_header *h, const struct point *p,
 			 h->flags & XS_FLAG_INCREMENTAL ? "incremental" : "full", p->m.kind);
 		return -EBADMSG;
 	}
-	if (p->incremental && !hex_is(h->parent, p->m.parent_point)) {
+	if (p->incremental && !chainio_hex_is(h->parent, p->m.parent_point)) {
 		snprintf(msg, msglen, "the stream applies over another parent than its "
 			 "manifest's %s", p->m.parent_point);
 		return -EBADMSG;
@@ -80,7 +80,7 @@ int check_header(const struct xs_header *h, const struct point *p,
 }
 
 
-int punch_zero(int fd, uint64_t off, uint64_t len)
+int chainio_punch_zero(int fd, uint64_t off, uint64_t len)
 {
 	static const uint8_t z[65536];
 
@@ -91,7 +91,7 @@ int punch_zero(int fd, uint64_t off, uint64_t len)
 		return -errno;
 	while (len) {
 		size_t n = len > sizeof(z) ? sizeof(z) : (size_t)len;
-		int ret = write_all(fd, z, n, (off_t)off);
+		int ret = stream_write_all(fd, z, n, (off_t)off);
 
 		if (ret < 0)
 			return ret;
@@ -101,23 +101,23 @@ int punch_zero(int fd, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int apply_record(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
+int chainio_apply_record(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
 			const uint8_t *data)
 {
 	struct apply_ctx *a = ctx;
 
 	if (off == XS_HEADER_CALL) {
 		a->file_size = h->file_size;
-		return check_header(h, a->p, a->d, a->msg, sizeof(a->msg));
+		return chainio_check_header(h, a->p, a->d, a->msg, sizeof(a->msg));
 	}
 	if (!data)
-		return punch_zero(a->fd, off, len);
+		return chainio_punch_zero(a->fd, off, len);
 	a->written += len;
-	return write_all(a->fd, data, (size_t)len, (off_t)off);
+	return stream_write_all(a->fd, data, (size_t)len, (off_t)off);
 }
 
 /* Open a point's stream of device d; -1 after msg. */
-int open_stream(const struct point *p, const struct manifest_device *d, char *msg,
+int chainio_open_stream(const struct point *p, const struct manifest_device *d, char *msg,
 		       size_t msglen)
 {
 	char path[PATH_MAX + 80];
@@ -149,13 +149,13 @@ int chain_apply(const struct point *pts, int n, const char *dev, int fd, char *m
 			snprintf(msg, msglen, "point %s has no %s", pts[k].name, dev);
 			return -EBADMSG;
 		}
-		sfd = open_stream(&pts[k], d, msg, msglen);
+		sfd = chainio_open_stream(&pts[k], d, msg, msglen);
 		if (sfd < 0)
 			return sfd == INPUT_E_TYPE ? -EBADMSG : sfd;
-		ret = xs_read_fd_ex(sfd, apply_record, &a, NULL, NULL, digest, &interrupted, why,
+		ret = xs_read_fd_ex(sfd, chainio_apply_record, &a, NULL, NULL, digest, &tool_interrupted, why,
 				    sizeof(why));
 		close(sfd);
-		if (ret == 0 && !hex_is(digest, d->stream_xxh128)) {
+		if (ret == 0 && !chainio_hex_is(digest, d->stream_xxh128)) {
 			snprintf(why, sizeof(why), "digest differs from its manifest's stream_xxh128");
 			ret = -EBADMSG;
 		}

@@ -16,11 +16,11 @@
 #define MAX_CHAIN 1024
 
 /* "CHAIN/NAME" (trailing slashes ignored) into its directory and name. */
-void split_point_path(const char *path, char *chaindir, size_t cl, char *name, size_t nl);
+void chainio_split_point_path(const char *path, char *chaindir, size_t cl, char *name, size_t nl);
 /* Whether digest d is the 32 hex digits hex (false for NULL). */
-bool hex_is(const uint8_t d[16], const char *hex);
+bool chainio_hex_is(const uint8_t d[16], const char *hex);
 /* Check a stream's header against its point; 0 or -EBADMSG with msg. */
-int check_header(const struct xs_header *h, const struct point *p,
+int chainio_check_header(const struct xs_header *h, const struct point *p,
 		 const struct manifest_device *d, char *msg, size_t msglen);
 /* Applying streams to a file. */
 struct apply_ctx {
@@ -32,12 +32,12 @@ struct apply_ctx {
 	char msg[256];
 };
 /* Zeros at [off, off + len): a hole punched, or written where that fails. */
-int punch_zero(int fd, uint64_t off, uint64_t len);
+int chainio_punch_zero(int fd, uint64_t off, uint64_t len);
 /* An xs_read callback: each record of a stream into a->fd. */
-int apply_record(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
+int chainio_apply_record(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
 		 const uint8_t *data);
 /* Open a point's stream of device d; a negative INPUT_E_ code after msg. */
-int open_stream(const struct point *p, const struct manifest_device *d, char *msg,
+int chainio_open_stream(const struct point *p, const struct manifest_device *d, char *msg,
 		size_t msglen);
 /*
  * Apply the streams of device `dev` of points pts[0..n) (a full point and

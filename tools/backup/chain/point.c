@@ -54,7 +54,7 @@ static int full_chunk(void *ctx, uint64_t i, uint64_t off, uint64_t len, const u
 	int ret;
 
 	(void)i;
-	if (interrupted)
+	if (tool_interrupted)
 		return -EINTR;
 	if (unit_is_zero(buf, (size_t)len))
 		return 0;
@@ -143,7 +143,7 @@ int point_emit(int fd, const char *fd_name, const struct chunk_grid *g,
 			ret = table_add(&r->tab, off, dig);
 			if (ret == 0)
 				ret = xs_data(w, off, buf, (size_t)len);
-			if (interrupted)
+			if (tool_interrupted)
 				ret = -EINTR;
 		}
 		while (ret == 0 && pi < parent->n)

@@ -71,7 +71,7 @@ int chain_verify(const struct options *o, const char *dir);
  */
 const char *chain_point_problem(const char *chaindir, const char *name, char *msg, size_t len);
 /* Whether dir is a chain directory or a chain point (verify dispatches on it). */
-bool is_chain_dir(const char *dir);
+bool chain_is_dir(const char *dir);
 /* uml_backup prune --keep N CHAINDIR; an exit status. */
 int chain_prune(const struct options *o);
 

@@ -518,7 +518,7 @@ int track_final(struct backup *b, char *msg, size_t msglen)
 						snprintf(msg, msglen, "%s: reading: %s", d->cow,
 							 strerror(errno));
 					} else if (got > 0) {
-						ret = write_all(d->af.fd, buf, (size_t)got, (off_t)o);
+						ret = stream_write_all(d->af.fd, buf, (size_t)got, (off_t)o);
 						if (ret < 0)
 							snprintf(msg, msglen, "%s: writing: %s",
 								 d->file, strerror(-ret));

@@ -32,7 +32,7 @@ void backup_init(struct backup *b, const struct options *o, bool live)
 	b->mc.fd = -1;
 	b->wd.fd = -1;
 	b->io_idle = "none";
-	b->t_start = now();
+	b->t_start = tool_now();
 	/* The point's id: unique without coordination (docs/backup-format.md). */
 	if (getrandom(b->point, sizeof(b->point), 0) != (ssize_t)sizeof(b->point)) {
 		struct timespec ts;
@@ -47,7 +47,7 @@ void backup_init(struct backup *b, const struct options *o, bool live)
 	memcpy(b->point_id, b->point, sizeof(b->point_id));
 }
 
-struct device *device_new(struct backup *b, int unit)
+struct device *backup_device_new(struct backup *b, int unit)
 {
 	struct device *d = &b->dev[b->ndev];
 
@@ -60,7 +60,7 @@ struct device *device_new(struct backup *b, int unit)
 
 /* --- devices ------------------------------------------------------------ */
 
-int read_header(struct device *d, const char *what)
+int backup_read_header(struct device *d, const char *what)
 {
 	struct ubdk_err err = { 0 };
 	char name[256];
@@ -83,7 +83,7 @@ int read_header(struct device *d, const char *what)
 	return 0;
 }
 
-int open_source(struct device *d)
+int backup_open_source(struct device *d)
 {
 	/* The name comes from the user or the guest: it may be a FIFO. */
 	int fd = input_open(d->cow, &d->st);
@@ -103,7 +103,7 @@ int open_source(struct device *d)
 
 /* --- destination -------------------------------------------------------- */
 
-int prepare_dest(struct backup *b)
+int backup_prepare_dest(struct backup *b)
 {
 	const struct options *o = b->o;
 	struct stat st;
@@ -169,7 +169,7 @@ int prepare_dest(struct backup *b)
 	return 0;
 }
 
-int check_space(struct backup *b)
+int backup_check_space(struct backup *b)
 {
 	struct statvfs vfs;
 	uint64_t need = 0, avail;
@@ -189,7 +189,7 @@ int check_space(struct backup *b)
 	return 0;
 }
 
-int dest_error(const struct snap_ctx *c, int ret)
+int backup_dest_error(const struct snap_ctx *c, int ret)
 {
 	if (ret == -EINTR)
 		return EXIT_INTERRUPTED;
@@ -198,7 +198,7 @@ int dest_error(const struct snap_ctx *c, int ret)
 	       ret == -EACCES ? EXIT_DEST : EXIT_FAILED;
 }
 
-void snap_of(struct device *d, struct snap_file *f)
+void backup_snap_of(struct device *d, struct snap_file *f)
 {
 	f->src = d->src;
 	f->dst = d->af.fd;
@@ -207,10 +207,10 @@ void snap_of(struct device *d, struct snap_file *f)
 	f->size = (uint64_t)d->st.st_size;
 }
 
-int try_reflink(struct backup *b)
+int backup_try_reflink(struct backup *b)
 {
 	const struct options *o = b->o;
-	struct snap_ctx c = { .intr = &interrupted };
+	struct snap_ctx c = { .intr = &tool_interrupted };
 	int ret;
 
 	b->method = o->method;
@@ -229,10 +229,10 @@ int try_reflink(struct backup *b)
 	for (int i = 0; i < b->ndev; i++) {
 		struct snap_file f;
 
-		snap_of(&b->dev[i], &f);
+		backup_snap_of(&b->dev[i], &f);
 		ret = snap_reflink(&f, &c);
 		if (ret < 0 && !snap_no_reflink(ret))
-			return dest_error(&c, ret);
+			return backup_dest_error(&c, ret);
 		if (ret == 0)
 			continue;
 		if (o->method == M_REFLINK) {
@@ -248,7 +248,7 @@ int try_reflink(struct backup *b)
 	return 0;
 }
 
-void utc_now(char *buf, size_t len)
+void backup_utc_now(char *buf, size_t len)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -269,7 +269,7 @@ static int fsync_error(const char *name, int err)
 	return err == ENOSPC || err == EDQUOT || err == EFBIG ? EXIT_DEST : EXIT_FAILED;
 }
 
-int write_table(struct backup *b, struct device *d)
+int backup_write_table(struct backup *b, struct device *d)
 {
 	char path[PATH_MAX + 80];
 	uint8_t *bytes;
@@ -289,7 +289,7 @@ int write_table(struct backup *b, struct device *d)
 	}
 	ret = afile_open(&d->tf, b->dirfd, path, 0644, false);
 	if (ret == 0)
-		ret = write_all(d->tf.fd, bytes, blen, -1);
+		ret = stream_write_all(d->tf.fd, bytes, blen, -1);
 	if (ret == 0 && fsync(d->tf.fd) < 0)
 		ret = -errno;
 	free(bytes);
@@ -324,7 +324,7 @@ static int finish_device(struct backup *b, struct device *d)
 		}
 	} else {
 		cli_error("%s: the copy is not a valid COW file: %s", quote_name(d->file),
-			  lib_msg(&err, d->af.tmp ? d->af.tmp : proc));
+			  tool_lib_msg(&err, d->af.tmp ? d->af.tmp : proc));
 		return EXIT_FAILED;
 	}
 	d->data_bytes = extent_data_bytes(d->af.fd, (uint64_t)d->st.st_size);
@@ -332,16 +332,16 @@ static int finish_device(struct backup *b, struct device *d)
 		cli_error("%s: %s: data offset past the file's end", d->name, quote_name(d->cow));
 		return EXIT_DEVICE;
 	}
-	t0 = now();
+	t0 = tool_now();
 	ret = table_of_fd(d->af.fd, &d->grid, b->point_id, &d->er.tab, &d->er.read_bytes);
-	b->t_compress += now() - t0;
-	if (interrupted)
+	b->t_compress += tool_now() - t0;
+	if (tool_interrupted)
 		return EXIT_INTERRUPTED;
 	if (ret < 0)
 		return fsync_error(d->file, -ret);
-	/* finish() syncs the copy, in a thread started before the table. */
+	/* backup_finish() syncs the copy, in a thread started before the table. */
 	d->stored_bytes = d->data_bytes;
-	return write_table(b, d);
+	return backup_write_table(b, d);
 }
 
 /* An uncompressed backup's COW file and table. */
@@ -480,7 +480,7 @@ static void *sync_thread(void *arg)
 	return NULL;
 }
 
-int finish(struct backup *b)
+int backup_finish(struct backup *b)
 {
 	struct syncer sync[MAX_DEV];
 	char *text;
@@ -510,14 +510,14 @@ int finish(struct backup *b)
 	}
 	for (int i = 0; i < b->ndev && st == 0; i++)
 		st = finish_device(b, &b->dev[i]);
-	t0 = now();
+	t0 = tool_now();
 	for (int i = 0; i < b->ndev; i++) {
 		if (sync[i].running)
 			pthread_join(sync[i].thread, NULL);
 		if (st == 0 && sync[i].err)
 			st = fsync_error(b->dev[i].file, sync[i].err);
 	}
-	b->t_fsync += now() - t0;
+	b->t_fsync += tool_now() - t0;
 	if (st)
 		return st;
 	for (int i = 0; i < b->ndev; i++) {
@@ -526,7 +526,7 @@ int finish(struct backup *b)
 			return st;
 	}
 manifest:
-	b->t_post = now();
+	b->t_post = tool_now();
 	text = manifest_of(b, &len);
 	if (!text) {
 		cli_error("out of memory");
@@ -559,7 +559,7 @@ static void cleanup(struct backup *b)
 		rmdir(b->dest);
 }
 
-void summary(const struct backup *b)
+void backup_summary(const struct backup *b)
 {
 	uint64_t data = 0, stored = 0, paused = 0;
 
@@ -646,12 +646,12 @@ void backup_end(struct backup *b, int status)
 int backup_offline(struct backup *b)
 {
 	const struct options *o = b->o;
-	struct snap_ctx c = { .intr = &interrupted };
+	struct snap_ctx c = { .intr = &tool_interrupted };
 	struct ubdk_cow *locks[MAX_DEV] = { 0 };
 	int st = 0, ret;
 
 	for (int i = 0; i < o->nfiles && st == 0; i++) {
-		struct device *d = device_new(b, -1);
+		struct device *d = backup_device_new(b, -1);
 		struct ubdk_err err = { 0 };
 		struct ubdk_backing_check chk;
 		char abs[PATH_MAX];
@@ -663,9 +663,9 @@ int backup_offline(struct backup *b)
 			break;
 		}
 		snprintf(d->cow, sizeof(d->cow), "%s", abs);
-		st = open_source(d);
+		st = backup_open_source(d);
 		if (st == 0)
-			st = read_header(d, "not made by uml_mkcow or the kernel");
+			st = backup_read_header(d, "not made by uml_mkcow or the kernel");
 		if (st)
 			break;
 		/* The kernel write-locks the COW of an open device. */
@@ -681,30 +681,30 @@ int backup_offline(struct backup *b)
 						      cli_prog) ? prog : "uml_backup");
 				st = EXIT_LOCKED;
 			} else {
-				cli_error("%s", lib_msg(&err, d->cow));
+				cli_error("%s", tool_lib_msg(&err, d->cow));
 				st = EXIT_DEVICE;
 			}
 			break;
 		}
 		if (ubdk_backing_check(&d->hdr, d->hdr.backing, &chk, &err) < 0 && !o->quiet)
-			cli_error("%s: warning: %s", quote_name(d->cow), lib_msg(&err,
+			cli_error("%s: warning: %s", quote_name(d->cow), tool_lib_msg(&err,
 										 d->hdr.backing));
 		b->ndev++;
 	}
 	if (st == 0)
-		st = prepare_dest(b);
+		st = backup_prepare_dest(b);
 	if (st == 0)
-		st = try_reflink(b);
+		st = backup_try_reflink(b);
 	/* Nobody writes: a plain copy is a point in time. */
 	if (st == 0 && b->method != M_REFLINK)
 		b->method = M_COPY;
 	if (st == 0)
-		st = check_space(b);
-	utc_now(b->created, sizeof(b->created));
+		st = backup_check_space(b);
+	backup_utc_now(b->created, sizeof(b->created));
 	for (int i = 0; st == 0 && i < b->ndev; i++) {
 		struct snap_file f;
 
-		snap_of(&b->dev[i], &f);
+		backup_snap_of(&b->dev[i], &f);
 		/*
 		 * A stream (chain point, compressed backup) is written from the
 		 * COW itself: nothing writes it, a copy would only be read once.
@@ -712,10 +712,10 @@ int backup_offline(struct backup *b)
 		ret = b->method == M_REFLINK || o->incremental || o->compress ? 0 :
 		      snap_copy(&f, &c);
 		if (ret < 0)
-			st = dest_error(&c, ret);
+			st = backup_dest_error(&c, ret);
 	}
 	if (st == 0)
-		st = finish(b);
+		st = backup_finish(b);
 	for (int i = 0; i < MAX_DEV; i++)
 		if (locks[i])
 			ubdk_cow_close(locks[i]);

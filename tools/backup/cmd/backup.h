@@ -91,32 +91,32 @@ void backup_init(struct backup *b, const struct options *o, bool live);
 void backup_end(struct backup *b, int status);
 
 /* A new entry in b->dev (not counted yet) for the COW file at d->cow. */
-struct device *device_new(struct backup *b, int unit);
+struct device *backup_device_new(struct backup *b, int unit);
 /* Open d->cow for copying and read its header; 0 or an exit status. */
-int open_source(struct device *d);
-int read_header(struct device *d, const char *what);
+int backup_open_source(struct device *d);
+int backup_read_header(struct device *d, const char *what);
 
 /* DESTDIR and a file in it for each copy; 0 or an exit status. */
-int prepare_dest(struct backup *b);
+int backup_prepare_dest(struct backup *b);
 /* A copy that cannot fit is refused before the guest is touched. */
-int check_space(struct backup *b);
+int backup_check_space(struct backup *b);
 /* The exit status for snap's error ret (after its message). */
-int dest_error(const struct snap_ctx *c, int ret);
-void snap_of(struct device *d, struct snap_file *f);
+int backup_dest_error(const struct snap_ctx *c, int ret);
+void backup_snap_of(struct device *d, struct snap_file *f);
 /*
  * With --method auto or reflink: M_REFLINK if every copy could share the
  * COW's extents (they then do), else M_AUTO.  0 or an exit status.
  */
-int try_reflink(struct backup *b);
+int backup_try_reflink(struct backup *b);
 /* Now, UTC, ISO 8601 with milliseconds: the instant of the backup. */
-void utc_now(char *buf, size_t len);
+void backup_utc_now(char *buf, size_t len);
 
 /* d->er.tab as DESTDIR/ubdN.chunks, unnamed until published; 0 or an exit status. */
-int write_table(struct backup *b, struct device *d);
+int backup_write_table(struct backup *b, struct device *d);
 /* The copies are complete: tables, streams, files, manifest. */
-int finish(struct backup *b);
+int backup_finish(struct backup *b);
 /* The one-line summary on stderr. */
-void summary(const struct backup *b);
+void backup_summary(const struct backup *b);
 
 /*
  * --incremental: pick the parent (the newest point of the chain in

@@ -131,7 +131,7 @@ static int write_file(int dirfd, const char *path, const uint8_t *p, size_t len)
 	int ret = afile_open(&af, dirfd, path, 0644, false);
 
 	if (ret == 0)
-		ret = write_all(af.fd, p, len, -1);
+		ret = stream_write_all(af.fd, p, len, -1);
 	if (ret == 0 && fsync(af.fd) < 0)
 		ret = -errno;
 	if (ret == 0)
@@ -195,15 +195,15 @@ static int consolidate(const struct options *o, struct point *pts, int n, int cf
 				ret = -EBADMSG;
 				break;
 			}
-			fd = open_stream(&pts[k], kd, msg, sizeof(msg));
+			fd = chainio_open_stream(&pts[k], kd, msg, sizeof(msg));
 			if (fd < 0) {
 				ret = -EBADMSG;
 				break;
 			}
-			ret = xs_read_fd_ex(fd, apply_record, &a, NULL, &fmt, dg, &interrupted, msg,
+			ret = xs_read_fd_ex(fd, chainio_apply_record, &a, NULL, &fmt, dg, &tool_interrupted, msg,
 					    sizeof(msg));
 			close(fd);
-			if (ret == 0 && !hex_is(dg, kd->stream_xxh128)) {
+			if (ret == 0 && !chainio_hex_is(dg, kd->stream_xxh128)) {
 				snprintf(msg, sizeof(msg), "point %s: %s: digest differs from its "
 					 "manifest's", pts[k].name, kd->file);
 				ret = -EBADMSG;
@@ -305,7 +305,7 @@ static int prune_check(int cfd, const char *chaindir, const struct chain_list *l
 	for (int k = 0; st == 0 && k < l->n; k++) {
 		const char *bad = chain_point_problem(chaindir, l->name[k], msg, sizeof(msg));
 
-		if (interrupted)
+		if (tool_interrupted)
 			return EXIT_INTERRUPTED;
 		if (bad) {
 			cli_error("%s/%s: %s; nothing removed", quote_name(chaindir),

@@ -38,10 +38,10 @@ int chain_restore(const struct options *o)
 	struct stat st;
 	uint64_t rd, diff;
 	int n = 0, st_exit = EXIT_FAILED, dirfd = -1, ret = 0;
-	double t0 = now();
+	double t0 = tool_now();
 
-	split_point_path(o->input, pdir, sizeof(pdir), base, sizeof(base));
-	split_point_path(pdir, chaindir, sizeof(chaindir), name, sizeof(name));
+	chainio_split_point_path(o->input, pdir, sizeof(pdir), base, sizeof(base));
+	chainio_split_point_path(pdir, chaindir, sizeof(chaindir), name, sizeof(name));
 	if (!chain_path(chaindir, name, pts, MAX_CHAIN, &n, msg, sizeof(msg))) {
 		cli_error("%s: cannot restore: %s", quote_name(o->input), msg);
 		return EXIT_FAILED;
@@ -101,7 +101,7 @@ int chain_restore(const struct options *o)
 		cli_error("%s: %s", quote_name(tpath), msg);
 		goto out;
 	}
-	if (!hex_is(want.end, dev->chunks_xxh128)) {
+	if (!chainio_hex_is(want.end, dev->chunks_xxh128)) {
 		cli_error("%s: digest differs from its manifest's chunks_xxh128", quote_name(tpath));
 		table_free(&want);
 		goto out;
@@ -130,10 +130,10 @@ int chain_restore(const struct options *o)
 	}
 	fsync(dirfd);
 	if (o->json)
-		json_print(json_pack("{s:o, s:o, s:s, s:i, s:b, s:f}", "input",
+		manifest_json_print(json_pack("{s:o, s:o, s:s, s:i, s:b, s:f}", "input",
 				     quote_json_string(o->input), "output", quote_json_string(out),
 				     "point", pts[n - 1].m.point, "streams", n, "checked", 1,
-				     "seconds", json_round(now() - t0, 1000)));
+				     "seconds", manifest_json_round(tool_now() - t0, 1000)));
 	if (!o->quiet)
 		fprintf(stderr, "%s: restored %s to %s: %d stream%s applied (%s%s), chunk table "
 			"matches\n", cli_prog, quote_name(o->input), quote_name(out), n,

@@ -82,7 +82,7 @@ static int assemble_record(void *ctx, const struct xs_header *h, uint64_t off, u
 		}
 		a->headlen = h->file_size < sizeof(a->head) ? (size_t)h->file_size :
 			     sizeof(a->head);
-		return check_header(h, a->p, a->d, a->msg, sizeof(a->msg));
+		return chainio_check_header(h, a->p, a->d, a->msg, sizeof(a->msg));
 	}
 	if (off < a->headlen) {
 		size_t n = len < a->headlen - off ? (size_t)len : a->headlen - (size_t)off;
@@ -141,7 +141,7 @@ static const char *verify_point_device(const struct point *p, const struct point
 		snprintf(problem, plen, "%s: %s", d->chunks, msg);
 		return problem;
 	}
-	if (!hex_is(own.end, d->chunks_xxh128) || memcmp(own.point, p->id, 16) ||
+	if (!chainio_hex_is(own.end, d->chunks_xxh128) || memcmp(own.point, p->id, 16) ||
 	    own.g.file_size != d->cow_bytes) {
 		snprintf(problem, plen, "%s: not the table its manifest names (digest, point "
 			 "or size differ)", d->chunks);
@@ -157,7 +157,7 @@ static const char *verify_point_device(const struct point *p, const struct point
 			return problem;
 		}
 		snprintf(path, sizeof(path), "%s/%s", parent->dir, pd->chunks);
-		if (!table_read(path, &ptab, msg, sizeof(msg)) || !hex_is(ptab.end,
+		if (!table_read(path, &ptab, msg, sizeof(msg)) || !chainio_hex_is(ptab.end,
 									   pd->chunks_xxh128)) {
 			snprintf(problem, plen, "parent %s: %s: %s", parent->name, pd->chunks,
 				 msg[0] ? msg : "digest differs from its manifest's");
@@ -173,12 +173,12 @@ static const char *verify_point_device(const struct point *p, const struct point
 	a.cur = UINT64_MAX;
 	a.buf = malloc(own.g.chunk_size);
 	table_init(&a.touched, &own.g, p->id);
-	fd = a.buf ? open_stream(p, d, msg, sizeof(msg)) : -1;
+	fd = a.buf ? chainio_open_stream(p, d, msg, sizeof(msg)) : -1;
 	if (fd < 0) {
 		snprintf(problem, plen, "%s", a.buf ? msg : "out of memory");
 		goto done_bad;
 	}
-	ret = xs_read_fd_ex(fd, assemble_record, &a, NULL, &fmt, digest, &interrupted, msg,
+	ret = xs_read_fd_ex(fd, assemble_record, &a, NULL, &fmt, digest, &tool_interrupted, msg,
 			    sizeof(msg));
 	close(fd);
 	if (ret == 0)
@@ -188,12 +188,12 @@ static const char *verify_point_device(const struct point *p, const struct point
 			 strerror(-ret));
 		goto done_bad;
 	}
-	if (!hex_is(digest, d->stream_xxh128)) {
+	if (!chainio_hex_is(digest, d->stream_xxh128)) {
 		snprintf(problem, plen, "%s: digest differs from its manifest's stream_xxh128",
 			 d->file);
 		goto done_bad;
 	}
-	if (compression_check(fmt, d->compression, msg, sizeof(msg))) {
+	if (verify_compression_check(fmt, d->compression, msg, sizeof(msg))) {
 		snprintf(problem, plen, "%s: %s", d->file, msg);
 		goto done_bad;
 	}
@@ -204,7 +204,7 @@ static const char *verify_point_device(const struct point *p, const struct point
 	if (!p->incremental) {
 		struct ubdk_header h;
 
-		if (cow_head_check(a.head, a.headlen, d->file, d, &h, msg, sizeof(msg))) {
+		if (verify_cow_head_check(a.head, a.headlen, d->file, d, &h, msg, sizeof(msg))) {
 			snprintf(problem, plen, "%s: %s", d->file, msg);
 			goto done_bad;
 		}
@@ -310,7 +310,7 @@ const char *chain_point_problem(const char *chaindir, const char *name, char *ms
 		const char *pr = verify_point_device(&p, have_parent ? &parent : NULL, &p.m.dev[i],
 						     problem, sizeof(problem));
 
-		if (interrupted)
+		if (tool_interrupted)
 			break;
 		if (pr) {
 			snprintf(msg, len, "%s", pr);
@@ -343,7 +343,7 @@ static int verify_one(const char *chaindir, const char *name, bool print, const 
 	return nbad;
 }
 
-bool is_chain_dir(const char *dir)
+bool chain_is_dir(const char *dir)
 {
 	struct chain_list l;
 	char path[PATH_MAX + 32];
@@ -403,13 +403,13 @@ int chain_verify(const struct options *o, const char *dir)
 		char msg[600];
 		int n;
 
-		split_point_path(dir, chaindir, sizeof(chaindir), name, sizeof(name));
+		chainio_split_point_path(dir, chaindir, sizeof(chaindir), name, sizeof(name));
 		if (!chain_path(chaindir, name, pts, MAX_CHAIN, &n, msg, sizeof(msg))) {
 			cli_error("%s: missing or damaged link: %s", quote_name(dir), msg);
 			json_decref(list);
 			return EXIT_FAILED;
 		}
-		for (int k = 0; k < n && !interrupted; k++)
+		for (int k = 0; k < n && !tool_interrupted; k++)
 			bad += verify_one(chaindir, pts[k].name, true, o, list);
 		for (int k = 0; k < n; k++)
 			point_free(&pts[k]);
@@ -422,16 +422,16 @@ int chain_verify(const struct options *o, const char *dir)
 			json_decref(list);
 			return EXIT_FAILED;
 		}
-		for (int k = 0; k < l.n && !interrupted; k++)
+		for (int k = 0; k < l.n && !tool_interrupted; k++)
 			bad += verify_one(dir, l.name[k], true, o, list);
 		chain_list_free(&l);
 	}
-	if (interrupted) {
+	if (tool_interrupted) {
 		json_decref(list);
 		return EXIT_INTERRUPTED;
 	}
 	if (o->json)
-		json_print(json_pack("{s:o, s:b}", "verified", list, "ok", !bad));
+		manifest_json_print(json_pack("{s:o, s:b}", "verified", list, "ok", !bad));
 	else
 		json_decref(list);
 	return bad ? EXIT_FAILED : 0;

@@ -143,16 +143,16 @@ static int export_file(const struct manifest_device *dv, const char *path,
 	e->h.chunk_size = XS_CHUNK_SIZE;
 	e->h.file_size = dv->cow_bytes;
 	if (dv->format && !strcmp(dv->format, "ubdx")) {
-		ret = xs_read_fd_ex(fd, export_record, e, NULL, NULL, digest, &interrupted, msg,
+		ret = xs_read_fd_ex(fd, export_record, e, NULL, NULL, digest, &tool_interrupted, msg,
 				    msglen);
 		if (e->sa_open)
 			sums_at_finish(&e->sa);
 	} else {
 		fmt = pack_detect(fd);
 		if (fmt < 0)
-			ret = pack_stream_fd(fd, (uint64_t)st.st_size, export_unit, e, &interrupted);
+			ret = pack_stream_fd(fd, (uint64_t)st.st_size, export_unit, e, &tool_interrupted);
 		else
-			ret = pack_decompress(fd, fmt, export_unit, e, NULL, &interrupted, msg,
+			ret = pack_decompress(fd, fmt, export_unit, e, NULL, &tool_interrupted, msg,
 					      msglen);
 		if (e->bad_cow)
 			snprintf(msg, msglen, "not a COW file");

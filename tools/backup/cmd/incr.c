@@ -194,7 +194,7 @@ static int start_scan(struct device *d, int dst)
 	ret = scan_init(&d->scan, &d->grid, &d->ptab, d->src, d->cow, dst, d->file);
 	if (ret < 0)
 		return scan_error(&d->scan, ret);
-	d->scan.intr = &interrupted;
+	d->scan.intr = &tool_interrupted;
 	d->scanning = true;
 	return 0;
 }
@@ -212,7 +212,7 @@ static const struct changes *device_changes(struct backup *b, struct device *d)
 
 int chain_precopy(struct backup *b)
 {
-	double t0 = now();
+	double t0 = tool_now();
 
 	for (int i = 0; i < b->ndev; i++) {
 		struct device *d = &b->dev[i];
@@ -230,7 +230,7 @@ int chain_precopy(struct backup *b)
 		if (ret < 0)
 			return scan_error(&d->scan, ret);
 	}
-	b->t_precopy = now() - t0;
+	b->t_precopy = tool_now() - t0;
 	return 0;
 }
 
@@ -304,12 +304,12 @@ static int write_device(struct backup *b, struct device *d)
 			  strerror(-ret));
 		return ret == -ENOSPC || ret == -EDQUOT || ret == -EFBIG ? EXIT_DEST : EXIT_FAILED;
 	}
-	return write_table(b, d);
+	return backup_write_table(b, d);
 }
 
 int finish_chain(struct backup *b)
 {
-	double t0 = now();
+	double t0 = tool_now();
 
 	for (int i = 0; i < b->ndev; i++) {
 		int st = write_device(b, &b->dev[i]);
@@ -319,7 +319,7 @@ int finish_chain(struct backup *b)
 		/* The scratch copy is not part of the point. */
 		afile_discard(&b->dev[i].af);
 	}
-	b->t_compress = now() - t0;
+	b->t_compress = tool_now() - t0;
 	/*
 	 * The record's checkpoint follows the point (kernel_cbt.h): a chain's only
 	 * (a plain compressed backup is written here too, and is nobody's parent).

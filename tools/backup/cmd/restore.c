@@ -124,11 +124,11 @@ static int restore_record(void *ctx, const struct xs_header *h, uint64_t off, ui
 	}
 	if (!data) {
 		/* Over the new, empty file a ZERO record changes nothing. */
-		return r->started == 1 ? 0 : punch_zero(r->out.fd, off, len);
+		return r->started == 1 ? 0 : chainio_punch_zero(r->out.fd, off, len);
 	}
 	if (r->sa_open)
 		sums_at_data(&r->sa, off, data, (size_t)len);
-	ret = write_all(r->out.fd, data, (size_t)len, (off_t)off);
+	ret = stream_write_all(r->out.fd, data, (size_t)len, (off_t)off);
 	r->out.written += len;
 	return ret;
 }
@@ -168,7 +168,7 @@ static int restore_raw(int fd, struct restore_ctx *rc, uint64_t *total, char *ms
 	for (;;) {
 		ssize_t got;
 
-		if (interrupted) {
+		if (tool_interrupted) {
 			ret = -EINTR;
 			break;
 		}
@@ -217,7 +217,7 @@ static int restore_copy(int fd, const struct stat *st, struct restore_ctx *rc, u
 		return -errno;
 	extent_iter_init(&it, fd, 0, (uint64_t)st->st_size);
 	while ((ret = extent_next(&it, &off, &len)) > 0) {
-		if (interrupted) {
+		if (tool_interrupted) {
 			ret = -EINTR;
 			break;
 		}
@@ -390,10 +390,10 @@ static int restore_point_dir(const struct options *o)
 	manifest_free(&m);
 	file_o.input = path;
 	file_o.ndevices = 0;
-	return restore(&file_o);
+	return restore_run(&file_o);
 }
 
-int restore(const struct options *o)
+int restore_run(const struct options *o)
 {
 	char out[PATH_MAX], dir[PATH_MAX], msg[300] = "", what[200] = "";
 	const char *base = strrchr(o->input, '/'), *checked = NULL;
@@ -406,7 +406,7 @@ int restore(const struct options *o)
 	uint64_t total = 0;
 	int fd, fmt, ret, dirfd;
 	char digest_hex[33] = "", point_hex[33] = "";
-	double t0 = now();
+	double t0 = tool_now();
 
 	base = base ? base + 1 : o->input;
 	if (!from_stdin && stat(o->input, &st) == 0 && S_ISDIR(st.st_mode))
@@ -418,7 +418,7 @@ int restore(const struct options *o)
 	}
 	/* A stream of a chain point: the streams from its full point down. */
 	afile_dir_of(o->input, dir, sizeof(dir));
-	if (!from_stdin && is_chain_dir(dir))
+	if (!from_stdin && chain_is_dir(dir))
 		return chain_restore(o);
 	fd = from_stdin ? 0 : input_open(o->input, &st);
 	if (fd < 0) {
@@ -475,7 +475,7 @@ int restore(const struct options *o)
 	} else if (fmt < 0) {
 		ret = restore_raw(fd, &rc, &total, msg, sizeof(msg));
 	} else {
-		ret = pack_decompress(fd, fmt, restore_unit, &rc, &total, &interrupted, msg,
+		ret = pack_decompress(fd, fmt, restore_unit, &rc, &total, &tool_interrupted, msg,
 				      sizeof(msg));
 	}
 	if (!from_stdin)
@@ -558,7 +558,7 @@ int restore(const struct options *o)
 			snprintf(what, sizeof(what), "point %s, stream digest checked", point_hex);
 	}
 	if (o->json)
-		json_print(json_pack("{s:o, s:o, s:s, s:s, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:I, "
+		manifest_json_print(json_pack("{s:o, s:o, s:s, s:s, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:I, "
 				     "s:b, s:f}", "input", quote_json_string(o->input),
 				     "output", quote_json_string(out),
 				     "format", rc.mode == MODE_STREAM ? "ubdx" : "cow",
@@ -571,7 +571,7 @@ int restore(const struct options *o)
 				     "streams", (json_int_t)(rc.mode == MODE_STREAM ?
 							     (rc.multi ? rc.xp.streams : 1) : 0),
 				     "checked", checked != NULL, "seconds",
-				     json_round(now() - t0, 1000)));
+				     manifest_json_round(tool_now() - t0, 1000)));
 	if (!o->quiet)
 		fprintf(stderr, "%s: restored %s to %s (%.1f MiB, %.1f MiB of data), %s\n",
 			cli_prog, from_stdin ? "stdin" : quote_name(o->input), quote_name(out),

@@ -6,6 +6,6 @@
 #include "tool.h"
 
 /* o->input to o->output (default: the input without its suffix); 0 or an exit status. */
-int restore(const struct options *o);
+int restore_run(const struct options *o);
 
 #endif

@@ -114,9 +114,9 @@ static int verify_by_table(const char *dir, int fd, const struct stat *st,
 
 		ret = tb_init(&x.tb, &want.g, want.point, &got);
 		if (ret == 0)
-			ret = xs_read_fd_ex(fd, verify_record, &x, NULL, &fmt, digest, &interrupted,
+			ret = xs_read_fd_ex(fd, verify_record, &x, NULL, &fmt, digest, &tool_interrupted,
 					    msg, sizeof(msg));
-		if (ret == 0 && compression_check(fmt, dv->compression, x.msg, sizeof(x.msg)))
+		if (ret == 0 && verify_compression_check(fmt, dv->compression, x.msg, sizeof(x.msg)))
 			ret = -EBADMSG;
 		if (ret == 0)
 			ret = tb_finish(&x.tb);
@@ -158,7 +158,7 @@ static int verify_by_table(const char *dir, int fd, const struct stat *st,
 	return ret;
 }
 
-const char *cow_head_check(const uint8_t *head, size_t len, const char *name,
+const char *verify_cow_head_check(const uint8_t *head, size_t len, const char *name,
 			   const struct manifest_device *dv, struct ubdk_header *h, char *problem,
 			   size_t plen)
 {
@@ -177,7 +177,7 @@ const char *cow_head_check(const uint8_t *head, size_t len, const char *name,
 	return problem;
 }
 
-const char *compression_check(int fmt, const char *compression, char *problem, size_t plen)
+const char *verify_compression_check(int fmt, const char *compression, char *problem, size_t plen)
 {
 	char q[64];
 
@@ -232,11 +232,11 @@ static const char *verify_device(const char *dir, const struct manifest *m,
 		sums_init(&v.sums);
 		if (fmt == PACK_NONE) {
 			ret = pack_stream_fd(fd, (uint64_t)st.st_size, verify_unit, &v,
-					     &interrupted);
+					     &tool_interrupted);
 			total = (uint64_t)st.st_size;
 			msg[0] = '\0';
 		} else {
-			ret = pack_decompress(fd, fmt, verify_unit, &v, &total, &interrupted, msg,
+			ret = pack_decompress(fd, fmt, verify_unit, &v, &total, &tool_interrupted, msg,
 					      sizeof(msg));
 		}
 		close(fd);
@@ -256,12 +256,12 @@ static const char *verify_device(const char *dir, const struct manifest *m,
 			return problem;
 		}
 	}
-	if (cow_head_check(v.head, v.headlen, file, dv, &h, problem, sizeof(problem)))
+	if (verify_cow_head_check(v.head, v.headlen, file, dv, &h, problem, sizeof(problem)))
 		return problem;
 	/* Bootable as it is: the backing file must still match the header. */
 	if (ubdk_backing_check(&h, h.backing, &chk, &err) < 0) {
 		snprintf(problem, sizeof(problem), "the backing file changed: %s",
-			 lib_msg(&err, h.backing));
+			 tool_lib_msg(&err, h.backing));
 		return problem;
 	}
 	return NULL;
@@ -281,7 +281,7 @@ int verify_dir(const struct options *o, const char *dir, bool print)
 		const char *file = m.dev[i].file;
 		const char *problem = verify_device(dir, &m, &m.dev[i]);
 
-		if (interrupted) {
+		if (tool_interrupted) {
 			manifest_free(&m);
 			json_decref(list);
 			return EXIT_INTERRUPTED;
@@ -301,7 +301,7 @@ int verify_dir(const struct options *o, const char *dir, bool print)
 						      json_null()));
 	}
 	manifest_free(&m);
-	if (print && o->json && json_print(json_pack("{s:o, s:b}", "verified", list, "ok", !bad)) < 0)
+	if (print && o->json && manifest_json_print(json_pack("{s:o, s:b}", "verified", list, "ok", !bad)) < 0)
 		bad++;
 	else if (!(print && o->json))
 		json_decref(list);

@@ -23,10 +23,10 @@ int verify_dir(const struct options *o, const char *dir, bool print);
  * manifest's entry (size, backing file, its mtime): NULL, or the problem
  * in problem.
  */
-const char *cow_head_check(const uint8_t *head, size_t len, const char *name,
+const char *verify_cow_head_check(const uint8_t *head, size_t len, const char *name,
 			   const struct manifest_device *dv, struct ubdk_header *h, char *problem,
 			   size_t plen);
 /* A stream read as format fmt against the manifest's compression: NULL, or the problem. */
-const char *compression_check(int fmt, const char *compression, char *problem, size_t plen);
+const char *verify_compression_check(int fmt, const char *compression, char *problem, size_t plen);
 
 #endif

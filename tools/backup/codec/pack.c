@@ -28,7 +28,7 @@ struct packer {
 
 static int out_flush(struct packer *p)
 {
-	int ret = write_all(p->fd, p->out, p->outn, -1);
+	int ret = stream_write_all(p->fd, p->out, p->outn, -1);
 
 	p->outn = 0;
 	return ret;
@@ -45,7 +45,7 @@ static int out_put(struct packer *p, const void *data, size_t n)
 	}
 	if (n > OUTBUF) {
 		p->bytes += n;
-		return write_all(p->fd, data, n, -1);
+		return stream_write_all(p->fd, data, n, -1);
 	}
 	memcpy(p->out + p->outn, data, n);
 	p->outn += n;

@@ -129,10 +129,10 @@ void manifest_init(struct manifest *m)
 /* Rounded as the manifest shows it, so the binary fraction shows no tail. */
 static json_t *ms(double v, double scale)
 {
-	return json_real(json_round(v, scale));
+	return json_real(manifest_json_round(v, scale));
 }
 
-double json_round(double v, double scale)
+double manifest_json_round(double v, double scale)
 {
 	/* Times are not negative: no libm for this. */
 	return v > 0 ? (double)(long long)(v * scale + 0.5) / scale : 0;
@@ -238,7 +238,7 @@ char *manifest_text(const struct manifest *m, size_t *len)
 	return buf;
 }
 
-int json_print(json_t *j)
+int manifest_json_print(json_t *j)
 {
 	int ret = j && json_dumpf(j, stdout, DUMP_FLAGS) == 0 ? 0 : -ENOMEM;
 
@@ -373,7 +373,7 @@ const struct manifest_device *manifest_pick_device(const struct manifest *m, con
 	for (size_t i = 0; i < m->ndev; i++) {
 		const char *name = m->dev[i].device;
 
-		if (want ? name && parse_unit(name) >= 0 && parse_unit(name) == parse_unit(want) :
+		if (want ? name && tool_parse_unit(name) >= 0 && tool_parse_unit(name) == tool_parse_unit(want) :
 		    m->ndev == 1)
 			dv = &m->dev[i];
 	}

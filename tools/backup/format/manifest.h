@@ -65,8 +65,8 @@ const struct manifest_device *manifest_pick_device(const struct manifest *m, con
 						   const char *want);
 
 /* A time (ms or s, not negative) rounded to 1/scale, for json_real(). */
-double json_round(double v, double scale);
+double manifest_json_round(double v, double scale);
 /* Print j as one line of JSON on stdout; 0 or -errno. */
-int json_print(json_t *j);
+int manifest_json_print(json_t *j);
 
 #endif

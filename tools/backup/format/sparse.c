@@ -27,7 +27,7 @@ int sparse_unit(void *ctx, const uint8_t *data, size_t len)
 		while (i < len && !unit_is_zero(data + i, len - i < BLK ? len - i : BLK))
 			i += BLK;
 		end = i < len ? i : len;
-		ret = write_all(s->fd, data + start, end - start, (off_t)(s->off + start));
+		ret = stream_write_all(s->fd, data + start, end - start, (off_t)(s->off + start));
 		if (ret < 0)
 			return ret;
 		s->written += end - start;

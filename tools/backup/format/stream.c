@@ -164,7 +164,7 @@ int asm_flush(struct assembler *a)
 	return a->n > 0 ? asm_emit(a) : 0;
 }
 
-int write_all(int fd, const uint8_t *p, size_t n, off_t off)
+int stream_write_all(int fd, const uint8_t *p, size_t n, off_t off)
 {
 	while (n > 0) {
 		ssize_t w = off < 0 ? write(fd, p, n) : pwrite(fd, p, n, off);

@@ -76,6 +76,6 @@ static inline uint32_t get_le32(const uint8_t *p)
  * All n bytes, at off (pwrite) or, off -1, where fd is (write); -errno, or
  * -ENOSPC if nothing could be written.
  */
-int write_all(int fd, const uint8_t *p, size_t n, off_t off);
+int stream_write_all(int fd, const uint8_t *p, size_t n, off_t off);
 
 #endif

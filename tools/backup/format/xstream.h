@@ -85,7 +85,7 @@ int xs_writer_finish(struct xs_writer *w, uint64_t *bytes_out, uint8_t digest[16
 /* NULL is fine. */
 void xs_writer_free(struct xs_writer *w);
 
-/* A unit_fn writing to the file descriptor in *(int *)ctx (write_all). */
+/* A unit_fn writing to the file descriptor in *(int *)ctx (stream_write_all). */
 int xs_fd_sink(void *ctx, const uint8_t *data, size_t len);
 
 /* --- reader -------------------------------------------------------------- */

@@ -15,7 +15,7 @@
 
 int xs_fd_sink(void *ctx, const uint8_t *data, size_t len)
 {
-	return write_all(*(int *)ctx, data, len, -1);
+	return stream_write_all(*(int *)ctx, data, len, -1);
 }
 
 /* Raw bytes from fd, the first n already read into first. */

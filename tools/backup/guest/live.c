@@ -44,7 +44,7 @@ static void stall_hook(void)
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd >= 0)
 		close(fd);
-	for (int i = 0; i < 12000 && !interrupted && access(path, F_OK) == 0; i++)
+	for (int i = 0; i < 12000 && !tool_interrupted && access(path, F_OK) == 0; i++)
 		usleep(10000);
 }
 
@@ -84,7 +84,7 @@ static int command(struct backup *b, const char *cmd, struct mc_reply *r)
 /* Ask the guest about ubdN; 1 if not configured (and not required). */
 static int query_device(struct backup *b, int unit, bool required)
 {
-	struct device *d = device_new(b, unit);
+	struct device *d = backup_device_new(b, unit);
 	struct mc_reply r;
 	char cmd[32], *comma;
 	int ret, st;
@@ -118,7 +118,7 @@ static int query_device(struct backup *b, int unit, bool required)
 		return EXIT_DEVICE;
 	}
 	mc_reply_free(&r);
-	st = open_source(d);
+	st = backup_open_source(d);
 	if (st)
 		return st;
 	ret = guest_has_open(&b->g, d->cow, d->st.st_dev, d->st.st_ino);
@@ -127,7 +127,7 @@ static int query_device(struct backup *b, int unit, bool required)
 			  "replaced?)", d->name, quote_name(d->cow));
 		return EXIT_DEVICE;
 	}
-	st = read_header(d, "the device has no COW file");
+	st = backup_read_header(d, "the device has no COW file");
 	if (st)
 		return st;
 	b->ndev++;
@@ -141,7 +141,7 @@ static int find_devices(struct backup *b)
 
 	if (o->ndevices) {
 		for (int i = 0; i < o->ndevices; i++) {
-			int unit = parse_unit(o->devices[i]);
+			int unit = tool_parse_unit(o->devices[i]);
 
 			for (int j = 0; j < b->ndev; j++)
 				if (b->dev[j].unit == unit)
@@ -199,7 +199,7 @@ static int meminfo(struct backup *b, long long *dirty, long long *wb)
 static int sync_guest(struct backup *b)
 {
 	const struct options *o = b->o;
-	double t0 = now(), deadline = t0 + o->sync_timeout_ms / 1000.0;
+	double t0 = tool_now(), deadline = t0 + o->sync_timeout_ms / 1000.0;
 	long long dirty, wb, before;
 	struct mc_reply r;
 	int ret, st;
@@ -218,7 +218,7 @@ static int sync_guest(struct backup *b)
 	mc_reply_free(&r);
 	for (;;) {
 		usleep(20000);
-		if (interrupted)
+		if (tool_interrupted)
 			return EXIT_INTERRUPTED;
 		st = meminfo(b, &dirty, &wb);
 		if (st)
@@ -235,7 +235,7 @@ static int sync_guest(struct backup *b)
 			b->drained = true;
 			break;
 		}
-		if (now() > deadline) {
+		if (tool_now() > deadline) {
 			if (!o->quiet)
 				cli_error("%s: warning: the guest still had %lld kB dirty "
 					  "after %g s of syncing; the backup is "
@@ -244,13 +244,13 @@ static int sync_guest(struct backup *b)
 			break;
 		}
 	}
-	b->t_sync = now() - t0;
+	b->t_sync = tool_now() - t0;
 	return 0;
 }
 
 /* --- the copy ----------------------------------------------------------- */
 
-/* After try_reflink(): the tracer if it can start, else compare. */
+/* After backup_try_reflink(): the tracer if it can start, else compare. */
 static int choose_method(struct backup *b)
 {
 	struct iotrack_file files[MAX_DEV];
@@ -291,8 +291,8 @@ static int choose_method(struct backup *b)
 static int precopy(struct backup *b)
 {
 	/* No writeback here: it would hold the copy to the disk's speed. */
-	struct snap_ctx c = { .intr = &interrupted };
-	double t0 = now();
+	struct snap_ctx c = { .intr = &tool_interrupted };
+	double t0 = tool_now();
 	int ret;
 
 	if (b->method == M_REFLINK || b->method == M_COPY)
@@ -302,12 +302,12 @@ static int precopy(struct backup *b)
 	for (int i = 0; i < b->ndev; i++) {
 		struct snap_file f;
 
-		snap_of(&b->dev[i], &f);
+		backup_snap_of(&b->dev[i], &f);
 		ret = snap_copy(&f, &c);
 		if (ret < 0)
-			return dest_error(&c, ret);
+			return backup_dest_error(&c, ret);
 	}
-	b->t_precopy = now() - t0;
+	b->t_precopy = tool_now() - t0;
 	return 0;
 }
 
@@ -329,7 +329,7 @@ static int catch_up(struct backup *b, struct snap_ctx *c, uint64_t *dirty_bytes)
 		for (uint64_t w = 0; w < (nb + 63) / 64; w++)
 			n += (uint64_t)__builtin_popcountll(bits[w]);
 		*dirty_bytes += n * IOTRACK_BLOCK;
-		snap_of(&b->dev[i], &f);
+		backup_snap_of(&b->dev[i], &f);
 		if (b->has_parent) {
 			/* The chunks holding those blocks, hashed again. */
 			ret = chain_rescan(b, i, bits, nb, IOTRACK_BLOCK, c->msg, sizeof(c->msg));
@@ -349,7 +349,7 @@ static int catch_up(struct backup *b, struct snap_ctx *c, uint64_t *dirty_bytes)
 
 static int catch_up_running(struct backup *b)
 {
-	struct snap_ctx c = { .intr = &interrupted };
+	struct snap_ctx c = { .intr = &tool_interrupted };
 	uint64_t dirty;
 	int ret;
 
@@ -363,7 +363,7 @@ static int catch_up_running(struct backup *b)
 			return 0;
 		ret = catch_up(b, &c, &dirty);
 		if (ret < 0)
-			return dest_error(&c, ret);
+			return backup_dest_error(&c, ret);
 		if (dirty <= (8U << 20))
 			break;
 	}
@@ -406,7 +406,7 @@ static int paused_copy(struct backup *b, struct snap_ctx *c)
 		struct snap_file f;
 		uint64_t before = c->written;
 
-		snap_of(&b->dev[i], &f);
+		backup_snap_of(&b->dev[i], &f);
 		stall_hook();
 		switch (b->method) {
 		case M_REFLINK:
@@ -442,7 +442,7 @@ static int resume_guest(struct backup *b)
 	b->mc.interrupt = NULL;
 	for (int attempt = 0; attempt < 3 && ret == -ETIMEDOUT; attempt++)
 		ret = command(b, "go", &r);
-	b->mc.interrupt = &interrupted;
+	b->mc.interrupt = &tool_interrupted;
 	if (ret == 0) {
 		mc_reply_free(&r);
 		watchdog_release(&b->wd);
@@ -462,13 +462,13 @@ static int resume_guest(struct backup *b)
 static int pause_and_copy(struct backup *b)
 {
 	bool paused = false, already = false, gone = false, stop_lost = false;
-	struct snap_ctx c = { .intr = &interrupted, .tick = tick, .arg = &paused };
+	struct snap_ctx c = { .intr = &tool_interrupted, .tick = tick, .arg = &paused };
 	struct mc_reply r;
 	double t0;
 	int ret, status = 0;
 
-	t0 = now();
-	utc_now(b->created, sizeof(b->created));
+	t0 = tool_now();
+	backup_utc_now(b->created, sizeof(b->created));
 	ret = command(b, "stop", &r);
 	if (ret == 0) {
 		if (r.err && strstr(r.text, "Already stopped")) {
@@ -497,7 +497,7 @@ static int pause_and_copy(struct backup *b)
 	}
 	if (status == 0) {
 		paused = true;
-		ret = guest_wait_io_idle(&b->g, 10000, &interrupted, &b->io_idle);
+		ret = guest_wait_io_idle(&b->g, 10000, &tool_interrupted, &b->io_idle);
 		if (ret == -ESRCH) {
 			cli_error("%s: the guest exited during the backup", quote_name(b->g.umid));
 			status = EXIT_GUEST;
@@ -516,12 +516,12 @@ static int pause_and_copy(struct backup *b)
 		ret = track_final(b, c.msg, sizeof(c.msg));
 		if (ret < 0)
 			status = ret == -EINTR ? EXIT_INTERRUPTED : ret == -EIO ? EXIT_GUEST :
-				 dest_error(&c, ret);
+				 backup_dest_error(&c, ret);
 	}
 	if (status == 0) {
 		ret = paused_copy(b, &c);
 		if (ret < 0)
-			status = dest_error(&c, ret);
+			status = backup_dest_error(&c, ret);
 	}
 	if (already || gone) {
 		watchdog_release(&b->wd);
@@ -530,7 +530,7 @@ static int pause_and_copy(struct backup *b)
 	}
 	/* Whatever happened: resume.  (`go` on a running guest is harmless.) */
 	ret = resume_guest(b);
-	b->pause_ms = (now() - t0) * 1000.0;
+	b->pause_ms = (tool_now() - t0) * 1000.0;
 	if (ret == 0 && !stop_lost)
 		return status;
 	/* Interrupted: main() reports the signal and b->after in one line. */
@@ -576,7 +576,7 @@ int backup_live(struct backup *b)
 				  mc_strerror(ret));
 		return EXIT_GUEST;
 	}
-	b->mc.interrupt = &interrupted;
+	b->mc.interrupt = &tool_interrupted;
 	ret = command(b, "version", &r);
 	if (ret < 0)
 		return guest_error(b, ret, "version");
@@ -585,7 +585,7 @@ int backup_live(struct backup *b)
 	st = find_devices(b);
 	if (st)
 		return st;
-	st = prepare_dest(b);
+	st = backup_prepare_dest(b);
 	if (st)
 		return st;
 	/* Before any thread: the watchdog is a forked process. */
@@ -594,13 +594,13 @@ int backup_live(struct backup *b)
 		cli_error("cannot start the watchdog: %s", strerror(-ret));
 		return EXIT_FAILED;
 	}
-	st = try_reflink(b);
+	st = backup_try_reflink(b);
 	if (st == 0)
 		st = track_start(b);
 	if (st == 0)
 		st = choose_method(b);
 	if (st == 0)
-		st = check_space(b);
+		st = backup_check_space(b);
 	if (st == 0)
 		st = precopy(b);
 	if (st == 0)
@@ -618,9 +618,9 @@ int backup_live(struct backup *b)
 		iotrack_stop(b->track);
 		b->track = NULL;
 	}
-	if (st == 0 && interrupted)
+	if (st == 0 && tool_interrupted)
 		st = EXIT_INTERRUPTED;
 	if (st == 0)
-		st = finish(b);
+		st = backup_finish(b);
 	return st;
 }
