@@ -9,7 +9,7 @@ BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c \
 	format/sums.c format/sparse.c \
 	codec/pack.c codec/unpack.c codec/lz4_splice.c \
 	guest/mconsole.c guest/guest.c guest/watchdog.c guest/snap.c guest/live.c \
-	changes/kernel_cbt.c changes/io_tracer.c \
+	changes/kernel_cbt.c changes/io_tracer.c changes/io_tracer_source.c changes/compare.c \
 	chain/chain.c chain/point.c chain/chainio.c \
 	cmd/backup.c cmd/incr.c cmd/restore.c cmd/chainrestore.c cmd/verify.c cmd/chainverify.c \
 	cmd/export.c cmd/chainprune.c)

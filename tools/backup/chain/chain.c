@@ -16,8 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *const changes_names[2] = { "tracking", "comparison" };
-
 /* --- the chain directory ---------------------------------------------------- */
 
 bool point_name_ok(const char *s)

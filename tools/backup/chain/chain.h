@@ -2,13 +2,9 @@
 /*
  * chain.h - chains of backup points (docs/backup-format.md, "Chains"): a
  * chain directory holds one subdirectory per point, named by its creation
- * time; a full point, then incrementals each naming its parent.
- *
- * What changed since the parent comes from one interface with two sources
- * (struct changes): the guest kernel's changed-block tracking, when the
- * kernel has it and it is consistent, or a comparison of the COW's data
- * with the parent's chunk table.  Either way every candidate chunk is read
- * and hashed, and only those that differ from the parent are stored.
+ * time; a full point, then incrementals each naming its parent.  And the
+ * scan of a COW against the parent's chunk table, over the candidate
+ * chunks a change source (changes/changes.h) names.
  */
 #ifndef UBDK_CHAIN_H
 #define UBDK_CHAIN_H
@@ -19,6 +15,7 @@
 
 #include "format/chunks.h"
 #include "format/manifest.h"
+#include "changes/changes.h"
 
 #define POINT_NAME_LEN 20               /* YYYYMMDDTHHMMSS.mmmZ */
 #define MAX_POINTS 4096
@@ -69,25 +66,6 @@ const struct manifest_device *point_device(const struct point *p, const char *de
  */
 bool chain_path(const char *chaindir, const char *name, struct point *out, int max, int *n,
 		char *msg, size_t msglen);
-
-/* --- what changed ---------------------------------------------------------- */
-
-enum changes_kind { CHANGES_TRACKING, CHANGES_COMPARISON };
-extern const char *const changes_names[2];
-
-/*
- * The chunks an incremental must look at, for one device: `all` (the
- * comparison source: every chunk the COW has data in, and every chunk the
- * parent had), or the chunks set in `bits` (a tracking source: only these
- * can differ).  Either way each one is read and hashed, and stored only if
- * it differs from the parent.
- */
-struct changes {
-	enum changes_kind kind;
-	bool all;
-	uint64_t *bits;                 /* kind == CHANGES_TRACKING: per chunk */
-	char note[256];                 /* why this source */
-};
 
 /*
  * The chunk-by-chunk comparison of a source file (a COW, or a copy of one)

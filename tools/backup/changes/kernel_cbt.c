@@ -39,17 +39,6 @@ static void note(struct backup *b, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Back to the comparison source (the note says why). */
-static void compare_all(struct backup *b)
-{
-	b->changes.kind = CHANGES_COMPARISON;
-	b->changes.all = true;
-	for (int i = 0; i < b->ndev; i++) {
-		free(b->dev[i].cbt_bits);
-		b->dev[i].cbt_bits = NULL;
-	}
-}
-
 /* What an inconsistent state means, for the note. */
 static const char *reason_text(uint32_t reason)
 {
@@ -322,7 +311,7 @@ static bool grid_of(struct device *d, char *why, size_t len)
 	return true;
 }
 
-int track_start(struct backup *b)
+static int track_start(struct backup *b)
 {
 	char why[sizeof(b->changes.note)] = "", name[64];
 	bool all = true;
@@ -357,7 +346,7 @@ int track_start(struct backup *b)
 
 		if (!grid_of(d, why, sizeof(why))) {
 			note(b, "%s", why);
-			compare_all(b);
+			changes_compare_all(b);
 			return 0;
 		}
 		ret = checkpoint(b, d, name, false, true, &d->cbt_bits, why, sizeof(why));
@@ -365,7 +354,7 @@ int track_start(struct backup *b)
 			return -ret;
 		if (ret == 0) {
 			note(b, "%s", why);
-			compare_all(b);
+			changes_compare_all(b);
 			return 0;
 		}
 	}
@@ -390,7 +379,7 @@ static int rescan(struct device *d, const uint64_t *bits, char *msg, size_t len)
 	return ret;
 }
 
-int track_round(struct backup *b)
+static int kernel_cbt_next(struct backup *b)
 {
 	char name[64], why[300];
 	int ret;
@@ -415,7 +404,7 @@ int track_round(struct backup *b)
 			 */
 			free(bits);
 			note(b, "tracking lost during the backup: %s", why);
-			compare_all(b);
+			changes_compare_all(b);
 			return 0;
 		}
 		ret = rescan(d, bits, why, sizeof(why));
@@ -431,7 +420,7 @@ int track_round(struct backup *b)
 	return 0;
 }
 
-int track_final(struct backup *b, char *msg, size_t msglen)
+int kernel_cbt_pause(struct backup *b, char *msg, size_t msglen)
 {
 	bool tracking = b->has_parent && b->changes.kind == CHANGES_TRACKING;
 	char why[300];
@@ -456,17 +445,10 @@ int track_final(struct backup *b, char *msg, size_t msglen)
 		}
 		if (ret == 0 && tracking) {
 			free(bits);
+			/* The comparison source's finish reads every chunk, while stopped. */
 			note(b, "tracking lost at the pause: %s", why);
-			compare_all(b);
+			changes_compare_all(b);
 			tracking = false;
-			/* Every chunk of every device, while stopped. */
-			for (int j = 0; j < b->ndev; j++) {
-				ret = scan_changes(&b->dev[j].scan, &b->changes);
-				if (ret < 0) {
-					snprintf(msg, msglen, "%s", b->dev[j].scan.msg);
-					return ret;
-				}
-			}
 			continue;
 		}
 		if (ret == 0) {
@@ -545,7 +527,7 @@ static bool same_cow(const struct device *d, const struct ubdk_cbt_info *in)
 	       in->id.backing_size == d->hdr.size && in->id.backing_mtime == d->hdr.mtime;
 }
 
-void track_offline(struct backup *b)
+static void track_offline(struct backup *b)
 {
 	char why[300], path[PATH_MAX + 8];
 
@@ -588,10 +570,10 @@ void track_offline(struct backup *b)
 	return;
 compare:
 	note(b, "%s", why);
-	compare_all(b);
+	changes_compare_all(b);
 }
 
-void track_offline_advance(struct backup *b)
+void kernel_cbt_advance(struct backup *b)
 {
 	for (int i = 0; i < b->ndev; i++) {
 		struct device *d = &b->dev[i];
@@ -629,3 +611,32 @@ void track_offline_advance(struct backup *b)
 				  d->name, err.msg);
 	}
 }
+
+static int kernel_cbt_begin(struct backup *b, bool *serves, char *why, size_t whylen)
+{
+	int st = 0;
+
+	(void)why;
+	(void)whylen;
+	/* The reason it does not serve is the manifest's changes_note. */
+	if (b->live)
+		st = track_start(b);
+	else if (b->has_parent)
+		track_offline(b);
+	*serves = b->has_parent && b->changes.kind == CHANGES_TRACKING;
+	return st;
+}
+
+/* The pause's checkpoint (kernel_cbt_pause) rescanned all it needs. */
+static int kernel_cbt_finish(struct backup *b, struct snap_ctx *c)
+{
+	(void)b;
+	(void)c;
+	return 0;
+}
+
+const struct change_source changes_kernel_cbt = {
+	.begin = kernel_cbt_begin,
+	.next = kernel_cbt_next,
+	.finish = kernel_cbt_finish,
+};

@@ -16,43 +16,37 @@
  * the COW, busy) makes the comparison source the one used, with the reason
  * in b->changes.note.
  */
-#ifndef UBDK_TRACK_H
-#define UBDK_TRACK_H
+#ifndef UBDK_KERNEL_CBT_H
+#define UBDK_KERNEL_CBT_H
 
 #include <stddef.h>
 
 struct backup;
 
 /*
- * Live, after chain_prepare and before the copy: ask every device's
- * tracking state; with a parent and every device tracked since it, take
- * the "<id>.pre" checkpoint and make the tracking source b->changes (the
- * chunks in each device's cbt_bits).  0 or an exit status (the guest
- * stopped answering).
+ * The source itself is changes_kernel_cbt (changes.h).  Its begin, live:
+ * ask every device's tracking state (the pause's checkpoint needs it, with
+ * a parent or not); with a parent and every device tracked since it, take
+ * the "<id>.pre" checkpoint: the chunks in each device's cbt_bits.  Its
+ * next: one more round ("<id>.rN"), rescanned.  Offline, with a parent:
+ * the record "<cow>.cbt" when it is CLEAN, consistent, of this very COW
+ * and names the parent.  Otherwise the comparison source, with the reason.
  */
-int track_start(struct backup *b);
-/* Live, running, tracking source: one more round ("<id>.rN"): rescan. */
-int track_round(struct backup *b);
+
 /*
  * Live, stopped: checkpoint every tracked device under the new point's id
  * and rescan what its map names (tracking source: the chunks changed
  * since the last round; otherwise the COW bitmap chunks the checkpoint
- * wrote back).  A failure of the tracking source there makes it compare
- * every chunk instead (still while stopped).  0 or -errno with msg.
+ * wrote back).  A failure of the tracking source there hands the run to
+ * the comparison source, whose finish then reads every chunk.  0 or
+ * -errno with msg.
  */
-int track_final(struct backup *b, char *msg, size_t msglen);
-
-/*
- * --offline with a parent: the record "<cow>.cbt" as the source when it is
- * CLEAN, consistent, of this very COW and names the parent.  Never fails:
- * otherwise the comparison source, with the reason.
- */
-void track_offline(struct backup *b);
+int kernel_cbt_pause(struct backup *b, char *msg, size_t msglen);
 /*
  * --offline, the point written: a CLEAN record beside a COW that has one
  * now names the new point (nothing changed since), if the COW is still
  * what was read.  A record that cannot be written is only a warning.
  */
-void track_offline_advance(struct backup *b);
+void kernel_cbt_advance(struct backup *b);
 
 #endif

@@ -76,6 +76,7 @@ struct backup {
 	uint64_t tracked_writes;
 	struct watchdog wd;
 	struct iotrack *track;
+	const struct change_source *src;       /* live: where the copy learns what changed */
 	const char *after;              /* once stopped: what the guest does now */
 	/* --incremental: the chain directory, this point, its parent */
 	char point_name[POINT_NAME_LEN + 1];
@@ -127,9 +128,6 @@ int chain_prepare(struct backup *b);
 /* Live, with a parent: hash the COWs against the parent's tables. */
 int chain_precopy(struct backup *b);
 
-/* Rescan the chunks of device i holding the blocks in bits (NULL: all); -errno with msg. */
-int chain_rescan(struct backup *b, int i, const uint64_t *bits, uint64_t nb, uint32_t blk,
-		 char *msg, size_t msglen);
 /* The point's streams and tables, published (the manifest follows). */
 int finish_chain(struct backup *b);
 

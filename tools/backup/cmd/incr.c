@@ -136,10 +136,14 @@ int chain_prepare(struct backup *b)
 		/*
 		 * Offline, the record beside the COW may be the source; live,
 		 * the guest's kernel is asked once the devices are known
-		 * (track_start).
+		 * (live.c).
 		 */
-		if (!b->live)
-			track_offline(b);
+		if (!b->live) {
+			char why[8];
+			bool serves;
+
+			changes_kernel_cbt.begin(b, &serves, why, sizeof(why));
+		}
 	}
 	chain_list_free(&l);
 	ret = point_id_new(b->point_id);
@@ -199,17 +203,6 @@ static int start_scan(struct device *d, int dst)
 	return 0;
 }
 
-/* The candidate chunks of device d: the tracking source's are its own. */
-static const struct changes *device_changes(struct backup *b, struct device *d)
-{
-	static struct changes c;
-
-	c = b->changes;
-	if (!c.all)
-		c.bits = d->cbt_bits;
-	return &c;
-}
-
 int chain_precopy(struct backup *b)
 {
 	double t0 = tool_now();
@@ -226,25 +219,12 @@ int chain_precopy(struct backup *b)
 		st = start_scan(d, d->af.fd);
 		if (st)
 			return st;
-		ret = scan_changes(&d->scan, device_changes(b, d));
+		ret = scan_changes(&d->scan, changes_of(b, d));
 		if (ret < 0)
 			return scan_error(&d->scan, ret);
 	}
 	b->t_precopy = tool_now() - t0;
 	return 0;
-}
-
-int chain_rescan(struct backup *b, int i, const uint64_t *bits, uint64_t nb, uint32_t blk,
-		 char *msg, size_t msglen)
-{
-	struct device *d = &b->dev[i];
-	uint64_t before = d->scan.written;
-	int ret = bits ? scan_blocks(&d->scan, bits, nb, blk) : scan_changes(&d->scan, &b->changes);
-
-	d->paused_bytes = d->scan.written - before;
-	if (ret < 0)
-		snprintf(msg, msglen, "%s", d->scan.msg);
-	return ret;
 }
 
 /* One device's stream and table, into unnamed files in the point. */
@@ -269,7 +249,7 @@ static int write_device(struct backup *b, struct device *d)
 		st = start_scan(d, -1);
 		if (st)
 			return st;
-		ret = scan_changes(&d->scan, device_changes(b, d));
+		ret = scan_changes(&d->scan, changes_of(b, d));
 		if (ret < 0)
 			return scan_error(&d->scan, ret);
 	}
@@ -325,7 +305,7 @@ int finish_chain(struct backup *b)
 	 * (a plain compressed backup is written here too, and is nobody's parent).
 	 */
 	if (!b->live && b->o->incremental)
-		track_offline_advance(b);
+		kernel_cbt_advance(b);
 	for (int i = 0; i < b->ndev; i++) {
 		struct device *d = &b->dev[i];
 		char path[PATH_MAX + 80];

@@ -16,7 +16,6 @@
 #include "guest/live.h"
 #include "cmd/backup.h"
 #include "cli.h"
-#include "changes/io_tracer.h"
 #include "changes/kernel_cbt.h"
 
 #include <errno.h>
@@ -250,40 +249,51 @@ static int sync_guest(struct backup *b)
 
 /* --- the copy ----------------------------------------------------------- */
 
-/* After backup_try_reflink(): the tracer if it can start, else compare. */
-static int choose_method(struct backup *b)
+/*
+ * After backup_try_reflink(): the source of changes (changes.h).  The
+ * kernel's tracking of an incremental's chunks, else the tracer if it can
+ * start, else comparing; --method reflink and copy need none.
+ */
+static int choose_source(struct backup *b)
 {
-	struct iotrack_file files[MAX_DEV];
-	char why[256];
-	int ret;
+	char why[256] = "";
+	bool serves;
+	int st;
 
-	if (b->method != M_AUTO && b->method != M_TRACK)
-		return 0;
-	if (b->has_parent && b->changes.kind == CHANGES_TRACKING) {
-		/* The kernel's checkpoints tell what the tracer would. */
-		b->method = M_TRACK;
-		snprintf(b->method_note, sizeof(b->method_note),
-			 "the guest kernel's changed-block tracking");
-		return 0;
-	}
-	for (int i = 0; i < b->ndev; i++)
-		files[i] = (struct iotrack_file){ b->dev[i].st.st_dev, b->dev[i].st.st_ino,
-						   (uint64_t)b->dev[i].st.st_size };
-	ret = b->g.pid ? iotrack_start(&b->track, b->g.pid, files, b->ndev, why,
-				      sizeof(why)) : -ESRCH;
-	if (ret == 0) {
-		b->method = M_TRACK;
+	/* Asked in any case: the pause's checkpoint is the next point's base. */
+	st = changes_kernel_cbt.begin(b, &serves, why, sizeof(why));
+	if (st)
+		return st;
+	if (serves) {
+		b->src = &changes_kernel_cbt;
+		if (b->method == M_AUTO || b->method == M_TRACK) {
+			/* The kernel's checkpoints tell what the tracer would. */
+			b->method = M_TRACK;
+			snprintf(b->method_note, sizeof(b->method_note),
+				 "the guest kernel's changed-block tracking");
+		}
 		return 0;
 	}
-	if (!b->g.pid)
-		snprintf(why, sizeof(why), "the guest's pid is unknown (no %.180s/pid)",
-			 b->g.dir);
+	if (b->method != M_AUTO && b->method != M_TRACK) {
+		/* An incremental's chunks are compared whatever the copy's method. */
+		b->src = b->method == M_COMPARE || b->has_parent ? &changes_compare : NULL;
+		return 0;
+	}
+	st = changes_io_tracer.begin(b, &serves, why, sizeof(why));
+	if (st)
+		return st;
+	if (serves) {
+		b->src = &changes_io_tracer;
+		b->method = M_TRACK;
+		return 0;
+	}
 	if (b->method == M_TRACK) {
 		cli_error("%s: %s; use --method compare", quote_name(b->g.umid), quote_name(why));
 		return EXIT_FAILED;
 	}
 	snprintf(b->method_note, sizeof(b->method_note), "not tracked: %s", why);
 	b->method = M_COMPARE;
+	b->src = &changes_compare;
 	return 0;
 }
 
@@ -311,116 +321,33 @@ static int precopy(struct backup *b)
 	return 0;
 }
 
-/* Copy the blocks the guest wrote since the last call. */
-static int catch_up(struct backup *b, struct snap_ctx *c, uint64_t *dirty_bytes)
-{
-	int ret;
-
-	*dirty_bytes = 0;
-	for (int i = 0; i < b->ndev; i++) {
-		uint64_t before = c->written;
-		struct snap_file f;
-		uint64_t nb, n = 0, *bits = iotrack_take(b->track, i, &nb);
-
-		if (!bits) {
-			snprintf(c->msg, sizeof(c->msg), "out of memory");
-			return -ENOMEM;
-		}
-		for (uint64_t w = 0; w < (nb + 63) / 64; w++)
-			n += (uint64_t)__builtin_popcountll(bits[w]);
-		*dirty_bytes += n * IOTRACK_BLOCK;
-		backup_snap_of(&b->dev[i], &f);
-		if (b->has_parent) {
-			/* The chunks holding those blocks, hashed again. */
-			ret = chain_rescan(b, i, bits, nb, IOTRACK_BLOCK, c->msg, sizeof(c->msg));
-			free(bits);
-			if (ret < 0)
-				return ret;
-			continue;
-		}
-		ret = snap_ranges(&f, bits, nb, IOTRACK_BLOCK, c);
-		free(bits);
-		b->dev[i].paused_bytes = c->written - before;
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
+/* While the guest runs: what it wrote meanwhile, copied again. */
 static int catch_up_running(struct backup *b)
 {
-	struct snap_ctx c = { .intr = &tool_interrupted };
-	uint64_t dirty;
-	int ret;
-
-	if (b->has_parent && b->changes.kind == CHANGES_TRACKING)
-		return track_round(b);
-	if (b->method != M_TRACK)
-		return 0;
-	/* Like live migration: a few rounds, until little is left. */
-	for (int round = 0; round < 4; round++) {
-		if (!iotrack_ok(b->track, NULL, 0))
-			return 0;
-		ret = catch_up(b, &c, &dirty);
-		if (ret < 0)
-			return backup_dest_error(&c, ret);
-		if (dirty <= (8U << 20))
-			break;
-	}
-	return 0;
+	return b->src && b->src->next ? b->src->next(b) : 0;
 }
 
 /* While the guest is stopped: make the copies equal to the COW files. */
 static int paused_copy(struct backup *b, struct snap_ctx *c)
 {
-	char why[256];
-	uint64_t dirty;
 	int ret;
 
-	/* The pause's checkpoint rescanned all the tracking source needs. */
-	if (b->has_parent && b->changes.kind == CHANGES_TRACKING) {
-		stall_hook();
-		return 0;
-	}
-	if (b->method == M_TRACK && !iotrack_ok(b->track, why, sizeof(why))) {
-		snprintf(b->method_note, sizeof(b->method_note),
-			 "tracking lost (%s): compared everything", why);
-		b->method = M_COMPARE;
-	}
-	if (b->method == M_TRACK) {
-		stall_hook();
-		return catch_up(b, c, &dirty);
-	}
-	if (b->has_parent) {
-		/* No tracer: every chunk compared again, while stopped. */
-		stall_hook();
-		for (int i = 0; i < b->ndev; i++) {
-			ret = chain_rescan(b, i, NULL, 0, 0, c->msg, sizeof(c->msg));
-
-			if (ret < 0)
-				return ret;
-		}
-		return 0;
-	}
+	stall_hook();
+	if (b->src)
+		return b->src->finish(b, c);
+	/* --method reflink or copy: the whole file, while stopped. */
 	for (int i = 0; i < b->ndev; i++) {
 		struct snap_file f;
 		uint64_t before = c->written;
 
 		backup_snap_of(&b->dev[i], &f);
-		stall_hook();
-		switch (b->method) {
-		case M_REFLINK:
+		if (b->method == M_REFLINK) {
 			ret = snap_reflink(&f, c);
 			if (ret < 0 && !c->msg[0])
 				snprintf(c->msg, sizeof(c->msg), "%s: cloning: %s", f.dst_name,
 					 strerror(-ret));
-			break;
-		case M_COMPARE:
-			ret = snap_compare(&f, c);
-			break;
-		default:
+		} else {
 			ret = snap_copy(&f, c);
-			break;
 		}
 		b->dev[i].paused_bytes = c->written - before;
 		if (ret < 0)
@@ -513,7 +440,7 @@ static int pause_and_copy(struct backup *b)
 	}
 	if (status == 0) {
 		/* First: its write-back makes the COW file what the guest sees. */
-		ret = track_final(b, c.msg, sizeof(c.msg));
+		ret = kernel_cbt_pause(b, c.msg, sizeof(c.msg));
 		if (ret < 0)
 			status = ret == -EINTR ? EXIT_INTERRUPTED : ret == -EIO ? EXIT_GUEST :
 				 backup_dest_error(&c, ret);
@@ -596,9 +523,7 @@ int backup_live(struct backup *b)
 	}
 	st = backup_try_reflink(b);
 	if (st == 0)
-		st = track_start(b);
-	if (st == 0)
-		st = choose_method(b);
+		st = choose_source(b);
 	if (st == 0)
 		st = backup_check_space(b);
 	if (st == 0)
@@ -613,11 +538,8 @@ int backup_live(struct backup *b)
 		st = pause_and_copy(b);
 	else
 		watchdog_release(&b->wd);       /* never stopped */
-	if (b->track) {
-		b->tracked_writes = iotrack_writes(b->track);
-		iotrack_stop(b->track);
-		b->track = NULL;
-	}
+	if (b->src && b->src->end)
+		b->src->end(b);
 	if (st == 0 && tool_interrupted)
 		st = EXIT_INTERRUPTED;
 	if (st == 0)
