@@ -2,8 +2,9 @@
 # Included by the top-level Makefile.
 # Folders by job: format/ the file formats, codec/ the compressors,
 # guest/ the running guest's session, changes/ the sources of changed
-# blocks, chain/ a chain's points, cmd/ the commands.
-BACKUP_DIRS := format codec guest changes chain cmd
+# blocks, chain/ a chain's points, run/ a backup run (its devices,
+# destination, and the writers after the copy), cmd/ the commands.
+BACKUP_DIRS := format codec guest changes chain run cmd
 BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c \
 	format/xstream.c format/xstream_fd.c format/chunks.c format/manifest.c format/stream.c \
 	format/sums.c format/sparse.c \
@@ -11,8 +12,8 @@ BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c \
 	guest/mconsole.c guest/guest.c guest/watchdog.c guest/snap.c guest/live.c \
 	changes/kernel_cbt.c changes/io_tracer.c changes/io_tracer_source.c changes/compare.c \
 	chain/chain.c chain/point.c chain/chainio.c \
-	cmd/backup.c cmd/incr.c cmd/restore.c cmd/chainrestore.c cmd/verify.c cmd/chainverify.c \
-	cmd/export.c cmd/chainprune.c)
+	run/run.c run/parent.c run/writer.c \
+	cmd/backup.c cmd/restore.c cmd/verify.c cmd/export.c cmd/prune.c)
 BACKUP_HDR := $(wildcard $(addprefix tools/backup/,*.h $(addsuffix /*.h,$(BACKUP_DIRS))))
 # Sources include each other's headers by folder ("format/xstream.h");
 # the tests include them by name.

@@ -7,6 +7,8 @@
 #include "tool.h"
 
 #include <dirent.h>
+#include <jansson.h>
+#include <limits.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,4 +425,47 @@ int scan_blocks(struct scan *s, const uint64_t *bits, uint64_t nblocks, uint32_t
 		}
 	}
 	return ret;
+}
+
+bool chain_is_dir(const char *dir)
+{
+	struct chain_list l;
+	char path[PATH_MAX + 32];
+	struct stat st;
+	bool yes;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST);
+	if (stat(path, &st) == 0) {
+		/* A FIFO must not block us: verify refuses it with a message. */
+		if (!S_ISREG(st.st_mode))
+			return false;
+		/*
+		 * A chain point: a kind and chunk tables, in a directory named by
+		 * its time (every backup since 0.3 has a kind and tables: a plain
+		 * DESTDIR is a full point of no chain).  Read quietly: verify and
+		 * restore report what is wrong with a manifest.
+		 */
+		json_error_t e;
+		json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+		json_t *d0 = j ? json_array_get(json_object_get(j, "devices"), 0) : NULL;
+
+		yes = j && json_is_string(json_object_get(j, "kind")) &&
+		      json_is_string(json_object_get(d0, "chunks"));
+		json_decref(j);
+		if (yes) {
+			char real[PATH_MAX];
+			const char *slash;
+
+			if (!realpath(dir, real))
+				return false;
+			slash = strrchr(real, '/');
+			yes = point_name_ok(slash ? slash + 1 : real);
+		}
+		return yes;
+	}
+	if (chain_list(dir, &l) < 0)
+		return false;
+	yes = l.n > 0;
+	chain_list_free(&l);
+	return yes;
 }

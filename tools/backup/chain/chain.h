@@ -31,6 +31,8 @@ bool point_name_ok(const char *name);
 /* 0, or -errno (the directory cannot be read) or -E2BIG (too many points). */
 int chain_list(const char *chaindir, struct chain_list *l);
 void chain_list_free(struct chain_list *l);
+/* Whether dir is a chain directory or a chain point (verify and restore dispatch on it). */
+bool chain_is_dir(const char *dir);
 
 /* A new point's id (16 random bytes) and directory name (now, UTC). */
 int point_id_new(uint8_t id[16]);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * chainio.h - what the chain commands (chainrestore.c, chainverify.c,
- * chainprune.c) share: naming a point from a path, opening a point's
+ * chainio.h - what the commands that read points (restore, verify, prune,
+ * export) share: naming a point from a path, opening a point's
  * stream and checking its header, applying a stream's records to a file.
  */
 #ifndef UBDK_CHAINIO_H

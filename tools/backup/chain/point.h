@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * point.h - writing one device of a chain point: its extent stream (full,
- * or the changed chunks over the parent) and its chunk table; and the
- * commands on chains: restore to any point, verify, prune.
+ * or the changed chunks over the parent) and its chunk table.
  */
 #ifndef UBDK_POINT_H
 #define UBDK_POINT_H
@@ -59,20 +58,5 @@ int tb_finish(struct table_builder *b);
  */
 bool point_table(const char *dir, const struct manifest *m, const struct manifest_device *d,
 		 struct chunk_table *t, char *msg, size_t msglen);
-
-/* uml_backup restore of a chain point's stream; an exit status. */
-int chain_restore(const struct options *o);
-/* uml_backup verify of a chain directory or a point in one; an exit status. */
-int chain_verify(const struct options *o, const char *dir);
-/*
- * What verify finds wrong with point `name` of chaindir (its manifest, its
- * link to its parent, each device's table and stream): NULL, or the
- * problem in msg.
- */
-const char *chain_point_problem(const char *chaindir, const char *name, char *msg, size_t len);
-/* Whether dir is a chain directory or a chain point (verify dispatches on it). */
-bool chain_is_dir(const char *dir);
-/* uml_backup prune --keep N CHAINDIR; an exit status. */
-int chain_prune(const struct options *o);
 
 #endif

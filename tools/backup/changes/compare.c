@@ -5,7 +5,7 @@
  * a plain copy compared with its COW while the guest is stopped.
  */
 #include "changes/changes.h"
-#include "cmd/backup.h"
+#include "run/run.h"
 #include "guest/snap.h"
 
 #include <stdio.h>

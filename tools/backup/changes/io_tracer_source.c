@@ -8,7 +8,7 @@
 #define _GNU_SOURCE
 #include "changes/changes.h"
 #include "changes/io_tracer.h"
-#include "cmd/backup.h"
+#include "run/run.h"
 #include "guest/snap.h"
 
 #include <errno.h>

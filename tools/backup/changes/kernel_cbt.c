@@ -11,7 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "changes/kernel_cbt.h"
-#include "cmd/backup.h"
+#include "run/run.h"
 #include "cli.h"
 #include "quote.h"
 #include "ubdk_cbt.h"

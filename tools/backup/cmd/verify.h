@@ -29,4 +29,13 @@ const char *verify_cow_head_check(const uint8_t *head, size_t len, const char *n
 /* A stream read as format fmt against the manifest's compression: NULL, or the problem. */
 const char *verify_compression_check(int fmt, const char *compression, char *problem, size_t plen);
 
+/* uml_backup verify of a chain directory or a point in one; an exit status. */
+int chain_verify(const struct options *o, const char *dir);
+/*
+ * What verify finds wrong with point `name` of chaindir (its manifest, its
+ * link to its parent, each device's table and stream): NULL, or the
+ * problem in msg.
+ */
+const char *chain_point_problem(const char *chaindir, const char *name, char *msg, size_t len);
+
 #endif

@@ -14,7 +14,8 @@
  */
 #define _GNU_SOURCE
 #include "guest/live.h"
-#include "cmd/backup.h"
+#include "run/run.h"
+#include "run/writer.h"
 #include "cli.h"
 #include "changes/kernel_cbt.h"
 
@@ -308,7 +309,7 @@ static int precopy(struct backup *b)
 	if (b->method == M_REFLINK || b->method == M_COPY)
 		return 0;
 	if (b->has_parent)
-		return chain_precopy(b);
+		return writer_precopy(b);
 	for (int i = 0; i < b->ndev; i++) {
 		struct snap_file f;
 
@@ -543,6 +544,6 @@ int backup_live(struct backup *b)
 	if (st == 0 && tool_interrupted)
 		st = EXIT_INTERRUPTED;
 	if (st == 0)
-		st = backup_finish(b);
+		st = writer_finish(b);
 	return st;
 }

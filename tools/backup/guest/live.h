@@ -3,7 +3,7 @@
 #ifndef UBDK_LIVE_H
 #define UBDK_LIVE_H
 
-#include "cmd/backup.h"
+#include "run/run.h"
 
 /* b->o->guest's devices into b->o->dest; 0 or an exit status. */
 int backup_live(struct backup *b);

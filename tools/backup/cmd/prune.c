@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * chainprune.c - `uml_backup prune`: the oldest kept point rewritten as a
+ * prune.c - `uml_backup prune`: the oldest kept point rewritten as a
  * full one, then the older points removed.
  */
 #define _GNU_SOURCE
+#include "cmd/prune.h"
+#include "cmd/verify.h"
 #include "chain/chainio.h"
 #include "afile.h"
 #include "cli.h"
@@ -344,7 +346,7 @@ static int remove_older(int cfd, const char *chaindir, const struct chain_list *
 	return 0;
 }
 
-int chain_prune(const struct options *o)
+int prune_run(const struct options *o)
 {
 	const char *chaindir = o->dest;
 	static struct point pts[MAX_CHAIN];
