@@ -18,8 +18,8 @@ void changes_compare_all(struct backup *b)
 	b->changes.kind = CHANGES_COMPARISON;
 	b->changes.all = true;
 	for (int i = 0; i < b->ndev; i++) {
-		free(b->dev[i].cbt_bits);
-		b->dev[i].cbt_bits = NULL;
+		free(b->dev[i].cbt.bits);
+		b->dev[i].cbt.bits = NULL;
 	}
 	b->src = &changes_compare;
 }
@@ -30,7 +30,7 @@ const struct changes *changes_of(struct backup *b, struct device *d)
 
 	c = b->changes;
 	if (!c.all)
-		c.bits = d->cbt_bits;
+		c.bits = d->cbt.bits;
 	return &c;
 }
 
@@ -38,12 +38,12 @@ int changes_rescan(struct backup *b, int i, const uint64_t *bits, uint64_t nb, u
 		   char *msg, size_t msglen)
 {
 	struct device *d = &b->dev[i];
-	uint64_t before = d->scan.written;
-	int ret = bits ? scan_blocks(&d->scan, bits, nb, blk) : scan_changes(&d->scan, &b->changes);
+	uint64_t before = d->pipe.scan.written;
+	int ret = bits ? scan_blocks(&d->pipe.scan, bits, nb, blk) : scan_changes(&d->pipe.scan, &b->changes);
 
-	d->paused_bytes = d->scan.written - before;
+	d->pipe.paused_bytes = d->pipe.scan.written - before;
 	if (ret < 0)
-		snprintf(msg, msglen, "%s", d->scan.msg);
+		snprintf(msg, msglen, "%s", d->pipe.scan.msg);
 	return ret;
 }
 
@@ -75,7 +75,7 @@ static int compare_finish(struct backup *b, struct snap_ctx *c)
 
 		backup_snap_of(&b->dev[i], &f);
 		ret = snap_compare(&f, c);
-		b->dev[i].paused_bytes = c->written - before;
+		b->dev[i].pipe.paused_bytes = c->written - before;
 		if (ret < 0)
 			return ret;
 	}

@@ -23,10 +23,10 @@ static int tracer_begin(struct backup *b, bool *serves, char *why, size_t whylen
 	for (int i = 0; i < b->ndev; i++)
 		files[i] = (struct iotrack_file){ b->dev[i].st.st_dev, b->dev[i].st.st_ino,
 						   (uint64_t)b->dev[i].st.st_size };
-	ret = b->g.pid ? iotrack_start(&b->track, b->g.pid, files, b->ndev, why,
+	ret = b->gs.g.pid ? iotrack_start(&b->track, b->gs.g.pid, files, b->ndev, why,
 				      whylen) : -ESRCH;
-	if (!b->g.pid)
-		snprintf(why, whylen, "the guest's pid is unknown (no %.180s/pid)", b->g.dir);
+	if (!b->gs.g.pid)
+		snprintf(why, whylen, "the guest's pid is unknown (no %.180s/pid)", b->gs.g.dir);
 	*serves = ret == 0;
 	return 0;
 }
@@ -60,7 +60,7 @@ static int catch_up(struct backup *b, struct snap_ctx *c, uint64_t *dirty_bytes)
 		}
 		ret = snap_ranges(&f, bits, nb, IOTRACK_BLOCK, c);
 		free(bits);
-		b->dev[i].paused_bytes = c->written - before;
+		b->dev[i].pipe.paused_bytes = c->written - before;
 		if (ret < 0)
 			return ret;
 	}

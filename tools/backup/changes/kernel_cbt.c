@@ -93,7 +93,7 @@ static int cbt_command(struct backup *b, const char *cmd, bool stopped, struct m
 	int ret;
 
 	for (int t = 0;; t++) {
-		ret = mc_command(&b->mc, cmd, r);
+		ret = mc_command(&b->gs.mc, cmd, r);
 		if (ret < 0)
 			break;
 		if (!r->err || !strstr(r->text, "busy") || t + 1 == BUSY_TRIES)
@@ -104,7 +104,7 @@ static int cbt_command(struct backup *b, const char *cmd, bool stopped, struct m
 	}
 	if (ret == -EINTR)
 		return EXIT_INTERRUPTED;
-	cli_error("%s: '%s': %s", quote_name(b->g.umid), quote_name(cmd), mc_strerror(ret));
+	cli_error("%s: '%s': %s", quote_name(b->gs.g.umid), quote_name(cmd), mc_strerror(ret));
 	return EXIT_GUEST;
 }
 
@@ -124,7 +124,7 @@ static void refused(char *why, size_t len, const struct device *d, const char *t
 /* The grid chunks of device block k (granularity gran): data and bitmap. */
 static void mark_block(const struct device *d, uint64_t *bits, uint64_t k, uint32_t gran)
 {
-	const struct chunk_grid *g = &d->grid;
+	const struct chunk_grid *g = &d->pipe.grid;
 	uint64_t dev0 = k * gran, len = gran, off, bits_off, bits_len, i;
 
 	if (dev0 >= d->hdr.size)
@@ -176,7 +176,7 @@ static bool read_runs(struct device *d, const char *path, int kind, struct ubdk_
 		return false;
 	}
 	if (!*bits) {
-		*bits = calloc((size_t)(d->grid.count + 63) / 64 + 1, 8);
+		*bits = calloc((size_t)(d->pipe.grid.count + 63) / 64 + 1, 8);
 		if (!*bits) {
 			snprintf(why, len, "out of memory");
 			ubdk_cbt_file_close(f);
@@ -193,7 +193,7 @@ static bool read_runs(struct device *d, const char *path, int kind, struct ubdk_
 		snprintf(why, len, "%.250s", err.msg);
 		return false;
 	}
-	d->cbt_blocks += info->blocks;
+	d->cbt.blocks += info->blocks;
 	return true;
 }
 
@@ -215,7 +215,7 @@ static int checkpoint(struct backup *b, struct device *d, const char *name, bool
 	int st;
 
 	snprintf(cmd, sizeof(cmd), "cbt %s checkpoint %s", d->name, name);
-	snprintf(from, sizeof(from), "%s", d->cbt_name);
+	snprintf(from, sizeof(from), "%s", d->cbt.checkpoint);
 	st = cbt_command(b, cmd, stopped, &r);
 	if (st)
 		return -st;
@@ -225,7 +225,7 @@ static int checkpoint(struct backup *b, struct device *d, const char *name, bool
 		/* Nothing changed in the kernel: tracking goes on as it was. */
 		return 0;
 	}
-	snprintf(d->cbt_name, sizeof(d->cbt_name), "%s", name);
+	snprintf(d->cbt.checkpoint, sizeof(d->cbt.checkpoint), "%s", name);
 	/* "map=" is last and runs to the end of the line. */
 	p = strstr(r.text, " map=");
 	snprintf(map, sizeof(map), "%s", p ? p + 5 : "");
@@ -271,8 +271,8 @@ static int status(struct backup *b, struct device *d, char *why, size_t len)
 		mc_reply_free(&r);
 		return 0;
 	}
-	d->cbt = true;
-	field(r.text, "checkpoint=", d->cbt_name, sizeof(d->cbt_name));
+	d->cbt.tracked = true;
+	field(r.text, "checkpoint=", d->cbt.checkpoint, sizeof(d->cbt.checkpoint));
 	gran = field_u64(r.text, "granularity=");
 	size = field_u64(r.text, "size=");
 	st = 1;
@@ -293,9 +293,9 @@ static int status(struct backup *b, struct device *d, char *why, size_t len)
 		snprintf(why, len, "%s: tracking device size %llu is not the COW's %llu",
 			 d->name, (unsigned long long)size, (unsigned long long)d->hdr.size);
 		st = 0;
-	} else if (b->has_parent && strcmp(d->cbt_name, b->parent.m.point)) {
+	} else if (b->has_parent && strcmp(d->cbt.checkpoint, b->parent.m.point)) {
 		snprintf(why, len, "tracking checkpoint %s is not the parent %s",
-			 d->cbt_name[0] ? d->cbt_name : "(none)", b->parent.m.point);
+			 d->cbt.checkpoint[0] ? d->cbt.checkpoint : "(none)", b->parent.m.point);
 		st = 0;
 	}
 	mc_reply_free(&r);
@@ -304,7 +304,7 @@ static int status(struct backup *b, struct device *d, char *why, size_t len)
 
 static bool grid_of(struct device *d, char *why, size_t len)
 {
-	if (!grid_init(&d->grid, (uint64_t)d->st.st_size, d->geo.data_offset, CHUNK_SIZE)) {
+	if (!grid_init(&d->pipe.grid, (uint64_t)d->st.st_size, d->geo.data_offset, CHUNK_SIZE)) {
 		snprintf(why, len, "%s: data offset past the COW's end", d->name);
 		return false;
 	}
@@ -349,7 +349,7 @@ static int track_start(struct backup *b)
 			changes_compare_all(b);
 			return 0;
 		}
-		ret = checkpoint(b, d, name, false, true, &d->cbt_bits, why, sizeof(why));
+		ret = checkpoint(b, d, name, false, true, &d->cbt.bits, why, sizeof(why));
 		if (ret < 0)
 			return -ret;
 		if (ret == 0) {
@@ -368,14 +368,14 @@ static int track_start(struct backup *b)
 static int rescan(struct device *d, const uint64_t *bits, char *msg, size_t len)
 {
 	struct changes c = { .kind = CHANGES_TRACKING, .all = false };
-	uint64_t before = d->scan.written;
+	uint64_t before = d->pipe.scan.written;
 	int ret;
 
 	c.bits = (uint64_t *)bits;
-	ret = scan_changes(&d->scan, &c);
-	d->paused_bytes += d->scan.written - before;
+	ret = scan_changes(&d->pipe.scan, &c);
+	d->pipe.paused_bytes += d->pipe.scan.written - before;
 	if (ret < 0)
-		snprintf(msg, len, "%s", d->scan.msg);
+		snprintf(msg, len, "%s", d->pipe.scan.msg);
 	return ret;
 }
 
@@ -409,7 +409,7 @@ static int kernel_cbt_next(struct backup *b)
 		}
 		ret = rescan(d, bits, why, sizeof(why));
 		free(bits);
-		d->paused_bytes = 0;
+		d->pipe.paused_bytes = 0;
 		if (ret < 0) {
 			if (ret == -EINTR)
 				return EXIT_INTERRUPTED;
@@ -430,7 +430,7 @@ int kernel_cbt_pause(struct backup *b, char *msg, size_t msglen)
 		struct device *d = &b->dev[i];
 		uint64_t *bits = NULL;
 
-		if (!d->cbt)
+		if (!d->cbt.tracked)
 			continue;
 		if (!grid_of(d, why, sizeof(why))) {
 			snprintf(msg, msglen, "%s", why);
@@ -440,7 +440,7 @@ int kernel_cbt_pause(struct backup *b, char *msg, size_t msglen)
 		if (ret < 0) {
 			free(bits);
 			snprintf(msg, msglen, "%s: 'cbt %s checkpoint': the guest does not answer",
-				 b->g.umid, d->name);
+				 b->gs.g.umid, d->name);
 			return ret == -EXIT_INTERRUPTED ? -EINTR : -EIO;
 		}
 		if (ret == 0 && tracking) {
@@ -455,7 +455,7 @@ int kernel_cbt_pause(struct backup *b, char *msg, size_t msglen)
 			/* Not a tracking point: the next incremental compares. */
 			if (!b->o->quiet)
 				cli_error("%s: warning: %s: no checkpoint for the next incremental: %s",
-					  quote_name(b->g.umid), d->name, why);
+					  quote_name(b->gs.g.umid), d->name, why);
 			free(bits);
 			continue;
 		}
@@ -471,11 +471,11 @@ int kernel_cbt_pause(struct backup *b, char *msg, size_t msglen)
 				free(bits);
 				continue;
 			}
-			for (uint64_t w = 0; w <= d->grid.nmeta / 64; w++)
-				if (w * 64 + 64 > d->grid.nmeta)
-					bits[w] &= d->grid.nmeta % 64 ?
-						   (1ULL << (d->grid.nmeta % 64)) - 1 : ~0ULL;
-			for (uint64_t w = d->grid.nmeta / 64 + 1; w <= d->grid.count / 64; w++)
+			for (uint64_t w = 0; w <= d->pipe.grid.nmeta / 64; w++)
+				if (w * 64 + 64 > d->pipe.grid.nmeta)
+					bits[w] &= d->pipe.grid.nmeta % 64 ?
+						   (1ULL << (d->pipe.grid.nmeta % 64)) - 1 : ~0ULL;
+			for (uint64_t w = d->pipe.grid.nmeta / 64 + 1; w <= d->pipe.grid.count / 64; w++)
 				bits[w] = 0;
 		}
 		if (b->has_parent) {
@@ -483,13 +483,13 @@ int kernel_cbt_pause(struct backup *b, char *msg, size_t msglen)
 		} else {
 			/* A full point: copy those chunks' bytes again. */
 			ret = 0;
-			for (uint64_t k = 0; k < d->grid.count && ret == 0; k++) {
+			for (uint64_t k = 0; k < d->pipe.grid.count && ret == 0; k++) {
 				uint64_t off, len;
 				uint8_t buf[4096];
 
 				if (!(bits[k / 64] >> (k % 64) & 1))
 					continue;
-				grid_chunk(&d->grid, k, &off, &len);
+				grid_chunk(&d->pipe.grid, k, &off, &len);
 				for (uint64_t o = off; o < off + len && ret == 0; o += sizeof(buf)) {
 					size_t n = off + len - o < sizeof(buf) ? (size_t)(off + len - o)
 						   : sizeof(buf);
@@ -500,11 +500,11 @@ int kernel_cbt_pause(struct backup *b, char *msg, size_t msglen)
 						snprintf(msg, msglen, "%s: reading: %s", d->cow,
 							 strerror(errno));
 					} else if (got > 0) {
-						ret = stream_write_all(d->af.fd, buf, (size_t)got, (off_t)o);
+						ret = stream_write_all(d->out.af.fd, buf, (size_t)got, (off_t)o);
 						if (ret < 0)
 							snprintf(msg, msglen, "%s: writing: %s",
-								 d->file, strerror(-ret));
-						d->paused_bytes += (uint64_t)got;
+								 d->out.file, strerror(-ret));
+						d->pipe.paused_bytes += (uint64_t)got;
 					}
 				}
 			}
@@ -541,7 +541,7 @@ static void track_offline(struct backup *b)
 			goto compare;
 		}
 		if (!grid_of(d, why, sizeof(why)) ||
-		    !read_runs(d, path, UBDK_CBT_KIND_RECORD, &info, &d->cbt_bits, why, sizeof(why)))
+		    !read_runs(d, path, UBDK_CBT_KIND_RECORD, &info, &d->cbt.bits, why, sizeof(why)))
 			goto compare;
 		if (info.state != UBDK_CBT_STATE_CLEAN) {
 			snprintf(why, sizeof(why), "tracking inconsistent: unclean shutdown "

@@ -31,16 +31,16 @@ static void summary(const struct backup *b)
 		return;
 	for (int i = 0; i < b->ndev; i++) {
 		data += b->dev[i].data_bytes;
-		stored += b->dev[i].stored_bytes;
-		paused += b->dev[i].paused_bytes;
+		stored += b->dev[i].pipe.stored_bytes;
+		paused += b->dev[i].pipe.paused_bytes;
 	}
 	if (b->o->incremental) {
 		uint64_t chunks = 0, rd = 0;
 		char pause[64] = "";
 
 		for (int i = 0; i < b->ndev; i++) {
-			chunks += b->dev[i].er.chunks_stored;
-			rd += b->dev[i].scanning ? b->dev[i].scan.read : b->dev[i].er.read_bytes;
+			chunks += b->dev[i].pipe.er.chunks_stored;
+			rd += b->dev[i].pipe.scanning ? b->dev[i].pipe.scan.read : b->dev[i].pipe.er.read_bytes;
 		}
 		char source[sizeof(b->changes.note) + 40] = "";
 
@@ -56,7 +56,7 @@ static void summary(const struct backup *b)
 				 b->changes.kind == CHANGES_COMPARISON ? ")" : "");
 		fprintf(stderr, "%s: %s: %s point %s in %s (%s%s%s): %llu chunk%s stored, "
 			"%s%s%.1f MiB; %.1f MiB of COW data read%s\n", cli_prog,
-			b->live ? quote_name(b->g.umid) : "offline", b->has_parent ?
+			b->live ? quote_name(b->gs.g.umid) : "offline", b->has_parent ?
 			"incremental" : "full (the chain had no point)", b->point_name,
 			quote_name(b->o->dest), b->has_parent ? "parent " : "new chain",
 			b->has_parent ? b->parent.name : "", source, (unsigned long long)chunks,
@@ -68,7 +68,7 @@ static void summary(const struct backup *b)
 	if (b->live)
 		fprintf(stderr, "%s: %s: %d device%s, %.1f MiB of COW data backed up into "
 			"%s (stored: %s%s%.1f MiB); paused %.1f ms (%s, %.1f MiB copied "
-			"while stopped)\n", cli_prog, quote_name(b->g.umid), b->ndev,
+			"while stopped)\n", cli_prog, quote_name(b->gs.g.umid), b->ndev,
 			b->ndev == 1 ? "" : "s",
 			(double)data / 1048576.0, quote_name(b->dest), b->o->compress ?
 			pack_name(b->o->compress) : "", b->o->compress ? " " : "",
@@ -184,7 +184,7 @@ int backup_command(struct options *o)
 	backup_end(&b, status);
 	if (status == EXIT_INTERRUPTED)
 		cli_error("interrupted by signal %d%s%s", (int)tool_interrupted,
-			  b.live && b.g.umid[0] ? "; " : "", !b.live || !b.g.umid[0] ? "" :
-			  b.after ? b.after : "the guest is running");
+			  b.live && b.gs.g.umid[0] ? "; " : "", !b.live || !b.gs.g.umid[0] ? "" :
+			  b.gs.after ? b.gs.after : "the guest is running");
 	return status;
 }

@@ -63,20 +63,20 @@ static int guest_error(struct backup *b, int ret, const char *cmd)
 	if (ret == -EINTR)
 		return EXIT_INTERRUPTED;
 	if (ret == -ECONNREFUSED || ret == -ENOENT)
-		cli_error("%s: the guest exited (during '%s')", quote_name(b->g.umid),
+		cli_error("%s: the guest exited (during '%s')", quote_name(b->gs.g.umid),
 			  quote_name(cmd));
 	else if (ret == -ETIMEDOUT)
 		cli_error("%s: mconsole not answering: no reply to '%s' in %g s (%s)",
-			  quote_name(b->g.umid), quote_name(cmd), b->o->timeout_ms / 1000.0,
-			  quote_name(b->g.sock));
+			  quote_name(b->gs.g.umid), quote_name(cmd), b->o->timeout_ms / 1000.0,
+			  quote_name(b->gs.g.sock));
 	else
-		cli_error("%s: '%s': %s", quote_name(b->g.umid), quote_name(cmd), mc_strerror(ret));
+		cli_error("%s: '%s': %s", quote_name(b->gs.g.umid), quote_name(cmd), mc_strerror(ret));
 	return EXIT_GUEST;
 }
 
 static int command(struct backup *b, const char *cmd, struct mc_reply *r)
 {
-	return mc_command(&b->mc, cmd, r);
+	return mc_command(&b->gs.mc, cmd, r);
 }
 
 /* --- devices ------------------------------------------------------------ */
@@ -95,7 +95,7 @@ static int query_device(struct backup *b, int unit, bool required)
 	if (ret < 0)
 		return guest_error(b, ret, cmd);
 	if (r.err) {
-		cli_error("%s: no such device in guest %s (%s)", d->name, quote_name(b->g.umid),
+		cli_error("%s: no such device in guest %s (%s)", d->name, quote_name(b->gs.g.umid),
 			  quote_name(r.text));
 		mc_reply_free(&r);
 		return EXIT_DEVICE;
@@ -104,13 +104,13 @@ static int query_device(struct backup *b, int unit, bool required)
 		mc_reply_free(&r);
 		if (!required)
 			return 1;
-		cli_error("%s: not configured in guest %s", d->name, quote_name(b->g.umid));
+		cli_error("%s: not configured in guest %s", d->name, quote_name(b->gs.g.umid));
 		return EXIT_DEVICE;
 	}
 	comma = strchr(r.text, ',');
 	if (comma)
 		*comma = '\0';
-	ret = guest_abspath(&b->g, r.text, d->cow, sizeof(d->cow));
+	ret = guest_abspath(&b->gs.g, r.text, d->cow, sizeof(d->cow));
 	if (ret < 0) {
 		cli_error("%s: %s: a relative path, and the guest's working directory "
 			  "is unknown", d->name, quote_name(r.text));
@@ -121,7 +121,7 @@ static int query_device(struct backup *b, int unit, bool required)
 	st = backup_open_source(d);
 	if (st)
 		return st;
-	ret = guest_has_open(&b->g, d->cow, d->st.st_dev, d->st.st_ino);
+	ret = guest_has_open(&b->gs.g, d->cow, d->st.st_dev, d->st.st_ino);
 	if (ret == 2) {
 		cli_error("%s: %s is not the file the guest has open (renamed or "
 			  "replaced?)", d->name, quote_name(d->cow));
@@ -162,7 +162,7 @@ static int find_devices(struct backup *b)
 			return st;
 	}
 	if (b->ndev == 0) {
-		cli_error("%s: the guest has no ubd devices", quote_name(b->g.umid));
+		cli_error("%s: the guest has no ubd devices", quote_name(b->gs.g.umid));
 		return EXIT_DEVICE;
 	}
 	return 0;
@@ -212,9 +212,9 @@ static int sync_guest(struct backup *b)
 	if (ret < 0)
 		return guest_error(b, ret, "sysrq s");
 	if (r.err && !o->quiet)
-		cli_error("%s: warning: 'sysrq s' failed: %s", quote_name(b->g.umid),
+		cli_error("%s: warning: 'sysrq s' failed: %s", quote_name(b->gs.g.umid),
 			  quote_name(r.text));
-	b->synced = !r.err;
+	b->gs.synced = !r.err;
 	mc_reply_free(&r);
 	for (;;) {
 		usleep(20000);
@@ -227,20 +227,20 @@ static int sync_guest(struct backup *b)
 			if (!o->quiet)
 				cli_error("%s: warning: 'proc meminfo' shows no Dirty or "
 					  "Writeback; not waiting for the sync",
-					  quote_name(b->g.umid));
+					  quote_name(b->gs.g.umid));
 			break;
 		}
-		b->dirty_kb = dirty + wb;
+		b->gs.dirty_kb = dirty + wb;
 		if (wb == 0 && (dirty <= 256 || dirty * 4 <= before)) {
-			b->drained = true;
+			b->gs.drained = true;
 			break;
 		}
 		if (tool_now() > deadline) {
 			if (!o->quiet)
 				cli_error("%s: warning: the guest still had %lld kB dirty "
 					  "after %g s of syncing; the backup is "
-					  "crash-consistent without them", quote_name(b->g.umid),
-					  b->dirty_kb, o->sync_timeout_ms / 1000.0);
+					  "crash-consistent without them", quote_name(b->gs.g.umid),
+					  b->gs.dirty_kb, o->sync_timeout_ms / 1000.0);
 			break;
 		}
 	}
@@ -289,7 +289,7 @@ static int choose_source(struct backup *b)
 		return 0;
 	}
 	if (b->method == M_TRACK) {
-		cli_error("%s: %s; use --method compare", quote_name(b->g.umid), quote_name(why));
+		cli_error("%s: %s; use --method compare", quote_name(b->gs.g.umid), quote_name(why));
 		return EXIT_FAILED;
 	}
 	snprintf(b->method_note, sizeof(b->method_note), "not tracked: %s", why);
@@ -350,7 +350,7 @@ static int paused_copy(struct backup *b, struct snap_ctx *c)
 		} else {
 			ret = snap_copy(&f, c);
 		}
-		b->dev[i].paused_bytes = c->written - before;
+		b->dev[i].pipe.paused_bytes = c->written - before;
 		if (ret < 0)
 			return ret;
 	}
@@ -360,28 +360,28 @@ static int paused_copy(struct backup *b, struct snap_ctx *c)
 /*
  * Send `go` until the guest answers; the signal flag must not stop this.
  * Returns 0 or the mconsole error (the caller words the message) and sets
- * b->after, what the guest is doing now.
+ * b->gs.after, what the guest is doing now.
  */
 static int resume_guest(struct backup *b)
 {
 	struct mc_reply r;
 	int ret = -ETIMEDOUT;
 
-	b->mc.interrupt = NULL;
+	b->gs.mc.interrupt = NULL;
 	for (int attempt = 0; attempt < 3 && ret == -ETIMEDOUT; attempt++)
 		ret = command(b, "go", &r);
-	b->mc.interrupt = &tool_interrupted;
+	b->gs.mc.interrupt = &tool_interrupted;
 	if (ret == 0) {
 		mc_reply_free(&r);
-		watchdog_release(&b->wd);
-		b->after = "the guest is running";
+		watchdog_release(&b->gs.wd);
+		b->gs.after = "the guest is running";
 	} else if (ret == -ECONNREFUSED || ret == -ENOENT) {
-		watchdog_release(&b->wd);
-		b->after = "the guest exited";
+		watchdog_release(&b->gs.wd);
+		b->gs.after = "the guest exited";
 	} else {
 		/* The watchdog keeps trying for a minute. */
-		watchdog_abandon(&b->wd);
-		b->after = "the guest may still be stopped: it does not answer 'go'; "
+		watchdog_abandon(&b->gs.wd);
+		b->gs.after = "the guest may still be stopped: it does not answer 'go'; "
 			   "the watchdog keeps trying for 60 s";
 	}
 	return ret;
@@ -402,13 +402,13 @@ static int pause_and_copy(struct backup *b)
 		if (r.err && strstr(r.text, "Already stopped")) {
 			/* Somebody else stopped it: leave it as we found it. */
 			already = true;
-			watchdog_release(&b->wd);
-			b->after = "the guest was already stopped and is left stopped";
+			watchdog_release(&b->gs.wd);
+			b->gs.after = "the guest was already stopped and is left stopped";
 			if (!b->o->quiet)
 				cli_error("%s: note: the guest was already stopped; it is "
-					  "left stopped", quote_name(b->g.umid));
+					  "left stopped", quote_name(b->gs.g.umid));
 		} else if (r.err) {
-			cli_error("%s: 'stop' failed: %s", quote_name(b->g.umid),
+			cli_error("%s: 'stop' failed: %s", quote_name(b->gs.g.umid),
 				  quote_name(r.text));
 			status = EXIT_GUEST;
 		}
@@ -421,19 +421,19 @@ static int pause_and_copy(struct backup *b)
 		status = guest_error(b, ret, "stop");
 		gone = ret == -ECONNREFUSED || ret == -ENOENT;
 		if (gone)
-			b->after = "the guest exited";
+			b->gs.after = "the guest exited";
 	}
 	if (status == 0) {
 		paused = true;
-		ret = guest_wait_io_idle(&b->g, 10000, &tool_interrupted, &b->io_idle);
+		ret = guest_wait_io_idle(&b->gs.g, 10000, &tool_interrupted, &b->gs.io_idle);
 		if (ret == -ESRCH) {
-			cli_error("%s: the guest exited during the backup", quote_name(b->g.umid));
+			cli_error("%s: the guest exited during the backup", quote_name(b->gs.g.umid));
 			status = EXIT_GUEST;
 			gone = true;
-			b->after = "the guest exited";
+			b->gs.after = "the guest exited";
 		} else if (ret == -ETIMEDOUT) {
 			cli_error("%s: the guest's I/O thread still had work in flight "
-				  "after 10 s", quote_name(b->g.umid));
+				  "after 10 s", quote_name(b->gs.g.umid));
 			status = EXIT_FAILED;
 		} else if (ret == -EINTR) {
 			status = EXIT_INTERRUPTED;
@@ -452,7 +452,7 @@ static int pause_and_copy(struct backup *b)
 			status = backup_dest_error(&c, ret);
 	}
 	if (already || gone) {
-		watchdog_release(&b->wd);
+		watchdog_release(&b->gs.wd);
 		b->pause_ms = 0;
 		return status;
 	}
@@ -461,18 +461,18 @@ static int pause_and_copy(struct backup *b)
 	b->pause_ms = (tool_now() - t0) * 1000.0;
 	if (ret == 0 && !stop_lost)
 		return status;
-	/* Interrupted: main() reports the signal and b->after in one line. */
+	/* Interrupted: main() reports the signal and b->gs.after in one line. */
 	if (status == EXIT_INTERRUPTED)
 		return status;
 	if (stop_lost)
 		cli_error("%s: mconsole not answering: no reply to 'stop' in %g s (%s); %s",
-			  quote_name(b->g.umid), b->o->timeout_ms / 1000.0,
-			  quote_name(b->g.sock), b->after);
+			  quote_name(b->gs.g.umid), b->o->timeout_ms / 1000.0,
+			  quote_name(b->gs.g.sock), b->gs.after);
 	else if (ret == -ECONNREFUSED || ret == -ENOENT)
-		cli_error("%s: the guest exited during the backup", quote_name(b->g.umid));
+		cli_error("%s: the guest exited during the backup", quote_name(b->gs.g.umid));
 	else
-		cli_error("%s: mconsole not answering 'go' (%s); %s", quote_name(b->g.umid),
-			  mc_strerror(ret), b->after);
+		cli_error("%s: mconsole not answering 'go' (%s); %s", quote_name(b->gs.g.umid),
+			  mc_strerror(ret), b->gs.after);
 	return status ? status : EXIT_GUEST;
 }
 
@@ -484,31 +484,31 @@ int backup_live(struct backup *b)
 	struct mc_reply r;
 	int ret, st;
 
-	ret = guest_locate(o->guest, o->uml_dir, &b->g);
+	ret = guest_locate(o->guest, o->uml_dir, &b->gs.g);
 	if (ret == -ENAMETOOLONG) {
 		cli_error("%s: path too long for a socket", quote_name(o->guest));
 		return EXIT_GUEST;
 	}
 	if (ret < 0) {
 		cli_error("%s: no such guest (no mconsole socket %s)", quote_name(o->guest),
-			  quote_name(b->g.sock));
+			  quote_name(b->gs.g.sock));
 		return EXIT_GUEST;
 	}
-	ret = mc_open(&b->mc, b->g.sock, o->timeout_ms);
+	ret = mc_open(&b->gs.mc, b->gs.g.sock, o->timeout_ms);
 	if (ret < 0) {
 		if (ret == -ECONNREFUSED)
 			cli_error("%s: the guest is not running (nobody listens on %s)",
-				  quote_name(b->g.umid), quote_name(b->g.sock));
+				  quote_name(b->gs.g.umid), quote_name(b->gs.g.sock));
 		else
-			cli_error("%s: %s: %s", quote_name(b->g.umid), quote_name(b->g.sock),
+			cli_error("%s: %s: %s", quote_name(b->gs.g.umid), quote_name(b->gs.g.sock),
 				  mc_strerror(ret));
 		return EXIT_GUEST;
 	}
-	b->mc.interrupt = &tool_interrupted;
+	b->gs.mc.interrupt = &tool_interrupted;
 	ret = command(b, "version", &r);
 	if (ret < 0)
 		return guest_error(b, ret, "version");
-	snprintf(b->kernel, sizeof(b->kernel), "%s", r.text);
+	snprintf(b->gs.kernel, sizeof(b->gs.kernel), "%s", r.text);
 	mc_reply_free(&r);
 	st = find_devices(b);
 	if (st)
@@ -517,7 +517,7 @@ int backup_live(struct backup *b)
 	if (st)
 		return st;
 	/* Before any thread: the watchdog is a forked process. */
-	ret = watchdog_start(&b->wd, b->g.sock, b->g.umid, 2000, 60);
+	ret = watchdog_start(&b->gs.wd, b->gs.g.sock, b->gs.g.umid, 2000, 60);
 	if (ret < 0) {
 		cli_error("cannot start the watchdog: %s", strerror(-ret));
 		return EXIT_FAILED;
@@ -538,7 +538,7 @@ int backup_live(struct backup *b)
 	if (st == 0)
 		st = pause_and_copy(b);
 	else
-		watchdog_release(&b->wd);       /* never stopped */
+		watchdog_release(&b->gs.wd);       /* never stopped */
 	if (b->src && b->src->end)
 		b->src->end(b);
 	if (st == 0 && tool_interrupted)

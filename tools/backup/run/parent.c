@@ -39,7 +39,7 @@ static int check_parent(struct backup *b)
 	const struct point *p = &b->parent;
 	char why[300];
 
-	if (b->live && p->m.guest && strcmp(p->m.guest, b->g.umid))
+	if (b->live && p->m.guest && strcmp(p->m.guest, b->gs.g.umid))
 		return refuse(b, "its newest point %s is of another guest (%s)", p->name,
 			      quote_name(p->m.guest));
 	if ((size_t)b->ndev != p->m.ndev)
@@ -65,21 +65,21 @@ static int check_parent(struct backup *b)
 			return refuse(b, "its newest point %s: %s has another COW geometry "
 				      "(file size)", p->name, d->name);
 		snprintf(path, sizeof(path), "%s/%s", p->dir, pd->chunks);
-		if (!table_read(path, &d->ptab, msg, sizeof(msg))) {
+		if (!table_read(path, &d->pipe.ptab, msg, sizeof(msg))) {
 			snprintf(why2, sizeof(why2), "%s: %s", pd->chunks, msg);
 			return refuse(b, "its newest point %s is damaged: %s", p->name, why2);
 		}
 		{
 			char hex[XXH_HEX];
 
-			digest_hex(d->ptab.end, hex);
+			digest_hex(d->pipe.ptab.end, hex);
 			if (strcmp(hex, pd->chunks_xxh128))
 				return refuse(b, "its newest point %s is damaged: %s differs from "
 					      "its manifest", p->name, pd->chunks);
 		}
-		if (d->ptab.g.data_offset != d->geo.data_offset ||
-		    d->ptab.g.file_size != (uint64_t)d->st.st_size ||
-		    d->ptab.g.chunk_size != CHUNK_SIZE)
+		if (d->pipe.ptab.g.data_offset != d->geo.data_offset ||
+		    d->pipe.ptab.g.file_size != (uint64_t)d->st.st_size ||
+		    d->pipe.ptab.g.chunk_size != CHUNK_SIZE)
 			return refuse(b, "its newest point %s: %s has another COW geometry "
 				      "(data offset)", p->name, d->name);
 	}

@@ -30,9 +30,9 @@ void backup_init(struct backup *b, const struct options *o, bool live)
 	b->o = o;
 	b->live = live;
 	b->dirfd = -1;
-	b->mc.fd = -1;
-	b->wd.fd = -1;
-	b->io_idle = "none";
+	b->gs.mc.fd = -1;
+	b->gs.wd.fd = -1;
+	b->gs.io_idle = "none";
 	b->t_start = tool_now();
 	/* The point's id: unique without coordination (docs/backup-format.md). */
 	if (getrandom(b->point, sizeof(b->point), 0) != (ssize_t)sizeof(b->point)) {
@@ -54,7 +54,7 @@ struct device *backup_device_new(struct backup *b, int unit)
 
 	memset(d, 0, sizeof(*d));
 	d->src = -1;
-	d->af.fd = d->zf.fd = -1;
+	d->out.af.fd = d->out.zf.fd = -1;
 	d->unit = unit;
 	return d;
 }
@@ -142,24 +142,24 @@ int backup_prepare_dest(struct backup *b)
 		char path[PATH_MAX + 80];
 		int ret;
 
-		char file[sizeof(d->file)];
+		char file[sizeof(d->out.file)];
 
 		/*
 		 * Through a local: gcc's -Wrestrict cannot tell that the suffix
-		 * (a string constant) is not inside *b, which holds d->file.
+		 * (a string constant) is not inside *b, which holds d->out.file.
 		 */
 		/* Compressed or a chain point: an extent stream, whose size follows the data. */
 		snprintf(file, sizeof(file), "%s.%s%s", d->name, o->compress || o->incremental ?
 			 "ubdx" : "cow",
 			 pack_suffix(o->compress));
-		memcpy(d->file, file, sizeof(file));
-		if (!o->force && fstatat(b->dirfd, d->file, &st, 0) == 0) {
+		memcpy(d->out.file, file, sizeof(file));
+		if (!o->force && fstatat(b->dirfd, d->out.file, &st, 0) == 0) {
 			cli_error("%s/%s: already exists; use -f to replace it",
-				  quote_name(o->dest), quote_name(d->file));
+				  quote_name(o->dest), quote_name(d->out.file));
 			return EXIT_DEST;
 		}
 		snprintf(path, sizeof(path), "%s/%s.cow", b->dest, d->name);
-		ret = afile_open(&d->af, b->dirfd, path, 0644, true);
+		ret = afile_open(&d->out.af, b->dirfd, path, 0644, true);
 		if (ret < 0) {
 			cli_error("%s: cannot create files: %s", quote_name(o->dest),
 				  strerror(-ret));
@@ -202,9 +202,9 @@ int backup_dest_error(const struct snap_ctx *c, int ret)
 void backup_snap_of(struct device *d, struct snap_file *f)
 {
 	f->src = d->src;
-	f->dst = d->af.fd;
+	f->dst = d->out.af.fd;
 	f->src_name = d->cow;
-	f->dst_name = d->file;
+	f->dst_name = d->out.file;
 	f->size = (uint64_t)d->st.st_size;
 }
 
@@ -268,14 +268,14 @@ static void cleanup(struct backup *b)
 	for (int i = 0; i < b->ndev; i++) {
 		struct device *d = &b->dev[i];
 
-		if (d->published)
-			unlinkat(b->dirfd, d->file, 0);
-		if (d->tpublished)
-			unlinkat(b->dirfd, d->chunks_file, 0);
-		d->published = d->tpublished = false;
-		afile_discard(&d->tf);
-		afile_discard(&d->af);
-		afile_discard(&d->zf);
+		if (d->out.published)
+			unlinkat(b->dirfd, d->out.file, 0);
+		if (d->out.tpublished)
+			unlinkat(b->dirfd, d->out.chunks_file, 0);
+		d->out.published = d->out.tpublished = false;
+		afile_discard(&d->out.tf);
+		afile_discard(&d->out.af);
+		afile_discard(&d->out.zf);
 	}
 	/* A directory we made for nothing goes too (only if empty). */
 	if (b->made_dest)
@@ -286,18 +286,18 @@ void backup_end(struct backup *b, int status)
 {
 	if (status != 0 && status != EXIT_USAGE)
 		cleanup(b);
-	mc_close(&b->mc);
+	mc_close(&b->gs.mc);
 	for (int i = 0; i < b->ndev; i++) {
 		if (b->dev[i].src >= 0)
 			close(b->dev[i].src);
-		afile_discard(&b->dev[i].af);
-		afile_discard(&b->dev[i].zf);
-		afile_discard(&b->dev[i].tf);
-		table_free(&b->dev[i].ptab);
-		table_free(&b->dev[i].er.tab);
-		if (b->dev[i].scanning)
-			scan_free(&b->dev[i].scan);
-		free(b->dev[i].cbt_bits);
+		afile_discard(&b->dev[i].out.af);
+		afile_discard(&b->dev[i].out.zf);
+		afile_discard(&b->dev[i].out.tf);
+		table_free(&b->dev[i].pipe.ptab);
+		table_free(&b->dev[i].pipe.er.tab);
+		if (b->dev[i].pipe.scanning)
+			scan_free(&b->dev[i].pipe.scan);
+		free(b->dev[i].cbt.bits);
 	}
 	if (b->has_parent)
 		point_free(&b->parent);

@@ -16,50 +16,64 @@
 #include "afile.h"
 #include "chain/chain.h"
 #include "chain/point.h"
-#include "guest/guest.h"
-#include "guest/mconsole.h"
+#include "guest/session.h"
 #include "guest/snap.h"
-#include "guest/watchdog.h"
 #include "tool.h"
 #include "ubdk_cow.h"
 
+/* A device's files in DESTDIR, each unnamed until published. */
+struct device_out {
+	struct afile af;                /* the copy (a chain point's: its scratch file) */
+	struct afile zf;                /* the stream written after the copy */
+	char file[64];                  /* name in DESTDIR */
+	bool published;
+	struct afile tf;                /* the chunk table */
+	char chunks_file[64];
+	bool tpublished;
+};
+
+/*
+ * A device's pipeline after the copy: the chunk scan against the parent's
+ * table (--incremental), the stream and table writers, what they counted.
+ */
+struct device_pipe {
+	struct chunk_grid grid;
+	struct chunk_table ptab;        /* the parent's table */
+	struct scan scan;
+	bool scanning;
+	struct emit_result er;          /* the new stream's digest and table */
+	uint64_t paused_bytes, stored_bytes, cow_sectors;
+};
+
+/* The guest kernel's changed-block tracking of a device (changes/kernel_cbt.c). */
+struct device_cbt {
+	bool tracked;                   /* the guest's kernel tracks it (`cbt ubdN` works) */
+	char checkpoint[64];            /* as we last set it */
+	uint64_t *bits;                 /* tracking source: grid chunks to read */
+	uint64_t blocks;                /* blocks in the maps read so far */
+};
+
+/* One device of a run: its COW file, then what becomes of it. */
 struct device {
 	char name[16];
 	int unit;
 	char cow[PATH_MAX];
 	struct ubdk_header hdr;
+	struct ubdk_geometry geo;
 	uint64_t data_offset;           /* of the COW: the chunk grid's origin */
 	int src;
 	struct stat st;
 	uint64_t data_bytes;            /* allocated in the COW */
-	struct afile af;          /* the copy */
-	struct afile zf;          /* its compressed form */
-	char file[64];                  /* name in DESTDIR */
-	bool published;
-	uint64_t paused_bytes, stored_bytes, cow_sectors;
-	struct ubdk_geometry geo;
-	/* --incremental: the parent's table, the scan against it, the new table */
-	struct chunk_grid grid;
-	struct chunk_table ptab;
-	struct scan scan;
-	bool scanning;
-	struct afile tf;
-	char chunks_file[64];
-	bool tpublished;
-	struct emit_result er;
-	/* changed-block tracking (changes/kernel_cbt.c) */
-	bool cbt;                       /* the guest's kernel tracks it (`cbt ubdN` works) */
-	char cbt_name[64];              /* its checkpoint as we last set it */
-	uint64_t *cbt_bits;             /* tracking source: grid chunks to read */
-	uint64_t cbt_blocks;            /* blocks in the maps read so far */
+	struct device_out out;
+	struct device_pipe pipe;
+	struct device_cbt cbt;
 };
 
+/* The run: its devices, destination, method and source of changes, times, ids. */
 struct backup {
 	const struct options *o;
-	struct guest g;
-	struct mconsole mc;
 	bool live;
-	char kernel[256];
+	struct guest_session gs;        /* live only */
 	struct device dev[MAX_DEV];
 	int ndev;
 	int dirfd;
@@ -67,25 +81,21 @@ struct backup {
 	bool made_dest;                 /* we created DESTDIR */
 	int method;
 	char method_note[300];
-	const char *io_idle;
-	bool synced, drained;
-	long long dirty_kb;
 	double t_start, t_precopy, t_sync, pause_ms, t_post, t_compress, t_fsync;
 	char created[32];
 	uint8_t point[16];              /* random: this backup's id */
 	char point_hex[33];
-	uint64_t tracked_writes;
-	struct watchdog wd;
+	/* the source of changes (changes/changes.h) */
+	const struct change_source *src;        /* live: where the copy learns what changed */
+	struct changes changes;
 	struct iotrack *track;
-	const struct change_source *src;       /* live: where the copy learns what changed */
-	const char *after;              /* once stopped: what the guest does now */
-	/* --incremental: the chain directory, this point, its parent */
+	uint64_t tracked_writes;
+	int track_round;                /* checkpoints "<id>.rN" taken */
+	/* --incremental: this point and its parent */
 	char point_name[POINT_NAME_LEN + 1];
 	uint8_t point_id[16];
 	bool has_parent;
 	struct point parent;
-	struct changes changes;
-	int track_round;                /* checkpoints "<id>.rN" taken */
 };
 
 void backup_init(struct backup *b, const struct options *o, bool live);

@@ -41,7 +41,7 @@ static int fsync_error(const char *name, int err)
 	return err == ENOSPC || err == EDQUOT || err == EFBIG ? EXIT_DEST : EXIT_FAILED;
 }
 
-/* d->er.tab as DESTDIR/ubdN.chunks, unnamed until published; 0 or an exit status. */
+/* d->pipe.er.tab as DESTDIR/ubdN.chunks, unnamed until published; 0 or an exit status. */
 static int write_table(struct backup *b, struct device *d)
 {
 	char path[PATH_MAX + 80];
@@ -49,21 +49,21 @@ static int write_table(struct backup *b, struct device *d)
 	size_t blen;
 	int ret;
 
-	char file[sizeof(d->chunks_file)];
+	char file[sizeof(d->out.chunks_file)];
 
-	/* Through a local: gcc's -Wrestrict cannot tell d->name from d->chunks_file. */
+	/* Through a local: gcc's -Wrestrict cannot tell d->name from d->out.chunks_file. */
 	snprintf(file, sizeof(file), "%s.chunks", d->name);
-	memcpy(d->chunks_file, file, sizeof(file));
-	snprintf(path, sizeof(path), "%s/%s", b->dest, d->chunks_file);
-	bytes = table_encode(&d->er.tab, &blen);
+	memcpy(d->out.chunks_file, file, sizeof(file));
+	snprintf(path, sizeof(path), "%s/%s", b->dest, d->out.chunks_file);
+	bytes = table_encode(&d->pipe.er.tab, &blen);
 	if (!bytes) {
 		cli_error("out of memory");
 		return EXIT_FAILED;
 	}
-	ret = afile_open(&d->tf, b->dirfd, path, 0644, false);
+	ret = afile_open(&d->out.tf, b->dirfd, path, 0644, false);
 	if (ret == 0)
-		ret = stream_write_all(d->tf.fd, bytes, blen, -1);
-	if (ret == 0 && fsync(d->tf.fd) < 0)
+		ret = stream_write_all(d->out.tf.fd, bytes, blen, -1);
+	if (ret == 0 && fsync(d->out.tf.fd) < 0)
 		ret = -errno;
 	free(bytes);
 	return ret < 0 ? fsync_error(path, -ret) : 0;
@@ -82,15 +82,15 @@ static int start_scan(struct device *d, int dst)
 {
 	int ret;
 
-	if (!grid_init(&d->grid, (uint64_t)d->st.st_size, d->geo.data_offset, CHUNK_SIZE)) {
+	if (!grid_init(&d->pipe.grid, (uint64_t)d->st.st_size, d->geo.data_offset, CHUNK_SIZE)) {
 		cli_error("%s: %s: data offset past the file's end", d->name, quote_name(d->cow));
 		return EXIT_DEVICE;
 	}
-	ret = scan_init(&d->scan, &d->grid, &d->ptab, d->src, d->cow, dst, d->file);
+	ret = scan_init(&d->pipe.scan, &d->pipe.grid, &d->pipe.ptab, d->src, d->cow, dst, d->out.file);
 	if (ret < 0)
-		return scan_error(&d->scan, ret);
-	d->scan.intr = &tool_interrupted;
-	d->scanning = true;
+		return scan_error(&d->pipe.scan, ret);
+	d->pipe.scan.intr = &tool_interrupted;
+	d->pipe.scanning = true;
 	return 0;
 }
 
@@ -103,16 +103,16 @@ int writer_precopy(struct backup *b)
 		int st, ret;
 
 		/* The scratch file holds only the differing chunks: sparse. */
-		if (ftruncate(d->af.fd, d->st.st_size) < 0) {
+		if (ftruncate(d->out.af.fd, d->st.st_size) < 0) {
 			cli_error("%s: %s", quote_name(b->dest), strerror(errno));
 			return EXIT_DEST;
 		}
-		st = start_scan(d, d->af.fd);
+		st = start_scan(d, d->out.af.fd);
 		if (st)
 			return st;
-		ret = scan_changes(&d->scan, changes_of(b, d));
+		ret = scan_changes(&d->pipe.scan, changes_of(b, d));
 		if (ret < 0)
-			return scan_error(&d->scan, ret);
+			return scan_error(&d->pipe.scan, ret);
 	}
 	b->t_precopy = tool_now() - t0;
 	return 0;
@@ -127,9 +127,9 @@ static int write_device(struct backup *b, struct device *d)
 	int sinkfd;
 	char path[PATH_MAX + 80];
 
-	if (!b->live || !d->scanning) {
+	if (!b->live || !d->pipe.scanning) {
 		/* Offline (nothing writes), or the full point of a live chain. */
-		if (!grid_init(&d->grid, (uint64_t)d->st.st_size, d->geo.data_offset,
+		if (!grid_init(&d->pipe.grid, (uint64_t)d->st.st_size, d->geo.data_offset,
 			       CHUNK_SIZE)) {
 			cli_error("%s: %s: data offset past the file's end", d->name,
 				  quote_name(d->cow));
@@ -140,38 +140,38 @@ static int write_device(struct backup *b, struct device *d)
 		st = start_scan(d, -1);
 		if (st)
 			return st;
-		ret = scan_changes(&d->scan, changes_of(b, d));
+		ret = scan_changes(&d->pipe.scan, changes_of(b, d));
 		if (ret < 0)
-			return scan_error(&d->scan, ret);
+			return scan_error(&d->pipe.scan, ret);
 	}
-	rfd = b->live ? d->af.fd : d->src;
-	snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-	ret = afile_open(&d->zf, b->dirfd, path, 0644, false);
+	rfd = b->live ? d->out.af.fd : d->src;
+	snprintf(path, sizeof(path), "%s/%s", b->dest, d->out.file);
+	ret = afile_open(&d->out.zf, b->dirfd, path, 0644, false);
 	if (ret < 0) {
 		cli_error("%s: cannot create: %s", quote_name(path), strerror(-ret));
 		return EXIT_DEST;
 	}
-	sinkfd = d->zf.fd;
+	sinkfd = d->out.zf.fd;
 	if (o->compress) {
-		ret = packer_open(&pk, o->compress, o->level, d->zf.fd, LZ4S_NO_SIZE);
+		ret = packer_open(&pk, o->compress, o->level, d->out.zf.fd, LZ4S_NO_SIZE);
 		if (ret < 0) {
 			cli_error("%s: %s", quote_name(path), strerror(-ret));
 			return EXIT_FAILED;
 		}
 	}
-	ret = point_emit(rfd, b->live ? d->file : d->cow, &d->grid, b->point_id,
-			 b->has_parent ? &d->ptab : NULL, b->has_parent ? &d->scan : NULL,
-			 pk ? packer_unit : xs_fd_sink, pk ? (void *)pk : (void *)&sinkfd, &d->er);
-	d->stored_bytes = d->er.stream_bytes;
+	ret = point_emit(rfd, b->live ? d->out.file : d->cow, &d->pipe.grid, b->point_id,
+			 b->has_parent ? &d->pipe.ptab : NULL, b->has_parent ? &d->pipe.scan : NULL,
+			 pk ? packer_unit : xs_fd_sink, pk ? (void *)pk : (void *)&sinkfd, &d->pipe.er);
+	d->pipe.stored_bytes = d->pipe.er.stream_bytes;
 	if (ret == 0 && pk)
-		ret = packer_finish(pk, &d->stored_bytes);
+		ret = packer_finish(pk, &d->pipe.stored_bytes);
 	packer_free(pk);
-	if (ret == 0 && fsync(d->zf.fd) < 0)
+	if (ret == 0 && fsync(d->out.zf.fd) < 0)
 		ret = -errno;
 	if (ret < 0) {
 		if (ret == -EINTR)
 			return EXIT_INTERRUPTED;
-		cli_error("%s: %s", quote_name(path), d->er.msg[0] && !pk ? d->er.msg :
+		cli_error("%s: %s", quote_name(path), d->pipe.er.msg[0] && !pk ? d->pipe.er.msg :
 			  strerror(-ret));
 		return ret == -ENOSPC || ret == -EDQUOT || ret == -EFBIG ? EXIT_DEST : EXIT_FAILED;
 	}
@@ -189,7 +189,7 @@ static int write_points(struct backup *b)
 		if (st)
 			return st;
 		/* The scratch copy is not part of the point. */
-		afile_discard(&b->dev[i].af);
+		afile_discard(&b->dev[i].out.af);
 	}
 	b->t_compress = tool_now() - t0;
 	/*
@@ -203,16 +203,16 @@ static int write_points(struct backup *b)
 		char path[PATH_MAX + 80];
 		int ret;
 
-		snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
+		snprintf(path, sizeof(path), "%s/%s", b->dest, d->out.file);
 		/* -f replaces a plain backup's files; a chain point's directory is new. */
-		ret = afile_publish(&d->zf, path, b->o->force);
+		ret = afile_publish(&d->out.zf, path, b->o->force);
 		if (ret == 0)
-			d->published = true;
-		snprintf(path, sizeof(path), "%s/%s", b->dest, d->chunks_file);
+			d->out.published = true;
+		snprintf(path, sizeof(path), "%s/%s", b->dest, d->out.chunks_file);
 		if (ret == 0)
-			ret = afile_publish(&d->tf, path, b->o->force);
+			ret = afile_publish(&d->out.tf, path, b->o->force);
 		if (ret == 0)
-			d->tpublished = true;
+			d->out.tpublished = true;
 		if (ret < 0) {
 			cli_error("%s: %s", quote_name(path), strerror(-ret));
 			return ret == -ENOSPC ? EXIT_DEST : EXIT_FAILED;
@@ -236,36 +236,36 @@ static int finish_device(struct backup *b, struct device *d)
 	int ret;
 
 	/* The copy is a COW in its own right: count its sectors. */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", d->af.fd);
-	if (ubdk_cow_open(d->af.tmp ? d->af.tmp : proc, NULL,
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", d->out.af.fd);
+	if (ubdk_cow_open(d->out.af.tmp ? d->out.af.tmp : proc, NULL,
 			  UBDK_OPEN_NO_BACKING | UBDK_OPEN_NO_CHECK, &cow, &err) == 0) {
 		ret = ubdk_cow_count(cow, 0, ubdk_cow_geometry(cow)->sectors,
-				     &d->cow_sectors, &err);
+				     &d->pipe.cow_sectors, &err);
 		ubdk_cow_close(cow);
 		if (ret < 0) {
 			cli_error("%s: the copy's bitmap cannot be read: %s",
-				  d->file, err.msg);
+				  d->out.file, err.msg);
 			return EXIT_FAILED;
 		}
 	} else {
-		cli_error("%s: the copy is not a valid COW file: %s", quote_name(d->file),
-			  tool_lib_msg(&err, d->af.tmp ? d->af.tmp : proc));
+		cli_error("%s: the copy is not a valid COW file: %s", quote_name(d->out.file),
+			  tool_lib_msg(&err, d->out.af.tmp ? d->out.af.tmp : proc));
 		return EXIT_FAILED;
 	}
-	d->data_bytes = extent_data_bytes(d->af.fd, (uint64_t)d->st.st_size);
-	if (!grid_init(&d->grid, (uint64_t)d->st.st_size, d->data_offset, CHUNK_SIZE)) {
+	d->data_bytes = extent_data_bytes(d->out.af.fd, (uint64_t)d->st.st_size);
+	if (!grid_init(&d->pipe.grid, (uint64_t)d->st.st_size, d->data_offset, CHUNK_SIZE)) {
 		cli_error("%s: %s: data offset past the file's end", d->name, quote_name(d->cow));
 		return EXIT_DEVICE;
 	}
 	t0 = tool_now();
-	ret = table_of_fd(d->af.fd, &d->grid, b->point_id, &d->er.tab, &d->er.read_bytes);
+	ret = table_of_fd(d->out.af.fd, &d->pipe.grid, b->point_id, &d->pipe.er.tab, &d->pipe.er.read_bytes);
 	b->t_compress += tool_now() - t0;
 	if (tool_interrupted)
 		return EXIT_INTERRUPTED;
 	if (ret < 0)
-		return fsync_error(d->file, -ret);
+		return fsync_error(d->out.file, -ret);
 	/* writer_finish() syncs the copy, in a thread started before the table. */
-	d->stored_bytes = d->data_bytes;
+	d->pipe.stored_bytes = d->data_bytes;
 	return write_table(b, d);
 }
 
@@ -275,13 +275,13 @@ static int publish_device(struct backup *b, struct device *d)
 	char path[PATH_MAX + 80];
 	int ret;
 
-	snprintf(path, sizeof(path), "%s/%s", b->dest, d->file);
-	ret = afile_publish(&d->af, path, b->o->force);
+	snprintf(path, sizeof(path), "%s/%s", b->dest, d->out.file);
+	ret = afile_publish(&d->out.af, path, b->o->force);
 	if (ret == 0) {
-		d->published = true;
-		snprintf(path, sizeof(path), "%s/%s", b->dest, d->chunks_file);
-		ret = afile_publish(&d->tf, path, b->o->force);
-		d->tpublished = ret == 0;
+		d->out.published = true;
+		snprintf(path, sizeof(path), "%s/%s", b->dest, d->out.chunks_file);
+		ret = afile_publish(&d->out.tf, path, b->o->force);
+		d->out.tpublished = ret == 0;
 	}
 	if (ret < 0) {
 		cli_error("%s: %s", quote_name(path), ret == -EEXIST ? "already exists; use -f to "
@@ -301,9 +301,9 @@ static char *manifest_of(const struct backup *b, size_t *len)
 	snprintf(tool, sizeof(tool), "uml_backup (ubdkit) %s", ubdk_version());
 	m.tool = tool;
 	if (b->live) {
-		m.guest = b->g.umid;
-		m.mconsole = b->g.sock;
-		m.kernel = b->kernel;
+		m.guest = b->gs.g.umid;
+		m.mconsole = b->gs.g.sock;
+		m.kernel = b->gs.kernel;
 	}
 	m.live = b->live;
 	m.created = b->created;
@@ -311,10 +311,10 @@ static char *manifest_of(const struct backup *b, size_t *len)
 	m.kind = "full";
 	m.method = method_names[b->method];
 	m.method_note = b->method_note[0] ? b->method_note : NULL;
-	m.synced = b->synced;
-	m.drained = b->drained;
-	m.dirty_kb = b->dirty_kb;
-	m.io_idle = b->io_idle;
+	m.synced = b->gs.synced;
+	m.drained = b->gs.drained;
+	m.dirty_kb = b->gs.dirty_kb;
+	m.io_idle = b->gs.io_idle;
 	m.pause_ms = m.t_pause = b->pause_ms;
 	m.t_precopy = b->t_precopy * 1000;
 	m.t_sync = b->t_sync * 1000;
@@ -344,21 +344,21 @@ static char *manifest_of(const struct backup *b, size_t *len)
 			.device = d->name, .cow = d->cow, .backing = d->hdr.backing,
 			.size = d->hdr.size, .mtime = d->hdr.mtime,
 			.layout = ubdk_layout_name(d->hdr.layout), .sectorsize = d->hdr.sectorsize,
-			.file = d->file, .compression = pack_name(b->o->compress),
+			.file = d->out.file, .compression = pack_name(b->o->compress),
 			.format = stream ? "ubdx" : "cow",
-			.stored_bytes = d->stored_bytes, .cow_bytes = (uint64_t)d->st.st_size,
+			.stored_bytes = d->pipe.stored_bytes, .cow_bytes = (uint64_t)d->st.st_size,
 			.data_bytes = d->data_bytes,
-			.cow_sectors = stream ? MANIFEST_ABSENT : d->cow_sectors,
-			.paused_copy_bytes = d->paused_bytes,
+			.cow_sectors = stream ? MANIFEST_ABSENT : d->pipe.cow_sectors,
+			.paused_copy_bytes = d->pipe.paused_bytes,
 			/*
 			 * The chunk table checks the content (crc32 and sha256_tree,
 			 * of every MiB, were the checksums of 0.2.0: still read).
 			 */
-			.chunks = d->chunks_file, .chunks_xxh128 = cxx[i],
+			.chunks = d->out.chunks_file, .chunks_xxh128 = cxx[i],
 		};
-		digest_hex(d->er.tab.end, cxx[i]);
+		digest_hex(d->pipe.er.tab.end, cxx[i]);
 		if (stream) {
-			digest_hex(d->er.digest, sxx[i]);
+			digest_hex(d->pipe.er.digest, sxx[i]);
 			md[i].stream_xxh128 = sxx[i];
 		}
 	}
@@ -427,7 +427,7 @@ int writer_finish(struct backup *b)
 		goto manifest;
 	}
 	for (int i = 0; i < b->ndev; i++) {
-		sync[i].fd = b->dev[i].af.fd;
+		sync[i].fd = b->dev[i].out.af.fd;
 		sync[i].running = pthread_create(&sync[i].thread, NULL, sync_thread,
 						 &sync[i]) == 0;
 		if (!sync[i].running)
@@ -440,7 +440,7 @@ int writer_finish(struct backup *b)
 		if (sync[i].running)
 			pthread_join(sync[i].thread, NULL);
 		if (st == 0 && sync[i].err)
-			st = fsync_error(b->dev[i].file, sync[i].err);
+			st = fsync_error(b->dev[i].out.file, sync[i].err);
 	}
 	b->t_fsync += tool_now() - t0;
 	if (st)
