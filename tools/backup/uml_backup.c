@@ -36,7 +36,6 @@
 #include "cmd/backup.h"
 #include "cli.h"
 #include "cmd/export.h"
-#include "chain/chain.h"
 #include "cmd/prune.h"
 #include "cmd/restore.h"
 #include "format/stream.h"
@@ -360,7 +359,7 @@ int main(int argc, char **argv)
 	if (mode == 'p')
 		return prune_run(&o);
 	if (mode == 'v')
-		return chain_is_dir(o.dest) ? chain_verify(&o, o.dest) : verify_dir(&o, o.dest, true);
+		return verify_command(&o);
 	if (mode == 'e')
 		return export_point(&o);
 	return backup_command(&o);

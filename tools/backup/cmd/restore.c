@@ -295,12 +295,58 @@ static int built_cow(const struct restore_ctx *rc, int fd, char *msg, size_t msg
 	return 0;
 }
 
+/* -f replaces a file, never a directory or a device node, FIFO, socket.  0 or EXIT_DEST. */
+static int output_check(const struct options *o, const char *out)
+{
+	struct stat st;
+
+	if (lstat(out, &st) == 0 && (!o->force || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))) {
+		cli_error("%s: %s", quote_name(out),
+			  S_ISDIR(st.st_mode) ? "is a directory; name the "
+			  "output file" : !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) ?
+			  "not a regular file; not replacing it" :
+			  "already exists; use -f to replace it");
+		return EXIT_DEST;
+	}
+	return 0;
+}
+
+/*
+ * OUTPUT as an unnamed file in its directory (*dirfd), published once
+ * checked.  0, or an exit status with nothing left open.
+ */
+static int output_open(const struct options *o, const char *out, struct afile *af, int *dirfd)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	afile_dir_of(out, dir, sizeof(dir));
+	*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Readable: a new backup's restore reads its chunks back for the table. */
+	ret = *dirfd < 0 ? -errno : afile_open(af, *dirfd, out, 0644, true);
+	if (ret < 0) {
+		cli_error("%s: cannot create: %s", quote_name(out), strerror(-ret));
+		ret = EXIT_DEST;
+	} else {
+		/* Held until published: a guest or server on it would lose writes. */
+		ret = o->force ? hostlock_replace(af, out) : 0;
+		if (ret < 0)
+			ret = ret == -EAGAIN ? EXIT_LOCKED : EXIT_FAILED;
+	}
+	if (ret) {
+		afile_discard(af);
+		if (*dirfd >= 0)
+			close(*dirfd);
+		*dirfd = -1;
+	}
+	return ret;
+}
+
 /* OUTPUT: as given, or the input without its suffix; 0 or an exit status. */
 static int output_name(const struct options *o, int fmt, char *out, size_t outlen)
 {
 	const char *suffix = pack_suffix(fmt);
 	size_t l = strlen(o->input), sl = strlen(suffix);
-	struct stat st;
 
 	if (o->output) {
 		snprintf(out, outlen, "%s", o->output);
@@ -318,16 +364,7 @@ static int output_name(const struct options *o, int fmt, char *out, size_t outle
 	} else {
 		snprintf(out, outlen, "%.*s", (int)(l - sl), o->input);
 	}
-	/* -f replaces a file, never a directory or a device node, FIFO, socket. */
-	if (lstat(out, &st) == 0 && (!o->force || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))) {
-		cli_error("%s: %s", quote_name(out),
-			  S_ISDIR(st.st_mode) ? "is a directory; name the "
-			  "output file" : !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) ?
-			  "not a regular file; not replacing it" :
-			  "already exists; use -f to replace it");
-		return EXIT_DEST;
-	}
-	return 0;
+	return output_check(o, out);
 }
 
 /*
@@ -409,12 +446,11 @@ static int restore_point_dir(const struct options *o)
 static int chain_restore(const struct options *o)
 {
 	char chaindir[PATH_MAX], name[NAME_MAX + 1], pdir[PATH_MAX], base[NAME_MAX + 1];
-	char out[PATH_MAX], odir[PATH_MAX], msg[600] = "", tpath[PATH_MAX + 80];
+	char out[PATH_MAX], msg[600] = "", tpath[PATH_MAX + 80];
 	static struct point pts[MAX_CHAIN];
 	const struct manifest_device *dev = NULL;
 	struct chunk_table want, got;
 	struct afile af = { .fd = -1 };
-	struct stat st;
 	uint64_t rd, diff;
 	int n = 0, st_exit = EXIT_FAILED, dirfd = -1, ret = 0;
 	double t0 = tool_now();
@@ -440,26 +476,11 @@ static int chain_restore(const struct options *o)
 		st_exit = EXIT_USAGE;
 		goto out;
 	}
-	if (lstat(out, &st) == 0 && (!o->force || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))) {
-		cli_error("%s: %s", quote_name(out), S_ISDIR(st.st_mode) ? "is a directory; "
-			  "name the output file" : !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) ?
-			  "not a regular file; not replacing it" :
-			  "already exists; use -f to replace it");
-		st_exit = EXIT_DEST;
-		goto out;
-	}
-	afile_dir_of(out, odir, sizeof(odir));
-	dirfd = open(odir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ret = dirfd < 0 ? -errno : afile_open(&af, dirfd, out, 0644, true);
-	if (ret < 0) {
-		cli_error("%s: cannot create: %s", quote_name(out), strerror(-ret));
-		st_exit = EXIT_DEST;
-		goto out;
-	}
-	/* Held until published: a guest or server on it would lose writes. */
-	ret = o->force ? hostlock_replace(&af, out) : 0;
-	if (ret < 0) {
-		st_exit = ret == -EAGAIN ? EXIT_LOCKED : EXIT_FAILED;
+	ret = output_check(o, out);
+	if (ret == 0)
+		ret = output_open(o, out, &af, &dirfd);
+	if (ret) {
+		st_exit = ret;
 		goto out;
 	}
 	ret = chain_apply(pts, n, dev->device, af.fd, msg, sizeof(msg));
@@ -575,28 +596,12 @@ int restore_run(const struct options *o)
 		manifest_free(&manifest);
 		return EXIT_FAILED;
 	}
-	afile_dir_of(out, dir, sizeof(dir));
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	/* Readable: a new backup's restore reads its chunks back for the table. */
-	ret = dirfd < 0 ? -errno : afile_open(&af, dirfd, out, 0644, true);
-	if (ret < 0) {
-		cli_error("%s: cannot create: %s", quote_name(out), strerror(-ret));
+	ret = output_open(o, out, &af, &dirfd);
+	if (ret) {
 		if (!from_stdin)
 			close(fd);
-		if (dirfd >= 0)
-			close(dirfd);
 		manifest_free(&manifest);
-		return EXIT_DEST;
-	}
-	/* Held until published: a guest or server on it would lose writes. */
-	ret = o->force ? hostlock_replace(&af, out) : 0;
-	if (ret < 0) {
-		if (!from_stdin)
-			close(fd);
-		close(dirfd);
-		afile_discard(&af);
-		manifest_free(&manifest);
-		return ret == -EAGAIN ? EXIT_LOCKED : EXIT_FAILED;
+		return ret;
 	}
 	memset(&rc, 0, sizeof(rc));
 	rc.out.fd = af.fd;

@@ -689,3 +689,8 @@ int chain_verify(const struct options *o, const char *dir)
 		json_decref(list);
 	return bad ? EXIT_FAILED : 0;
 }
+
+int verify_command(const struct options *o)
+{
+	return chain_is_dir(o->dest) ? chain_verify(o, o->dest) : verify_dir(o, o->dest, true);
+}

@@ -29,6 +29,8 @@ const char *verify_cow_head_check(const uint8_t *head, size_t len, const char *n
 /* A stream read as format fmt against the manifest's compression: NULL, or the problem. */
 const char *verify_compression_check(int fmt, const char *compression, char *problem, size_t plen);
 
+/* uml_backup verify DESTDIR|CHAINDIR|POINTDIR; an exit status. */
+int verify_command(const struct options *o);
 /* uml_backup verify of a chain directory or a point in one; an exit status. */
 int chain_verify(const struct options *o, const char *dir);
 /*
