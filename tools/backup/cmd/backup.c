@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-
 /* The one-line summary on stderr. */
 static void summary(const struct backup *b)
 {

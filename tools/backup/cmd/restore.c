@@ -434,14 +434,11 @@ static int restore_point_dir(const struct options *o)
 	return restore_run(&file_o);
 }
 
-
 /*
  * --- a chain point ---------------------------------------------------------
  * The streams from its full point down to it, applied in order to a new
  * file, which must then hash to the point's chunk table.
  */
-
-/* --- restore ---------------------------------------------------------------- */
 
 static int chain_restore(const struct options *o)
 {

@@ -34,7 +34,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 static int fsync_error(const char *name, int err)
 {
 	cli_error("%s: %s", quote_name(name), strerror(err));
