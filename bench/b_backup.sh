@@ -143,14 +143,14 @@ EOS
 	done
 	t_ours_lz4=$(_bk_median <"$T/ct.lz4")
 	t_ours_gz=$(_bk_median <"$T/ct.gzip")
-	s_ours_lz4=$(stat -c %s "$T/dlz4/ubd0.cow.lz4")
-	s_ours_gz=$(stat -c %s "$T/dgzip/ubd0.cow.gz")
+	s_ours_lz4=$(stat -c %s "$T/dlz4/ubd0.ubdx.lz4")
+	s_ours_gz=$(stat -c %s "$T/dgzip/ubd0.ubdx.gz")
 	t_lz4=$(median_time sh -c "lz4 -1 -q -c '$_cow' >'$T/cli.lz4'")
 	s_lz4=$(stat -c %s "$T/cli.lz4")
 	t_gzip=$(REPEAT=1 median_time sh -c "gzip -6 -c '$_cow' >'$T/cli.gz'")
 	s_gzip=$(stat -c %s "$T/cli.gz")
-	t_r_lz4=$(PREP="rm -f $T/r.cow" median_time "$B/bin/uml_backup" -q restore "$T/dlz4/ubd0.cow.lz4" "$T/r.cow")
-	t_r_gz=$(PREP="rm -f $T/r.cow" median_time "$B/bin/uml_backup" -q restore "$T/dgzip/ubd0.cow.gz" "$T/r.cow")
+	t_r_lz4=$(PREP="rm -f $T/r.cow" median_time "$B/bin/uml_backup" -q restore "$T/dlz4/ubd0.ubdx.lz4" "$T/r.cow")
+	t_r_gz=$(PREP="rm -f $T/r.cow" median_time "$B/bin/uml_backup" -q restore "$T/dgzip/ubd0.ubdx.gz" "$T/r.cow")
 	t_d_lz4=$(median_time sh -c "lz4 -d -q -c '$T/cli.lz4' >/dev/null")
 	t_d_gz=$(REPEAT=1 median_time sh -c "gunzip -c '$T/cli.gz' >/dev/null")
 	rm -rf "$T/dlz4" "$T/dgzip" "$T/cli.lz4" "$T/cli.gz" "$T/r.cow" "$T/dest"

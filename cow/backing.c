@@ -171,7 +171,7 @@ int ubdk_create_header(const char *backing, const struct ubdk_create_opts *o,
 }
 
 int ubdk_create_fd(int fd, const char *name, const struct ubdk_header *hdr,
-		   struct ubdk_err *err)
+		   int flags, struct ubdk_err *err)
 {
 	uint8_t *buf;
 	struct ubdk_geometry geo;
@@ -190,11 +190,17 @@ int ubdk_create_fd(int fd, const char *name, const struct ubdk_header *hdr,
 		ubdk_os_free(buf);
 		return ret;
 	}
-	ret = ubdk_os_pwrite(fd, buf, (size_t)ret, 0);
+	/* Zeros left as a hole read back the same: the header's own block. */
+	while ((flags & UBDK_CREATE_FAST) && ret > 0 && buf[ret - 1] == 0)
+		ret--;
+	ret = ret > 0 ? ubdk_os_pwrite(fd, buf, (size_t)ret, 0) : 0;
 	ubdk_os_free(buf);
-	/* One byte at the very end sets the size and leaves the rest sparse. */
+	/* One byte at the very end sets the size and leaves the rest sparse
+	 * (as the kernel does); fast, no byte at all. */
 	if (ret == 0)
-		ret = ubdk_os_pwrite(fd, &zero, 1, geo.file_size - 1);
+		ret = flags & UBDK_CREATE_FAST ?
+		      ubdk_os_truncate(fd, geo.file_size) :
+		      ubdk_os_pwrite(fd, &zero, 1, geo.file_size - 1);
 	if (ret < 0)
 		return ubdk_fail(err, UBDK_E_SYS, -ret, "%s: writing: %s",
 				 ubdk_name(name), strerror(-ret));
@@ -222,7 +228,7 @@ int ubdk_create(const char *path, const char *backing,
 				path, strerror(-ret));
 		goto out;
 	}
-	ret = ubdk_create_fd(fd, path, hdr, err);
+	ret = ubdk_create_fd(fd, path, hdr, 0, err);
 	if (ret == 0) {
 		ret = ubdk_os_fsync(fd);
 		if (ret < 0)

@@ -461,6 +461,27 @@ int ubdk_cbt_file_open(const char *path, int kind, uint64_t device_size,
 			  (unsigned long long)device_size);
 		goto fail;
 	}
+	/*
+	 * A record is written whole, so its body has no holes.  One made
+	 * sparse to fit its header would still be read and summed whole
+	 * (4 GiB of holes for a 1 TiB device at the smallest granularity):
+	 * refused from its extents instead.  A file system that cannot say
+	 * where holes are gets the read.
+	 */
+	if (f->info.runs) {
+		uint64_t data, hole;
+
+		ret = ubdk_os_next_data(f->fd, UBDK_CBT_HEADER_LEN, &data, &hole);
+		if (ret == -ENXIO || (ret == 0 && (data > UBDK_CBT_HEADER_LEN ||
+						   hole < st.size))) {
+			ubdk_fail(err, UBDK_E_CBT_FIELD, EINVAL, "%s: its body has "
+				  "holes (%llu runs in a sparse file): not a record "
+				  "as written", path,
+				  (unsigned long long)f->info.runs);
+			ret = -EINVAL;
+			goto fail;
+		}
+	}
 	/* Then the checksum: a damaged file is called that, whatever other
 	 * field the damage hit.  Runs are checked on the way. */
 	crc = ubdk_crc32(0, h, sizeof(h));

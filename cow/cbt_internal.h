@@ -6,7 +6,7 @@
 #ifndef UBDK_CBT_INTERNAL_H
 #define UBDK_CBT_INTERNAL_H
 
-#include "ubdk_cbt.h"
+#include "ubdk_static.h"
 
 #include <stdbool.h>
 #include <stdint.h>

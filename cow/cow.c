@@ -403,7 +403,6 @@ int ubdk_cow_next_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
 		return bitmap_fail(cow, err, ret);
 	run->start = start;
 	run->count = stop - start;
-	run->in_cow = run->src == UBDK_RUN_COW;
 	*pos = stop;
 	return 1;
 }
@@ -440,7 +439,6 @@ int ubdk_cow_next_extent(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
 			stop = first;
 	}
 	run->count = stop - run->start;
-	run->in_cow = false;
 	*pos = stop;
 	return 1;
 }
@@ -473,30 +471,14 @@ static int short_data(const struct ubdk_cow *cow, uint64_t sector,
 	return ret;
 }
 
-/* Byte just past the data of sector n in the COW file. */
-static uint64_t data_end(const struct ubdk_cow *cow, uint64_t n)
-{
-	uint64_t end = (n + 1) * cow->hdr.sectorsize;
-
-	/* A short last sector needs only the device's bytes. */
-	if (end > cow->hdr.size)
-		end = cow->hdr.size;
-	return cow->geo.data_offset + end;
-}
-
 int ubdk_cow_check_data(struct ubdk_cow *cow, struct ubdk_err *err)
 {
-	uint64_t ss = cow->hdr.sectorsize, first, found;
+	uint64_t first = ubdk__first_short_sector(&cow->hdr, &cow->geo,
+						   cow->cow_file_size), found;
 	int ret;
 
-	if (cow->cow_file_size >= data_end(cow, cow->geo.sectors - 1))
+	if (first >= cow->geo.sectors)
 		return 0;
-	/* Sectors from `first` on have data (at least partly) past the end. */
-	first = cow->cow_file_size > cow->geo.data_offset ?
-		(cow->cow_file_size - cow->geo.data_offset) / ss : 0;
-	if (first < cow->geo.sectors &&
-	    data_end(cow, first) <= cow->cow_file_size)
-		first++;
 	ret = ubdk__bmap_find(cow->bmap, first, cow->geo.sectors, true, &found);
 	if (ret < 0)
 		return bitmap_fail(cow, err, ret);

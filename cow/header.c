@@ -77,6 +77,18 @@ void ubdk_geometry_locate(const struct ubdk_header *hdr, const struct ubdk_geome
 	*bits_len = s1 / 8 - s0 / 8 + 1;
 }
 
+uint64_t ubdk__first_short_sector(const struct ubdk_header *hdr,
+				  const struct ubdk_geometry *geo,
+				  uint64_t file_size)
+{
+	/* A short last sector needs only the device's bytes: a file that
+	 * holds them holds every sector's data. */
+	if (file_size >= geo->data_offset + hdr->size)
+		return geo->sectors;
+	return file_size > geo->data_offset ?
+	       (file_size - geo->data_offset) / hdr->sectorsize : 0;
+}
+
 int ubdk_header_geometry(const struct ubdk_header *hdr, const char *name,
 			 struct ubdk_geometry *geo, struct ubdk_err *err)
 {
@@ -90,10 +102,15 @@ int ubdk_header_geometry(const struct ubdk_header *hdr, const char *name,
 		return ubdk_fail(err, UBDK_E_BAD_VERSION, EINVAL,
 				 "%s: unknown layout %d", n, hdr->layout);
 	/* v1 and v2 store the sector size as a signed 32-bit integer. */
-	if (!is_pow2(ss) || (old && ss > INT32_MAX))
+	if (!is_pow2(ss))
 		return ubdk_fail(err, UBDK_E_SECTORSIZE, EINVAL,
 				 "%s: sectorsize %u is not a power of two",
 				 n, hdr->sectorsize);
+	if (old && ss > INT32_MAX)
+		return ubdk_fail(err, UBDK_E_SECTORSIZE, EINVAL,
+				 "%s: sectorsize %u is negative as the signed "
+				 "32-bit field of a version %d header",
+				 n, hdr->sectorsize, hdr->layout == UBDK_LAYOUT_V1 ? 1 : 2);
 	if (hdr->alignment == 0)
 		return ubdk_fail(err, UBDK_E_ALIGNMENT, EINVAL,
 				 "%s: alignment is zero", n);
@@ -188,6 +205,7 @@ int ubdk_header_decode(const void *buf, size_t len, const char *name,
 				 "%s: bad magic 0x%08x, not a COW file", n,
 				 magic_be);
 
+	hdr->magic_le = le;
 	/* The version is stored in the byte order of the magic. */
 	hdr->version = le ? ubdk_get_le32(p + 4) : ubdk_get_be32(p + 4);
 	switch (hdr->version) {

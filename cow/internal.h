@@ -3,7 +3,8 @@
 #ifndef UBDK_INTERNAL_H
 #define UBDK_INTERNAL_H
 
-#include "ubdk_cow.h"
+#include "ubdk_static.h"
+#include "ubdk_endian.h"
 
 #if defined(__GNUC__)
 #define UBDK_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -30,6 +31,15 @@ int ubdk__cow_replace_header(struct ubdk_cow *cow,
 			     const struct ubdk_header *hdr,
 			     struct ubdk_err *err);
 
+/*
+ * The first sector whose data reaches past a COW file of file_size bytes
+ * (a short last sector needs only the device's bytes), geo->sectors if
+ * none does.
+ */
+uint64_t ubdk__first_short_sector(const struct ubdk_header *hdr,
+				  const struct ubdk_geometry *geo,
+				  uint64_t file_size);
+
 /* The sparse, lazily loaded bitmap (bmap.c).  All return 0 or -errno. */
 struct ubdk_bmap;
 int ubdk__bmap_open(int fd, uint64_t offset, uint64_t used, uint64_t covered,
@@ -53,65 +63,6 @@ int ubdk__bmap_writeback(struct ubdk_bmap *bm);
 static inline const char *ubdk_name(const char *name)
 {
 	return name ? name : "<buffer>";
-}
-
-static inline uint32_t ubdk_get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t ubdk_get_be64(const uint8_t *p)
-{
-	return (uint64_t)ubdk_get_be32(p) << 32 | ubdk_get_be32(p + 4);
-}
-
-static inline uint32_t ubdk_get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[1] << 8 | p[0];
-}
-
-static inline uint64_t ubdk_get_le64(const uint8_t *p)
-{
-	return (uint64_t)ubdk_get_le32(p + 4) << 32 | ubdk_get_le32(p);
-}
-
-static inline void ubdk_put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static inline void ubdk_put_be64(uint8_t *p, uint64_t v)
-{
-	ubdk_put_be32(p, (uint32_t)(v >> 32));
-	ubdk_put_be32(p + 4, (uint32_t)v);
-}
-
-static inline void ubdk_put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static inline void ubdk_put_le64(uint8_t *p, uint64_t v)
-{
-	ubdk_put_le32(p, (uint32_t)v);
-	ubdk_put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static inline bool ubdk_host_is_le(void)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return false;
-#else
-	return true;
-#endif
 }
 
 #endif /* UBDK_INTERNAL_H */

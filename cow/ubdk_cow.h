@@ -122,6 +122,9 @@ struct ubdk_header {
 	int layout;               /* enum ubdk_layout */
 	uint32_t version;         /* 1, 2 or 3 as stored */
 	bool v1_swapped;          /* v1 written by a host of the other endianness */
+	bool magic_le;            /* as decoded: the magic (and a v1 header's
+	                             fields) stored little-endian; encoding
+	                             goes by v1_swapped */
 	uint32_t mtime;           /* backing mtime, seconds, low 32 bits */
 	uint64_t size;            /* backing (= device) size in bytes */
 	uint32_t sectorsize;
@@ -144,51 +147,47 @@ struct ubdk_geometry {
 };
 
 /*
- * Pure functions on header bytes: no I/O, safe on untrusted input.
- * `name` is only used in messages (may be NULL).
- */
-int ubdk_header_decode(const void *buf, size_t len, const char *name,
-		       struct ubdk_header *hdr, struct ubdk_err *err);
-/* Validate a decoded header and compute its geometry. */
-int ubdk_header_geometry(const struct ubdk_header *hdr, const char *name,
-			 struct ubdk_geometry *geo, struct ubdk_err *err);
-/*
- * Where device bytes [off, off + len) live in the COW file (len > 0, the
- * range within the device): their data at data_off, and the bitmap bytes
- * holding their sectors' bits at [bits_off, bits_off + bits_len).
- */
-void ubdk_geometry_locate(const struct ubdk_header *hdr, const struct ubdk_geometry *geo,
-			  uint64_t off, uint64_t len, uint64_t *data_off,
-			  uint64_t *bits_off, uint64_t *bits_len);
-/*
- * Encode hdr in its layout (v1, v2 or v3; never v3-broken) into buf, which
- * must hold at least UBDK_HDR_MAX_SIZE bytes.  Unused bytes are zero.
- * Returns the header length.
- */
-int ubdk_header_encode(const struct ubdk_header *hdr, void *buf, size_t len,
-		       struct ubdk_err *err);
-
-/*
- * Bitmap questions.  Bit n lives in byte n / 8, bit n % 8 (LSB first).
- * Ranges are [start, end) in sectors.  These scan 64 bits at a time.
- */
-bool ubdk_bitmap_test(const uint8_t *bitmap, uint64_t n);
-void ubdk_bitmap_set(uint8_t *bitmap, uint64_t n);
-/* Number of set bits in [start, end). */
-uint64_t ubdk_bitmap_count(const uint8_t *bitmap, uint64_t start,
-			   uint64_t end);
-/* First n in [start, end) whose bit equals value, or end if none. */
-uint64_t ubdk_bitmap_find(const uint8_t *bitmap, uint64_t start, uint64_t end,
-			  bool value);
-/* Set all bits in [start, end). */
-void ubdk_bitmap_set_range(uint8_t *bitmap, uint64_t start, uint64_t end);
-
-/*
  * Read and decode the header of an open file (COW or not: UBDK_E_BAD_MAGIC
  * says it is not one) and compute its geometry.  `name` is for messages.
  */
 int ubdk_header_read_fd(int fd, const char *name, struct ubdk_header *hdr,
 			struct ubdk_geometry *geo, struct ubdk_err *err);
+
+/* Set bits a scan found: how many, the first and the last (UINT64_MAX
+ * when none). */
+struct ubdk_scan_bits {
+	uint64_t count, first, last;
+};
+
+/* What a COW file holds that its reads never use, or that they miss. */
+struct ubdk_scan {
+	uint64_t file_size;
+	uint64_t bitmap_present;  /* bytes of [bitmap_offset, data_offset)
+	                             before the end of the file */
+	uint64_t bits;            /* sectors whose bit is in the file (at
+	                             most geometry.covered) */
+	uint64_t bitmap_end;      /* where the bitmap the kernel reads ends */
+	bool short_bitmap;        /* the file ends before bitmap_end (the
+	                             kernel and ubdk_cow_open refuse it) */
+	struct ubdk_scan_bits past;       /* bits set for sectors the device
+	                                     does not have */
+	uint64_t past_byte;               /* the file offset of the first */
+	struct ubdk_scan_bits short_data; /* sectors marked present whose
+	                                     data lies (partly) past the end
+	                                     of the file: in a file cut inside
+	                                     its bitmap, every bit set */
+};
+
+/*
+ * Scan the bitmap of the COW file open on fd, whose header and geometry
+ * are valid (ubdk_header_read_fd), as the file stores it, for a
+ * consistency check: unlike ubdk_cow_open this works on a file cut inside
+ * its bitmap.  Reads only the bitmap's slack and the bits of sectors
+ * whose data is past the end of the file, through its data extents.
+ */
+int ubdk_scan_fd(int fd, const char *name, const struct ubdk_header *hdr,
+		 const struct ubdk_geometry *geo, struct ubdk_scan *scan,
+		 struct ubdk_err *err);
 
 /* An open COW file and (optionally) its backing file. */
 struct ubdk_cow;
@@ -241,8 +240,8 @@ const struct ubdk_geometry *ubdk_cow_geometry(const struct ubdk_cow *cow);
 const char *ubdk_cow_path(const struct ubdk_cow *cow);
 /* The backing path in use (override or header), NULL with NO_BACKING. */
 const char *ubdk_cow_backing_path(const struct ubdk_cow *cow);
-/* File descriptors, for callers that do their own bulk I/O. -1 if none. */
-int ubdk_cow_fd(const struct ubdk_cow *cow);
+/* The backing file's descriptor, for callers that do their own bulk I/O
+ * (sparse copies); -1 if none. */
 int ubdk_cow_backing_fd(const struct ubdk_cow *cow);
 /* Bytes of the backing file (as opened), 0 with NO_BACKING. */
 uint64_t ubdk_cow_backing_size(const struct ubdk_cow *cow);
@@ -270,7 +269,6 @@ enum ubdk_run_src {
 struct ubdk_run {
 	uint64_t start;           /* first sector */
 	uint64_t count;           /* number of sectors */
-	bool in_cow;              /* src == UBDK_RUN_COW */
 	int src;                  /* enum ubdk_run_src */
 };
 
@@ -291,6 +289,18 @@ int ubdk_cow_next_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
  */
 int ubdk_cow_next_extent(struct ubdk_cow *cow, uint64_t *pos, uint64_t end,
 			 struct ubdk_run *run, struct ubdk_err *err);
+
+/*
+ * Stray data: bytes of the COW's data area that the file stores (not
+ * holes) for sectors whose bit is clear, which no read uses (a write
+ * interrupted before its bitmap update, a copy that did not keep holes,
+ * the byte that sets a new COW's size).  The next range at or after file
+ * offset *pos (0 to start): 1 with [*off, *off + *len) and *pos moved past
+ * it, 0 at the end.  Where the file system cannot tell holes, everything
+ * counts as stored.
+ */
+int ubdk_cow_next_stray(struct ubdk_cow *cow, uint64_t *pos, uint64_t *off,
+			uint64_t *len, struct ubdk_err *err);
 
 /* A piece of caller memory, laid out as struct iovec. */
 struct ubdk_iov {
@@ -403,13 +413,23 @@ struct ubdk_create_opts {
  */
 int ubdk_create_header(const char *backing, const struct ubdk_create_opts *o,
 		       struct ubdk_header *hdr, struct ubdk_err *err);
+enum ubdk_create_flags {
+	/*
+	 * For many clones of one header: the header without the zeros it
+	 * ends in and the size set with ftruncate, so that the file holds
+	 * one block (not two) and reads back the same bytes.
+	 */
+	UBDK_CREATE_FAST = 1 << 0,
+};
+
 /*
  * Write a new COW described by hdr to an already open, empty file: header,
  * then one zero byte at data_offset + size - 1 so the file is sparse with
- * the apparent size the kernel gives it.  `name` is used in messages.
+ * the apparent size the kernel gives it (flags: enum ubdk_create_flags).
+ * `name` is used in messages.
  */
 int ubdk_create_fd(int fd, const char *name, const struct ubdk_header *hdr,
-		   struct ubdk_err *err);
+		   int flags, struct ubdk_err *err);
 /* Create path (O_EXCL unless overwrite) for backing with opts. */
 int ubdk_create(const char *path, const char *backing,
 		const struct ubdk_create_opts *o, bool overwrite,

@@ -66,6 +66,8 @@ int ubdk_os_pwritev(int fd, const struct ubdk_iov *iov, int cnt,
  * system cannot tell.
  */
 int ubdk_os_next_data(int fd, uint64_t off, uint64_t *data, uint64_t *hole);
+/* ftruncate(2): set the file's size, a hole where it grows. */
+int ubdk_os_truncate(int fd, uint64_t size);
 /* Deallocate (zero = false) or zero in place [off, off+len), size kept. */
 int ubdk_os_punch(int fd, uint64_t off, uint64_t len, bool zero);
 void *ubdk_os_alloc(size_t len);

@@ -167,6 +167,13 @@ int ubdk_os_fsync(int fd)
 	return fdatasync(fd) < 0 ? -errno : 0;
 }
 
+int ubdk_os_truncate(int fd, uint64_t size)
+{
+	if (size > (uint64_t)INT64_MAX)
+		return -EFBIG;
+	return ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+}
+
 int ubdk_os_unlink(const char *path)
 {
 	return unlink(path) < 0 ? -errno : 0;

@@ -5,8 +5,9 @@
 # ours  -> BUILD_DIR/kernel/linux        (objects in BUILD_DIR/kernel/obj)
 # stock -> BUILD_DIR/kernel/linux-stock  (same source and config, stock ubd;
 #          objects in BUILD_DIR/kernel/obj-stock; for the benchmark)
-# The source is unpacked once into BUILD_DIR/kernel/src and only ever built
-# out of tree (O=), so both variants share it.  Incremental: re-running after
+# The source is unpacked once into BUILD_DIR/kernel/src, patched with
+# kernel/patches/series and only ever built out of tree (O=), so both
+# variants share it.  Incremental: re-running after
 # touching a driver or library file recompiles that file and relinks.
 set -eu
 
@@ -67,7 +68,69 @@ if [ ! -f "$SRC/.ubdk-unpacked" ] || [ "$TARBALL" -nt "$SRC/.ubdk-unpacked" ]; t
 	touch "$SRC/.ubdk-unpacked"
 fi
 
-# --- wire ubd/ and cow/ into the tree --------------------------------------
+# --- our changes to the kernel: kernel/patches/series ----------------------
+# The series applied last is kept in SRC/.ubdk-applied.  When the series
+# changes, every file that the old or the new series touches is restored
+# from the tarball and the new series applied whole, so a re-run is a no-op
+# and a changed patch needs no fresh unpack (only the files it touches are
+# rebuilt).  A tree without that record (wired by the old sed edits of
+# wire.sh) restores the files those edits touched.
+PATCHES=$ROOT/kernel/patches
+APPLIED=$SRC/.ubdk-applied
+patch_files() { # the files patches $@ touch, one a line
+	for _p in "$@"; do
+		if [ -f "$_p" ]; then sed -n 's|^+++ b/\([^	]*\).*|\1|p' "$_p"; fi
+	done
+}
+series_same() {
+	[ -f "$APPLIED/series" ] && cmp -s "$PATCHES/series" "$APPLIED/series" ||
+		return 1
+	while read -r _p; do
+		cmp -s "$PATCHES/$_p" "$APPLIED/$_p" || return 1
+	done <"$PATCHES/series"
+}
+if ! series_same; then
+	say "applying kernel/patches/series"
+	if [ -f "$APPLIED/series" ]; then
+		old=$(sed "s|^|$APPLIED/|" "$APPLIED/series")
+		# shellcheck disable=SC2086
+		restore=$(patch_files $old)
+	else
+		restore="arch/um/drivers/Kconfig arch/um/drivers/Makefile
+arch/um/drivers/mconsole_user.c arch/um/drivers/mconsole.h
+arch/um/drivers/mconsole_kern.c"
+	fi
+	# shellcheck disable=SC2046,SC2086 # lists of paths, split on purpose
+	restore=$(printf '%s\n' $restore $(patch_files $(sed "s|^|$PATCHES/|" \
+		"$PATCHES/series")) | sort -u)
+	top=$(tar -tJf "$TARBALL" | head -n 1 | cut -d/ -f1)
+	# Files that come out as they were keep their times (below): a patch
+	# change rebuilds what it changes, not all that includes page.h.
+	keep=$KB/.ubdk-keep
+	rm -rf "$keep" "$APPLIED"
+	for f in $restore; do
+		[ ! -f "$SRC/$f" ] || { mkdir -p "$keep/${f%/*}" &&
+			cp -p "$SRC/$f" "$keep/$f"; }
+	done
+	# shellcheck disable=SC2046,SC2086
+	tar -xJf "$TARBALL" -C "$SRC" --strip-components=1 \
+		$(printf "$top/%s " $restore)
+	while read -r p; do
+		patch -d "$SRC" -p1 --batch --quiet --forward --no-backup-if-mismatch \
+			<"$PATCHES/$p" >&2 ||
+			{ echo "kernel: $p does not apply" >&2; exit 1; }
+	done <"$PATCHES/series"
+	for f in $restore; do
+		! cmp -s "$keep/$f" "$SRC/$f" 2>/dev/null ||
+			touch -r "$keep/$f" "$SRC/$f"
+	done
+	rm -rf "$keep"
+	mkdir -p "$APPLIED"
+	cp "$PATCHES/series" "$APPLIED/series"
+	while read -r p; do cp "$PATCHES/$p" "$APPLIED/$p"; done <"$PATCHES/series"
+fi
+
+# --- link ubd/ and cow/ into the tree --------------------------------------
 "$ROOT/kernel/wire.sh" "$SRC" "$ROOT"
 
 # --- configuration -----------------------------------------------------------

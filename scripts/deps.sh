@@ -11,7 +11,7 @@ case "${1:-build}" in
 build) want="$build" ;;
 test) want="$build check clang libclang-rt-dev dosfstools fdisk xfsprogs $peers nbdkit libnbd-bin fuse3 python3-libnbd restic jq strace" ;;
 demo) want="$build $peers jq" ;;
-bench) want="$build $peers hyperfine fio jq strace nbdkit libnbd-bin restic" ;;
+bench) want="$build $peers hyperfine fio jq strace nbdkit libnbd-bin restic mmdebstrap" ;;
 fuzz) want="$build clang libclang-rt-dev" ;;
 *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
 esac

@@ -253,7 +253,7 @@ static int cmd_runs(const char *path)
 	if (open_cow(path, NULL, UBDK_OPEN_NO_BACKING, &cow))
 		return 1;
 	while ((ret = ubdk_cow_next_run(cow, &pos, UINT64_MAX, &run, &err)) > 0)
-		if (run.in_cow)
+		if (run.src == UBDK_RUN_COW)
 			printf("%llu %llu\n", (unsigned long long)run.start,
 			       (unsigned long long)run.count);
 	ubdk_cow_close(cow);

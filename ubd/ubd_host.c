@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ubd_host.c - the host side of the ubd driver.
+ * ubd_host.c - the host side of the ubd driver: opening and closing devices.
  *
  * Built against the host's libc (a USER_OBJ of UML), with ubdkit's format
- * library and its POSIX OS layer.  Two parts:
+ * library and its POSIX OS layer.  The host side has three files, by job:
  *
- * - Opening and closing devices, in kernel context: the file, or a COW
- *   file and its backing file, through the library (header, host fcntl
- *   locks, size and mtime checks, creation, backing-path switch).
+ * - ubd_host.c, opening and closing devices, in kernel context: the file,
+ *   or a COW file and its backing file, through the library (header, host
+ *   fcntl locks, size and mtime checks, creation, backing-path switch);
  *
- * - The I/O thread: a host thread sharing the kernel's memory that serves
+ * - ubd_host_cbt.c, changed-block tracking (docs/cbt.md);
+ *
+ * - ubd_host_io.c, the I/O thread: a host thread sharing the kernel's memory that serves
  *   requests.  It must not call into the kernel (no printk, no kmalloc):
  *   it calls the library, whose I/O paths make only system calls and take
  *   bitmap memory with ubdk_os_map() (a host mmap), and passes it no
@@ -41,59 +43,8 @@
 
 #include <os.h>
 
-#include "ubd_host.h"
-#include "ubdk_cbt.h"
-#include "ubdk_cow.h"
+#include "ubd_host_dev.h"
 #include "ubdk_os.h"
-
-_Static_assert(sizeof(struct ubdh_seg) == sizeof(struct ubdk_iov) &&
-	       offsetof(struct ubdh_seg, base) ==
-	       offsetof(struct ubdk_iov, base) &&
-	       offsetof(struct ubdh_seg, len) ==
-	       offsetof(struct ubdk_iov, len),
-	       "struct ubdh_seg must be laid out as struct ubdk_iov");
-
-/* Idle time after which changed bitmap chunks are written anyway. */
-#define IDLE_MS 50
-
-struct ubdh_dev {
-	struct ubdk_cow *cow;        /* a COW device, else NULL */
-	int fd;                      /* a plain device: its file, else -1 */
-	int sync;                    /* plain device with 's' */
-	unsigned long long size;     /* bytes of the file or COW device */
-	/* The thread's list of COW devices with bitmap chunks to write. */
-	struct ubdh_dev *next_dirty;
-	int listed;
-
-	/*
-	 * Changed-block tracking, on a writable COW device only (docs/cbt.md).
-	 * The I/O thread marks the tracker before each write's data; an
-	 * mconsole checkpoint, in kernel context, swaps it.  `busy` keeps
-	 * the two apart: the thread holds it while it serves one of the
-	 * device's requests or writes its bitmap back, the checkpoint while
-	 * it works.  A spin lock of the host, not of the kernel: the thread
-	 * is a host thread, and the checkpoint may run in mconsole's stop
-	 * loop, where the kernel must not sleep.
-	 */
-	unsigned char busy;
-	struct ubdk_cbt *cbt;
-	char *cbt_path;              /* the record, "<cow>.cbt", absolute */
-	char *cbt_why;               /* why tracking is inconsistent at open */
-	int cbt_on_disk_open;        /* the record on disk says OPEN */
-	int cbt_on_disk_clean;       /* the record on disk is a trusted CLEAN
-	                                one equal to the tracker */
-};
-
-static void dev_lock(struct ubdh_dev *dev)
-{
-	while (__atomic_test_and_set(&dev->busy, __ATOMIC_ACQUIRE))
-		sched_yield();
-}
-
-static void dev_unlock(struct ubdh_dev *dev)
-{
-	__atomic_clear(&dev->busy, __ATOMIC_RELEASE);
-}
 
 static void set_msg(char *msg, int len, const char *fmt, const char *a,
 		    const char *b)
@@ -324,218 +275,6 @@ again:
 	return 0;
 }
 
-/* --- changed-block tracking ------------------------------------------- */
-
-/*
- * Load the record beside the COW: trusted only if CLEAN and describing
- * the COW as it is now; otherwise tracking starts afresh, inconsistent
- * (ubdk_cbt_load decides, and says why).  Fails only without memory.
- */
-static int cbt_open(struct ubdh_dev *dev, const char *file,
-		    struct ubdk_err *err)
-{
-	struct ubdk_cbt_identity id;
-	struct ubdk_cbt_info ci;
-	size_t len;
-	int ret;
-
-	dev->cbt_path = ubdk_os_alloc(UBDK_PATH_MAX + 16);
-	dev->cbt_why = ubdk_os_zalloc(UBDK_ERR_MSG_MAX);
-	if (!dev->cbt_path || !dev->cbt_why)
-		return -ENOMEM;
-	/* Absolute: mconsole replies name the map to the host. */
-	ret = ubdk_absolutize(file, dev->cbt_path, UBDK_PATH_MAX, err);
-	if (ret < 0)
-		return ret;
-	len = strlen(dev->cbt_path);
-	memcpy(dev->cbt_path + len, UBDK_CBT_RECORD_SUFFIX,
-	       sizeof(UBDK_CBT_RECORD_SUFFIX));
-	ret = ubdk_cbt_identity_of(dev->cow, &id, err);
-	if (ret < 0)
-		return ret;
-	ret = ubdk_cbt_load(dev->cbt_path, &id, 0, &dev->cbt, err);
-	if (ret < 0)
-		return ret;
-	ubdk_cbt_get_info(dev->cbt, &ci);
-	if (err->code)
-		snprintf(dev->cbt_why, UBDK_ERR_MSG_MAX, "%s", err->msg);
-	else
-		dev->cbt_on_disk_clean = 1;
-	memset(err, 0, sizeof(*err));
-	return 0;
-}
-
-/*
- * The end of a session (device closed, or the kernel halting with the
- * thread stopped): the COW flushed, then the record written CLEAN with the
- * COW's identity after that flush.  Nothing is written when the record on
- * disk already is that (nothing written, no checkpoint this session).
- */
-static void cbt_close(struct ubdh_dev *dev)
-{
-	struct ubdk_cbt_identity id;
-
-	if (!dev->cbt || dev->cbt_on_disk_clean)
-		return;
-	if (ubdk_cow_flush(dev->cow, NULL) < 0 ||
-	    ubdk_cbt_identity_of(dev->cow, &id, NULL) < 0)
-		return;   /* the record stays OPEN: untrusted next time */
-	if (ubdk_cbt_save(dev->cbt, dev->cbt_path, UBDK_CBT_STATE_CLEAN, &id,
-			  NULL) == 0) {
-		dev->cbt_on_disk_clean = 1;
-		dev->cbt_on_disk_open = 0;
-	}
-}
-
-/* In the I/O thread, before a write's or discard's data: the record on
- * disk says OPEN from the session's first write on, then the blocks. */
-static void cbt_mark(struct ubdh_dev *dev, unsigned long long off,
-		     unsigned long long len)
-{
-	if (!dev->cbt)
-		return;
-	if (!dev->cbt_on_disk_open) {
-		/* Without an OPEN record a crash could leave the old CLEAN
-		 * one (its COW identity would still differ, but the promise
-		 * is kept by both). */
-		if (ubdk_cbt_mark_open(dev->cbt, dev->cbt_path, true) < 0)
-			ubdk_cbt_set_reason(dev->cbt, UBDK_CBT_IO_ERROR);
-		dev->cbt_on_disk_open = 1;
-		dev->cbt_on_disk_clean = 0;
-	}
-	ubdk_cbt_mark(dev->cbt, off, len);
-}
-
-static int status_line(struct ubdh_dev *dev, char *out, int outlen)
-{
-	struct ubdk_cbt_info ci;
-
-	ubdk_cbt_get_info(dev->cbt, &ci);
-	if (ci.reason)
-		return snprintf(out, (size_t)outlen, "checkpoint=%s "
-				"state=inconsistent reason=%s granularity=%u "
-				"blocks=%llu size=%llu generation=%llu "
-				"mem=%llu", ci.name,
-				ubdk_cbt_reason_name((int)ci.reason),
-				ci.granularity,
-				(unsigned long long)ci.blocks,
-				(unsigned long long)ci.device_size,
-				(unsigned long long)ci.generation,
-				(unsigned long long)ubdk_cbt_mem(dev->cbt));
-	return snprintf(out, (size_t)outlen, "checkpoint=%s state=consistent "
-			"granularity=%u blocks=%llu size=%llu generation=%llu "
-			"mem=%llu", ci.name, ci.granularity,
-			(unsigned long long)ci.blocks,
-			(unsigned long long)ci.device_size,
-			(unsigned long long)ci.generation,
-			(unsigned long long)ubdk_cbt_mem(dev->cbt));
-}
-
-int ubdh_cbt_status(struct ubdh_dev *dev, char *out, int outlen)
-{
-	int ret;
-
-	if (!dev->cbt) {
-		snprintf(out, (size_t)outlen, "no changed-block tracking (a "
-			 "read-only device or not a COW)");
-		return -ENODEV;
-	}
-	dev_lock(dev);
-	ret = status_line(dev, out, outlen);
-	dev_unlock(dev);
-	return ret < 0 ? -EIO : 0;
-}
-
-const char *ubdh_cbt_why(const struct ubdh_dev *dev)
-{
-	return dev->cbt && dev->cbt_why && dev->cbt_why[0] ? dev->cbt_why :
-	       NULL;
-}
-
-/*
- * Checkpoint NAME, with the thread kept off the device: every completed
- * write's bits into the COW file (its data is there already), the map of
- * the blocks changed since the previous checkpoint into "<cow>.cbt-map"
- * (from the tracker as it stands: nothing can mark it meanwhile), then the
- * tracker starts again under NAME.  A request the thread served before is
- * in that map; one it serves after, in the next.  No kernel memory and no
- * sleeping: this may run in mconsole's stop loop.
- */
-int ubdh_cbt_checkpoint(struct ubdh_dev *dev, const char *name, char *out,
-			int outlen)
-{
-	struct ubdk_cbt_identity id;
-	struct ubdk_cbt_info ci;
-	struct ubdk_cbt *sealed;
-	struct ubdk_err *err;
-	char *map;
-	size_t len;
-	int ret;
-
-	if (!dev->cbt)
-		return ubdh_cbt_status(dev, out, outlen);
-	if (!ubdk_cbt_name_ok(name) || !name[0]) {
-		snprintf(out, (size_t)outlen, "bad checkpoint name: 1 to 63 "
-			 "of A-Z a-z 0-9 . _ : @ + -");
-		return -EINVAL;
-	}
-	err = ubdk_os_map(sizeof(*err) + UBDK_PATH_MAX + 16);
-	if (!err) {
-		snprintf(out, (size_t)outlen, "no memory");
-		return -ENOMEM;
-	}
-	map = (char *)(err + 1);
-	len = strlen(dev->cbt_path) - strlen(UBDK_CBT_RECORD_SUFFIX);
-	memcpy(map, dev->cbt_path, len);
-	memcpy(map + len, UBDK_CBT_MAP_SUFFIX, sizeof(UBDK_CBT_MAP_SUFFIX));
-
-	dev_lock(dev);
-	ubdk_cbt_get_info(dev->cbt, &ci);
-	ret = ubdk_cow_writeback(dev->cow, err);
-	if (!ret)
-		ret = ubdk_cbt_identity_of(dev->cow, &id, err);
-	if (!ret)
-		ret = ubdk_cbt_write_map(dev->cbt, name, map, &id, err);
-	if (!ret) {
-		ret = ubdk_cbt_checkpoint(dev->cbt, name, &sealed, err);
-		if (ret < 0)
-			ubdk_os_unlink(map);   /* the tracker did not move on */
-		else
-			ubdk_cbt_free(sealed);
-	}
-	if (!ret) {
-		/*
-		 * The record on disk gets the new name.  Not yet OPEN (no
-		 * write this session): made OPEN, fsynced, or the CLEAN one
-		 * would outlive a crash with the previous checkpoint in it.
-		 * Already OPEN: rewritten without fsync (the pause stays
-		 * short; whichever version a crash keeps is untrusted).
-		 */
-		if (ubdk_cbt_mark_open(dev->cbt, dev->cbt_path,
-				       !dev->cbt_on_disk_open) < 0)
-			ubdk_cbt_set_reason(dev->cbt, UBDK_CBT_IO_ERROR);
-		dev->cbt_on_disk_open = 1;
-	}
-	if (!ret)
-		dev->cbt_on_disk_clean = 0;
-	dev_unlock(dev);
-
-	if (ret < 0)
-		snprintf(out, (size_t)outlen, "%s", err->msg);
-	else
-		snprintf(out, (size_t)outlen, "from=%s to=%s state=%s%s%s "
-			 "granularity=%u blocks=%llu size=%llu generation=%llu "
-			 "map=%s", ci.name, name,
-			 ci.reason ? "inconsistent" : "consistent",
-			 ci.reason ? " reason=" : "",
-			 ci.reason ? ubdk_cbt_reason_name((int)ci.reason) : "",
-			 ci.granularity, (unsigned long long)ci.blocks,
-			 (unsigned long long)ci.device_size,
-			 (unsigned long long)ci.generation + 1, map);
-	ubdk_os_unmap(err, sizeof(*err) + UBDK_PATH_MAX + 16);
-	return ret;
-}
-
 int ubdh_open(const char *file, const char *backing,
 	      const struct ubdh_opts *o, struct ubdh_dev **out,
 	      struct ubdh_info *info, char *msg, int msglen)
@@ -568,7 +307,7 @@ int ubdh_open(const char *file, const char *backing,
 			goto fail;
 	}
 	if (dev->cow && info->writable) {
-		ret = cbt_open(dev, file, err);
+		ret = ubdh_cbt_open(dev, file, err);
 		if (ret < 0) {
 			err_msg(msg, msglen, err);
 			goto fail;
@@ -598,7 +337,7 @@ void ubdh_write_back(struct ubdh_dev *dev)
 {
 	if (dev && dev->cow) {
 		ubdk_cow_writeback(dev->cow, NULL);
-		cbt_close(dev);
+		ubdh_cbt_close(dev);
 	}
 }
 
@@ -606,7 +345,7 @@ void ubdh_close(struct ubdh_dev *dev)
 {
 	if (!dev)
 		return;
-	cbt_close(dev);
+	ubdh_cbt_close(dev);
 	ubdk_cbt_free(dev->cbt);
 	ubdk_os_free(dev->cbt_path);
 	ubdk_os_free(dev->cbt_why);
@@ -615,287 +354,4 @@ void ubdh_close(struct ubdh_dev *dev)
 	else if (dev->fd >= 0)
 		ubdk_os_close(dev->fd);
 	ubdk_os_free(dev);
-}
-
-/* --- the I/O thread ----------------------------------------------------- */
-
-/* The thread's end of the socket pair. */
-static int thread_fd = -1;
-/* COW devices whose bitmap chunks changed since their last write-back. */
-static struct ubdh_dev *dirty_list;
-
-static void list_dirty(struct ubdh_dev *dev)
-{
-	if (!dev->listed && ubdk_cow_dirty(dev->cow)) {
-		dev->listed = 1;
-		dev->next_dirty = dirty_list;
-		dirty_list = dev;
-	}
-}
-
-static void unlist_dirty(struct ubdh_dev *dev)
-{
-	struct ubdh_dev **p;
-
-	if (!dev->listed)
-		return;
-	for (p = &dirty_list; *p; p = &(*p)->next_dirty) {
-		if (*p == dev) {
-			*p = dev->next_dirty;
-			break;
-		}
-	}
-	dev->next_dirty = NULL;
-	dev->listed = 0;
-}
-
-/* Idle: put the changed bitmap chunks of every device in its file. */
-static void write_back_all(void)
-{
-	while (dirty_list) {
-		struct ubdh_dev *dev = dirty_list;
-
-		dirty_list = dev->next_dirty;
-		dev->next_dirty = NULL;
-		dev->listed = 0;
-		/* On failure the chunks stay dirty: the next flush reports
-		 * it, the next write lists the device again. */
-		dev_lock(dev);
-		ubdk_cow_writeback(dev->cow, NULL);
-		dev_unlock(dev);
-	}
-}
-
-/* Zero an iovec array from byte `from` on. */
-static void zero_from(const struct ubdk_iov *iov, int n, size_t from)
-{
-	int i;
-
-	for (i = 0; i < n; i++) {
-		if (from >= iov[i].len) {
-			from -= iov[i].len;
-			continue;
-		}
-		memset((char *)iov[i].base + from, 0, iov[i].len - from);
-		from = 0;
-	}
-}
-
-/* Reads and writes of a plain file; reads past its end give zeros. */
-static int plain_rw(struct ubdh_dev *dev, struct ubdh_req *req)
-{
-	const struct ubdk_iov *iov = (const struct ubdk_iov *)req->seg;
-	size_t got;
-	int ret;
-
-	/* A request's segments (UBDH_MAX_SEGS) go in one call. */
-	if (req->op == UBDH_OP_WRITE)
-		return ubdk_os_pwritev(dev->fd, iov, req->nseg, req->off);
-	ret = ubdk_os_preadv(dev->fd, iov, req->nseg, req->off, &got);
-	if (ret == 0 && got < req->len)
-		zero_from(iov, req->nseg, got);
-	return ret;
-}
-
-static int plain_io(struct ubdh_dev *dev, struct ubdh_req *req)
-{
-	int ret;
-
-	switch (req->op) {
-	case UBDH_OP_READ:
-		return plain_rw(dev, req);
-	case UBDH_OP_WRITE:
-		ret = plain_rw(dev, req);
-		break;
-	default:
-		ret = ubdk_os_punch(dev->fd, req->off, req->len,
-				    req->op == UBDH_OP_ZEROES);
-		break;
-	}
-	if (!ret && dev->sync)
-		ret = ubdk_os_fsync(dev->fd);
-	return ret;
-}
-
-/*
- * The request's segments cut to its first `keep` bytes, in req->scratch
- * (the last sector of a COW whose size is not a multiple of 512 lies
- * partly past the device the library knows).  Returns their count.
- */
-static int clip(struct ubdh_req *req, unsigned long long keep)
-{
-	int i, n = 0;
-
-	for (i = 0; i < req->nseg && keep; i++, n++) {
-		req->scratch[n] = req->seg[i];
-		if (req->scratch[n].len > keep)
-			req->scratch[n].len = keep;
-		keep -= req->scratch[n].len;
-	}
-	return n;
-}
-
-static int cow_io(struct ubdh_dev *dev, struct ubdh_req *req)
-{
-	const struct ubdk_iov *iov = (const struct ubdk_iov *)req->seg;
-	unsigned long long len = req->len;
-	int n = req->nseg, ret;
-
-	if (req->off >= dev->size) {
-		/* Wholly in the padding of a short last sector. */
-		if (req->op == UBDH_OP_READ)
-			zero_from(iov, n, 0);
-		return 0;
-	}
-	if (len > dev->size - req->off) {
-		len = dev->size - req->off;
-		if (req->op == UBDH_OP_READ)
-			zero_from(iov, n, len);
-		n = clip(req, len);
-		iov = (const struct ubdk_iov *)req->scratch;
-	}
-	if (req->op != UBDH_OP_READ)
-		cbt_mark(dev, req->off, len);
-	switch (req->op) {
-	case UBDH_OP_READ:
-		return ubdk_cow_preadv(dev->cow, iov, n, req->off, NULL);
-	case UBDH_OP_WRITE:
-		ret = ubdk_cow_pwritev(dev->cow, iov, n, req->off, NULL);
-		break;
-	default:
-		ret = ubdk_cow_discard(dev->cow, req->off, len,
-				       req->op == UBDH_OP_ZEROES, NULL);
-		break;
-	}
-	list_dirty(dev);
-	return ret;
-}
-
-static int flush_dev(struct ubdh_dev *dev)
-{
-	if (!dev->cow)
-		return ubdk_os_fsync(dev->fd);
-	unlist_dirty(dev);
-	return ubdk_cow_flush(dev->cow, NULL);
-}
-
-static void serve(struct ubdh_req *req)
-{
-	struct ubdh_dev *dev = req->dev;
-	int ret;
-
-	if (dev->cow)
-		dev_lock(dev);
-	switch (req->op) {
-	case UBDH_OP_FLUSH:
-		ret = flush_dev(dev);
-		break;
-	case UBDH_OP_QUIESCE:
-		ret = 0;
-		if (dev->cow) {
-			unlist_dirty(dev);
-			ret = ubdk_cow_writeback(dev->cow, NULL);
-		}
-		break;
-	default:
-		if (req->len == 0)
-			ret = 0;
-		else if (dev->cow)
-			ret = cow_io(dev, req);
-		else
-			ret = plain_io(dev, req);
-		break;
-	}
-	if (dev->cow)
-		dev_unlock(dev);
-	req->error = ret < 0 ? -ret : 0;
-}
-
-#define BATCH 64
-
-static int io_thread(void *arg)
-{
-	struct ubdh_req *reqs[BATCH];
-	struct pollfd pfd = { .fd = thread_fd };
-	size_t have = 0;
-	ssize_t n;
-	int i, done;
-
-	(void)arg;
-	os_fix_helper_signals();
-	/* Do not outlive the kernel (a SIGKILLed UML leaves no thread holding
-	 * its descriptors, and so its locks). */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	for (;;) {
-		n = read(thread_fd, (char *)reqs + have,
-			 sizeof(reqs) - have);
-		if (n <= 0) {
-			if (n < 0 && errno != EAGAIN && errno != EINTR)
-				continue;
-			if (n == 0)
-				return 0;
-			pfd.events = POLLIN;
-			if (dirty_list) {
-				if (poll(&pfd, 1, IDLE_MS) == 0)
-					write_back_all();
-			} else {
-				poll(&pfd, 1, -1);
-			}
-			continue;
-		}
-		have += (size_t)n;
-		done = (int)(have / sizeof(reqs[0]));
-		for (i = 0; i < done; i++)
-			serve(reqs[i]);
-		/* Send back every whole pointer; keep a partial one. */
-		{
-			size_t len = (size_t)done * sizeof(reqs[0]), off = 0;
-
-			while (off < len) {
-				n = write(thread_fd, (char *)reqs + off,
-					  len - off);
-				if (n > 0) {
-					off += (size_t)n;
-					continue;
-				}
-				pfd.events = POLLOUT;
-				poll(&pfd, 1, -1);
-			}
-			have -= len;
-			memmove(reqs, (char *)reqs + len, have);
-		}
-	}
-	return 0;
-}
-
-int ubdh_start_thread(unsigned long sp, int *fd_out)
-{
-	int fds[2], pid, ret;
-
-	ret = os_pipe(fds, 1, 1);
-	if (ret < 0)
-		return ret;
-	if (os_set_fd_block(fds[0], 0) < 0 || os_set_fd_block(fds[1], 0) < 0) {
-		ret = -EIO;
-		goto fail;
-	}
-	thread_fd = fds[0];
-	pid = clone(io_thread, (void *)sp, CLONE_FILES | CLONE_VM, NULL);
-	if (pid < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	*fd_out = fds[1];
-	return pid;
-fail:
-	close(fds[0]);
-	close(fds[1]);
-	thread_fd = -1;
-	return ret;
-}
-
-void ubdh_stop_thread(int pid)
-{
-	if (pid > 0)
-		os_kill_process(pid, 1);
 }

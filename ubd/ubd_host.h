@@ -37,6 +37,24 @@ struct ubdh_seg {
 
 struct ubdh_dev;
 
+/*
+ * Map-on-read (docs/sharing.md): a whole page of a read that the kernel
+ * side offers to map from the backing file instead of copying.
+ */
+enum {
+	UBDH_MAP_COPY,               /* not mapped: its sectors were copied */
+	UBDH_MAP_DONE,               /* mapped read-only from the backing file,
+	                                physmem's page punched */
+	UBDH_MAP_ZERO,               /* the same from the host's zero page */
+	UBDH_MAP_FAILED,             /* could be mapped, the host refused */
+};
+struct ubdh_map {
+	void *addr;                  /* the page in the kernel's linear map */
+	unsigned long long dev_off;  /* its device byte offset */
+	unsigned long long mem_off;  /* its offset in physmem (req->mem_fd) */
+	int state;                   /* UBDH_MAP_*, set by the thread */
+};
+
 /* One request, owned by the kernel side until the thread sends it back. */
 struct ubdh_req {
 	struct ubdh_dev *dev;
@@ -48,6 +66,11 @@ struct ubdh_req {
 	int nseg;
 	struct ubdh_seg seg[UBDH_MAX_SEGS];
 	struct ubdh_seg scratch[UBDH_MAX_SEGS]; /* the thread's own use */
+	/* Reads of a COW device: pages offered for mapping, in the order of
+	 * the segments. */
+	int nmap;
+	int mem_fd;                  /* physmem */
+	struct ubdh_map map[UBDH_MAX_SEGS];
 };
 
 /* How to open a device (the command-line flags). */
@@ -110,6 +133,15 @@ void ubdh_close(struct ubdh_dev *dev);
 /* At shutdown, with the thread stopped: write back the changed bitmap
  * chunks, and end the CBT session cleanly (COW flushed, record CLEAN). */
 void ubdh_write_back(struct ubdh_dev *dev);
+
+/*
+ * How many runs of mapped pages (pages sharing one host mapping) there may
+ * be at once: each may split the kernel's host mapping of physmem in three,
+ * and the host's vm.max_map_count must keep room for the kernel's own
+ * mappings, whose failure is fatal.  Read from the host now; 0 when it
+ * cannot tell.
+ */
+long ubdh_map_budget(void);
 
 /*
  * Start the I/O thread on a stack whose top is sp; *fd_out is the kernel's

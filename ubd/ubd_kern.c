@@ -5,7 +5,7 @@
  * User-Mode Linux block devices /dev/ubda../dev/ubdp (major 98) backed by
  * host files, with the stock driver's command line:
  *
- *	ubd<n>[rsdct]=<file>[(,|:)<backing>][(,|:)<serial>]
+ *	ubd<n>[rsdctm]=<file>[(,|:)<backing>][(,|:)<serial>]
  *
  * and mconsole "config ubd<n>=..." / "remove ubd<n>" for hot-plug.  Each
  * request is handed, as a pointer to its blk-mq payload, to the host side
@@ -35,6 +35,8 @@
 #include "mconsole_kern.h"
 
 #include "ubd_host.h"
+#include "cow/cbt_reply_codes.h"
+#include "ubd_map.h"
 
 #define UBD_SHIFT 4
 #define MAX_DEV 16
@@ -49,7 +51,7 @@ struct ubd_conf {
 	char *backing;
 	char *serial;
 	char *owned;		/* kstrdup()ed config string, or NULL */
-	bool readonly, sync, no_cow, shared, no_trim;
+	bool readonly, sync, no_cow, shared, no_trim, map;
 };
 
 struct ubd {
@@ -61,6 +63,9 @@ struct ubd {
 	int count;
 	struct ubdh_dev *hdev;
 	struct ubdh_info info;
+	/* Map-on-read ('m', docs/sharing.md) is on. */
+	bool map;
+	struct ubd_map_stats map_stats;
 
 	/* Requests queued but not yet sent to the I/O thread: sent in one
 	 * write when the block layer says the batch is complete. */
@@ -135,7 +140,7 @@ static int ubd_parse(char *str, int *unit, char **error)
 		return -EINVAL;
 	}
 	for (i = 0; *str != '='; i++, str++) {
-		if (i == 5) {
+		if (i == 6) {
 			*error = "Too many flags specified";
 			return -EINVAL;
 		}
@@ -155,11 +160,14 @@ static int ubd_parse(char *str, int *unit, char **error)
 		case 't':
 			conf.no_trim = true;
 			break;
+		case 'm':
+			conf.map = true;
+			break;
 		case '\0':
 			*error = "Missing '='";
 			return -EINVAL;
 		default:
-			*error = "Expected '=' or flag letter (r, s, c, t or d)";
+			*error = "Expected '=' or flag letter (r, s, c, t, m or d)";
 			return -EINVAL;
 		}
 	}
@@ -210,7 +218,10 @@ __uml_help(ubd_setup,
 "    a-p).  With two names, the first is a COW file on the backing file\n"
 "    <filename2>, created when missing; with one, a COW file is detected.\n"
 "    Flags: r read-only, s synchronous writes, d no COW detection,\n"
-"    c shared (no host locks), t no discard.  ubdkit's driver.\n\n"
+"    c shared (no host locks), t no discard, m map-on-read: pages read\n"
+"    whole from the backing file are the host's pages of it, mapped\n"
+"    read-only, not copies (one copy of a master for all guests;\n"
+"    counters in /sys/block/ubd<n>/).  ubdkit's driver.\n\n"
 );
 
 /* --- requests ------------------------------------------------------------ */
@@ -236,10 +247,17 @@ static blk_status_t ubd_status(struct request *rq, int error)
 
 static void ubd_done(struct ubdh_req *req)
 {
+	struct request *rq;
+	struct ubd *ubd;
+
 	if (req->op == UBDH_OP_QUIESCE) {
 		complete(req->cookie);
 		return;
 	}
+	rq = blk_mq_rq_from_pdu(req);
+	ubd = rq->q->queuedata;
+	if (req->nmap)
+		ubd_map_done(req, ubd->unit + 1, &ubd->map_stats);
 	blk_mq_end_request(blk_mq_rq_from_pdu(req),
 			   ubd_status(blk_mq_rq_from_pdu(req), req->error));
 }
@@ -309,9 +327,12 @@ static void ubd_commit(struct ubd *ubd)
 	ubd->nstaged = 0;
 	spin_unlock_irqrestore(&ubd->lock, flags);
 	if (n && ubd_send_all(reqs, n))
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			/* Gives back the pages' map budget. */
+			ubd_map_done(reqs[i], ubd->unit + 1, &ubd->map_stats);
 			blk_mq_end_request(blk_mq_rq_from_pdu(reqs[i]),
 					   BLK_STS_IOERR);
+		}
 }
 
 static void ubd_commit_rqs(struct blk_mq_hw_ctx *hctx)
@@ -327,7 +348,8 @@ static blk_status_t ubd_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct ubdh_req *req = blk_mq_rq_to_pdu(rq);
 	struct req_iterator iter;
 	struct bio_vec bvec;
-	bool full;
+	u64 dev_off;
+	bool full, map;
 	int n = 0;
 
 	switch (req_op(rq)) {
@@ -354,9 +376,19 @@ static blk_status_t ubd_queue_rq(struct blk_mq_hw_ctx *hctx,
 	req->off = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
 	req->len = blk_rq_bytes(rq);
 	req->error = 0;
+	req->nmap = 0;
+	map = req->op == UBDH_OP_READ && ubd->map && ubd->info.cow;
+	dev_off = req->off;
 	if (req->op == UBDH_OP_READ || req->op == UBDH_OP_WRITE) {
 		rq_for_each_segment(bvec, rq, iter) {
 			void *base = bvec_virt(&bvec);
+
+			if (req->op == UBDH_OP_READ)
+				ubd_map_unshare(&bvec);
+			if (map)
+				ubd_map_offer(req, &bvec, dev_off, ubd->size,
+					      &ubd->map_stats);
+			dev_off += bvec.bv_len;
 
 			/* Pieces of one physical segment are contiguous. */
 			if (n && req->seg[n - 1].base + req->seg[n - 1].len ==
@@ -446,6 +478,7 @@ static int ubd_open_host(struct ubd *ubd)
 		pr_err("ubd%c: Can't open \"%s\": %s (errno = %d)\n",
 		       'a' + ubd->unit, c->file, msg, -err);
 	} else {
+		ubd->map_stats.opens++;
 		if (ubd->info.created)
 			pr_info("Creating \"%s\" as COW file for \"%s\"\n",
 				c->file, c->backing);
@@ -571,10 +604,70 @@ static ssize_t cbt_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(cbt);
 
+/* Map-on-read (docs/sharing.md): on or off, and its counters since boot. */
+static ssize_t map_on_read_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct ubd *ubd = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%d\n", ubd->map);
+}
+static DEVICE_ATTR_RO(map_on_read);
+
+/* Pages mapped from the backing file (or the zero page) on read. */
+static ssize_t pages_mapped_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	struct ubd *ubd = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%ld\n",
+			  atomic_long_read(&ubd->map_stats.mapped));
+}
+static DEVICE_ATTR_RO(pages_mapped);
+
+/* Mapped pages taken back into physmem because the kernel wrote to them. */
+static ssize_t pages_unmapped_on_write_show(struct device *dev,
+					    struct device_attribute *attr,
+					    char *buf)
+{
+	struct ubd *ubd = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%lu\n", physmem_subst_writes(ubd->unit + 1));
+}
+static DEVICE_ATTR_RO(pages_unmapped_on_write);
+
+/* ... because a process (or vmalloc) mapped them. */
+static ssize_t pages_unmapped_on_map_show(struct device *dev,
+					  struct device_attribute *attr,
+					  char *buf)
+{
+	struct ubd *ubd = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%lu\n", physmem_subst_maps(ubd->unit + 1));
+}
+static DEVICE_ATTR_RO(pages_unmapped_on_map);
+
+/* Pages that could have been mapped and were copied: the budget was used
+ * up (vm.max_map_count) or the host refused the mapping. */
+static ssize_t map_fallbacks_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	struct ubd *ubd = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%ld\n",
+			  atomic_long_read(&ubd->map_stats.fallbacks));
+}
+static DEVICE_ATTR_RO(map_fallbacks);
+
 static struct attribute *ubd_attrs[] = {
 	&dev_attr_serial.attr,
 	&dev_attr_cow_bitmap_mem.attr,
 	&dev_attr_cbt.attr,
+	&dev_attr_map_on_read.attr,
+	&dev_attr_pages_mapped.attr,
+	&dev_attr_pages_unmapped_on_write.attr,
+	&dev_attr_pages_unmapped_on_map.attr,
+	&dev_attr_map_fallbacks.attr,
 	NULL,
 };
 
@@ -637,6 +730,13 @@ static int ubd_add(int n, char **error)
 	spin_lock_init(&ubd->lock);
 	ubd->size = round_up(size, SECTOR_SIZE);
 	ubd->sectorsize = ss;
+	if (c->map) {
+		err = ubd_map_setup();
+		if (err)
+			pr_warn("ubd%c: no map-on-read (errno = %d)\n",
+				'a' + n, -err);
+		ubd->map = !err;
+	}
 
 	ubd->tag_set.ops = &ubd_mq_ops;
 	ubd->tag_set.nr_hw_queues = 1;
@@ -826,20 +926,22 @@ void mconsole_cbt(struct mc_request *req)
 
 	p = skip_spaces(p);
 	if (strncmp(p, "ubd", 3)) {
-		mconsole_reply(req, "usage: cbt ubdN [checkpoint NAME]", 1, 0);
+		mconsole_reply(req, UBDK_CBT_REPLY_ERR_USAGE
+			       "usage: cbt ubdN [checkpoint NAME]", 1, 0);
 		return;
 	}
 	p += 3;
 	n = parse_unit(&p);
 	if (n < 0 || n >= MAX_DEV || (*p && !isspace(*p))) {
-		mconsole_reply(req, "cbt: bad device", 1, 0);
+		mconsole_reply(req, UBDK_CBT_REPLY_ERR_BAD_DEVICE "cbt: bad device",
+			       1, 0);
 		return;
 	}
 	p = skip_spaces(p);
 	if (*p) {
 		if (strncmp(p, "checkpoint", 10) || !isspace(p[10])) {
-			mconsole_reply(req, "usage: cbt ubdN [checkpoint NAME]",
-				       1, 0);
+			mconsole_reply(req, UBDK_CBT_REPLY_ERR_USAGE
+				       "usage: cbt ubdN [checkpoint NAME]", 1, 0);
 			return;
 		}
 		name = strim(p + 10);
@@ -847,17 +949,20 @@ void mconsole_cbt(struct mc_request *req)
 	/* Kernel memory is fine here, even stopped: GFP_ATOMIC. */
 	out = kzalloc(UBDH_MSG_MAX + 4096, GFP_ATOMIC);
 	if (!out) {
-		mconsole_reply(req, "cbt: out of memory", 1, 0);
+		mconsole_reply(req, UBDK_CBT_REPLY_ERR_NO_MEMORY
+			       "cbt: out of memory", 1, 0);
 		return;
 	}
 	if (stopped) {
 		if (!mutex_trylock(&ubd_lock)) {
-			mconsole_reply(req, "cbt: busy, try again", 1, 0);
+			mconsole_reply(req, UBDK_CBT_REPLY_ERR_BUSY
+				       "cbt: busy, try again", 1, 0);
 			goto out;
 		}
 		if (!mutex_trylock(&ubd_open_lock)) {
 			mutex_unlock(&ubd_lock);
-			mconsole_reply(req, "cbt: busy, try again", 1, 0);
+			mconsole_reply(req, UBDK_CBT_REPLY_ERR_BUSY
+				       "cbt: busy, try again", 1, 0);
 			goto out;
 		}
 	} else {
@@ -866,10 +971,12 @@ void mconsole_cbt(struct mc_request *req)
 	}
 	ubd = ubd_devs[n];
 	if (!ubd)
-		err = snprintf(out, UBDH_MSG_MAX, "ubd%c: not configured",
+		err = snprintf(out, UBDH_MSG_MAX, UBDK_CBT_REPLY_ERR_NOT_CONFIGURED
+			       "ubd%c: not configured",
 			       'a' + n) ? -ENODEV : 0;
 	else if (!ubd->hdev)
-		err = snprintf(out, UBDH_MSG_MAX, "ubd%c: not open (its "
+		err = snprintf(out, UBDH_MSG_MAX, UBDK_CBT_REPLY_ERR_NOT_OPEN
+			       "ubd%c: not open (its "
 			       "record is on the host: see docs/cbt.md)",
 			       'a' + n) ? -ENODEV : 0;
 	else if (name)

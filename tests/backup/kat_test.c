@@ -17,16 +17,7 @@
 #include "stream.h"
 #include "sums.h"
 
-static int failures;
-
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		failures++; \
-	} \
-} while (0)
+#include "../common/check.h"
 
 static void hex(const uint8_t *d, size_t n, char *out)
 {

@@ -172,8 +172,6 @@ manifest_keys() {
 	done
 }
 
-json_num() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" "$1" | head -n 1; }
-json_str() { sed -n "s/.*\"$2\": \"\([^\"]*\)\".*/\1/p" "$1" | head -n 1; }
 
 # A directory left by a failed or killed run: nothing that looks complete.
 no_backup() {
@@ -829,6 +827,39 @@ h.flush()' "$nbd_uri" || fail "NBD client write"
 		cmp "$T/x.merged" "$T/g.img" || fail "restored once released: wrong"
 }
 
+# restore -f never writes over what it reads: its input, a file of its
+# backup, or a file of any point of the chain it applies (exit 5, the
+# backup unchanged and still verifying).
+t_restore_never_over_its_input() {
+	small_cow x
+	printf 'x data' | dd of="$T/x.cow" bs=1 seek=200000 conv=notrunc status=none
+	expect_status 0 "$BK" -q -c --offline "$T/x.cow" "$T/b"
+	cp "$T/x.cow" "$T/x0.cow"
+	expect_status 0 "$BK" -q -i --offline "$T/x.cow" "$T/chain"
+	printf 'later' | dd of="$T/x.cow" bs=1 seek=900000 conv=notrunc status=none
+	expect_status 0 "$BK" -q -i --offline "$T/x.cow" "$T/chain"
+	set -- $(points "$T/chain")
+	sums=$(cd "$T" && find b chain -type f | sort | xargs md5sum)
+	expect_status 5 "$BK" restore -f "$T/b/ubd0.ubdx.lz4" "$T/b/ubd0.ubdx.lz4"
+	err_has "is the input"
+	expect_status 5 "$BK" restore -f -d ubd0 "$T/b" "$T/b/ubd0.chunks"
+	err_has "a file of the backup being restored"
+	expect_status 5 "$BK" restore -f "$T/b" "$T/b/manifest.json"
+	expect_status 5 "$BK" restore -f "$T/chain/$2" "$T/chain/$1/ubd0.ubdx"
+	err_has "a file of point $1 of the chain being restored"
+	expect_status 5 "$BK" restore -f "$T/chain/$2/ubd0.ubdx" "$T/chain/$2/ubd0.ubdx"
+	[ "$sums" = "$(cd "$T" && find b chain -type f | sort | xargs md5sum)" ] ||
+		fail "a refused restore changed the backups"
+	expect_status 0 "$BK" verify "$T/chain"
+	expect_status 0 "$BK" verify "$T/b"
+	# A symbolic link named as OUTPUT is replaced, not its target.
+	ln -s "$T/b/ubd0.chunks" "$T/link.cow"
+	expect_status 0 "$BK" restore -f "$T/b" "$T/link.cow"
+	[ ! -L "$T/link.cow" ] || fail "the link was not replaced"
+	cmp "$T/link.cow" "$T/x0.cow" || fail "restored through a link: wrong"
+	expect_status 0 "$BK" verify "$T/b"
+}
+
 # restore takes a point directory as verify and export do: a plain
 # backup's, a chain point's (its chain applied), one device of several
 # chosen with -d; the result is the COW that was backed up.
@@ -1148,6 +1179,28 @@ EOS
 	grep -q "changes: comparison (.*536870912 runs" err.txt || fail "summary: $(cat err.txt)"
 	expect_status 0 "$BK" restore "$T/chain/$(points "$T/chain" | tail -n 1)/ubd0.ubdx" "$T/r.cow"
 	cmp "$T/r.cow" "$T/x.cow" || fail "the point differs from the COW"
+	# Within the bound on a 1 TiB device (2^28 runs of 4 KiB blocks, a
+	# 4 GiB record made sparse): refused from its extents, not read.
+	truncate -s 1T "$T/big.img" || fail "truncate"
+	"$MKCOW" -q "$T/big.cow" "$T/big.img" || fail "uml_mkcow"
+	expect_status 0 "$BK" -q -i --offline "$T/big.cow" "$T/bigchain"
+	python3 - "$T/big.cow.cbt" <<'EOS' || fail "python3"
+import struct, sys
+runs = 1 << 28
+h = bytearray(256)
+h[0:8] = b"UBDKCBTR"
+struct.pack_into("<IIIII", h, 8, 1, 256, 2, 0, 4096)
+struct.pack_into("<Q", h, 88, runs)
+with open(sys.argv[1], "wb") as f:
+    f.write(h)
+    f.truncate(256 + 16 * runs + 4)
+EOS
+	t0=$(date +%s%N)
+	expect_status 0 timeout 60 "$BK" -i -j --offline "$T/big.cow" "$T/bigchain"
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	echo "offline incremental of 1 TiB beside a sparse 4 GiB record: $ms ms"
+	json_str out.txt changes_note | grep -q "big.cow.cbt: its body has holes (268435456 runs in a sparse file)" ||
+		fail "note: $(json_str out.txt changes_note)"
 }
 
 # The comparison source of an incremental reads the COW's data extents,
@@ -1227,6 +1280,14 @@ t_prune_symlinks() {
 		rm "$T/chain/$1" "$T/archive/$1/NOTES.txt"
 		mv "$T/archive/$1" "$T/chain/$1"
 	done
+	# A directory put in a point it would remove: refused the same way
+	# (prune never descends; it stopped half way, exit 1, every run after).
+	mkdir "$T/chain/$1/sub" && touch "$T/chain/$1/sub/z"
+	sums=$(tree_sums "$T/chain")
+	expect_status 8 "$BK" prune --keep 1 "$T/chain"
+	err_has "$1: holds a directory, sub (a point holds files only); nothing removed"
+	[ "$sums" = "$(tree_sums "$T/chain")" ] || fail "prune changed files beside a directory"
+	rm -r "$T/chain/$1/sub"
 	# Without linked points it prunes; a link among a point's files goes,
 	# not its target.
 	ln -s "$T/victim/NOTES.txt" "$T/chain/$1/NOTES.txt"

@@ -8,18 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "extent.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "extent_test: %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		failures++; \
-	} \
-} while (0)
 
 static int ticks;
 static uint64_t ticked;

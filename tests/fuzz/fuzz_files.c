@@ -42,7 +42,7 @@
 
 #include "fsdiff.h"
 #include "img.h"
-#include "ubdk_cow.h"
+#include "ubdk_static.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -186,7 +186,7 @@ static void write_cow(const struct pair *p, const struct patch *pt, size_t npt)
 	uint8_t *bitmap, sec[SECTOR];
 
 	CHECK(ftruncate(cowfd, 0) == 0);
-	CHECK(ubdk_create_fd(cowfd, cowpath, &p->hdr, &err) == 0);
+	CHECK(ubdk_create_fd(cowfd, cowpath, &p->hdr, 0, &err) == 0);
 	for (size_t i = 0; i < npt; i++)
 		if (pt[i].cow && !has(p->written, p->nwritten, pt[i].off / SECTOR) &&
 		    !has(extra, nextra, pt[i].off / SECTOR))

@@ -25,7 +25,7 @@
  *    exactly sized buffer (so ASan sees any byte touched past the range),
  *    against a bit-by-bit reference over ranges derived from the input.
  */
-#include "ubdk_cow.h"
+#include "ubdk_static.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -4,6 +4,9 @@
 # (Debian's linux.uml) and uml-utilities.
 #   tests/kernel/run.sh BUILD_DIR [t_NAME...]
 # KILL_ROUNDS (default 20) sets how many times the SIGKILL test kills a guest.
+# UBD_MAP=1 boots our kernel with map-on-read ('m') on every device given on
+# its command line (docs/sharing.md): the whole suite must pass both ways.
+# UBD_MAP_LOG=FILE appends each guest's pages_mapped counters to FILE.
 set -u
 
 SUITE=kernel
@@ -23,14 +26,38 @@ KILL_ROUNDS=${KILL_ROUNDS:-20}
 boot() {
 	_bk=$1 _bu=$2 _bb=$3 _bl=$4
 	shift 4
-	{ guest_prologue; cat "$_bb"; echo 'echo GUEST-END; poweroff -f'; } >"$T/$_bu.init"
+	{
+		guest_prologue
+		cat "$_bb"
+		# With UBD_MAP_LOG, what each device mapped (to see that the
+		# suite run with UBD_MAP=1 maps at all).
+		[ -z "${UBD_MAP_LOG:-}" ] ||
+			echo 'for f in /sys/block/ubd*/pages_mapped; do [ -r "$f" ] && echo "UBD-MAPPED $f $(cat "$f")"; done'
+		echo 'echo GUEST-END; poweroff -f'
+	} >"$T/$_bu.init"
 	UML=$_bk uml_boot "$_bu" "$T/$_bu.init" "$_bl" "$@"
 	_bs=$?
 	# The console ends its lines with CR LF.
 	sed -i 's/\r$//' "$_bl"
+	[ -z "${UBD_MAP_LOG:-}" ] ||
+		sed -n "s|^UBD-MAPPED |$_bu |p" "$_bl" >>"$UBD_MAP_LOG"
 	return $_bs
 }
-ours() { boot "$OURS" "$@"; }
+ours() {
+	_ou=$1 _ob=$2 _ol=$3
+	shift 3
+	if [ -n "${UBD_MAP:-}" ]; then
+		for _oa; do
+			shift
+			set -- "$@" "$(with_map "$_oa")"
+		done
+	fi
+	boot "$OURS" "$_ou" "$_ob" "$_ol" "$@"
+}
+# ubd<n>[flags]=... with the 'm' flag added; any other argument as it is.
+with_map() {
+	printf '%s\n' "$1" | sed 's/^\(ubd\([0-9][0-9]*\|[a-p]\)[rsdctm]*\)=/\1m=/'
+}
 stock() { boot "$STOCK" "$@"; }
 ended() { grep -q GUEST-END "$1" || { tail -n 30 "$1" >&2; fail "guest did not finish ($1)"; }; }
 
@@ -65,7 +92,8 @@ t_build_uses_our_driver_and_library() {
 	grep -qx 'CONFIG_UBDK_UBD=y' "$o/.config" || fail "CONFIG_UBDK_UBD not set"
 	! grep -q '^CONFIG_BLK_DEV_UBD=y' "$o/.config" || fail "stock ubd enabled"
 	[ -f "$o/arch/um/drivers/ubdk/built-in.a" ] || fail "ubdk not built"
-	for f in cow/cow.o cow/header.o cow/bitmap.o cow/bmap.o cow/cbt.o cow/cbt_file.o cow/crc32.o cow/ubdk_os_posix.o ubd_host.o ubd_kern.o; do
+	grep -qx 'CONFIG_PAGE_REPORTING=y' "$o/.config" || fail "CONFIG_PAGE_REPORTING not set"
+	for f in cow/cow.o cow/header.o cow/bitmap.o cow/bmap.o cow/cbt.o cow/cbt_file.o cow/crc32.o cow/ubdk_os_posix.o ubd_host.o ubd_host_io.o ubd_host_cbt.o ubd_kern.o ubd_map.o ubd_map_host.o page_report.o; do
 		[ -f "$o/arch/um/drivers/ubdk/$f" ] || fail "$f not built"
 	done
 	# The library's one OS layer, also used by the tools, is linked in
@@ -110,7 +138,7 @@ EOS
 	sum=$(md5 disk.img)
 	yes PLAIN-WRITE | head -c 8192 | dd of=expect.img bs=4096 seek=100 conv=notrunc status=none
 	cmp disk.img expect.img || fail "write not in the file"
-	[ "$sum" != "$(grep '^SUM=' log | cut -d= -f2)" ] || true
+	[ "$sum" != "$(grep '^SUM=' log | cut -d= -f2)" ] || fail "the read saw the later write"
 }
 
 t_flags_r_t_d_c_s() {
@@ -663,6 +691,89 @@ t_guest_fsync_reaches_host() {
 
 # --- SIGKILL at any moment ------------------------------------------------------
 
+# Free page reporting (ubd/page_report.c): a guest fills its page cache from
+# a 160 MiB device and drops its caches, then a program takes 64 MiB and
+# exits; each time the guest's physmem file on the host (the unlinked tmpfs
+# file UML maps) shrinks by most of what the guest freed, and the pages it
+# gets back afterwards hold the right bytes.
+t_freed_memory_goes_back_to_host() {
+	rand_backing disk.img 160
+	want=$(sha256sum <disk.img | cut -c1-64)
+	{
+		guest_prologue
+		cat <<'EOS'
+memfree() { sed -n 's/^MemFree: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+dmesg | grep -q 'Free page reporting enabled' && echo REPORTING
+# Held open: the last close of a block device drops its page cache.
+exec 3</dev/ubda
+echo "SUM1 $(sha256sum </dev/ubda | cut -c1-64)"
+echo FILLED
+read -r cmd
+f0=$(memfree)
+sync; echo 3 >/proc/sys/vm/drop_caches
+echo "DROPPED $(( $(memfree) - f0 ))"
+read -r cmd
+# A program that touches 64 MiB and waits for a line before it exits.
+perl -e '$x = "a" x (64 << 20); $| = 1; print "ALLOCATED\n"; <STDIN>'
+echo EXITED
+read -r cmd
+# Reused pages: the page cache again, and a tmpfs copy (tmpfs holds half
+# the guest's memory at most).
+echo "SUM2 $(sha256sum </dev/ubda | cut -c1-64)"
+dd if=/dev/ubda of=/tmp/copy bs=1M count=100 status=none || echo "GUEST-ERROR dd"
+echo "SUM3 $(sha256sum </tmp/copy | cut -c1-64)"
+echo GUEST-END
+poweroff -f
+EOS
+	} >pr.init
+	chmod +x pr.init
+	UML=$OURS UML_MEM=256M uml_start pr log root=/dev/root rootfstype=hostfs \
+		hostfs=/ ro init="$T/pr.init" ubda="$T/disk.img"
+	trap 'kill "$uml_started_pid" 2>/dev/null' EXIT
+	next() { # next COMMAND-TO-TYPE LINE-TO-WAIT-FOR
+		uml_type pr "$1" || fail "cannot type to the guest"
+		wait_line log "$2" 120 "$uml_started_pid" || { tail -n 20 log >&2; fail "no $2 from the guest"; }
+	}
+	# physmem goes from $1 KiB to at most $1 - 80% of $2 KiB; reporting
+	# starts 2 s after the first free and goes in rounds.
+	gives_back() {
+		_end=$(( $(date +%s) + 30 ))
+		while now=$(uml_physmem_kib "$pid") && [ $(( ($1 - now) * 10 )) -lt $(($2 * 8)) ]; do
+			[ "$(date +%s)" -lt "$_end" ] ||
+				fail "$3: physmem $1 KiB -> $now KiB after 30 s; the guest freed $2 KiB"
+			sleep 0.2
+		done
+		echo "$3: physmem $1 KiB -> $now KiB; the guest freed $2 KiB"
+	}
+	wait_line log '^FILLED' 120 "$uml_started_pid" || { tail -n 20 log >&2; fail "the guest did not read its device"; }
+	grep -q '^REPORTING' log || fail "no 'Free page reporting enabled' in the guest's dmesg"
+	pid=$(uml_pid pr)
+	full=$(uml_physmem_kib "$pid") || fail "no physmem file among the fds of $pid"
+	[ "$full" -ge $((160 * 1024)) ] || fail "physmem holds only $full KiB after reading 160 MiB"
+
+	next drop '^DROPPED'
+	freed=$(tr -d '\r' <log | sed -n 's/^DROPPED //p')
+	[ "$freed" -ge $((128 * 1024)) ] || fail "the guest freed only $freed KiB"
+	gives_back "$full" "$freed" "dropped caches"
+
+	before=$now
+	next alloc '^ALLOCATED'
+	held=$(uml_physmem_kib "$pid")
+	[ $((held - before)) -ge $((64 * 1024)) ] ||
+		fail "physmem $before -> $held KiB for a program's 64 MiB"
+	next exit '^EXITED'
+	gives_back "$held" $((held - before)) "exited program"
+
+	next go '^GUEST-END'
+	wait "$uml_started_pid"
+	! grep -q GUEST-ERROR log || fail "$(grep GUEST-ERROR log)"
+	want3=$(head -c $((100 * 1048576)) disk.img | sha256sum | cut -c1-64)
+	for n in 1 2 3; do
+		[ $n = 3 ] && want=$want3
+		tr -d '\r' <log | grep -qx "SUM$n $want" || fail "SUM$n: $(tr -d '\r' <log | grep "^SUM$n") != $want"
+	done
+}
+
 t_sigkill_keeps_flushed_writes() {
 	truncate -s 64M back.img
 	mkfs.ext4 -q -F back.img
@@ -992,6 +1103,147 @@ t_cbt_stock_kernel_and_moo() {
 	ended log3
 	grep -q "^CBT checkpoint=A state=inconsistent reason=cow-changed " log3 ||
 		fail "after the stock kernel wrote: $(grep '^CBT' log3)"
+}
+
+# --- map-on-read ('m', docs/sharing.md) ---------------------------------
+
+MAPTOOL=$B/tests/maptool
+
+# An ext4 master (4 KiB blocks) holding data.bin (random, MiB given) and
+# maptool, a binary to run from it; expect.bin: data.bin as the guest of
+# map_body leaves it.
+map_master() { # MiB
+	mkdir -p m
+	head -c $(($1 * 1048576)) /dev/urandom >m/data.bin
+	cp "$MAPTOOL" m/maptool
+	mkfs.ext4 -q -F -b 4096 -d m master.img $(($1 + 32))M || fail "mkfs.ext4"
+	cp master.img master.orig
+	cp m/data.bin expect.bin
+	yes WRITE-PAGE | head -c 4096 |
+		dd of=expect.bin bs=4096 seek=10 conv=notrunc status=none
+	yes DIRECT-PAGE | head -c 4096 |
+		dd of=expect.bin bs=4096 seek=20 conv=notrunc status=none
+	printf MMAP-WRITE |
+		dd of=expect.bin bs=1 seek=$((30 * 4096)) conv=notrunc status=none
+	printf COHERENT-TEXT |
+		dd of=expect.bin bs=1 seek=$((40 * 4096)) conv=notrunc status=none
+}
+
+# Guest body: read every page of data.bin (mapped), then write pages that
+# are mapped with write(), O_DIRECT and a shared writable mapping, and
+# check a read-only mapping sees another process's write.
+map_body() {
+	cat <<'EOS'
+mount /dev/ubda /mnt || echo MOUNT-FAILED
+s=/sys/block/ubda
+echo "MAP=$(cat $s/map_on_read)"
+echo "SUM0=$(md5sum </mnt/data.bin | cut -d' ' -f1)"
+echo "MAPPED=$(cat $s/pages_mapped)"
+cat /mnt/maptool >/dev/null
+/mnt/maptool 2>/dev/null; echo "BIN=$?"
+yes WRITE-PAGE | head -c 4096 | dd of=/mnt/data.bin bs=4096 seek=10 conv=notrunc status=none
+echo "UNW=$(cat $s/pages_unmapped_on_write)"
+yes DIRECT-PAGE | head -c 4096 | dd of=/mnt/data.bin bs=4096 seek=20 conv=notrunc oflag=direct status=none
+/mnt/maptool mwrite /mnt/data.bin $((30 * 4096)) MMAP-WRITE || echo MWRITE-FAILED
+/mnt/maptool coherent /mnt/data.bin $((40 * 4096)) COHERENT-TEXT
+echo "UNM=$(cat $s/pages_unmapped_on_map)"
+echo "SUM1=$(md5sum </mnt/data.bin | cut -d' ' -f1)"
+sync
+echo 3 >/proc/sys/vm/drop_caches
+echo "SUM2=$(md5sum </mnt/data.bin | cut -d' ' -f1)"
+echo "FALLBACKS=$(cat $s/map_fallbacks)"
+umount /mnt
+EOS
+}
+
+guest_val() { sed -n "s/^$2=//p" "$1" | head -n 1; }
+
+t_map_on_read_master_untouched_writes_in_cow() {
+	map_master 16
+	rand_backing plain.img 48
+	{
+		map_body
+		# Pages freed above (dropped caches) are reused: hostfs reads
+		# into them with a host read(), which fails (EFAULT) on a page
+		# still mapped read-only from the master, and so does the I/O
+		# thread for a plain device.
+		# (The guest's /tmp is its own tmpfs: $T through hostfs.)
+		echo "mount -t hostfs -o $T none /mnt"
+		echo 'echo "HOSTFS=$(md5sum </mnt/plain.img | cut -d" " -f1)"'
+		echo 'echo "PLAIN=$(md5sum </dev/ubdb | cut -d" " -f1)"'
+	} >body
+	UML_MEM=96M ours map1 body log ubdam="$T/c.cow,$T/master.img" \
+		ubdb="$T/plain.img" || true
+	ended log
+	grep -q MOUNT-FAILED log && fail "mount failed"
+	[ "$(guest_val log MAP)" = 1 ] || fail "map_on_read not 1: $(grep MAP= log)"
+	[ "$(guest_val log SUM0)" = "$(md5 m/data.bin)" ] || fail "mapped read differs"
+	[ "$(guest_val log MAPPED)" -ge 4096 ] || fail "pages_mapped $(guest_val log MAPPED), want >= 4096 (16 MiB read)"
+	[ "$(guest_val log BIN)" = 2 ] || fail "binary from the master: exit $(guest_val log BIN), want 2 (usage)"
+	[ "$(guest_val log UNW)" -ge 1 ] || fail "pages_unmapped_on_write $(guest_val log UNW)"
+	grep -qx COHERENT-OK log || fail "read-only mapping: $(grep COHERENT log)"
+	grep -q MWRITE-FAILED log && fail "shared writable mapping failed"
+	[ "$(guest_val log UNM)" -ge 1 ] || fail "pages_unmapped_on_map $(guest_val log UNM)"
+	[ "$(guest_val log SUM1)" = "$(md5 expect.bin)" ] || fail "cached contents after writes"
+	[ "$(guest_val log SUM2)" = "$(md5 expect.bin)" ] || fail "contents re-read after writes"
+	[ "$(guest_val log FALLBACKS)" = 0 ] || fail "map_fallbacks $(guest_val log FALLBACKS)"
+	[ "$(guest_val log HOSTFS)" = "$(md5 plain.img)" ] || fail "a freed page kept the master's mapping (hostfs read)"
+	[ "$(guest_val log PLAIN)" = "$(md5 plain.img)" ] || fail "a reused page kept the master's mapping"
+	cmp master.img master.orig || fail "the master changed"
+	# A fresh boot, and the stock kernel, read the writes from the COW.
+	echo 'mount -o ro /dev/ubda /mnt; echo "SUM=$(md5sum </mnt/data.bin | cut -d" " -f1)"' >body2
+	ours map2 body2 log2 ubdam="$T/c.cow,$T/master.img" || true
+	ended log2
+	[ "$(guest_val log2 SUM)" = "$(md5 expect.bin)" ] || fail "fresh boot reads $(guest_val log2 SUM)"
+	stock map3 body2 log3 ubda="$T/c.cow,$T/master.img" || true
+	ended log3
+	[ "$(guest_val log3 SUM)" = "$(md5 expect.bin)" ] || fail "stock kernel reads $(guest_val log3 SUM)"
+	cmp master.img master.orig || fail "the master changed"
+}
+
+t_map_on_read_past_max_map_count_falls_back() {
+	[ "$(id -u)" = 0 ] || skip "needs root to lower vm.max_map_count"
+	old=$(cat /proc/sys/vm/max_map_count)
+	trap 'echo "$old" >/proc/sys/vm/max_map_count' EXIT
+	# The budget is (limit - maps in use (about 50) - 4096) / 2 runs of
+	# pages that share a host mapping: a few hundred.
+	echo 4800 >/proc/sys/vm/max_map_count
+	map_master 32
+	cat >body <<'EOS'
+mount /dev/ubda /mnt || echo MOUNT-FAILED
+s=/sys/block/ubda
+/mnt/maptool stride /mnt/data.bin 2 -
+echo "MAPPED=$(cat $s/pages_mapped)"
+echo "FALLBACKS=$(cat $s/map_fallbacks)"
+echo "SUM0=$(md5sum </mnt/data.bin | cut -d' ' -f1)"
+yes WRITE-PAGE | head -c 4096 | dd of=/mnt/data.bin bs=4096 seek=10 conv=notrunc status=none
+sync
+echo 3 >/proc/sys/vm/drop_caches
+echo "SUM1=$(md5sum </mnt/data.bin | cut -d' ' -f1)"
+umount /mnt
+EOS
+	ours mapc body log ubdam="$T/c.cow,$T/master.img" &
+	pid=$!
+	# The guest reads the limit once, at boot: the host's other processes
+	# get theirs back at once.
+	wait_line log 'map-on-read maps at most'
+	echo "$old" >/proc/sys/vm/max_map_count
+	wait $pid
+	ended log
+	grep -q MOUNT-FAILED log && fail "mount failed"
+	budget=$(sed -n 's/.*map-on-read maps at most \([0-9]*\) .*/\1/p' log)
+	[ -n "$budget" ] && [ "$budget" -gt 0 ] && [ "$budget" -lt 2048 ] ||
+		fail "budget '$budget' not between 1 and 2047"
+	# 4096 isolated pages read: more runs than the budget.
+	grep -qx 'STRIDE-READ 4096' log || fail "stride: $(grep STRIDE log)"
+	[ "$(guest_val log MAPPED)" -ge 1 ] || fail "nothing mapped"
+	[ "$(guest_val log FALLBACKS)" -ge $((4096 - budget)) ] ||
+		fail "map_fallbacks $(guest_val log FALLBACKS), budget $budget"
+	[ "$(guest_val log SUM0)" = "$(md5 m/data.bin)" ] || fail "read differs"
+	yes WRITE-PAGE | head -c 4096 |
+		dd of=m/data.bin bs=4096 seek=10 conv=notrunc status=none
+	[ "$(guest_val log SUM1)" = "$(md5 m/data.bin)" ] || fail "contents after a write"
+	cmp master.img master.orig || fail "the master changed"
 }
 
 run_tests "$@"

@@ -18,6 +18,62 @@ uml_boot() {
 		</dev/null >"$_ub_log" 2>&1
 }
 
+# Start a UML guest in the background whose console reads a FIFO, so that
+# the caller can type lines to the guest's init (uml_type) while it runs.
+#   uml_start UMID LOG kernel-args...
+# Console to LOG, input from $T/UMID.in; the kernel's pid comes later in
+# $T/uml/UMID/pid (uml_pid); uml_started_pid is the launcher's, for wait.
+uml_start() {
+	_us_umid=$1 _us_log=$2
+	shift 2
+	mkdir -p "$T/uml"
+	rm -f "$T/$_us_umid.in"
+	mkfifo "$T/$_us_umid.in"
+	# Opened read-write: the guest never sees an end of file.
+	timeout -k 10 "$UML_TIMEOUT" "$UML" mem="${UML_MEM:-128M}" "$@" \
+		umid="$_us_umid" uml_dir="$T/uml" con=null con0=fd:3,fd:1 \
+		3<>"$T/$_us_umid.in" </dev/null >"$_us_log" 2>&1 &
+	uml_started_pid=$!
+}
+
+# Type a line on the console of a guest started with uml_start; gives up
+# (status 1) rather than block when the guest is gone.
+uml_type() {
+	timeout 10 sh -c 'printf "%s\n" "$1" >"$2"' _ "$2" "$T/$1.in"
+}
+
+# The host pid of a running guest's kernel (empty until it wrote it).
+uml_pid() { cat "$T/uml/$1/pid" 2>/dev/null; }
+
+# Wait until FILE has a line matching a grep pattern, at most SECONDS;
+# fails when the time is up or the process PID (if given) is gone.
+#   wait_line FILE PATTERN SECONDS [PID]
+wait_line() {
+	_wl_end=$(( $(date +%s) + $3 ))
+	until grep -q -- "$2" "$1" 2>/dev/null; do
+		[ "$(date +%s)" -lt "$_wl_end" ] || return 1
+		[ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || grep -q -- "$2" "$1" || return 1
+		sleep 0.1
+	done
+}
+
+# KiB the host holds for a guest's "physical" memory: the blocks of the
+# unlinked tmpfs file UML maps as physmem, found among the fds of the
+# guest's kernel process (the largest unlinked O_TMPFILE file).
+uml_physmem_kib() {
+	_pk_best=0 _pk_kib=
+	for _pk_fd in /proc/"$1"/fd/*; do
+		case $(readlink "$_pk_fd" 2>/dev/null) in
+		*/\#*" (deleted)") ;;
+		*) continue ;;
+		esac
+		set -- "$1" $(stat -L -c '%s %b %B' "$_pk_fd" 2>/dev/null)
+		[ $# = 4 ] && [ "$2" -gt "$_pk_best" ] || continue
+		_pk_best=$2 _pk_kib=$(( $3 * $4 / 1024 ))
+	done
+	[ -n "$_pk_kib" ] && echo "$_pk_kib"
+}
+
 # Start of every guest init script: a usable PATH, /proc, scratch space.
 guest_prologue() {
 	cat <<'EOS'

@@ -26,6 +26,15 @@ skip() { echo "    $*" >&2; exit 77; }
 # Random bytes of a given size.
 randfile() { head -c "$2" /dev/urandom >"$1"; }
 
+# The first scalar value under key $2, at any depth, in the JSON of file $1
+# (in document order; empty when there is none).  Through jq, a test
+# dependency: strings come unescaped.
+json_val() {
+	jq -rn --arg k "$2" 'first(inputs | tostream | select(length == 2 and .[0][-1] == $k) | .[1]) // empty' "$1" 2>/dev/null
+}
+json_num() { json_val "$@"; }
+json_str() { json_val "$@"; }
+
 # Run a command, expect exit status $1; stdout in out.txt, stderr in
 # err.txt.  A failure must be one line, "TOOL: ..." for our tools; lines
 # matching $EXPECT_ALSO (a grep pattern, if set: what another process of

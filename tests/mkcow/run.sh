@@ -369,9 +369,6 @@ changed_runs() {
 		END { if (last >= 0) print start, n }'
 }
 
-# Value of a numeric key of a one-line JSON object.
-json_num() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" "$1"; }
-
 # The COW --diff made: its sectors are exactly the changed ones, the merge
 # (uml-utilities' uml_moo and ours) is IMAGE, and the kernel would take it.
 check_diff() {

@@ -209,8 +209,7 @@ t_map_totals_match_bitmap() {
 	randfile chunk 12288 && "$COWUTIL" write c.cow 4096 chunk || fail "cowutil write"
 	head -c 8192 /dev/zero >zeros && "$COWUTIL" write c.cow $((5 * MiB)) zeros || fail "cowutil write"
 	randfile chunk 512 && "$COWUTIL" write c.cow $((16 * MiB - 512)) chunk || fail "cowutil write"
-	cow_bytes=$("$B/bin/uml_imgstat" --json c.cow |
-		sed -n 's/.*"usage":{"cow_sectors":[0-9]*,"cow_bytes":\([0-9]*\),.*/\1/p')
+	cow_bytes=$("$B/bin/uml_imgstat" --json c.cow | jq -r '.usage.cow_bytes')
 	[ "$cow_bytes" = $((12288 + 8192 + 512)) ] || fail "uml_imgstat cow_bytes '$cow_bytes'"
 	nbdkit -U - "$PLUGIN" c.cow --run 'nbdinfo --map --totals "$uri"' >totals.txt ||
 		fail "nbdinfo --map --totals"
@@ -514,6 +513,13 @@ t_plugin_holds_cow_guest_refused() {
 	"$PEER_MKCOW" guest.cow master.img >/dev/null || fail "uml_mkcow"
 	before=$(snap master.img guest.cow)
 	nbdkit -U "$T/s.sock" -P "$T/n.pid" "$PLUGIN" guest.cow || fail "nbdkit did not start"
+	# The daemon writes its pid file after the parent has returned.
+	i=0
+	until [ -s n.pid ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fail "nbdkit wrote no pid file"
+		sleep 0.1
+	done
 	pid=$(cat n.pid)
 	[ "$pid" ] && kill -0 "$pid" || fail "no daemon"
 	{

@@ -27,6 +27,8 @@ int main(void)
 	srunner_add_suite(sr, error_suite());
 	srunner_add_suite(sr, sparse_suite());
 	srunner_add_suite(sr, cbt_suite());
+	srunner_add_suite(sr, cbt_reply_suite());
+	srunner_add_suite(sr, scan_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

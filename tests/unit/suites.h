@@ -13,5 +13,7 @@ Suite *backing_suite(void);
 Suite *error_suite(void);
 Suite *sparse_suite(void);
 Suite *cbt_suite(void);
+Suite *cbt_reply_suite(void);
+Suite *scan_suite(void);
 
 #endif /* UBDK_TEST_SUITES_H */

@@ -6,9 +6,11 @@
  * empty, inconsistent tracker, never a trusted one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "suites.h"
 #include "test_util.h"
@@ -484,14 +486,35 @@ START_TEST(runs_bounded_by_device)
 		      strstr(e.msg, path), "message '%s'", e.msg);
 	/* The driver loads the record through the same check. */
 	expect_untrusted(path, &ID, UBDK_CBT_CORRUPT, "", "1024 blocks");
-	/* As many runs as blocks passes the bound (and is read: this one is
-	 * damaged). */
+	/* As many runs as blocks passes the bound, and a sparse body is
+	 * refused from its extents, unread.  (patch() rewrites the whole
+	 * file: the header alone is kept, then the file is extended.) */
+	tu_truncate(path, UBDK_CBT_HEADER_LEN);
 	tu_put64(eight, 1024, false);
 	patch(path, 88, eight, 8, false);
 	tu_truncate(path, UBDK_CBT_HEADER_LEN + 1024 * UBDK_CBT_RUN_LEN + 4);
 	ck_assert_int_lt(ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD,
 					    ID.backing_size, &f, &in, &e), 0);
+	ck_assert_int_eq(e.code, UBDK_E_CBT_FIELD);
+	ck_assert_msg(strstr(e.msg, "its body has holes (1024 runs in a sparse "
+			     "file)"), "message '%s'", e.msg);
+	/* Written out, the same body is read and summed: this one is damaged. */
+	{
+		static uint8_t zeros[1024 * UBDK_CBT_RUN_LEN + 4];
+		int fd = open(path, O_WRONLY);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(pwrite(fd, zeros, sizeof(zeros), UBDK_CBT_HEADER_LEN),
+				 (ssize_t)sizeof(zeros));
+		close(fd);
+	}
+	ck_assert_int_lt(ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD,
+					    ID.backing_size, &f, &in, &e), 0);
 	ck_assert_msg(strstr(e.msg, "checksum mismatch"), "message '%s'", e.msg);
+	/* Sparse again: the driver's load refuses it through the same check. */
+	tu_truncate(path, UBDK_CBT_HEADER_LEN);
+	tu_truncate(path, UBDK_CBT_HEADER_LEN + 1024 * UBDK_CBT_RUN_LEN + 4);
+	expect_untrusted(path, &ID, UBDK_CBT_CORRUPT, "", "body has holes");
 }
 END_TEST
 

@@ -347,10 +347,45 @@ START_TEST(create_fd_writes_header_and_tail)
 	TU_OK(ubdk_create_header(b, NULL, &h, &e), e);
 	fd = open(cow, O_RDWR | O_CREAT | O_EXCL, 0644);
 	ck_assert_int_ge(fd, 0);
-	TU_OK(ubdk_create_fd(fd, "fd.cow", &h, &e), e);
+	TU_OK(ubdk_create_fd(fd, "fd.cow", &h, 0, &e), e);
 	ck_assert_int_eq(close(fd), 0);
 	s = spec_for(3, h.backing, 123456, 512, 4096);
 	expect_new_cow(cow, &s);
+}
+END_TEST
+
+/* The fast option: the same bytes in one block, not two. */
+START_TEST(create_fd_fast)
+{
+	const char *b = make_backing("b", 1 << 20);
+	const char *paths[2] = { tu_path("slow.cow"), tu_path("fast.cow") };
+	struct ubdk_header h;
+	struct ubdk_err e = { 0 };
+	struct stat st[2];
+	uint8_t *bytes[2];
+	size_t len[2];
+	struct tu_spec s;
+
+	TU_OK(ubdk_create_header(b, NULL, &h, &e), e);
+	for (int i = 0; i < 2; i++) {
+		int fd = open(paths[i], O_RDWR | O_CREAT | O_EXCL, 0644);
+
+		ck_assert_int_ge(fd, 0);
+		TU_OK(ubdk_create_fd(fd, paths[i], &h, i ? UBDK_CREATE_FAST : 0, &e), e);
+		ck_assert_int_eq(fsync(fd), 0);
+		ck_assert_int_eq(fstat(fd, &st[i]), 0);
+		ck_assert_int_eq(close(fd), 0);
+		bytes[i] = tu_read_file(paths[i], &len[i]);
+	}
+	ck_assert_uint_eq(len[0], len[1]);
+	ck_assert_uint_eq(tu_first_diff(bytes[0], bytes[1], len[0]), len[0]);
+	/* The header's block only (the slow file also holds the last byte's). */
+	ck_assert_int_le(st[1].st_blocks * 512, 4096);
+	ck_assert_int_gt(st[0].st_blocks, st[1].st_blocks);
+	s = spec_for(3, h.backing, 1 << 20, 512, 4096);
+	expect_new_cow(paths[1], &s);
+	free(bytes[0]);
+	free(bytes[1]);
 }
 END_TEST
 
@@ -366,12 +401,12 @@ START_TEST(create_fd_rejects)
 	fd = open(cow, O_RDWR | O_CREAT | O_EXCL, 0644);
 	ck_assert_int_ge(fd, 0);
 	h.sectorsize = 0;
-	TU_EXPECT_ERR(ubdk_create_fd(fd, "fd.cow", &h, &e), e,
+	TU_EXPECT_ERR(ubdk_create_fd(fd, "fd.cow", &h, 0, &e), e,
 		      UBDK_E_SECTORSIZE);
 	TU_MSG_HAS(e, "fd.cow");
 	h.sectorsize = 512;
 	h.layout = UBDK_LAYOUT_V3_BROKEN;
-	TU_EXPECT_ERR(ubdk_create_fd(fd, "fd.cow", &h, &e), e,
+	TU_EXPECT_ERR(ubdk_create_fd(fd, "fd.cow", &h, 0, &e), e,
 		      UBDK_E_INVALID_ARG);
 	/* Nothing was written by the refused calls. */
 	ck_assert_uint_eq(tu_file_size(cow), 0);
@@ -381,7 +416,7 @@ START_TEST(create_fd_rejects)
 	h.layout = UBDK_LAYOUT_V3;
 	fd = open(cow, O_RDONLY);
 	ck_assert_int_ge(fd, 0);
-	TU_EXPECT_ERR(ubdk_create_fd(fd, "fd.cow", &h, &e), e, UBDK_E_SYS);
+	TU_EXPECT_ERR(ubdk_create_fd(fd, "fd.cow", &h, 0, &e), e, UBDK_E_SYS);
 	ck_assert_int_eq(e.errnum, EBADF);
 	TU_MSG_HAS(e, "fd.cow");
 	ck_assert_int_eq(close(fd), 0);
@@ -438,6 +473,7 @@ Suite *create_suite(void)
 	tcase_add_test(tc, create_failure_leaves_nothing);
 	tcase_add_test(tc, create_write_failure_removes_file);
 	tcase_add_test(tc, create_fd_writes_header_and_tail);
+	tcase_add_test(tc, create_fd_fast);
 	tcase_add_test(tc, create_fd_rejects);
 	tcase_add_test(tc, create_then_open_reads_backing);
 	suite_add_tcase(s, tc);

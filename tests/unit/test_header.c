@@ -46,6 +46,7 @@ START_TEST(decode_v3)
 	ck_assert_int_eq(h.layout, UBDK_LAYOUT_V3);
 	ck_assert_uint_eq(h.version, 3);
 	ck_assert(!h.v1_swapped);
+	ck_assert(!h.magic_le);
 	ck_assert_uint_eq(h.mtime, 0x5f3759dfU);
 	ck_assert_uint_eq(h.size, 0x123456789aULL);
 	ck_assert_uint_eq(h.sectorsize, 512);
@@ -112,6 +113,9 @@ START_TEST(decode_v1)
 	ck_assert_int_eq(h.layout, UBDK_LAYOUT_V1);
 	ck_assert_uint_eq(h.version, 1);
 	ck_assert_int_eq(h.v1_swapped, swapped);
+	/* The magic's first byte says the order: 'M' little-endian. */
+	ck_assert_int_eq(h.magic_le, hbuf[0] == 'M');
+	ck_assert_int_eq(h.magic_le, !s.big);
 	ck_assert_uint_eq(h.mtime, 0x01020304);
 	ck_assert_uint_eq(h.size, 0x0a0b0c0d0eULL);
 	ck_assert_uint_eq(h.sectorsize, 512);
@@ -445,6 +449,12 @@ START_TEST(invalid_sectorsize_negative_v1_v2)
 
 	expect_sectorsize_rejected(UBDK_LAYOUT_V1, 0x80000000U);
 	expect_sectorsize_rejected(UBDK_LAYOUT_V2, 0x80000000U);
+	/* Said as what it is: a power of two, negative in the field. */
+	s.layout = UBDK_LAYOUT_V2;
+	s.ss = 0x80000000U;
+	TU_EXPECT_ERR(decode(tu_build_header(hbuf, &s), &h, &e), e, UBDK_E_SECTORSIZE);
+	TU_MSG_HAS(e, "negative as the signed 32-bit field of a version 2 header");
+	s = spec_v3();
 	/* v3's field is unsigned: 2^31 is a legal (if odd) power of two. */
 	s.ss = 0x80000000U;
 	s.align = 0x80000000U;

@@ -89,7 +89,7 @@ START_TEST(terabyte_memory_follows_data)
 	TU_OK(ubdk_cow_open(cow, NULL, 0, &c, &e), e);
 	TU_EQ(tu_cow_count(c, 0, UINT64_MAX), 3000 * 8);
 	while (tu_cow_next_run(c, &pos, UINT64_MAX, &run) == 1)
-		if (run.in_cow)
+		if ((run.src == UBDK_RUN_COW))
 			runs++;
 	/* Writes 8 KiB apart in the same slot are separate runs. */
 	TU_EQ(runs, 3000);
@@ -241,13 +241,13 @@ START_TEST(random_against_flat)
 			if (a >= b || a >= sectors)
 				break;
 			for (uint64_t n = run.start; n < pos; n++)
-				TU_CHECK(tu_bit(ref, n) == run.in_cow,
+				TU_CHECK(tu_bit(ref, n) == (run.src == UBDK_RUN_COW),
 					 "sector %llu in run %llu+%llu",
 					 (unsigned long long)n,
 					 (unsigned long long)run.start,
 					 (unsigned long long)run.count);
 			TU_CHECK(pos >= (b < sectors ? b : sectors) ||
-				 tu_bit(ref, pos) != run.in_cow,
+				 tu_bit(ref, pos) != (run.src == UBDK_RUN_COW),
 				 "run at %llu+%llu not maximal",
 				 (unsigned long long)run.start,
 				 (unsigned long long)run.count);
@@ -353,7 +353,6 @@ START_TEST(extents_see_backing_holes)
 			 run.src == want[n].src, "run %zu: %llu+%llu src %d",
 			 n, (unsigned long long)run.start,
 			 (unsigned long long)run.count, run.src);
-		TU_EQ(run.in_cow, run.src == UBDK_RUN_COW);
 		n++;
 	}
 	TU_OK(ret, e);

@@ -14,7 +14,7 @@
 
 #include <check.h>
 
-#include "ubdk_cow.h"
+#include "ubdk_static.h"
 
 /*
  * ck_assert_msg without the per-call progress message Check sends through a

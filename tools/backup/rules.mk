@@ -39,11 +39,12 @@ $(B)/tests/mconsole_test: tests/backup/mconsole_test.c tools/backup/guest/mconso
 	$(CC) $(ALL_CFLAGS) $(BACKUP_TEST_INC) -o $@ $(filter %.c,$^)
 
 # Known answers for the checksums and formats the backups rely on.
-$(B)/tests/backup_kat: tests/backup/kat_test.c tools/backup/format/sums.c tools/backup/format/sums.h \
-		tools/backup/format/stream.c tools/backup/format/stream.h tools/backup/codec/lz4_splice.c \
-		tools/backup/codec/lz4_splice.h tools/common/extent.c tools/common/extent.h
+$(B)/tests/backup_kat: tests/backup/kat_test.c tests/common/check.h tools/backup/format/sums.c \
+		tools/backup/format/sums.h tools/backup/format/stream.c tools/backup/format/stream.h \
+		tools/backup/codec/lz4_splice.c tools/backup/codec/lz4_splice.h tools/common/extent.c \
+		tools/common/extent.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(BACKUP_CFLAGS) $(BACKUP_TEST_INC) -Itools/common -o $@ \
+	$(CC) $(ALL_CFLAGS) $(BACKUP_CFLAGS) -Icow $(BACKUP_TEST_INC) -Itools/common -o $@ \
 		$(filter %.c,$^) $(BACKUP_LIBS)
 
 .PHONY: check-backup
@@ -57,41 +58,40 @@ check-backup: all kernel $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/
 XS_TEST_SRC := tests/backup/xs_test.c tools/backup/format/xstream.c tools/backup/format/xstream_fd.c \
 	tools/backup/codec/pack.c tools/backup/codec/unpack.c tools/backup/codec/lz4_splice.c \
 	tools/backup/format/stream.c tools/backup/format/sums.c tools/common/extent.c
-$(B)/tests/xs_test: $(XS_TEST_SRC) tools/backup/format/xstream.h tools/backup/codec/pack.h \
-		tools/backup/codec/unpack.h tools/backup/format/stream.h tools/backup/codec/lz4_splice.h
+$(B)/tests/xs_test: $(XS_TEST_SRC) tests/common/check.h tools/backup/format/xstream.h \
+		tools/backup/codec/pack.h tools/backup/codec/unpack.h tools/backup/format/stream.h \
+		tools/backup/codec/lz4_splice.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) \
-		$(BACKUP_CFLAGS) $(BACKUP_TEST_INC) -Itools/common -o $@ $(XS_TEST_SRC) $(BACKUP_LIBS)
+		$(BACKUP_CFLAGS) -Icow $(BACKUP_TEST_INC) -Itools/common -o $@ $(XS_TEST_SRC) $(BACKUP_LIBS)
 
 .PHONY: check-xstream
 check-xstream: $(B)/tests/xs_test
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/tests/xs_test
 
-# The parser under libFuzzer (check-fuzz runs it from the writer's seeds).
-$(B)/tests/fuzz-xstream: tests/fuzz/fuzz_xstream.c tools/backup/format/xstream.c tools/backup/format/xstream.h
-	@mkdir -p $(@D)
-	clang -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
-		$$(pkg-config --cflags libxxhash) $(BACKUP_TEST_INC) -o $@ tests/fuzz/fuzz_xstream.c \
-		tools/backup/format/xstream.c $$(pkg-config --libs libxxhash)
+# The parser under libFuzzer (check-fuzz runs it from the writer's seeds),
+# built in the fuzz build (fuzz-build).
+FUZZ_TARGETS += $(FUZZ_B)/tests/fuzz-xstream $(FUZZ_B)/tests/fuzz-chunks
+$(B)/obj/tests/fuzz/fuzz_xstream.o $(B)/obj/tests/fuzz/fuzz_chunks.o: TOOL_CFLAGS := \
+	$(BACKUP_TEST_INC) $(shell pkg-config --cflags libxxhash)
+$(B)/tests/fuzz-xstream: $(B)/obj/tests/fuzz/fuzz_xstream.o $(B)/obj/tools/backup/format/xstream.o
+	$(call fuzz-link,$$(pkg-config --libs libxxhash))
 
 # Chunk tables are parsed from backup directories: a libFuzzer target,
 # seeded with a table of two entries (a metadata and a data chunk; the
 # target makes each input's end digest right as a second try).
-$(B)/tests/fuzz-chunks: tests/fuzz/fuzz_chunks.c tools/backup/format/chunks.c tools/backup/format/chunks.h \
-		tools/backup/format/stream.c tools/common/extent.c
-	@mkdir -p $(@D)
-	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) -g -O1 \
-		-fsanitize=fuzzer,address,undefined $$(pkg-config --cflags libxxhash) \
-		$(BACKUP_TEST_INC) -Itools/common -o $@ tests/fuzz/fuzz_chunks.c tools/backup/format/chunks.c \
-		tools/backup/format/stream.c tools/common/extent.c $$(pkg-config --libs libxxhash)
+$(B)/tests/fuzz-chunks: $(B)/obj/tests/fuzz/fuzz_chunks.o $(B)/obj/tools/backup/format/chunks.o \
+		$(B)/obj/tools/backup/format/stream.o $(B)/obj/tools/common/extent.o \
+		$(B)/obj/tools/common/grow.o
+	$(call fuzz-link,$$(pkg-config --libs libxxhash))
 
 .PHONY: check-fuzz-chunks
 check-fuzz: check-fuzz-chunks
-check-fuzz-chunks: $(B)/tests/fuzz-chunks
+check-fuzz-chunks: fuzz-build
 	@mkdir -p $(B)/fuzz-chunks-corpus $(B)/fuzz-crashes
 	printf 'UBDKCHK1' > $(B)/fuzz-chunks-corpus/magic
 	python3 -c 'import struct,sys; h=b"UBDKCHK1"+struct.pack("<IIQQQ",1,65536,1<<20,4096,2)+bytes([17])*16+bytes(8); e=struct.pack("<Q",0)+bytes(range(16))+struct.pack("<Q",4096)+bytes(range(16,32)); sys.stdout.buffer.write(h+e+bytes(16))' \
 		> $(B)/fuzz-chunks-corpus/two-entries
-	$(B)/tests/fuzz-chunks -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
+	$(FUZZ_B)/tests/fuzz-chunks -runs=$(FUZZ_RUNS) -seed=1 -artifact_prefix=$(B)/fuzz-crashes/ \
 		$(B)/fuzz-chunks-corpus >$(B)/fuzz-chunks.log 2>&1 || { tail -n 40 $(B)/fuzz-chunks.log; exit 1; }
 	@tail -n 2 $(B)/fuzz-chunks.log

@@ -13,6 +13,7 @@
 #include "quote.h"
 #include "extent.h"
 #include "imgstat.h"
+#include "ubdk_static.h"
 
 enum { SEV_ERROR, SEV_WARNING };
 
@@ -50,60 +51,6 @@ static void add(struct findings *f, int sev, const char *code,
 	va_end(ap);
 }
 
-/* Set bits found by scan_bits: how many, the first and the last. */
-struct bits {
-	uint64_t n, first, last;
-};
-
-/*
- * Set bits [from, to) of the bitmap area as the file stores them, read a
- * piece at a time through its data extents.  The library has no view of
- * these: they are bits of sectors the device does not have, or a bitmap
- * the file ends inside (which the library refuses to open).
- */
-static int scan_bits(const struct img *im, uint64_t from, uint64_t to,
-		     struct bits *b)
-{
-	static uint8_t buf[65536];
-	uint64_t base = im->geo.bitmap_offset, off, len;
-	struct extent_iter it;
-	int ret;
-
-	b->n = 0;
-	b->first = b->last = UINT64_MAX;
-	if (from >= to)
-		return 0;
-	extent_iter_init(&it, im->fd, base + from / 8, base + (to + 7) / 8);
-	while ((ret = extent_next(&it, &off, &len)) > 0) {
-		for (uint64_t done = 0; done < len;) {
-			size_t n = len - done < sizeof(buf) ? (size_t)(len - done) :
-				   sizeof(buf);
-			uint64_t bit0 = (off + done - base) * 8, s, e, p;
-			ssize_t got = img_read_fd(im->fd, buf, n, off + done);
-
-			if (got < 0)
-				return (int)got;
-			s = from > bit0 ? from - bit0 : 0;
-			e = to - bit0 < (uint64_t)n * 8 ? to - bit0 : (uint64_t)n * 8;
-			done += n;
-			if (s >= e || !ubdk_bitmap_count(buf, s, e))
-				continue;
-			b->n += ubdk_bitmap_count(buf, s, e);
-			p = ubdk_bitmap_find(buf, s, e, true);
-			if (b->first == UINT64_MAX)
-				b->first = bit0 + p;
-			/* No backward search: walk the runs to the last. */
-			while (p < e) {
-				uint64_t q = ubdk_bitmap_find(buf, p, e, false);
-
-				b->last = bit0 + q - 1;
-				p = ubdk_bitmap_find(buf, q, e, true);
-			}
-		}
-	}
-	return ret;
-}
-
 /*
  * Bytes of the data area that the file stores (allocated, not holes) for
  * sectors whose bit is clear, in whole filesystem blocks, leaving out the
@@ -111,49 +58,29 @@ static int scan_bits(const struct img *im, uint64_t from, uint64_t to,
  */
 static int unmapped_data(struct img *im, uint64_t *total, uint64_t *first_off)
 {
-	const struct ubdk_geometry *g = &im->geo;
-	uint64_t ss = im->hdr.sectorsize, blk = (uint64_t)im->st.st_blksize;
-	uint64_t fsz = (uint64_t)im->st.st_size;
-	uint64_t data_end = g->data_offset + g->sectors * ss;
-	uint64_t marker, d, len;
-	struct extent_iter it;
+	uint64_t blk = (uint64_t)im->st.st_blksize, pos = 0, off, len;
+	/* The byte a new COW is given its size with. */
+	uint64_t marker = (im->geo.file_size - 1) / (blk < 512 ? 4096 : blk);
 	int ret;
 
 	*total = 0;
 	*first_off = UINT64_MAX;
 	if (blk < 512)
 		blk = 4096;
-	marker = (g->data_offset + im->hdr.size - 1) / blk;
-	if (data_end > fsz)
-		data_end = fsz;
-	extent_iter_init(&it, im->fd, g->data_offset, data_end);
-	while ((ret = extent_next(&it, &d, &len)) > 0) {
-		uint64_t h = d + len, pos = (d - g->data_offset) / ss;
-		uint64_t e = (h - g->data_offset + ss - 1) / ss;
-		struct ubdk_run r;
+	while ((ret = ubdk_cow_next_stray(im->cow, &pos, &off, &len, NULL)) > 0) {
+		/* Whole blocks inside the stray range. */
+		uint64_t a = (off + blk - 1) / blk, b = (off + len) / blk;
 
-		while ((ret = ubdk_cow_next_run(im->cow, &pos, e, &r, NULL)) > 0) {
-			/* Whole blocks inside the clear run and the extent. */
-			uint64_t a = g->data_offset + r.start * ss;
-			uint64_t b = g->data_offset + (r.start + r.count) * ss;
-
-			if (r.in_cow)
-				continue;
-			a = ((a < d ? d : a) + blk - 1) / blk;
-			b = (b > h ? h : b) / blk;
-			if (a < b && a == marker)
-				a++;
-			if (a >= b)
-				continue;
-			if (*first_off == UINT64_MAX)
-				*first_off = a * blk;
-			*total += (b - a - (marker > a && marker < b)) * blk;
-		}
-		if (ret < 0)
-			return ret;
+		if (a < b && a == marker)
+			a++;
+		if (a >= b)
+			continue;
+		if (*first_off == UINT64_MAX)
+			*first_off = a * blk;
+		*total += (b - a - (marker > a && marker < b)) * blk;
 	}
-	/* lseek failing ends the walk: this is a warning, not worth -errno. */
-	return 0;
+	/* A walk that fails ends here: this is a warning, not worth -errno. */
+	return ret == -ENOMEM ? ret : 0;
 }
 
 static void check_header(struct findings *f, const struct img *im)
@@ -184,25 +111,39 @@ static void check_header(struct findings *f, const struct img *im)
 		add(f, SEV_ERROR, "empty-device", "the header's size is 0");
 }
 
+/* Where the data of sector n ends in the file (a whole sector). */
+static uint64_t data_end(const struct img *im, uint64_t n)
+{
+	uint64_t ss = im->hdr.sectorsize, data, bits, bits_len;
+
+	ubdk_geometry_locate(&im->hdr, &im->geo, n * ss, 1, &data, &bits, &bits_len);
+	return data + ss;
+}
+
 static void check_layout(struct findings *f, struct img *im)
 {
 	const struct ubdk_geometry *g = &im->geo;
-	uint64_t fsz = (uint64_t)im->st.st_size, ss = im->hdr.sectorsize;
-	uint64_t bm_end = g->bitmap_offset + g->bitmap_len, first, n;
-	uint64_t full = g->data_offset + g->sectors * ss;
-	struct bits past, gone;
+	const struct ubdk_scan *sc = &im->scan;
+	const struct ubdk_scan_bits *past = &sc->past, *gone = &sc->short_data;
+	uint64_t fsz = sc->file_size, bm_end = sc->bitmap_end;
+	uint64_t full = data_end(im, g->sectors - 1), first, n;
 	int ret;
 
 	if (!im->cow && !im->short_bitmap) {
 		add(f, SEV_ERROR, "bitmap-unreadable", "%s", im->why);
 		return;
 	}
-	if (fsz < bm_end)
+	if (!im->scan_ok) {
+		add(f, SEV_ERROR, "bitmap-unreadable", "cannot read the bitmap: %s",
+		    strerror(im->scan_err.errnum));
+		return;
+	}
+	if (sc->short_bitmap)
 		add(f, SEV_ERROR, "short-bitmap",
 		    "the file is %" PRIu64 " bytes but its bitmap ends at %" PRIu64
 		    ": %" PRIu64 " bytes of bitmap are missing (sectors from %"
 		    PRIu64 " on have no bit)", fsz, bm_end, bm_end - fsz,
-		    im->bits);
+		    sc->bits);
 	if (g->covered < g->sectors)
 		add(f, SEV_WARNING, "uncovered-sectors",
 		    "%" PRIu64 " sector%s at the end (from %" PRIu64 ") have no bit "
@@ -210,46 +151,34 @@ static void check_layout(struct findings *f, struct img *im)
 		    "backing file, and a guest writing them corrupts the first "
 		    "COW sectors", g->sectors - g->covered,
 		    g->sectors - g->covered == 1 ? "" : "s", g->covered);
-	/* Bits of sectors the device does not have, up to data_offset. */
-	ret = scan_bits(im, g->sectors, im->area_present * 8, &past);
-	if (ret == 0 && past.n)
+	if (past->count)
 		add(f, SEV_ERROR, "bits-past-end",
 		    "%" PRIu64 " bit%s set past the end of the device (%" PRIu64
 		    " sectors), the first for sector %" PRIu64 " (byte %" PRIu64
-		    " of the file)", past.n, past.n == 1 ? "" : "s", g->sectors,
-		    past.first, g->bitmap_offset + past.first / 8);
+		    " of the file)", past->count, past->count == 1 ? "" : "s",
+		    g->sectors, past->first, sc->past_byte);
 	/*
 	 * Every sector marked present must have its data in the file; in a
 	 * file that ends inside its bitmap none has.
 	 */
-	if (ret == 0)
-		ret = im->cow ? img_short_data(im, &gone.n, &gone.first,
-					       &gone.last) :
-		      scan_bits(im, 0, im->bits, &gone);
-	if (ret < 0) {
-		add(f, SEV_ERROR, "bitmap-unreadable",
-		    "cannot read the bitmap: %s", strerror(-ret));
-		return;
-	}
-	if (gone.n) {
-		uint64_t need = g->data_offset + (gone.last + 1) * ss;
+	if (gone->count) {
+		uint64_t need = data_end(im, gone->last);
 
-		if (need > g->data_offset + im->hdr.size)
-			need = g->data_offset + im->hdr.size;
+		if (need > g->file_size)
+			need = g->file_size;
 		add(f, SEV_ERROR, "short-data",
 		    "%" PRIu64 " sector%s marked as in the COW lie%s past the end "
 		    "of the file (%" PRIu64 " bytes; the first is sector %" PRIu64
-		    ", the data of sector %" PRIu64 " ends at %" PRIu64 ")", gone.n,
-		    gone.n == 1 ? "" : "s", gone.n == 1 ? "s" : "", fsz, gone.first,
-		    gone.last, need);
+		    ", the data of sector %" PRIu64 " ends at %" PRIu64 ")",
+		    gone->count, gone->count == 1 ? "" : "s",
+		    gone->count == 1 ? "s" : "", fsz, gone->first, gone->last, need);
 	}
-	if (fsz >= bm_end && fsz < g->data_offset + im->hdr.size && !gone.n)
+	if (fsz >= bm_end && fsz < g->file_size && !gone->count)
 		add(f, SEV_WARNING, "short-file",
 		    "the file is %" PRIu64 " bytes, shorter than the %" PRIu64
 		    " the kernel gives a COW for this device (truncated?); no "
-		    "sector it holds is missing", fsz,
-		    g->data_offset + im->hdr.size);
-	if (fsz > full && fsz > g->data_offset + im->hdr.size)
+		    "sector it holds is missing", fsz, g->file_size);
+	if (fsz > full && fsz > g->file_size)
 		add(f, SEV_WARNING, "trailing-bytes",
 		    "%" PRIu64 " bytes after the data area (which ends at %" PRIu64
 		    ")", fsz - full, full);

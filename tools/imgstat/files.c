@@ -49,7 +49,7 @@
 static struct change *record(struct ctx *c, int kind, const char *path,
 			     const char *from, int type, ext2_ino_t ino)
 {
-	struct change *x, *v = fsd_grow(c->ch, &c->capch, c->nch, sizeof(*c->ch));
+	struct change *x, *v = grow_array(c->ch, &c->capch, c->nch, sizeof(*c->ch), FSD_GROW_FIRST);
 	char *p = NULL, *f = NULL;
 
 	if (v)
@@ -79,7 +79,7 @@ static void orphan_add(struct ctx *c, struct orphans *o, const char *path,
 
 	if (!path || c->stop)
 		return;
-	v = fsd_grow(o->v, &o->cap, o->n, sizeof(*o->v));
+	v = grow_array(o->v, &o->cap, o->n, sizeof(*o->v), FSD_GROW_FIRST);
 	if (!v) {
 		fsd_stop(c, FSD_FAILED, "out of memory");
 		return;
@@ -131,7 +131,7 @@ static int dir_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *d,
 			 it->fs->super->s_inodes_count);
 		return DIRENT_ABORT;
 	}
-	e = fsd_grow(it->l->v, &it->l->cap, it->l->n, sizeof(*it->l->v));
+	e = grow_array(it->l->v, &it->l->cap, it->l->n, sizeof(*it->l->v), FSD_GROW_FIRST);
 	name = malloc((size_t)len + 1);
 	if (e)
 		it->l->v = e;
@@ -454,7 +454,7 @@ static bool match_orphans(struct ctx *c)
 		}
 		free(ds);
 		free(as);
-		/* Indices, since renamed() may fsd_grow (move) the arrays. */
+		/* Indices, since renamed() may grow (move) the arrays. */
 		for (size_t k = 0; k < np; k += 2) {
 			size_t di = (size_t)(pairs[k] - c->del.v);
 			size_t ai = (size_t)(pairs[k + 1] - c->add.v);

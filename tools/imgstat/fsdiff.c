@@ -31,20 +31,6 @@ void fsd_stop(struct ctx *c, int why, const char *fmt, ...)
 	va_end(ap);
 }
 
-void *fsd_grow(void *v, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap;
-	void *nv;
-
-	if (n < *cap)
-		return v;
-	ncap = *cap ? *cap * 2 : 16;
-	nv = realloc(v, ncap * size);
-	if (nv)
-		*cap = ncap;
-	return nv;
-}
-
 static void *nomem(struct ctx *c)
 {
 	fsd_stop(c, FSD_FAILED, "out of memory");
@@ -138,7 +124,7 @@ int fsd_changed_blocks(struct ctx *c)
 				l->len = b1 - l->start;
 			continue;
 		}
-		l = fsd_grow(c->cb, &cap, c->ncb, sizeof(*c->cb));
+		l = grow_array(c->cb, &cap, c->ncb, sizeof(*c->cb), FSD_GROW_FIRST);
 		if (!l)
 			return -ENOMEM;
 		c->cb = l;
@@ -279,7 +265,7 @@ static bool map_add(struct fmap *m, uint64_t l, uint64_t p, uint64_t n,
 			return true;
 		}
 	}
-	v = fsd_grow(m->v, &m->cap, m->n, sizeof(*m->v));
+	v = grow_array(m->v, &m->cap, m->n, sizeof(*m->v), FSD_GROW_FIRST);
 	if (!v)
 		return !(m->nomem = true);
 	m->v = v;
@@ -289,8 +275,8 @@ static bool map_add(struct fmap *m, uint64_t l, uint64_t p, uint64_t n,
 
 static bool map_meta(struct fmap *m, uint64_t p)
 {
-	struct extent *v = fsd_grow(m->meta, &m->capmeta, m->nmeta,
-				    sizeof(*m->meta));
+	struct extent *v = grow_array(m->meta, &m->capmeta, m->nmeta,
+				    sizeof(*m->meta), FSD_GROW_FIRST);
 
 	if (!v)
 		return !(m->nomem = true);

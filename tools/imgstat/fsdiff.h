@@ -15,6 +15,7 @@
 #include <ext2fs/ext2fs.h>
 
 #include "extfs.h"
+#include "grow.h"
 #include "img.h"
 
 /* What changed in a file (the "fields" of a change). */
@@ -152,10 +153,10 @@ void fsd_stop(struct ctx *c, int why, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /*
- * Containers.  fsd_grow returns NULL (v untouched) when memory runs out;
- * the others record it with fsd_stop() and return NULL / false.
+ * Containers (arrays grow with grow_array, 16 elements first).  These
+ * record running out of memory with fsd_stop() and return NULL / false.
  */
-void *fsd_grow(void *v, size_t *cap, size_t n, size_t size);
+#define FSD_GROW_FIRST 16
 char *fsd_strdup(struct ctx *c, const char *s);
 char *fsd_join(struct ctx *c, const char *dir, const char *name);
 bool fsd_iset_add(struct ctx *c, struct iset *s, uint32_t k);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "quote.h"
+#include "ubdk_static.h"
 
 ssize_t img_read_fd(int fd, void *buf, size_t len, uint64_t off)
 {
@@ -140,8 +141,8 @@ static void open_pair(struct img *im, const char *override)
 		snprintf(im->why, sizeof(im->why), "the file ends inside its "
 			 "bitmap (%" PRIu64 " of %" PRIu64 " bytes): sectors "
 			 "from %" PRIu64 " on have no bit, and the kernel "
-			 "refuses it", im->area_present, im->geo.bitmap_len,
-			 im->bits);
+			 "refuses it", im->scan.bitmap_present,
+			 im->geo.bitmap_len, im->scan.bits);
 	} else {
 		im->bitmap_errno = err.errnum ? err.errnum : EIO;
 		snprintf(im->why, sizeof(im->why), "cannot read the bitmap: %s",
@@ -157,7 +158,6 @@ int img_open(struct img *im, const char *path, const char *backing_override,
 	/* Messages name the file short and escaped: the reason must fit. */
 	char name[QUOTE_NAME_MAX + 1];
 	uint8_t raw[UBDK_HDR_MAX_SIZE];
-	uint64_t avail;
 	ssize_t got;
 
 	memset(im, 0, sizeof(*im));
@@ -204,8 +204,6 @@ int img_open(struct img *im, const char *path, const char *backing_override,
 		return 0;
 	}
 	im->kind = IMG_COW;
-	/* "OOOM" big-endian, "MOOO" little-endian. */
-	im->magic_le = raw[0] == (uint8_t)UBDK_COW_MAGIC;
 	if (!im->hdr_ok)
 		return 0;
 	im->size = im->hdr.size;
@@ -217,12 +215,8 @@ int img_open(struct img *im, const char *path, const char *backing_override,
 		backing_by_path(im);
 		return 0;
 	}
-	avail = file_size(im->fd, &im->st);
-	avail = avail > im->geo.bitmap_offset ? avail - im->geo.bitmap_offset : 0;
-	im->area_present = avail < im->geo.data_offset - im->geo.bitmap_offset ?
-			   avail : im->geo.data_offset - im->geo.bitmap_offset;
-	im->bits = im->area_present * 8 < im->geo.covered ?
-		   im->area_present * 8 : im->geo.covered;
+	im->scan_ok = ubdk_scan_fd(im->fd, name, &im->hdr, &im->geo, &im->scan,
+				   &im->scan_err) == 0;
 	open_pair(im, backing_override);
 	return 0;
 }
@@ -246,35 +240,11 @@ int img_next_cow_run(struct img *im, uint64_t *pos, struct extent *run)
 
 	while ((ret = ubdk_cow_next_run(im->cow, pos, im->geo.sectors, &r,
 					NULL)) > 0) {
-		if (r.in_cow) {
+		if (r.src == UBDK_RUN_COW) {
 			run->start = r.start;
 			run->len = r.count;
 			return 1;
 		}
-	}
-	return ret;
-}
-
-int img_short_data(struct img *im, uint64_t *count, uint64_t *first,
-		   uint64_t *last)
-{
-	uint64_t fsz = (uint64_t)im->st.st_size, ss = im->hdr.sectorsize;
-	uint64_t pos;
-	struct extent r;
-	int ret;
-
-	*count = 0;
-	*first = *last = UINT64_MAX;
-	/* The data of every sector fits (the last one may be partial). */
-	if (!S_ISREG(im->st.st_mode) || fsz >= im->geo.data_offset + im->hdr.size)
-		return 0;
-	/* Sectors from here on have data (at least partly) past the end. */
-	pos = fsz > im->geo.data_offset ? (fsz - im->geo.data_offset) / ss : 0;
-	while ((ret = img_next_cow_run(im, &pos, &r)) > 0) {
-		if (*first == UINT64_MAX)
-			*first = r.start;
-		*last = r.start + r.len - 1;
-		*count += r.len;
 	}
 	return ret;
 }

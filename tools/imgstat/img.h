@@ -39,7 +39,6 @@ struct img {
 	uint64_t size;                 /* device size: raw file size or hdr.size */
 
 	/* COW header, as read and decoded. */
-	bool magic_le;                 /* magic stored little-endian (v1) */
 	bool hdr_ok;                   /* decoded */
 	struct ubdk_header hdr;
 	struct ubdk_err hdr_err;
@@ -56,9 +55,11 @@ struct img {
 	bool short_bitmap;
 	int bitmap_errno;
 	char why[160];
-	uint64_t area_present;         /* bytes of [bitmap_offset, data_offset)
-	                                  before the end of the file */
-	uint64_t bits;                 /* sectors whose bit is in the file */
+	/* The bitmap as the file stores it (geo_ok): what it lacks or holds
+	 * beyond the device, for --check and the usage. */
+	bool scan_ok;
+	struct ubdk_scan scan;
+	struct ubdk_err scan_err;
 
 	/* Backing file. */
 	const char *backing;           /* override or header path */
@@ -91,19 +92,12 @@ void img_close(struct img *im);
  */
 ssize_t img_read_fd(int fd, void *buf, size_t len, uint64_t off);
 
-/* The bitmap questions, for a COW the library opened (im->cow). */
 /*
- * The next run of sectors stored in the COW at or after *pos: returns 1
- * and fills run, 0 at the end, -errno when the bitmap cannot be read.
+ * The next run of sectors stored in the COW (opened by the library,
+ * im->cow) at or after *pos: returns 1 and fills run, 0 at the end, -errno
+ * when the bitmap cannot be read.
  */
 int img_next_cow_run(struct img *im, uint64_t *pos, struct extent *run);
-/*
- * Sectors marked present whose data lies past the end of the COW file (a
- * file cut inside its data area): how many, the first and the last
- * (UINT64_MAX if none).  0 or -errno.
- */
-int img_short_data(struct img *im, uint64_t *count, uint64_t *first,
-		   uint64_t *last);
 
 /* Is the merged view readable (a COW opened with its backing)? */
 bool img_view_ok(const struct img *im);

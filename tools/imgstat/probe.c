@@ -15,6 +15,7 @@
 #include <et/com_err.h>
 
 #include "extfs.h"
+#include "grow.h"
 #include "pairio.h"
 
 #define GRANULE (1ULL << 20)
@@ -122,6 +123,7 @@ static int fill_granule(struct dev *d, uint64_t g)
 	static uint8_t buf[GRANULE];
 	uint64_t off = g * GRANULE, len = GRANULE;
 	size_t lo = 0, hi = d->ngran;
+	uint64_t *n;
 	int ret;
 
 	while (lo < hi) {
@@ -141,15 +143,10 @@ static int fill_granule(struct dev *d, uint64_t g)
 		return ret;
 	if (pwrite(d->fd, buf, (size_t)len, (off_t)off) != (ssize_t)len)
 		return -errno;
-	if (d->ngran == d->cap) {
-		size_t ncap = d->cap ? d->cap * 2 : 32;
-		uint64_t *n = realloc(d->granules, ncap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		d->granules = n;
-		d->cap = ncap;
-	}
+	n = grow_array(d->granules, &d->cap, d->ngran, sizeof(*n), 32);
+	if (!n)
+		return -ENOMEM;
+	d->granules = n;
 	memmove(d->granules + lo + 1, d->granules + lo,
 		(d->ngran - lo) * sizeof(*d->granules));
 	d->granules[lo] = g;

@@ -15,50 +15,42 @@ IMGSTAT_HDR := tools/imgstat/imgstat.h tools/imgstat/img.h tools/imgstat/out.h \
 uml_imgstat_SRC := $(IMGSTAT_SRC)
 uml_imgstat_PKGS := blkid ext2fs com_err jansson
 
-# The same tool with AddressSanitizer and UBSan, for the damaged-filesystem
-# tests (UBDK_ASAN_BIN).
-$(B)/tests/uml_imgstat-asan: $(IMGSTAT_SRC) $(IMGSTAT_HDR) $(COMMON_SRC) $(COMMON_HDR) \
-		$(LIB_SRC) $(LIB_HDR)
-	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) \
-		-Icow -Itools/common -o $@ $(IMGSTAT_SRC) $(COMMON_SRC) $(LIB_SRC) \
-		$$(pkg-config --libs $(uml_imgstat_PKGS))
-
 .PHONY: check-imgstat
-check-imgstat: all $(B)/tests/cowutil $(B)/tests/uml_imgstat-asan
-	UBDK_ASAN_BIN=$(abspath $(B)/tests/uml_imgstat-asan) tests/imgstat/run.sh $(B)
+# The damaged-filesystem tests also run the tool of the sanitizer build
+# (UBDK_ASAN_BIN).
+ASAN_TARGETS += $(ASAN_B)/bin/uml_imgstat
+check-imgstat: all $(B)/tests/cowutil asan-build
+	UBDK_ASAN_BIN=$(abspath $(ASAN_B)/bin/uml_imgstat) tests/imgstat/run.sh $(B)
 
 # The --files engine under libFuzzer on damaged ext4 images made at test
 # time (tests/fuzz/seed-files.sh); tests/fuzz/fuzz_files.c says what an
 # input is.  check-fuzz runs FUZZ_FILES_RUNS inputs, fuzz runs longer.
 FUZZ_FILES_SRC := tests/fuzz/fuzz_files.c tools/imgstat/files.c tools/imgstat/fsdiff.c \
 	tools/imgstat/extfs.c tools/imgstat/pairio.c tools/imgstat/img.c tools/imgstat/out.c \
-	$(COMMON_SRC) $(LIB_SRC)
+	$(COMMON_SRC)
 FUZZ_FILES_RUNS ?= 100000
 
-$(B)/tests/fuzz-files: $(FUZZ_FILES_SRC) $(IMGSTAT_HDR) $(COMMON_HDR) $(LIB_HDR)
-	@mkdir -p $(@D)
-	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) -g -O1 \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Icow -Itools/common -Itools/imgstat -o $@ $(FUZZ_FILES_SRC) \
-		$$(pkg-config --libs ext2fs com_err jansson)
+# Built in the fuzz build (fuzz-build).
+FUZZ_TARGETS += $(FUZZ_B)/tests/fuzz-files
+$(B)/obj/tests/fuzz/fuzz_files.o: TOOL_CFLAGS := -Itools/imgstat
+$(B)/tests/fuzz-files: $(FUZZ_FILES_SRC:%.c=$(B)/obj/%.o) $(LIB_OBJ)
+	$(call fuzz-link,$$(pkg-config --libs ext2fs com_err jansson))
 
 .PHONY: check-fuzz-files fuzz-files
 check-fuzz: check-fuzz-files
-check-fuzz-files: $(B)/tests/fuzz-files
+check-fuzz-files: fuzz-build
 	tests/fuzz/seed-files.sh $(B)/fuzz-files-images $(B)/fuzz-files-corpus
 	@mkdir -p $(B)/fuzz-crashes
-	UBDK_FUZZ_FILES_IMAGES=$(B)/fuzz-files-images $(B)/tests/fuzz-files \
+	UBDK_FUZZ_FILES_IMAGES=$(B)/fuzz-files-images $(FUZZ_B)/tests/fuzz-files \
 		-runs=$(FUZZ_FILES_RUNS) -seed=1 -max_len=321 \
 		-artifact_prefix=$(B)/fuzz-crashes/files- $(B)/fuzz-files-corpus \
 		>$(B)/fuzz-files.log 2>&1 || { tail -n 60 $(B)/fuzz-files.log; exit 1; }
 	@tail -n 2 $(B)/fuzz-files.log
 
 fuzz: fuzz-files
-fuzz-files: $(B)/tests/fuzz-files
-	@scripts/deps.sh fuzz
+fuzz-files: fuzz-build
 	tests/fuzz/seed-files.sh $(B)/fuzz-files-images $(B)/fuzz-files-corpus
 	@mkdir -p $(B)/fuzz-crashes
-	UBDK_FUZZ_FILES_IMAGES=$(B)/fuzz-files-images $(B)/tests/fuzz-files \
+	UBDK_FUZZ_FILES_IMAGES=$(B)/fuzz-files-images $(FUZZ_B)/tests/fuzz-files \
 		-max_total_time=$${FUZZ_SECONDS:-600} -max_len=321 \
 		-artifact_prefix=$(B)/fuzz-crashes/files- $(B)/fuzz-files-corpus

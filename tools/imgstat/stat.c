@@ -41,7 +41,7 @@ static void write_header(struct out *o, const struct img *im)
 	out_obj(o, "header", "header");
 	out_hex(o, "magic", "magic", UBDK_COW_MAGIC);
 	out_str(o, "byte_order", "byte order",
-		im->magic_le ? "little-endian" : "big-endian");
+		im->hdr.magic_le ? "little-endian" : "big-endian");
 	out_u64(o, "version", "version", h->version);
 	out_str(o, "backing_file", "backing file", h->backing);
 	out_time(o, "mtime", "backing mtime", h->mtime);
@@ -248,7 +248,7 @@ static int content(struct out *o, struct img *im, int status)
 static int usage(struct out *o, struct img *im)
 {
 	char name[QUOTE_NAME_MAX + 1];
-	uint64_t first, last, n;
+	const struct ubdk_scan_bits *gone = &im->scan.short_data;
 	int ret;
 
 	quote_msg(name, sizeof(name), im->path);
@@ -259,18 +259,17 @@ static int usage(struct out *o, struct img *im)
 		return ST_FAILED;
 	}
 	ret = write_usage(o, im);
-	if (ret == 0)
-		ret = img_short_data(im, &n, &first, &last);
-	if (ret < 0) {
+	if (ret < 0 || !im->scan_ok) {
 		file_error(o, "%s: cannot read the bitmap: %s", name,
-			   strerror(-ret));
+			   strerror(ret < 0 ? -ret : im->scan_err.errnum));
 		return ST_FAILED;
 	}
-	if (n) {
+	if (gone->count) {
 		file_error(o, "%s: %" PRIu64 " sector%s marked present lie%s "
 			   "past the end of the file, from sector %" PRIu64
-			   ": the file was cut short (see --check)", name, n,
-			   n == 1 ? "" : "s", n == 1 ? "s" : "", first);
+			   ": the file was cut short (see --check)", name,
+			   gone->count, gone->count == 1 ? "" : "s",
+			   gone->count == 1 ? "s" : "", gone->first);
 		return ST_FAILED;
 	}
 	return ST_OK;

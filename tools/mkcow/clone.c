@@ -3,7 +3,9 @@
 #include "clone.h"
 #include "afile.h"
 #include "cli.h"
+#include "grow.h"
 #include "hostlock.h"
+#include "ubdk_static.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,9 +41,6 @@ struct state {
 	const struct clone_job *job;
 	struct dir *dirs;
 	size_t ndirs, dirs_cap;
-	uint8_t *header;             /* encoded once for all clones */
-	size_t header_len;
-	uint64_t file_size;
 	struct ubdk_err *err;
 };
 
@@ -91,17 +90,12 @@ static int dir_index(struct state *s, const char *name, size_t *idx)
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return fail(s, errno, name, "cannot open its directory");
-	if (s->ndirs == s->dirs_cap) {
-		size_t cap = s->dirs_cap ? s->dirs_cap * 2 : 8;
-
-		d = realloc(s->dirs, cap * sizeof(*d));
-		if (!d) {
-			close(fd);
-			return fail(s, ENOMEM, name, "out of memory");
-		}
-		s->dirs = d;
-		s->dirs_cap = cap;
+	d = grow_array(s->dirs, &s->dirs_cap, s->ndirs, sizeof(*d), 8);
+	if (!d) {
+		close(fd);
+		return fail(s, ENOMEM, name, "out of memory");
 	}
+	s->dirs = d;
 	d = &s->dirs[s->ndirs];
 	snprintf(d->path, sizeof(d->path), "%s", path);
 	d->fd = fd;
@@ -110,13 +104,11 @@ static int dir_index(struct state *s, const char *name, size_t *idx)
 }
 
 /*
- * Write one clone, not yet visible under its name: the header, and the
- * apparent size the kernel gives a new COW, as a hole (the same bytes as
- * the kernel's trailing zero byte, one block less).
+ * Write one clone, not yet visible under its name: the library's fast
+ * creation (one block, the apparent size the kernel gives a new COW).
  */
 static int write_one(struct state *s, const char *name, struct pending *p)
 {
-	ssize_t n;
 	long holder;
 	int ret = dir_index(s, name, &p->dir);
 
@@ -134,16 +126,10 @@ static int write_one(struct state *s, const char *name, struct pending *p)
 		       hostlock_fail(s->err, name, holder, "not replaced") :
 		       fail(s, -ret, name, "cannot lock it to replace it");
 	}
-	n = (ssize_t)s->header_len;
-	if (n > 0)
-		n = pwrite(p->file.fd, s->header, s->header_len, 0);
-	if (n >= 0 && (size_t)n != s->header_len)
-		errno = ENOSPC;
-	if ((size_t)n != s->header_len ||
-	    ftruncate(p->file.fd, (off_t)s->file_size) < 0) {
-		ret = fail(s, errno, name, "writing");
+	ret = ubdk_create_fd(p->file.fd, name, s->job->hdr, UBDK_CREATE_FAST,
+			     s->err);
+	if (ret < 0)
 		afile_discard(&p->file);
-	}
 	return ret;
 }
 
@@ -188,31 +174,12 @@ static int sync_batch(struct state *s, struct pending *p, size_t n,
 	return 0;
 }
 
-/* The header bytes every clone starts with, and the clones' size. */
-static int prepare_header(struct state *s)
+/* Refuse a header no clone can have before making any. */
+static int valid_header(struct state *s)
 {
 	struct ubdk_geometry geo;
-	int ret = ubdk_header_geometry(s->job->hdr, s->job->names[0], &geo,
-				       s->err);
 
-	if (ret < 0)
-		return ret;
-	s->header = calloc(1, UBDK_HDR_MAX_SIZE);
-	if (!s->header)
-		return fail(s, ENOMEM, s->job->names[0], "out of memory");
-	ret = ubdk_header_encode(s->job->hdr, s->header, UBDK_HDR_MAX_SIZE,
-				 s->err);
-	if (ret < 0)
-		return ret;
-	/*
-	 * The encoded header ends in zeros after the path; leaving them as
-	 * a hole reads back the same and keeps a clone to one block.
-	 */
-	while (ret > 0 && s->header[ret - 1] == 0)
-		ret--;
-	s->header_len = (size_t)ret;
-	s->file_size = geo.file_size;
-	return 0;
+	return ubdk_header_geometry(s->job->hdr, s->job->names[0], &geo, s->err);
 }
 
 int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
@@ -225,7 +192,7 @@ int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
 	*made = 0;
 	if (job->count == 0)
 		return 0;
-	ret = prepare_header(&s);
+	ret = valid_header(&s);
 	bsize = batch_size(job->count, job->force ? 2 : 1);
 	if (ret == 0) {
 		p = calloc(bsize, sizeof(*p));
@@ -265,7 +232,6 @@ int clone_all(const struct clone_job *job, size_t *made, struct ubdk_err *err)
 		close(s.dirs[k].fd);
 	}
 	free(s.dirs);
-	free(s.header);
 	free(p);
 	return ret;
 }

@@ -301,7 +301,7 @@ static int create_cow(struct state *s, struct afile *af)
 			return cli_fail_sys(s->err, -ret, job->cow,
 					    "cannot lock it to replace it");
 	}
-	ret = ubdk_create_fd(af->fd, job->cow, job->hdr, &lerr);
+	ret = ubdk_create_fd(af->fd, job->cow, job->hdr, 0, &lerr);
 	if (ret == 0) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", af->fd);
 		snprintf(s->cow_path, sizeof(s->cow_path), "%s",

@@ -27,7 +27,7 @@
 #include "input.h"
 #include "names.h"
 #include "quote.h"
-#include "ubdk_cow.h"
+#include "ubdk_static.h"
 
 /* Documented in uml_mkcow(1). */
 enum {

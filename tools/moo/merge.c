@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "merge.h"
 #include "extent.h"
+#include "ubdk_static.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,7 +110,7 @@ static int copy_uncovered(struct ubdk_cow *cow, int src, int dst,
 		ret = 0;
 		uint64_t a = run.start * ss, b = (run.start + run.count) * ss;
 
-		if (run.in_cow)
+		if (run.src == UBDK_RUN_COW)
 			continue;
 		if (a < start)
 			a = start;
@@ -154,7 +155,7 @@ static int next_cow_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t *off,
 	int ret;
 
 	while ((ret = ubdk_cow_next_run(cow, pos, UINT64_MAX, &run, err)) > 0) {
-		if (!run.in_cow)
+		if (run.src != UBDK_RUN_COW)
 			continue;
 		*off = run.start * h->sectorsize;
 		*len = run.count * h->sectorsize;
@@ -169,15 +170,16 @@ static int next_cow_run(struct ubdk_cow *cow, uint64_t *pos, uint64_t *off,
 int merge_overlay(struct ubdk_cow *cow, int dst, const char *dst_name,
 		  struct merge_progress *p, struct ubdk_err *err)
 {
-	uint64_t pos = 0, off, len;
-	uint64_t data = ubdk_cow_geometry(cow)->data_offset;
+	uint64_t pos = 0, off, len, data, bits, bits_len;
 	struct copy_ctx c;
 	struct tally t;
 	int ret;
 
 	copy_init(&c, &t, p, &p->from_cow);
 	while ((ret = next_cow_run(cow, &pos, &off, &len, err)) > 0) {
-		ret = copy(&c, ubdk_cow_fd(cow), data + off, dst, off, len,
+		ubdk_geometry_locate(ubdk_cow_header(cow), ubdk_cow_geometry(cow), off,
+				     len, &data, &bits, &bits_len);
+		ret = copy(&c, ubdk_cow_fd(cow), data, dst, off, len,
 			   ubdk_cow_path(cow), dst_name, err);
 		if (ret < 0)
 			break;

@@ -14,7 +14,8 @@
 #include "run/run.h"
 #include "cli.h"
 #include "quote.h"
-#include "ubdk_cbt.h"
+#include "cbt_reply.h"
+#include "ubdk_static.h"
 #include "format/xstream.h"
 
 #include <errno.h>
@@ -54,41 +55,14 @@ static const char *reason_text(uint32_t reason)
 	}
 }
 
-/* The value of key (e.g. "state=") in a reply of space-separated fields. */
-static bool field(const char *text, const char *key, char *out, size_t outlen)
-{
-	size_t kl = strlen(key), n;
-	const char *p = text;
-
-	for (;;) {
-		p = strstr(p, key);
-		if (!p)
-			return false;
-		if (p == text || p[-1] == ' ')
-			break;
-		p += kl;
-	}
-	p += kl;
-	n = strcspn(p, " \n");
-	if (n >= outlen)
-		n = outlen - 1;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return true;
-}
-
-static uint64_t field_u64(const char *text, const char *key)
-{
-	char v[32];
-
-	return field(text, key, v, sizeof(v)) ? strtoull(v, NULL, 10) : UINT64_MAX;
-}
-
 /*
- * Send a `cbt` command, again while it answers busy.  0 with the reply in
- * r (r->err may be set), or an exit status after a one-line error.
+ * Send a `cbt` command, again while it answers busy.  0 with the reply
+ * decoded in cr (-EINVAL in *parsed when it is not a `cbt` reply: a
+ * kernel without the command), r holding its text until mc_reply_free;
+ * or an exit status after a one-line error.
  */
-static int cbt_command(struct backup *b, const char *cmd, bool stopped, struct mc_reply *r)
+static int cbt_command(struct backup *b, const char *cmd, bool stopped, struct mc_reply *r,
+		       struct ubdk_cbt_reply *cr, int *parsed)
 {
 	int ret;
 
@@ -96,7 +70,8 @@ static int cbt_command(struct backup *b, const char *cmd, bool stopped, struct m
 		ret = mc_command(&b->gs.mc, cmd, r);
 		if (ret < 0)
 			break;
-		if (!r->err || !strstr(r->text, "busy") || t + 1 == BUSY_TRIES)
+		*parsed = ubdk_cbt_reply_parse(r->text, cr);
+		if (*parsed < 0 || cr->error != UBDK_CBT_REPLY_BUSY || t + 1 == BUSY_TRIES)
 			return 0;
 		mc_reply_free(r);
 		/* Stopped, the lock's holder cannot run: only a short wait. */
@@ -108,17 +83,26 @@ static int cbt_command(struct backup *b, const char *cmd, bool stopped, struct m
 	return EXIT_GUEST;
 }
 
-/* Why an error reply means no tracking, in the words of the note. */
-static void refused(char *why, size_t len, const struct device *d, const char *text)
+/*
+ * Why a reply gives no tracking, in the words of the note; false when it
+ * is the kind of reply expected.
+ */
+static bool refused(char *why, size_t len, const struct device *d, const struct mc_reply *r,
+		    const struct ubdk_cbt_reply *cr, int parsed, int kind)
 {
-	if (strstr(text, "nknown command"))
+	if (parsed < 0 && r->err)
 		snprintf(why, len, "the kernel has no changed-block tracking");
-	else if (strstr(text, "not open"))
+	else if (parsed < 0)
+		snprintf(why, len, "%s: not a cbt reply: %.160s", d->name, r->text);
+	else if (cr->kind == kind)
+		return false;
+	else if (cr->error == UBDK_CBT_REPLY_NOT_OPEN)
 		snprintf(why, len, "%s is not open in the guest", d->name);
-	else if (strstr(text, "busy"))
-		snprintf(why, len, "%s: tracking busy (%.100s)", d->name, text);
+	else if (cr->error == UBDK_CBT_REPLY_BUSY)
+		snprintf(why, len, "%s: tracking busy (%.*s)", d->name, (int)cr->msg_len, cr->msg);
 	else
-		snprintf(why, len, "%s: %.180s", d->name, text);
+		snprintf(why, len, "%s: %.*s", d->name, (int)cr->msg_len, cr->msg);
+	return true;
 }
 
 /* The grid chunks of device block k (granularity gran): data and bitmap. */
@@ -210,26 +194,23 @@ static int checkpoint(struct backup *b, struct device *d, const char *name, bool
 		      bool strict, uint64_t **bits, char *why, size_t len)
 {
 	struct ubdk_cbt_info info;
+	struct ubdk_cbt_reply cr;
 	struct mc_reply r;
-	char cmd[160], map[PATH_MAX + 16], from[UBDK_CBT_NAME_MAX], *p;
-	int st;
+	char cmd[160], map[PATH_MAX + 16], from[UBDK_CBT_NAME_MAX];
+	int st, parsed;
 
 	snprintf(cmd, sizeof(cmd), "cbt %s checkpoint %s", d->name, name);
 	snprintf(from, sizeof(from), "%s", d->cbt.checkpoint);
-	st = cbt_command(b, cmd, stopped, &r);
+	st = cbt_command(b, cmd, stopped, &r, &cr, &parsed);
 	if (st)
 		return -st;
-	if (r.err) {
-		refused(why, len, d, r.text);
+	if (refused(why, len, d, &r, &cr, parsed, UBDK_CBT_REPLY_CHECKPOINT)) {
 		mc_reply_free(&r);
 		/* Nothing changed in the kernel: tracking goes on as it was. */
 		return 0;
 	}
 	snprintf(d->cbt.checkpoint, sizeof(d->cbt.checkpoint), "%s", name);
-	/* "map=" is last and runs to the end of the line. */
-	p = strstr(r.text, " map=");
-	snprintf(map, sizeof(map), "%s", p ? p + 5 : "");
-	map[strcspn(map, "\n")] = '\0';
+	snprintf(map, sizeof(map), "%.*s", (int)cr.map_len, cr.map);
 	mc_reply_free(&r);
 	if (!bits)
 		return 1;
@@ -257,49 +238,42 @@ static int checkpoint(struct backup *b, struct device *d, const char *name, bool
 /* `cbt ubdN`: the device's state; 1 tracked since the parent, 0 not (why). */
 static int status(struct backup *b, struct device *d, char *why, size_t len)
 {
+	struct ubdk_cbt_reply cr;
 	struct mc_reply r;
-	char cmd[64], v[UBDK_CBT_NAME_MAX + 8];
-	uint64_t gran, size;
-	int st;
+	char cmd[64];
+	int st, parsed;
 
 	snprintf(cmd, sizeof(cmd), "cbt %s", d->name);
-	st = cbt_command(b, cmd, false, &r);
+	st = cbt_command(b, cmd, false, &r, &cr, &parsed);
 	if (st)
 		return -st;
-	if (r.err) {
-		refused(why, len, d, r.text);
+	if (refused(why, len, d, &r, &cr, parsed, UBDK_CBT_REPLY_STATUS)) {
 		mc_reply_free(&r);
 		return 0;
 	}
+	mc_reply_free(&r);
 	d->cbt.tracked = true;
-	field(r.text, "checkpoint=", d->cbt.checkpoint, sizeof(d->cbt.checkpoint));
-	gran = field_u64(r.text, "granularity=");
-	size = field_u64(r.text, "size=");
-	st = 1;
-	if (!field(r.text, "state=", v, sizeof(v)) || strcmp(v, "consistent")) {
-		char reason[32] = "";
-
-		field(r.text, "reason=", reason, sizeof(reason));
-		for (uint32_t k = 0; k < UBDK_CBT_REASON__COUNT; k++)
-			if (!strcmp(reason, ubdk_cbt_reason_name((int)k)))
-				snprintf(reason, sizeof(reason), "%s", reason_text(k));
-		snprintf(why, len, "tracking inconsistent: %s", reason[0] ? reason : "?");
-		st = 0;
-	} else if (gran != CHUNK_SIZE) {
-		snprintf(why, len, "%s: tracking granularity %llu is not the chunk size %u",
-			 d->name, (unsigned long long)gran, CHUNK_SIZE);
-		st = 0;
-	} else if (size != d->hdr.size) {
+	snprintf(d->cbt.checkpoint, sizeof(d->cbt.checkpoint), "%s", cr.name);
+	if (cr.reason) {
+		snprintf(why, len, "tracking inconsistent: %s", reason_text(cr.reason));
+		return 0;
+	}
+	if (cr.granularity != CHUNK_SIZE) {
+		snprintf(why, len, "%s: tracking granularity %u is not the chunk size %u",
+			 d->name, cr.granularity, CHUNK_SIZE);
+		return 0;
+	}
+	if (cr.size != d->hdr.size) {
 		snprintf(why, len, "%s: tracking device size %llu is not the COW's %llu",
-			 d->name, (unsigned long long)size, (unsigned long long)d->hdr.size);
-		st = 0;
-	} else if (b->has_parent && strcmp(d->cbt.checkpoint, b->parent.m.point)) {
+			 d->name, (unsigned long long)cr.size, (unsigned long long)d->hdr.size);
+		return 0;
+	}
+	if (b->has_parent && strcmp(d->cbt.checkpoint, b->parent.m.point)) {
 		snprintf(why, len, "tracking checkpoint %s is not the parent %s",
 			 d->cbt.checkpoint[0] ? d->cbt.checkpoint : "(none)", b->parent.m.point);
-		st = 0;
+		return 0;
 	}
-	mc_reply_free(&r);
-	return st;
+	return 1;
 }
 
 static bool grid_of(struct device *d, char *why, size_t len)

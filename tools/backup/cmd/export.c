@@ -29,6 +29,7 @@
 #include "format/sums.h"
 #include "codec/unpack.h"
 #include "format/xstream.h"
+#include "ubdk_static.h"
 
 #include <errno.h>
 #include <fcntl.h>

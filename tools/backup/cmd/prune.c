@@ -77,6 +77,37 @@ static int remove_or_say(int cfd, const char *chaindir, const char *name)
 }
 
 /*
+ * A point holds files only; prune removes those and never descends, so a
+ * directory someone put in a point would stop it half way: refused first.
+ */
+static int refuse_subdirs(int cfd, const char *chaindir, const char *name)
+{
+	int fd = openat(cfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), st = 0;
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct stat est;
+	struct dirent *e;
+
+	if (!d) {
+		cli_error("%s/%s: cannot read: %s; nothing removed", quote_name(chaindir),
+			  quote_name(name), strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_FAILED;
+	}
+	while (st == 0 && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    fstatat(dirfd(d), e->d_name, &est, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(est.st_mode)) {
+			cli_error("%s/%s: holds a directory, %s (a point holds files only); "
+				  "nothing removed", quote_name(chaindir), quote_name(name),
+				  quote_name(e->d_name));
+			st = EXIT_CHAIN;
+		}
+	closedir(d);
+	return st;
+}
+
+/*
  * An entry prune would remove or rewrite must be a directory of the chain
  * itself, not a symbolic link to one elsewhere (or a file): 0, or an exit
  * status after saying so.
@@ -90,12 +121,13 @@ static int refuse_unless_dir(int cfd, const char *chaindir, const char *name)
 			  strerror(errno));
 		return EXIT_FAILED;
 	}
-	if (S_ISDIR(st.st_mode))
-		return 0;
-	cli_error("%s/%s: %s; nothing removed", quote_name(chaindir), quote_name(name),
-		  S_ISLNK(st.st_mode) ? "a symbolic link (prune never follows one)" :
-		  "not a directory");
-	return EXIT_CHAIN;
+	if (!S_ISDIR(st.st_mode)) {
+		cli_error("%s/%s: %s; nothing removed", quote_name(chaindir), quote_name(name),
+			  S_ISLNK(st.st_mode) ? "a symbolic link (prune never follows one)" :
+			  "not a directory");
+		return EXIT_CHAIN;
+	}
+	return refuse_subdirs(cfd, chaindir, name);
 }
 
 /*

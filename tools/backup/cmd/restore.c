@@ -448,6 +448,7 @@ static int chain_restore(const struct options *o)
 	const struct manifest_device *dev = NULL;
 	struct chunk_table want, got;
 	struct afile af = { .fd = -1 };
+	struct stat st;
 	uint64_t rd, diff;
 	int n = 0, st_exit = EXIT_FAILED, dirfd = -1, ret = 0;
 	double t0 = tool_now();
@@ -474,8 +475,19 @@ static int chain_restore(const struct options *o)
 		goto out;
 	}
 	ret = output_check(o, out);
-	if (ret == 0)
-		ret = output_open(o, out, &af, &dirfd);
+	if (ret) {
+		st_exit = ret;
+		goto out;
+	}
+	for (int k = 0; k < n && lstat(out, &st) == 0; k++) {
+		if (manifest_lists_file(&pts[k].m, pts[k].dir, &st)) {
+			cli_error("%s: a file of point %s of the chain being restored; name "
+				  "another OUTPUT", quote_name(out), quote_name(pts[k].name));
+			st_exit = EXIT_DEST;
+			goto out;
+		}
+	}
+	ret = output_open(o, out, &af, &dirfd);
 	if (ret) {
 		st_exit = ret;
 		goto out;
@@ -555,7 +567,7 @@ int restore_run(const struct options *o)
 	struct restore_ctx rc;
 	struct afile af = { .fd = -1 };
 	struct manifest manifest = { 0 };
-	struct stat st;
+	struct stat st, ost;
 	uint64_t total = 0;
 	int fd, fmt, ret, dirfd;
 	char digest_hex[33] = "", point_hex[33] = "";
@@ -592,6 +604,20 @@ int restore_run(const struct options *o)
 		close(fd);
 		manifest_free(&manifest);
 		return EXIT_FAILED;
+	}
+	/* OUTPUT must not be what is read: the input, or its backup's files. */
+	if (lstat(out, &ost) == 0 && S_ISREG(ost.st_mode)) {
+		afile_dir_of(o->input, dir, sizeof(dir));
+		if ((!from_stdin && ost.st_dev == st.st_dev && ost.st_ino == st.st_ino) ||
+		    (dv && manifest_lists_file(&manifest, dir, &ost))) {
+			cli_error("%s: %s; name another OUTPUT", quote_name(out),
+				  !from_stdin && ost.st_ino == st.st_ino ? "is the input" :
+				  "a file of the backup being restored");
+			if (!from_stdin)
+				close(fd);
+			manifest_free(&manifest);
+			return EXIT_DEST;
+		}
 	}
 	ret = output_open(o, out, &af, &dirfd);
 	if (ret) {

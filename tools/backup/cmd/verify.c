@@ -15,6 +15,7 @@
 #include "extent.h"
 #include "codec/pack.h"
 #include "codec/lz4_splice.h"
+#include "ubdk_static.h"
 
 #include <errno.h>
 #include <limits.h>

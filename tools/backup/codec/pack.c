@@ -3,6 +3,7 @@
 #include "codec/lz4_splice.h"
 #include "format/stream.h"
 #include "format/sums.h"
+#include "ubdk_endian.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -222,8 +223,8 @@ int packer_finish(struct packer *p, uint64_t *bytes)
 		p->z.next_in = NULL;
 		p->z.avail_in = 0;
 		ret = gz_run(p, Z_FINISH);
-		put_le32(tail, (uint32_t)p->crc);
-		put_le32(tail + 4, (uint32_t)p->total);
+		ubdk_put_le32(tail, (uint32_t)p->crc);
+		ubdk_put_le32(tail + 4, (uint32_t)p->total);
 		if (ret == 0)
 			ret = out_put(p, tail, 8);
 	}

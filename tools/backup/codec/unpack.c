@@ -3,6 +3,7 @@
 #include "codec/lz4_splice.h"
 #include "codec/pack.h"
 #include "format/sums.h"
+#include "ubdk_endian.h"
 
 #include <errno.h>
 #include <lz4frame.h>
@@ -151,7 +152,7 @@ static int lz4_our_frame(struct lz4_in *in, uint64_t content_size)
 		if (ret < 0)
 			return truncated((int)ret, in->msg, in->msglen, "truncated LZ4 data");
 		blk = r->buf + r->pos;
-		if (get_le32(blk) == 0) {
+		if (ubdk_get_le32(blk) == 0) {
 			r->pos += LZ4S_END_MARK;
 			/* A reset would keep the size left to decode, for the next frame. */
 			LZ4F_freeDecompressionContext(in->dctx);
@@ -161,7 +162,7 @@ static int lz4_our_frame(struct lz4_in *in, uint64_t content_size)
 							       "corrupt LZ4 data (content size)");
 		}
 		/* Too large for a block of ours: LZ4F says why. */
-		len = LZ4S_BLOCK_MAX(get_le32(blk) & 0x7fffffffU);
+		len = LZ4S_BLOCK_MAX(ubdk_get_le32(blk) & 0x7fffffffU);
 		if (len > LZ4S_BLOCK_MAX(PACK_UNIT))
 			len = 4;
 		ret = need(r, len);
@@ -351,9 +352,9 @@ static int gz_member(struct reader *r, z_stream *z, struct assembler *a,
 	if (ret < 0)
 		return truncated(ret, msg, msglen, "truncated gzip data (no trailer)");
 	h = r->buf + r->pos;
-	if (get_le32(h) != (uint32_t)crc)
+	if (ubdk_get_le32(h) != (uint32_t)crc)
 		return bad(msg, msglen, "corrupt gzip data (CRC mismatch)");
-	if (get_le32(h + 4) != (uint32_t)(a->total - start))
+	if (ubdk_get_le32(h + 4) != (uint32_t)(a->total - start))
 		return bad(msg, msglen, "corrupt gzip data (length mismatch)");
 	r->pos += 8;
 	return 0;

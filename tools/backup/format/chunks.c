@@ -3,6 +3,8 @@
 #include "format/chunks.h"
 #include "extent.h"
 #include "format/stream.h"
+#include "grow.h"
+#include "ubdk_endian.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,21 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
-
-static void put_le64(uint8_t *b, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 bool grid_init(struct chunk_grid *g, uint64_t file_size, uint64_t data_offset,
 	       uint32_t chunk_size)
@@ -89,15 +76,11 @@ void table_init(struct chunk_table *t, const struct chunk_grid *g, const uint8_t
 
 int table_add(struct chunk_table *t, uint64_t off, const uint8_t digest[16])
 {
-	if (t->n == t->cap) {
-		uint64_t cap = t->cap ? t->cap * 2 : 1024;
-		struct chunk_entry *e = realloc(t->e, cap * sizeof(*e));
+	struct chunk_entry *e = grow_array(t->e, &t->cap, (size_t)t->n, sizeof(*e), 1024);
 
-		if (!e)
-			return -ENOMEM;
-		t->e = e;
-		t->cap = cap;
-	}
+	if (!e)
+		return -ENOMEM;
+	t->e = e;
 	t->e[t->n].off = off;
 	memcpy(t->e[t->n].digest, digest, 16);
 	t->n++;
@@ -136,15 +119,15 @@ uint8_t *table_encode(struct chunk_table *t, size_t *len)
 	if (!b)
 		return NULL;
 	memcpy(b, CHUNKS_MAGIC, 8);
-	put_le32(b + 8, 1);
-	put_le32(b + 12, t->g.chunk_size);
-	put_le64(b + 16, t->g.file_size);
-	put_le64(b + 24, t->g.data_offset);
-	put_le64(b + 32, t->n);
+	ubdk_put_le32(b + 8, 1);
+	ubdk_put_le32(b + 12, t->g.chunk_size);
+	ubdk_put_le64(b + 16, t->g.file_size);
+	ubdk_put_le64(b + 24, t->g.data_offset);
+	ubdk_put_le64(b + 32, t->n);
 	memcpy(b + 40, t->point, 16);
 	p = b + CHUNKS_HEADER;
 	for (uint64_t i = 0; i < t->n; i++, p += CHUNKS_ENTRY) {
-		put_le64(p, t->e[i].off);
+		ubdk_put_le64(p, t->e[i].off);
 		memcpy(p + 8, t->e[i].digest, 16);
 	}
 	chunk_digest(b, (size_t)(p - b), t->end);
@@ -172,15 +155,15 @@ bool table_decode(const uint8_t *p, size_t len, struct chunk_table *t, char *msg
 		return bad(msg, msglen, len, "too short for a header and its digest");
 	if (memcmp(p, CHUNKS_MAGIC, 8))
 		return bad(msg, msglen, 0, "bad magic");
-	if (get_le32(p + 8) != 1)
+	if (ubdk_get_le32(p + 8) != 1)
 		return bad(msg, msglen, 8, "unknown version");
 	for (int i = 56; i < 64; i++)
 		if (p[i])
 			return bad(msg, msglen, (uint64_t)i, "reserved bytes not zero");
-	if (!grid_init(&g, get_le64(p + 16), get_le64(p + 24), get_le32(p + 12)))
+	if (!grid_init(&g, ubdk_get_le64(p + 16), ubdk_get_le64(p + 24), ubdk_get_le32(p + 12)))
 		return bad(msg, msglen, 12, "no chunk grid (chunk size 0 or data offset "
 			   "past the file's end)");
-	n = get_le64(p + 32);
+	n = ubdk_get_le64(p + 32);
 	if (n > g.count || n > (len - CHUNKS_HEADER - CHUNKS_END) / CHUNKS_ENTRY ||
 	    (len - CHUNKS_HEADER - CHUNKS_END) != n * CHUNKS_ENTRY)
 		return bad(msg, msglen, 32, "entry count does not match the file's length");
@@ -190,7 +173,7 @@ bool table_decode(const uint8_t *p, size_t len, struct chunk_table *t, char *msg
 	table_init(t, &g, p + 40);
 	for (uint64_t i = 0; i < n; i++) {
 		const uint8_t *q = p + CHUNKS_HEADER + i * CHUNKS_ENTRY;
-		uint64_t off = get_le64(q), coff, clen;
+		uint64_t off = ubdk_get_le64(q), coff, clen;
 
 		if (off >= g.file_size)
 			return table_free(t), bad(msg, msglen, (uint64_t)(q - p),

@@ -47,7 +47,8 @@ struct chunk_table {
 	struct chunk_grid g;
 	uint8_t point[16];
 	struct chunk_entry *e;
-	uint64_t n, cap;
+	uint64_t n;
+	size_t cap;
 	uint8_t end[16];        /* the file's closing digest: manifest chunks_xxh128 */
 };
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 /* A number that is not there: an optional key, or one a manifest lacks. */
 #define MANIFEST_ABSENT UINT64_MAX
@@ -61,6 +62,13 @@ void manifest_free(struct manifest *m);
  * unit, "ubd1" or "1"; -d), or the only one when WANT is NULL.  NULL after
  * a message naming DIR ("no device", "choose one with -d").
  */
+/*
+ * Whether st (of an existing file, lstat) is one of the files of the point
+ * in DIR that m describes: its manifest, a device's stream or COW file, or
+ * its chunk table.  A restore must never write over what it reads.
+ */
+bool manifest_lists_file(const struct manifest *m, const char *dir, const struct stat *st);
+
 const struct manifest_device *manifest_pick_device(const struct manifest *m, const char *dir,
 						   const char *want);
 

@@ -124,8 +124,9 @@ int pack_stream_fd(int fd, uint64_t size, unit_fn fn, void *ctx,
 	return ret;
 }
 
-static int asm_emit(struct assembler *a)
+static int asm_emit(void *arg)
 {
+	struct assembler *a = arg;
 	int ret = a->fn(a->ctx, unit_is_zero(a->buf, a->n) ? NULL : a->buf, a->n);
 
 	a->n = 0;
@@ -134,23 +135,8 @@ static int asm_emit(struct assembler *a)
 
 int asm_feed(struct assembler *a, const uint8_t *p, size_t n)
 {
-	int ret;
-
 	a->total += n;
-	while (n > 0) {
-		size_t take = PACK_UNIT - a->n < n ? PACK_UNIT - a->n : n;
-
-		memcpy(a->buf + a->n, p, take);
-		a->n += take;
-		p += take;
-		n -= take;
-		if (a->n == PACK_UNIT) {
-			ret = asm_emit(a);
-			if (ret < 0)
-				return ret;
-		}
-	}
-	return 0;
+	return unit_feed(a->buf, &a->n, p, n, asm_emit, a);
 }
 
 int asm_zero_unit(struct assembler *a)

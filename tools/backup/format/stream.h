@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define PACK_UNIT (1U << 20)
@@ -59,17 +60,29 @@ int asm_zero_unit(struct assembler *a);
 /* Pass on the last, shorter unit. */
 int asm_flush(struct assembler *a);
 
-/* Little-endian 32-bit fields, as LZ4 and gzip store them. */
-static inline void put_le32(uint8_t *b, uint32_t v)
+/*
+ * Copy n bytes of p into buf, a unit buffer (PACK_UNIT bytes) holding
+ * *fill, calling flush(arg) each time it is full (flush empties it):
+ * what every writer that works in whole units does.  0 or flush's error.
+ */
+static inline int unit_feed(uint8_t *buf, size_t *fill, const uint8_t *p, size_t n,
+			    int (*flush)(void *arg), void *arg)
 {
-	for (int i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
+	while (n > 0) {
+		size_t take = PACK_UNIT - *fill < n ? PACK_UNIT - *fill : n;
 
-static inline uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+		memcpy(buf + *fill, p, take);
+		*fill += take;
+		p += take;
+		n -= take;
+		if (*fill == PACK_UNIT) {
+			int ret = flush(arg);
+
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
 }
 
 /*

@@ -5,6 +5,7 @@
  * (and the decompressors) is in xstream_fd.c.
  */
 #include "format/xstream.h"
+#include "ubdk_endian.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -12,33 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
-
-static void put_le64(uint8_t *b, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *b)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | b[i];
-	return v;
-}
-
-static void put_u32(uint8_t *b, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *b)
-{
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-	       (uint32_t)b[3] << 24;
-}
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -76,11 +50,11 @@ static void encode_header(uint8_t b[XS_HEADER_SIZE], const struct xs_header *h)
 {
 	memset(b, 0, XS_HEADER_SIZE);
 	memcpy(b, XS_MAGIC, 8);
-	put_u32(b + 8, XS_VERSION);
-	put_u32(b + 12, h->flags);
-	put_le64(b + 16, h->file_size);
-	put_u32(b + 24, h->chunk_size);
-	put_le64(b + 32, h->data_offset);
+	ubdk_put_le32(b + 8, XS_VERSION);
+	ubdk_put_le32(b + 12, h->flags);
+	ubdk_put_le64(b + 16, h->file_size);
+	ubdk_put_le32(b + 24, h->chunk_size);
+	ubdk_put_le64(b + 32, h->data_offset);
 	memcpy(b + 40, h->point, 16);
 	memcpy(b + 56, h->parent, 16);
 }
@@ -120,8 +94,9 @@ struct xs_writer {
 	int err;                        /* sticky */
 };
 
-static int out_flush(struct xs_writer *w)
+static int out_flush(void *arg)
 {
+	struct xs_writer *w = arg;
 	int ret = w->outn ? w->sink(w->sink_ctx, w->out, w->outn) : 0;
 
 	w->outn = 0;
@@ -131,33 +106,18 @@ static int out_flush(struct xs_writer *w)
 /* n bytes of the stream; hashed unless they are the digest. */
 static int emit(struct xs_writer *w, const uint8_t *p, size_t n, bool hash)
 {
-	int ret;
-
 	if (hash)
 		XXH3_128bits_update(w->xxh, p, n);
 	w->bytes += n;
-	while (n > 0) {
-		size_t take = PACK_UNIT - w->outn < n ? PACK_UNIT - w->outn : n;
-
-		memcpy(w->out + w->outn, p, take);
-		w->outn += take;
-		p += take;
-		n -= take;
-		if (w->outn == PACK_UNIT) {
-			ret = out_flush(w);
-			if (ret < 0)
-				return ret;
-		}
-	}
-	return 0;
+	return unit_feed(w->out, &w->outn, p, n, out_flush, w);
 }
 
 static int emit_head(struct xs_writer *w, uint64_t off, uint64_t len)
 {
 	uint8_t b[XS_HEAD_SIZE];
 
-	put_le64(b, off);
-	put_le64(b + 8, len);
+	ubdk_put_le64(b, off);
+	ubdk_put_le64(b + 8, len);
 	w->records++;
 	return emit(w, b, sizeof(b), true);
 }
@@ -349,9 +309,9 @@ int xs_writer_finish(struct xs_writer *w, uint64_t *bytes_out, uint8_t digest[16
 	if (ret == 0)
 		ret = flush_zero(w);
 	if (ret == 0) {
-		put_le64(b, XS_END_OFFSET);
-		put_le64(b + 8, w->records);
-		put_le64(b + 16, w->payload);
+		ubdk_put_le64(b, XS_END_OFFSET);
+		ubdk_put_le64(b + 8, w->records);
+		ubdk_put_le64(b + 16, w->payload);
 		ret = emit(w, b, sizeof(b), true);
 	}
 	if (ret == 0) {
@@ -453,19 +413,19 @@ static int got_header(struct xs_parser *p)
 	if (memcmp(b, XS_MAGIC, 8))
 		return after_end(p, XS_HEADER_SIZE) ? p->err :
 		       fail(p, 0, "bad magic (not an extent stream)");
-	if (get_u32(b + 8) != XS_VERSION)
-		return fail(p, 8, "version %u (this reader knows %u)", get_u32(b + 8), XS_VERSION);
-	h->flags = get_u32(b + 12);
-	h->file_size = get_le64(b + 16);
-	h->chunk_size = get_u32(b + 24);
-	h->data_offset = get_le64(b + 32);
+	if (ubdk_get_le32(b + 8) != XS_VERSION)
+		return fail(p, 8, "version %u (this reader knows %u)", ubdk_get_le32(b + 8), XS_VERSION);
+	h->flags = ubdk_get_le32(b + 12);
+	h->file_size = ubdk_get_le64(b + 16);
+	h->chunk_size = ubdk_get_le32(b + 24);
+	h->data_offset = ubdk_get_le64(b + 32);
 	memcpy(h->point, b + 40, 16);
 	memcpy(h->parent, b + 56, 16);
 	/* Offsets in messages are of the whole input: this stream's start added. */
 	if (!header_ok(h, &why, &at))
 		return fail(p, p->pos - XS_HEADER_SIZE + at, "%s", why);
-	if (get_u32(b + 28) || get_le64(b + 72))
-		return fail(p, p->pos - XS_HEADER_SIZE + (get_u32(b + 28) ? 28 : 72),
+	if (ubdk_get_le32(b + 28) || ubdk_get_le64(b + 72))
+		return fail(p, p->pos - XS_HEADER_SIZE + (ubdk_get_le32(b + 28) ? 28 : 72),
 			    "reserved field not zero");
 	p->state = S_HEAD;
 	p->need = XS_HEAD_SIZE;
@@ -475,7 +435,7 @@ static int got_header(struct xs_parser *p)
 static int got_head(struct xs_parser *p)
 {
 	uint64_t at = p->pos - XS_HEAD_SIZE;
-	uint64_t off = get_le64(p->buf), len = get_le64(p->buf + 8);
+	uint64_t off = ubdk_get_le64(p->buf), len = ubdk_get_le64(p->buf + 8);
 	bool zero = len & XS_ZERO_BIT;
 
 	if (off == XS_END_OFFSET) {
@@ -515,7 +475,7 @@ static int got_head(struct xs_parser *p)
 
 static int got_end(struct xs_parser *p)
 {
-	uint64_t payload = get_le64(p->buf);
+	uint64_t payload = ubdk_get_le64(p->buf);
 	XXH128_canonical_t c;
 
 	if (payload != p->payload)

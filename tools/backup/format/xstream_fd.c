@@ -6,6 +6,7 @@
  */
 #include "format/xstream.h"
 #include "codec/unpack.h"
+#include "ubdk_endian.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -74,7 +75,7 @@ int xs_read_fd_ex(int fd, xs_record_fn fn, void *ctx, struct xs_header *h_out,
 			n += (size_t)got;
 		}
 		fmt = PACK_NONE;
-		if ((n >= 4 && get_le32(first) == 0x184D2204U) ||
+		if ((n >= 4 && ubdk_get_le32(first) == 0x184D2204U) ||
 		    (n >= 2 && first[0] == 0x1f && first[1] == 0x8b)) {
 			snprintf(msg, msglen, "a compressed stream on a pipe: decompress it "
 				 "first (lz4 -dc or gzip -dc)");
