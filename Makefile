@@ -115,7 +115,7 @@ $(PCFILE): cow/ubdk.pc.in cow/ubdk_cow.h
 CLI_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
 $(CLI_OBJ): TOOL_CFLAGS := $(shell pkg-config --cflags $(COMMON_PKGS))
 define tool-rule
-$$($(1)_SRC:%.c=$(B)/obj/%.o): TOOL_CFLAGS := $$(if $$($(1)_PKGS),$$(shell pkg-config --cflags $$($(1)_PKGS)))
+$$($(1)_SRC:%.c=$(B)/obj/%.o): TOOL_CFLAGS := $$($(1)_CFLAGS) $$(if $$($(1)_PKGS),$$(shell pkg-config --cflags $$($(1)_PKGS)))
 $(B)/bin/$(1): $$($(1)_SRC:%.c=$(B)/obj/%.o) $(CLI_OBJ) $(STLIB)
 	@mkdir -p $$(@D)
 	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(if $$($(1)_PKGS),$$$$(pkg-config --libs $$($(1)_PKGS)))

@@ -1,11 +1,24 @@
 # uml_backup: point-in-time backups of running UML guests (issue 6).
 # Included by the top-level Makefile.
-BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c live.c backup.c incr.c manifest.c \
-	verify.c restore.c stream.c sums.c pack.c lz4_splice.c unpack.c sparse.c xstream.c xstream_fd.c export.c \
-	mconsole.c guest.c iotrack.c snap.c watchdog.c chunks.c chain.c point.c chainio.c chainrestore.c chainverify.c chainprune.c track.c)
-BACKUP_HDR := $(addprefix tools/backup/,tool.h live.h backup.h manifest.h verify.h \
-	restore.h stream.h sums.h pack.h lz4_splice.h unpack.h sparse.h xstream.h export.h \
-	mconsole.h guest.h iotrack.h snap.h watchdog.h chunks.h chain.h point.h chainio.h track.h)
+# Folders by job: format/ the file formats, codec/ the compressors,
+# guest/ the running guest's session, changes/ the sources of changed
+# blocks, chain/ a chain's points, run/ a backup run (its devices,
+# destination, and the writers after the copy), cmd/ the commands.
+BACKUP_DIRS := format codec guest changes chain run cmd
+BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c \
+	format/xstream.c format/xstream_fd.c format/chunks.c format/manifest.c format/stream.c \
+	format/sums.c format/sparse.c \
+	codec/pack.c codec/unpack.c codec/lz4_splice.c \
+	guest/mconsole.c guest/guest.c guest/watchdog.c guest/snap.c guest/live.c \
+	changes/kernel_cbt.c changes/io_tracer.c changes/io_tracer_source.c changes/compare.c \
+	chain/chain.c chain/point.c chain/chainio.c \
+	run/run.c run/parent.c run/writer.c \
+	cmd/backup.c cmd/restore.c cmd/verify.c cmd/export.c cmd/prune.c)
+BACKUP_HDR := $(wildcard $(addprefix tools/backup/,*.h $(addsuffix /*.h,$(BACKUP_DIRS))))
+# Sources include each other's headers by folder ("format/xstream.h");
+# the tests include them by name.
+BACKUP_INC := -Itools/backup
+BACKUP_TEST_INC := $(addprefix -Itools/backup/,$(BACKUP_DIRS)) -Itools/backup
 # Debian's libraries (scripts/deps.sh): LZ4 and zlib for the formats,
 # libxxhash for the LZ4 blocks written here, nettle for SHA-256, jansson
 # for the manifest and --json.
@@ -18,18 +31,20 @@ CHECK_SUITES += check-backup
 
 uml_backup_SRC := $(BACKUP_SRC)
 uml_backup_PKGS := $(BACKUP_PKGS)
+uml_backup_CFLAGS := $(BACKUP_INC)
 
 # The mconsole client's own tests, against a fake guest.
-$(B)/tests/mconsole_test: tests/backup/mconsole_test.c tools/backup/mconsole.c tools/backup/mconsole.h
+$(B)/tests/mconsole_test: tests/backup/mconsole_test.c tools/backup/guest/mconsole.c tools/backup/guest/mconsole.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itools/backup -o $@ $(filter %.c,$^)
+	$(CC) $(ALL_CFLAGS) $(BACKUP_TEST_INC) -o $@ $(filter %.c,$^)
 
 # Known answers for the checksums and formats the backups rely on.
-$(B)/tests/backup_kat: tests/backup/kat_test.c tests/common/check.h tools/backup/sums.c tools/backup/sums.h \
-		tools/backup/stream.c tools/backup/stream.h tools/backup/lz4_splice.c \
-		tools/backup/lz4_splice.h tools/common/extent.c tools/common/extent.h
+$(B)/tests/backup_kat: tests/backup/kat_test.c tests/common/check.h tools/backup/format/sums.c \
+		tools/backup/format/sums.h tools/backup/format/stream.c tools/backup/format/stream.h \
+		tools/backup/codec/lz4_splice.c tools/backup/codec/lz4_splice.h tools/common/extent.c \
+		tools/common/extent.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(BACKUP_CFLAGS) -Icow -Itools/backup -Itools/common -o $@ \
+	$(CC) $(ALL_CFLAGS) $(BACKUP_CFLAGS) -Icow $(BACKUP_TEST_INC) -Itools/common -o $@ \
 		$(filter %.c,$^) $(BACKUP_LIBS)
 
 .PHONY: check-backup
@@ -40,14 +55,15 @@ check-backup: all kernel $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/
 
 # The extent stream (xstream.h) against its spec, with sanitizers: it
 # parses untrusted files and pipes.  It also writes the fuzz seeds.
-XS_TEST_SRC := tests/backup/xs_test.c tools/backup/xstream.c tools/backup/xstream_fd.c \
-	tools/backup/pack.c tools/backup/unpack.c tools/backup/lz4_splice.c \
-	tools/backup/stream.c tools/backup/sums.c tools/common/extent.c
-$(B)/tests/xs_test: $(XS_TEST_SRC) tests/common/check.h tools/backup/xstream.h tools/backup/pack.h \
-		tools/backup/unpack.h tools/backup/stream.h tools/backup/lz4_splice.h
+XS_TEST_SRC := tests/backup/xs_test.c tools/backup/format/xstream.c tools/backup/format/xstream_fd.c \
+	tools/backup/codec/pack.c tools/backup/codec/unpack.c tools/backup/codec/lz4_splice.c \
+	tools/backup/format/stream.c tools/backup/format/sums.c tools/common/extent.c
+$(B)/tests/xs_test: $(XS_TEST_SRC) tests/common/check.h tools/backup/format/xstream.h \
+		tools/backup/codec/pack.h tools/backup/codec/unpack.h tools/backup/format/stream.h \
+		tools/backup/codec/lz4_splice.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_FILE_OFFSET_BITS=64 $(WARN) $(SAN_FLAGS) \
-		$(BACKUP_CFLAGS) -Icow -Itools/backup -Itools/common -o $@ $(XS_TEST_SRC) $(BACKUP_LIBS)
+		$(BACKUP_CFLAGS) -Icow $(BACKUP_TEST_INC) -Itools/common -o $@ $(XS_TEST_SRC) $(BACKUP_LIBS)
 
 .PHONY: check-xstream
 check-xstream: $(B)/tests/xs_test
@@ -56,16 +72,16 @@ check-xstream: $(B)/tests/xs_test
 # The parser under libFuzzer (check-fuzz runs it from the writer's seeds),
 # built in the fuzz build (fuzz-build).
 FUZZ_TARGETS += $(FUZZ_B)/tests/fuzz-xstream $(FUZZ_B)/tests/fuzz-chunks
-$(B)/obj/tests/fuzz/fuzz_xstream.o $(B)/obj/tests/fuzz/fuzz_chunks.o: TOOL_CFLAGS := -Itools/backup \
-	$(shell pkg-config --cflags libxxhash)
-$(B)/tests/fuzz-xstream: $(B)/obj/tests/fuzz/fuzz_xstream.o $(B)/obj/tools/backup/xstream.o
+$(B)/obj/tests/fuzz/fuzz_xstream.o $(B)/obj/tests/fuzz/fuzz_chunks.o: TOOL_CFLAGS := \
+	$(BACKUP_TEST_INC) $(shell pkg-config --cflags libxxhash)
+$(B)/tests/fuzz-xstream: $(B)/obj/tests/fuzz/fuzz_xstream.o $(B)/obj/tools/backup/format/xstream.o
 	$(call fuzz-link,$$(pkg-config --libs libxxhash))
 
 # Chunk tables are parsed from backup directories: a libFuzzer target,
 # seeded with a table of two entries (a metadata and a data chunk; the
 # target makes each input's end digest right as a second try).
-$(B)/tests/fuzz-chunks: $(B)/obj/tests/fuzz/fuzz_chunks.o $(B)/obj/tools/backup/chunks.o \
-		$(B)/obj/tools/backup/stream.o $(B)/obj/tools/common/extent.o \
+$(B)/tests/fuzz-chunks: $(B)/obj/tests/fuzz/fuzz_chunks.o $(B)/obj/tools/backup/format/chunks.o \
+		$(B)/obj/tools/backup/format/stream.o $(B)/obj/tools/common/extent.o \
 		$(B)/obj/tools/common/grow.o
 	$(call fuzz-link,$$(pkg-config --libs libxxhash))
 

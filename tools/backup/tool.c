@@ -9,9 +9,9 @@
 
 const char *const method_names[M_COUNT] = { "auto", "reflink", "tracked", "compare", "copy" };
 
-volatile sig_atomic_t interrupted;
+volatile sig_atomic_t tool_interrupted;
 
-double now(void)
+double tool_now(void)
 {
 	struct timespec ts;
 
@@ -19,7 +19,7 @@ double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-const char *lib_msg(const struct ubdk_err *err, const char *path)
+const char *tool_lib_msg(const struct ubdk_err *err, const char *path)
 {
 	static char buf[2048];
 	char reason[64], name[256];
@@ -36,7 +36,7 @@ const char *lib_msg(const struct ubdk_err *err, const char *path)
 	return buf;
 }
 
-int parse_unit(const char *s)
+int tool_parse_unit(const char *s)
 {
 	char *end;
 	long n;

@@ -48,18 +48,18 @@ struct options {
 };
 
 /* "ubd3", "ubdd", "3", "d" -> 3; -1 if not a device name. */
-int parse_unit(const char *s);
+int tool_parse_unit(const char *s);
 
 /* The signal that asked us to stop (SIGINT, SIGTERM, SIGHUP), or 0. */
-extern volatile sig_atomic_t interrupted;
+extern volatile sig_atomic_t tool_interrupted;
 
 /* Seconds on the monotonic clock. */
-double now(void);
+double tool_now(void);
 
 /*
  * The library's message, for cli_error().  Its buffer is cut at UBDK_ERR_MSG_MAX
  * when a long path fills it: then a message of ours that keeps the reason.
  */
-const char *lib_msg(const struct ubdk_err *err, const char *path);
+const char *tool_lib_msg(const struct ubdk_err *err, const char *path);
 
 #endif

@@ -10,12 +10,19 @@
  *   uml_backup prune --keep N CHAINDIR           merge old points into a full one
  *   uml_backup export [-d DEV] POINTDIR           a device as an extent stream on stdout
  *
- * This file is the command line: options, dispatch, exit statuses.  The
- * work: live.c (a running guest: sync, pause, copy), backup.c (devices,
- * destination, offline copies, what follows the copy), manifest.c,
- * verify.c, restore.c; the file formats: stream.c, sums.c, pack.c
- * (writers), unpack.c (readers), sparse.c.  Files appear under their names
- * only when complete, the manifest last.
+ * This file is the command line: options, dispatch to one file per
+ * command (cmd/backup.c, restore.c, verify.c, export.c, prune.c), exit
+ * statuses.  A backup's data flows:
+ *
+ *   guest/    the running guest's session: mconsole, sync, stop/go, the
+ *             watchdog, the snapshot copies (none offline)
+ *   changes/  what changed: the kernel's tracking, the I/O-thread tracer,
+ *             or comparing (changes.h)
+ *   chain/    the chunk scan against the parent's table
+ *   run/      the run's devices and destination; writer.c: chunk tables
+ *             and extent streams (format/, codec/), then the manifest
+ *
+ * Files appear under their names only when complete, the manifest last.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,19 +33,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "backup.h"
+#include "cmd/backup.h"
 #include "cli.h"
-#include "export.h"
-#include "live.h"
-#include "point.h"
-#include "restore.h"
-#include "stream.h"
+#include "cmd/export.h"
+#include "cmd/prune.h"
+#include "cmd/restore.h"
+#include "format/stream.h"
 #include "tool.h"
-#include "verify.h"
+#include "cmd/verify.h"
 
 static void on_signal(int sig)
 {
-	interrupted = sig;
+	tool_interrupted = sig;
 }
 
 static void usage(FILE *f)
@@ -82,7 +88,7 @@ static void usage(FILE *f)
 		"3 no such guest, guest not answering or gone; 4 no such device, device\n"
 		"without COW, COW unusable; 5 destination exists, unwritable or full;\n"
 		"6 files in use by a running guest (--offline) or OUTPUT in use by a guest\n"
-		"or server (restore -f); 7 interrupted; 8 the chain cannot take the point\n"
+		"or server (restore -f); 7 tool_interrupted; 8 the chain cannot take the point\n"
 		"(missing or damaged link, another guest or master), or prune refused a\n"
 		"damaged chain or a symbolic link in it.\n",
 		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
@@ -145,7 +151,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 					cli_error("too many devices (at most %d)", MAX_DEV);
 					return -1;
 				}
-				if (parse_unit(tok) < 0) {
+				if (tool_parse_unit(tok) < 0) {
 					cli_error("%s: not a ubd device name (ubd0..ubd15, "
 						  "ubda..ubdp)", quote_name(tok));
 					return -1;
@@ -335,10 +341,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode)
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct backup b;
 	struct sigaction sa = { .sa_handler = on_signal };
-	struct stat st;
-	int mode, status;
+	int mode;
 
 	cli_init(argv[0]);
 	if (parse_args(argc, argv, &o, &mode) < 0)
@@ -351,28 +355,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);
 	if (mode == 'r')
-		return restore(&o);
+		return restore_run(&o);
 	if (mode == 'p')
-		return chain_prune(&o);
+		return prune_run(&o);
 	if (mode == 'v')
-		return is_chain_dir(o.dest) ? chain_verify(&o, o.dest) : verify_dir(&o, o.dest, true);
+		return verify_command(&o);
 	if (mode == 'e')
 		return export_point(&o);
-	/* A COW file given as GUEST: a guest that is not running. */
-	if (!o.offline && stat(o.guest, &st) == 0 && S_ISREG(st.st_mode)) {
-		o.offline = true;
-		o.files[o.nfiles++] = o.guest;
-	}
-	backup_init(&b, &o, !o.offline);
-	status = b.live ? backup_live(&b) : backup_offline(&b);
-	if (status == 0 && o.verify)
-		status = o.incremental ? chain_verify(&o, b.dest) : verify_dir(&o, b.dest, false);
-	if (status == 0)
-		summary(&b);
-	backup_end(&b, status);
-	if (status == EXIT_INTERRUPTED)
-		cli_error("interrupted by signal %d%s%s", (int)interrupted,
-			  b.live && b.g.umid[0] ? "; " : "", !b.live || !b.g.umid[0] ? "" :
-			  b.after ? b.after : "the guest is running");
-	return status;
+	return backup_command(&o);
 }
