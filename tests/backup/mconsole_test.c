@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * mconsole_test - unit tests of tools/backup/mconsole.c against a fake
+ * mconsole_test - unit tests of tools/backup/guest/mconsole.c against a fake
  * guest: request framing, multi-part replies, error replies, timeouts
  * (also of a reply trickling in parts), late replies, malformed replies, a guest that disappears before or
  * while it answers, and interruption.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The extent stream (tools/backup/xstream.h) against docs/backup-format.md:
+ * The extent stream (tools/backup/format/xstream.h) against docs/backup-format.md:
  * round trips (full and incremental, raw, LZ4 and gzip containers), a
  * stream that does not depend on how the writer's calls are cut, and
  * every kind of malformed stream the spec lists, each refused with the

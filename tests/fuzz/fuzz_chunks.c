@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * libFuzzer target: chunk tables (tools/backup/chunks.c, table_decode) are
+ * libFuzzer target: chunk tables (tools/backup/format/chunks.c, table_decode) are
  * read from backup directories anyone may have touched.  Any input must
  * decode or be refused with a message, never crash; a decoded table must
  * encode back to the same bytes.  Each input is also tried with its end

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * libFuzzer target for the extent stream parser (tools/backup/xstream.c):
+ * libFuzzer target for the extent stream parser (tools/backup/format/xstream.c):
  * backups and `uml_backup restore -` read streams from anywhere.  The
  * first input byte says how to cut the rest into feeds (its low 7 bits; the
  * parser must not depend on it) and, its top bit, whether streams may follow
