@@ -177,7 +177,7 @@ int backup_command(struct options *o)
 	backup_init(&b, o, !o->offline);
 	status = b.live ? backup_live(&b) : backup_offline(&b);
 	if (status == 0 && o->verify)
-		status = o->incremental ? chain_verify(o, b.dest) : verify_dir(o, b.dest, false);
+		status = verify_path(o, b.dest, o->incremental);
 	if (status == 0)
 		summary(&b);
 	backup_end(&b, status);
