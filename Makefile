@@ -43,9 +43,11 @@ PCFILE := $(B)/lib/pkgconfig/ubdk.pc
 TOOLS :=
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 COMMON_SRC := tools/common/cli.c tools/common/afile.c tools/common/quote.c \
-	tools/common/input.c tools/common/extent.c tools/common/hostlock.c tools/common/grow.c
+	tools/common/input.c tools/common/extent.c tools/common/hostlock.c tools/common/grow.c \
+	tools/common/samefile.c
 COMMON_HDR := tools/common/cli.h tools/common/afile.h tools/common/quote.h \
-	tools/common/input.h tools/common/extent.h tools/common/hostlock.h tools/common/grow.h
+	tools/common/input.h tools/common/extent.h tools/common/hostlock.h tools/common/grow.h \
+	tools/common/samefile.h
 # quote.c writes JSON strings through jansson: every tool lists it in its
 # NAME_PKGS too, for the link.
 COMMON_PKGS := jansson
@@ -145,6 +147,11 @@ $(B)/tests/grow: tests/common/grow_test.c tests/common/check.h tools/common/grow
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itools/common -o $@ tests/common/grow_test.c tools/common/grow.c
 
+$(B)/tests/samefile: tests/common/samefile_test.c tests/common/check.h tools/common/samefile.c \
+		tools/common/samefile.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itools/common -o $@ tests/common/samefile_test.c tools/common/samefile.c
+
 $(B)/tests/quote: tests/common/quote_test.c tools/common/quote.c tools/common/quote.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itools/common $$(pkg-config --cflags $(COMMON_PKGS)) -o $@ \
@@ -188,7 +195,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 # What is taken from it, built by one sub-make (asan-build) so that two
 # never write the same object at once under make -j check.
 ASAN_TARGETS := $(ASAN_B)/tests/unit $(ASAN_B)/tests/unit-fault $(ASAN_B)/tests/quote \
-	$(ASAN_B)/tests/extent $(ASAN_B)/tests/grow
+	$(ASAN_B)/tests/extent $(ASAN_B)/tests/grow $(ASAN_B)/tests/samefile
 
 .PHONY: asan-build fuzz-build
 asan-build:
@@ -205,6 +212,7 @@ check-escape: asan-build
 	$(SAN_ENV) $(ASAN_B)/tests/quote
 	$(SAN_ENV) $(ASAN_B)/tests/extent
 	$(SAN_ENV) $(ASAN_B)/tests/grow
+	$(SAN_ENV) $(ASAN_B)/tests/samefile
 
 FUZZ_RUNS ?= 200000
 check-fuzz: fuzz-build $(B)/tests/xs_test

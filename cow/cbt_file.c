@@ -12,6 +12,7 @@
 #include "ubdk_os.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -574,20 +575,29 @@ void ubdk_cbt_file_close(struct ubdk_cbt_file *f)
 
 /* --- loading the record ---------------------------------------------------- */
 
+/* Why a record is not trusted: a note for the caller, never an error. */
+__attribute__((format(printf, 3, 4)))
+static void note(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
 static int untrusted(struct ubdk_cbt_identity const *now, uint32_t gran,
 		     const struct ubdk_cbt_info *keep, int reason,
-		     struct ubdk_cbt **out, struct ubdk_err *why)
+		     struct ubdk_cbt **out, struct ubdk_err *err)
 {
-	struct ubdk_err e;
 	int ret;
 
 	ret = ubdk_cbt_new(now->backing_size, gran, keep ? keep->name : NULL,
-			   reason, out, &e);
-	if (ret < 0) {
-		if (why)
-			*why = e;
+			   reason, out, err);
+	if (ret < 0)
 		return ret;
-	}
 	if (keep)
 		(*out)->generation = keep->generation;
 	return 0;
@@ -595,58 +605,62 @@ static int untrusted(struct ubdk_cbt_identity const *now, uint32_t gran,
 
 int ubdk_cbt_load(const char *path, const struct ubdk_cbt_identity *now,
 		  uint32_t granularity, struct ubdk_cbt **out,
-		  struct ubdk_err *why)
+		  char *why, size_t whylen, struct ubdk_err *err)
 {
 	struct ubdk_cbt_file *f;
 	struct ubdk_cbt_info info;
 	struct ubdk_cbt *c;
+	struct ubdk_err rec = { 0 };    /* what is wrong with the record */
 	uint64_t s, n;
 	int ret, reason = 0;
 
 	*out = NULL;
+	if (why && whylen)
+		why[0] = '\0';
 	if (!granularity)
 		granularity = UBDK_CBT_GRANULARITY;
-	if (why)
-		memset(why, 0, sizeof(*why));
 	ret = ubdk_cbt_file_open(path, UBDK_CBT_KIND_RECORD, now->backing_size,
-				 &f, &info, why);
-	if (ret == -ENOMEM)
+				 &f, &info, &rec);
+	if (ret == -ENOMEM) {
+		if (err)
+			*err = rec;
 		return ret;
-	if (ret < 0)
+	}
+	if (ret < 0) {
+		note(why, whylen, "%s", rec.msg);
 		return untrusted(now, granularity, NULL,
-				 why && why->errnum == ENOENT ?
-				 UBDK_CBT_MISSING : UBDK_CBT_CORRUPT, out, why);
+				 rec.errnum == ENOENT ?
+				 UBDK_CBT_MISSING : UBDK_CBT_CORRUPT, out, err);
+	}
 	if (info.state != UBDK_CBT_STATE_CLEAN) {
 		reason = UBDK_CBT_UNCLEAN;
-		ubdk_fail(why, UBDK_E_CBT_FIELD, EINVAL, "%s: left open: the "
-			  "last session did not end cleanly", path);
+		note(why, whylen, "%s: left open: the last session did not end "
+		     "cleanly", path);
 	} else if (info.device_size != now->backing_size ||
 		   info.id.backing_size != now->backing_size ||
 		   info.id.backing_mtime != now->backing_mtime) {
 		reason = UBDK_CBT_HEADER_CHANGED;
-		ubdk_fail(why, UBDK_E_CBT_FIELD, EINVAL, "%s: describes a COW "
-			  "over another backing file (size or mtime in the "
-			  "header changed)", path);
+		note(why, whylen, "%s: describes a COW over another backing "
+		     "file (size or mtime in the header changed)", path);
 	} else if (info.id.cow_size != now->cow_size ||
 		   info.id.cow_mtime_ns != now->cow_mtime_ns) {
 		reason = UBDK_CBT_COW_CHANGED;
-		ubdk_fail(why, UBDK_E_CBT_FIELD, EINVAL, "%s: the COW file "
-			  "changed since the record was written (size or "
-			  "mtime differ)", path);
+		note(why, whylen, "%s: the COW file changed since the record "
+		     "was written (size or mtime differ)", path);
 	}
 	if (reason) {
 		ubdk_cbt_file_close(f);
 		return untrusted(now, info.granularity, &info, reason, out,
-				 why);
+				 err);
 	}
 	ret = ubdk_cbt_new(info.device_size, info.granularity, info.name,
-			   (int)info.reason, &c, why);
+			   (int)info.reason, &c, err);
 	if (ret < 0) {
 		ubdk_cbt_file_close(f);
 		return ret;
 	}
 	c->generation = info.generation;
-	while ((ret = ubdk_cbt_file_next(f, &s, &n, why)) == 1) {
+	while ((ret = ubdk_cbt_file_next(f, &s, &n, &rec)) == 1) {
 		ret = ubdk_cbt_mark(c, s << c->shift, n << c->shift);
 		if (ret < 0)
 			break;
@@ -654,16 +668,16 @@ int ubdk_cbt_load(const char *path, const struct ubdk_cbt_identity *now,
 	ubdk_cbt_file_close(f);
 	if (ret == -ENOMEM) {
 		ubdk_cbt_free(c);
-		return ret;
+		return ubdk_fail(err, UBDK_E_NOMEM, ENOMEM, "%s: out of "
+				 "memory reading the record", path);
 	}
 	if (ret < 0) {
 		/* Read error half-way: trust nothing. */
 		ubdk_cbt_free(c);
+		note(why, whylen, "%s", rec.msg);
 		return untrusted(now, info.granularity, &info,
-				 UBDK_CBT_CORRUPT, out, why);
+				 UBDK_CBT_CORRUPT, out, err);
 	}
-	if (why)
-		memset(why, 0, sizeof(*why));
 	*out = c;
 	return 0;
 }

@@ -152,16 +152,18 @@ int ubdk_cbt_write_map(const struct ubdk_cbt *sealed, const char *to,
  * Load the record at path for a COW whose identity is now `now` (its
  * device size now->backing_size).  Never trusts silently: the tracker
  * returned holds the record's map only if the record is CLEAN, intact and
- * its identity equals `now`; otherwise it is empty and inconsistent
- * (missing, unclean, cow-changed, header-changed, corrupt), keeping the
- * record's name, generation and granularity when those could be read, and
- * why says why (why->code 0 when trusted).  A trusted record that was
- * itself inconsistent stays so.  Fails only when memory runs out or an
- * argument is impossible.
+ * its identity equals `now`; otherwise it is empty and inconsistent, its
+ * reason (ubdk_cbt_get_info) missing, unclean, cow-changed,
+ * header-changed or corrupt, keeping the record's name, generation and
+ * granularity when those could be read.  A trusted record that was itself
+ * inconsistent stays so.  An untrusted record is no error: why (whylen
+ * bytes, may be NULL) gets a sentence naming the record and what is wrong
+ * with it, an empty string when it is trusted.  err is for failures only:
+ * memory running out or an impossible argument (a negative errno).
  */
 int ubdk_cbt_load(const char *path, const struct ubdk_cbt_identity *now,
 		  uint32_t granularity, struct ubdk_cbt **out,
-		  struct ubdk_err *why);
+		  char *why, size_t whylen, struct ubdk_err *err);
 
 /* CRC-32 (IEEE 802.3, as zlib's crc32) of buf, continuing from crc
  * (0 to start). */

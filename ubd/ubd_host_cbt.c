@@ -23,7 +23,6 @@
 int ubdh_cbt_open(struct ubdh_dev *dev, const char *file, struct ubdk_err *err)
 {
 	struct ubdk_cbt_identity id;
-	struct ubdk_cbt_info ci;
 	size_t len;
 	int ret;
 
@@ -41,15 +40,13 @@ int ubdh_cbt_open(struct ubdh_dev *dev, const char *file, struct ubdk_err *err)
 	ret = ubdk_cbt_identity_of(dev->cow, &id, err);
 	if (ret < 0)
 		return ret;
-	ret = ubdk_cbt_load(dev->cbt_path, &id, 0, &dev->cbt, err);
+	ret = ubdk_cbt_load(dev->cbt_path, &id, 0, &dev->cbt, dev->cbt_why,
+			    UBDK_ERR_MSG_MAX, err);
 	if (ret < 0)
 		return ret;
-	ubdk_cbt_get_info(dev->cbt, &ci);
-	if (err->code)
-		snprintf(dev->cbt_why, UBDK_ERR_MSG_MAX, "%s", err->msg);
-	else
+	/* Trusted: the record on disk is CLEAN and is what we hold. */
+	if (!dev->cbt_why[0])
 		dev->cbt_on_disk_clean = 1;
-	memset(err, 0, sizeof(*err));
 	return 0;
 }
 

@@ -11,7 +11,7 @@ BACKUP_SRC := $(addprefix tools/backup/,uml_backup.c tool.c \
 	codec/pack.c codec/unpack.c codec/lz4_splice.c \
 	guest/mconsole.c guest/guest.c guest/watchdog.c guest/snap.c guest/live.c \
 	changes/kernel_cbt.c changes/io_tracer.c changes/io_tracer_source.c changes/compare.c \
-	chain/chain.c chain/point.c chain/chainio.c \
+	chain/chain.c chain/point.c chain/chainio.c chain/reader.c \
 	run/run.c run/parent.c run/writer.c \
 	cmd/backup.c cmd/restore.c cmd/verify.c cmd/export.c cmd/prune.c)
 BACKUP_HDR := $(wildcard $(addprefix tools/backup/,*.h $(addsuffix /*.h,$(BACKUP_DIRS))))

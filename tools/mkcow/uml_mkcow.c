@@ -27,6 +27,7 @@
 #include "input.h"
 #include "names.h"
 #include "quote.h"
+#include "samefile.h"
 #include "ubdk_static.h"
 
 /* Documented in uml_mkcow(1). */
@@ -278,15 +279,6 @@ static bool in_use(const char *name)
 	return true;
 }
 
-/* Is st the file input names (NULL: no input)? */
-static bool is_input(const struct stat *st, const char *input)
-{
-	struct stat ist;
-
-	return input && stat(input, &ist) == 0 && st->st_dev == ist.st_dev &&
-	       st->st_ino == ist.st_ino;
-}
-
 /*
  * Refuse before creating anything: a name given twice, a name that is the
  * backing file or the image to diff (NULL if none), (without -f) a name
@@ -305,9 +297,9 @@ static int check_names(char *const *names, size_t count, const char *backing,
 	for (size_t i = 0; i < count; i++) {
 		if (lstat(names[i], &st) < 0)
 			continue;
-		if (is_input(&st, backing) || is_input(&st, image)) {
+		if (same_file(backing, &st, true) || same_file(image, &st, true)) {
 			cli_error("%s: is the %s itself", quote_name(names[i]),
-				  is_input(&st, backing) ? "backing file" :
+				  same_file(backing, &st, true) ? "backing file" :
 				  "image to diff");
 			return EXIT_EXISTS;
 		}

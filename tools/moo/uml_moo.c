@@ -25,6 +25,7 @@
 #include "quote.h"
 #include "extent.h"
 #include "hostlock.h"
+#include "samefile.h"
 #include "merge.h"
 #include "resume.h"
 #include "ubdk_cow.h"
@@ -239,14 +240,6 @@ static int open_cow(const struct options *o, int flags, struct ubdk_cow **cow)
 	return open_status(&err);
 }
 
-static bool same_file(const struct stat *a, const char *path)
-{
-	struct stat b;
-
-	return stat(path, &b) == 0 && a->st_dev == b.st_dev &&
-	       a->st_ino == b.st_ino;
-}
-
 /* The output must not exist (unless -f) and must not be an input. */
 static int check_output(const struct options *o, struct ubdk_cow *cow)
 {
@@ -254,7 +247,7 @@ static int check_output(const struct options *o, struct ubdk_cow *cow)
 
 	if (stat(o->output, &st) < 0)
 		return 0;
-	if (same_file(&st, o->cow) || same_file(&st, ubdk_cow_backing_path(cow))) {
+	if (same_file(o->cow, &st, true) || same_file(ubdk_cow_backing_path(cow), &st, true)) {
 		cli_error("%s: is an input of the merge; choose another name",
 			  quote_name(o->output));
 		return EXIT_OUTPUT;

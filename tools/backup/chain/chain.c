@@ -148,6 +148,13 @@ bool point_load(const char *chaindir, const char *name, struct point *p, char *m
 		return false;
 	}
 	p->have_m = true;
+	return point_check(p, msg, msglen);
+}
+
+bool point_check(struct point *p, char *msg, size_t msglen)
+{
+	const char *name = p->name;
+
 	if (!point_id_parse(p->m.point, p->id) || !p->m.kind ||
 	    (strcmp(p->m.kind, "full") && strcmp(p->m.kind, "incremental"))) {
 		snprintf(msg, msglen, "point %s: not a chain point (no point id or kind "
@@ -194,43 +201,54 @@ const struct manifest_device *point_device(const struct point *p, const char *de
 bool chain_path(const char *chaindir, const char *name, struct point *out, int max, int *n,
 		char *msg, size_t msglen)
 {
+	*n = 0;
+	if (max < 1) {
+		snprintf(msg, msglen, "chain longer than %d points", max);
+		return false;
+	}
+	if (!point_load(chaindir, name, &out[0], msg, msglen)) {
+		point_free(&out[0]);
+		return false;
+	}
+	return chain_path_from(chaindir, out, max, n, msg, msglen);
+}
+
+bool chain_path_from(const char *chaindir, struct point *out, int max, int *n, char *msg,
+		     size_t msglen)
+{
 	char cur[POINT_NAME_LEN + 1];
-	int k = 0;
+	int k = 1;
 
 	*n = 0;
-	snprintf(cur, sizeof(cur), "%s", name);
-	for (;;) {
+	while (out[k - 1].incremental) {
+		const struct point *child = &out[k - 1];
 		struct point *p;
+		uint8_t want[16];
 
 		if (k == max) {
 			snprintf(msg, msglen, "chain longer than %d points", max);
 			goto fail;
 		}
+		snprintf(cur, sizeof(cur), "%s", child->m.parent_dir);
 		p = &out[k];
-		if (!point_load(chaindir, cur, p, msg, msglen))
+		if (!point_load(chaindir, cur, p, msg, msglen)) {
+			point_free(p);
 			goto fail;
-		k++;
-		if (k > 1) {
-			const struct point *child = &out[k - 2];
-			uint8_t want[16];
-
-			point_id_parse(child->m.parent_point, want);
-			if (memcmp(want, p->id, 16)) {
-				snprintf(msg, msglen, "point %s: its parent %s is another point "
-					 "(id %s, expected %s)", child->name, p->name,
-					 p->m.point, child->m.parent_point);
-				goto fail;
-			}
-			/* Parents are older: a loop cannot form. */
-			if (strcmp(p->name, child->name) >= 0) {
-				snprintf(msg, msglen, "point %s: its parent %s is not older",
-					 child->name, p->name);
-				goto fail;
-			}
 		}
-		if (!p->incremental)
-			break;
-		snprintf(cur, sizeof(cur), "%s", p->m.parent_dir);
+		k++;
+		point_id_parse(child->m.parent_point, want);
+		if (memcmp(want, p->id, 16)) {
+			snprintf(msg, msglen, "point %s: its parent %s is another point "
+				 "(id %s, expected %s)", child->name, p->name,
+				 p->m.point, child->m.parent_point);
+			goto fail;
+		}
+		/* Parents are older: a loop cannot form. */
+		if (strcmp(p->name, child->name) >= 0) {
+			snprintf(msg, msglen, "point %s: its parent %s is not older",
+				 child->name, p->name);
+			goto fail;
+		}
 	}
 	/* Oldest first. */
 	for (int i = 0; i < k / 2; i++) {
@@ -425,47 +443,4 @@ int scan_blocks(struct scan *s, const uint64_t *bits, uint64_t nblocks, uint32_t
 		}
 	}
 	return ret;
-}
-
-bool chain_is_dir(const char *dir)
-{
-	struct chain_list l;
-	char path[PATH_MAX + 32];
-	struct stat st;
-	bool yes;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST);
-	if (stat(path, &st) == 0) {
-		/* A FIFO must not block us: verify refuses it with a message. */
-		if (!S_ISREG(st.st_mode))
-			return false;
-		/*
-		 * A chain point: a kind and chunk tables, in a directory named by
-		 * its time (every backup since 0.3 has a kind and tables: a plain
-		 * DESTDIR is a full point of no chain).  Read quietly: verify and
-		 * restore report what is wrong with a manifest.
-		 */
-		json_error_t e;
-		json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
-		json_t *d0 = j ? json_array_get(json_object_get(j, "devices"), 0) : NULL;
-
-		yes = j && json_is_string(json_object_get(j, "kind")) &&
-		      json_is_string(json_object_get(d0, "chunks"));
-		json_decref(j);
-		if (yes) {
-			char real[PATH_MAX];
-			const char *slash;
-
-			if (!realpath(dir, real))
-				return false;
-			slash = strrchr(real, '/');
-			yes = point_name_ok(slash ? slash + 1 : real);
-		}
-		return yes;
-	}
-	if (chain_list(dir, &l) < 0)
-		return false;
-	yes = l.n > 0;
-	chain_list_free(&l);
-	return yes;
 }

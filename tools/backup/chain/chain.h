@@ -31,8 +31,6 @@ bool point_name_ok(const char *name);
 /* 0, or -errno (the directory cannot be read) or -E2BIG (too many points). */
 int chain_list(const char *chaindir, struct chain_list *l);
 void chain_list_free(struct chain_list *l);
-/* Whether dir is a chain directory or a chain point (verify and restore dispatch on it). */
-bool chain_is_dir(const char *dir);
 
 /* A new point's id (16 random bytes) and directory name (now, UTC). */
 int point_id_new(uint8_t id[16]);
@@ -42,8 +40,8 @@ bool point_id_parse(const char *hex, uint8_t id[16]);
 
 /* A point's manifest and per-device tables, as a chain reads them. */
 struct point {
-	char dir[4096];                 /* CHAINDIR/NAME */
-	char name[POINT_NAME_LEN + 1];
+	char dir[4096];                 /* CHAINDIR/NAME (a plain backup: its directory) */
+	char name[256];                 /* NAME (a plain backup: its directory's) */
 	struct manifest m;
 	bool have_m;
 	uint8_t id[16];
@@ -57,6 +55,8 @@ struct point {
  */
 bool point_load(const char *chaindir, const char *name, struct point *p, char *msg,
 		size_t msglen);
+/* The checks of point_load on a manifest read already into p->m (p->name set). */
+bool point_check(struct point *p, char *msg, size_t msglen);
 void point_free(struct point *p);
 /* The device entry named dev ("ubd0"), or NULL. */
 const struct manifest_device *point_device(const struct point *p, const char *dev);
@@ -68,6 +68,12 @@ const struct manifest_device *point_device(const struct point *p, const char *de
  */
 bool chain_path(const char *chaindir, const char *name, struct point *out, int max, int *n,
 		char *msg, size_t msglen);
+/*
+ * The same from out[0], a point loaded already (its manifest read once),
+ * which ends up last; on failure every point is freed, out[0] too.
+ */
+bool chain_path_from(const char *chaindir, struct point *out, int max, int *n, char *msg,
+		     size_t msglen);
 
 /*
  * The chunk-by-chunk comparison of a source file (a COW, or a copy of one)

@@ -116,17 +116,15 @@ int chainio_apply_record(void *ctx, const struct xs_header *h, uint64_t off, uin
 	return stream_write_all(a->fd, data, (size_t)len, (off_t)off);
 }
 
-/* Open a point's stream of device d; -1 after msg. */
-int chainio_open_stream(const struct point *p, const struct manifest_device *d, char *msg,
-		       size_t msglen)
+int chainio_open_stream(const struct point *p, const struct manifest_device *d, struct stat *st,
+			char *msg, size_t msglen)
 {
 	char path[PATH_MAX + 80];
-	struct stat st;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", p->dir, d->file);
-	fd = input_open(path, &st);
-	if (fd >= 0 && !S_ISREG(st.st_mode)) {
+	fd = input_open(path, st);
+	if (fd >= 0 && !S_ISREG(st->st_mode)) {
 		close(fd);
 		fd = INPUT_E_TYPE;
 	}
@@ -135,12 +133,14 @@ int chainio_open_stream(const struct point *p, const struct manifest_device *d, 
 	return fd;
 }
 
-int chain_apply(const struct point *pts, int n, const char *dev, int fd, char *msg,
-		size_t msglen)
+int chain_apply(const struct point *pts, int n, const char *dev, int fd, uint64_t *written,
+		char *msg, size_t msglen)
 {
+	*written = 0;
 	for (int k = 0; k < n; k++) {
 		const struct manifest_device *d = point_device(&pts[k], dev);
 		struct apply_ctx a = { .fd = fd, .p = &pts[k], .d = d };
+		struct stat st;
 		char why[300] = "";
 		uint8_t digest[16];
 		int sfd, ret;
@@ -149,12 +149,13 @@ int chain_apply(const struct point *pts, int n, const char *dev, int fd, char *m
 			snprintf(msg, msglen, "point %s has no %s", pts[k].name, dev);
 			return -EBADMSG;
 		}
-		sfd = chainio_open_stream(&pts[k], d, msg, msglen);
+		sfd = chainio_open_stream(&pts[k], d, &st, msg, msglen);
 		if (sfd < 0)
 			return sfd == INPUT_E_TYPE ? -EBADMSG : sfd;
 		ret = xs_read_fd_ex(sfd, chainio_apply_record, &a, NULL, NULL, digest, &tool_interrupted, why,
 				    sizeof(why));
 		close(sfd);
+		*written += a.written;
 		if (ret == 0 && !chainio_hex_is(digest, d->stream_xxh128)) {
 			snprintf(why, sizeof(why), "digest differs from its manifest's stream_xxh128");
 			ret = -EBADMSG;

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "chain/point.h"
 #include "format/xstream.h"
@@ -36,16 +37,20 @@ int chainio_punch_zero(int fd, uint64_t off, uint64_t len);
 /* An xs_read callback: each record of a stream into a->fd. */
 int chainio_apply_record(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
 		 const uint8_t *data);
-/* Open a point's stream of device d; a negative INPUT_E_ code after msg. */
-int chainio_open_stream(const struct point *p, const struct manifest_device *d, char *msg,
-		size_t msglen);
+/*
+ * Open a point's file of device d (a stream or a COW file), a regular
+ * file (*st its stat); a negative INPUT_E_ code or -errno after msg.
+ */
+int chainio_open_stream(const struct point *p, const struct manifest_device *d, struct stat *st,
+			char *msg, size_t msglen);
 /*
  * Apply the streams of device `dev` of points pts[0..n) (a full point and
  * its incrementals, oldest first, as chain_path gives them) to fd, an
  * empty file, each checked against its manifest (header, digest); fd's
- * size set to the last one's.  0, or -errno with msg naming the point.
+ * size set to the last one's, *written the data bytes written.  0, or
+ * -errno with msg naming the point.
  */
-int chain_apply(const struct point *pts, int n, const char *dev, int fd, char *msg,
-		size_t msglen);
+int chain_apply(const struct point *pts, int n, const char *dev, int fd, uint64_t *written,
+		char *msg, size_t msglen);
 
 #endif

@@ -46,7 +46,7 @@ struct snap_ctx;
 
 /*
  * A source of changes for one live run, in the order the run calls it;
- * b->src is the one in use.  A source that loses its hold (tracking lost,
+ * b->cs.src is the one in use.  A source that loses its hold (tracking lost,
  * the tracer gone) hands the run to changes_compare itself, saying why.
  */
 struct change_source {
@@ -65,7 +65,7 @@ struct change_source {
 
 extern const struct change_source changes_kernel_cbt, changes_io_tracer, changes_compare;
 
-/* Back to the comparison source (b->changes.note says why). */
+/* Back to the comparison source (b->cs.changes.note says why). */
 void changes_compare_all(struct backup *b);
 /* The candidate chunks of device d: a tracking source's are its own. */
 const struct changes *changes_of(struct backup *b, struct device *d);

@@ -15,20 +15,20 @@ const char *const changes_names[2] = { "tracking", "comparison" };
 
 void changes_compare_all(struct backup *b)
 {
-	b->changes.kind = CHANGES_COMPARISON;
-	b->changes.all = true;
+	b->cs.changes.kind = CHANGES_COMPARISON;
+	b->cs.changes.all = true;
 	for (int i = 0; i < b->ndev; i++) {
 		free(b->dev[i].cbt.bits);
 		b->dev[i].cbt.bits = NULL;
 	}
-	b->src = &changes_compare;
+	b->cs.src = &changes_compare;
 }
 
 const struct changes *changes_of(struct backup *b, struct device *d)
 {
 	static struct changes c;
 
-	c = b->changes;
+	c = b->cs.changes;
 	if (!c.all)
 		c.bits = d->cbt.bits;
 	return &c;
@@ -39,7 +39,7 @@ int changes_rescan(struct backup *b, int i, const uint64_t *bits, uint64_t nb, u
 {
 	struct device *d = &b->dev[i];
 	uint64_t before = d->pipe.scan.written;
-	int ret = bits ? scan_blocks(&d->pipe.scan, bits, nb, blk) : scan_changes(&d->pipe.scan, &b->changes);
+	int ret = bits ? scan_blocks(&d->pipe.scan, bits, nb, blk) : scan_changes(&d->pipe.scan, &b->cs.changes);
 
 	d->pipe.paused_bytes = d->pipe.scan.written - before;
 	if (ret < 0)
@@ -60,7 +60,7 @@ static int compare_finish(struct backup *b, struct snap_ctx *c)
 {
 	int ret;
 
-	if (b->has_parent) {
+	if (b->chain.has_parent) {
 		/* Every chunk compared again, while stopped. */
 		for (int i = 0; i < b->ndev; i++) {
 			ret = changes_rescan(b, i, NULL, 0, 0, c->msg, sizeof(c->msg));

@@ -23,7 +23,7 @@ static int tracer_begin(struct backup *b, bool *serves, char *why, size_t whylen
 	for (int i = 0; i < b->ndev; i++)
 		files[i] = (struct iotrack_file){ b->dev[i].st.st_dev, b->dev[i].st.st_ino,
 						   (uint64_t)b->dev[i].st.st_size };
-	ret = b->gs.g.pid ? iotrack_start(&b->track, b->gs.g.pid, files, b->ndev, why,
+	ret = b->gs.g.pid ? iotrack_start(&b->cs.track, b->gs.g.pid, files, b->ndev, why,
 				      whylen) : -ESRCH;
 	if (!b->gs.g.pid)
 		snprintf(why, whylen, "the guest's pid is unknown (no %.180s/pid)", b->gs.g.dir);
@@ -40,7 +40,7 @@ static int catch_up(struct backup *b, struct snap_ctx *c, uint64_t *dirty_bytes)
 	for (int i = 0; i < b->ndev; i++) {
 		uint64_t before = c->written;
 		struct snap_file f;
-		uint64_t nb, n = 0, *bits = iotrack_take(b->track, i, &nb);
+		uint64_t nb, n = 0, *bits = iotrack_take(b->cs.track, i, &nb);
 
 		if (!bits) {
 			snprintf(c->msg, sizeof(c->msg), "out of memory");
@@ -50,7 +50,7 @@ static int catch_up(struct backup *b, struct snap_ctx *c, uint64_t *dirty_bytes)
 			n += (uint64_t)__builtin_popcountll(bits[w]);
 		*dirty_bytes += n * IOTRACK_BLOCK;
 		backup_snap_of(&b->dev[i], &f);
-		if (b->has_parent) {
+		if (b->chain.has_parent) {
 			/* The chunks holding those blocks, hashed again. */
 			ret = changes_rescan(b, i, bits, nb, IOTRACK_BLOCK, c->msg, sizeof(c->msg));
 			free(bits);
@@ -75,7 +75,7 @@ static int tracer_next(struct backup *b)
 
 	/* Like live migration: a few rounds, until little is left. */
 	for (int round = 0; round < 4; round++) {
-		if (!iotrack_ok(b->track, NULL, 0))
+		if (!iotrack_ok(b->cs.track, NULL, 0))
 			return 0;
 		ret = catch_up(b, &c, &dirty);
 		if (ret < 0)
@@ -88,10 +88,10 @@ static int tracer_next(struct backup *b)
 
 static void tracer_end(struct backup *b)
 {
-	if (b->track) {
-		b->tracked_writes = iotrack_writes(b->track);
-		iotrack_stop(b->track);
-		b->track = NULL;
+	if (b->cs.track) {
+		b->cs.tracked_writes = iotrack_writes(b->cs.track);
+		iotrack_stop(b->cs.track);
+		b->cs.track = NULL;
 	}
 }
 
@@ -100,12 +100,12 @@ static int tracer_finish(struct backup *b, struct snap_ctx *c)
 	char why[256];
 	uint64_t dirty;
 
-	if (!iotrack_ok(b->track, why, sizeof(why))) {
+	if (!iotrack_ok(b->cs.track, why, sizeof(why))) {
 		snprintf(b->method_note, sizeof(b->method_note),
 			 "tracking lost (%s): compared everything", why);
 		b->method = M_COMPARE;
 		tracer_end(b);
-		b->src = &changes_compare;
+		b->cs.src = &changes_compare;
 		return changes_compare.finish(b, c);
 	}
 	return catch_up(b, c, &dirty);

@@ -36,7 +36,7 @@ static void note(struct backup *b, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(b->changes.note, sizeof(b->changes.note), fmt, ap);
+	vsnprintf(b->cs.changes.note, sizeof(b->cs.changes.note), fmt, ap);
 	va_end(ap);
 }
 
@@ -268,9 +268,9 @@ static int status(struct backup *b, struct device *d, char *why, size_t len)
 			 d->name, (unsigned long long)cr.size, (unsigned long long)d->hdr.size);
 		return 0;
 	}
-	if (b->has_parent && strcmp(d->cbt.checkpoint, b->parent.m.point)) {
+	if (b->chain.has_parent && strcmp(d->cbt.checkpoint, b->chain.parent.m.point)) {
 		snprintf(why, len, "tracking checkpoint %s is not the parent %s",
-			 d->cbt.checkpoint[0] ? d->cbt.checkpoint : "(none)", b->parent.m.point);
+			 d->cbt.checkpoint[0] ? d->cbt.checkpoint : "(none)", b->chain.parent.m.point);
 		return 0;
 	}
 	return 1;
@@ -287,14 +287,14 @@ static bool grid_of(struct device *d, char *why, size_t len)
 
 static int track_start(struct backup *b)
 {
-	char why[sizeof(b->changes.note)] = "", name[64];
+	char why[sizeof(b->cs.changes.note)] = "", name[64];
 	bool all = true;
 	int ret;
 
 	/* A backup that is not an incremental has no source: never tracking. */
-	if (!b->has_parent) {
-		b->changes.kind = CHANGES_COMPARISON;
-		b->changes.all = true;
+	if (!b->chain.has_parent) {
+		b->cs.changes.kind = CHANGES_COMPARISON;
+		b->cs.changes.all = true;
 	}
 	for (int i = 0; i < b->ndev; i++) {
 		char w[sizeof(why)] = "";
@@ -307,7 +307,7 @@ static int track_start(struct backup *b)
 			all = false;
 		}
 	}
-	if (!b->has_parent)
+	if (!b->chain.has_parent)
 		return 0;
 	if (!all) {
 		note(b, "%s", why);
@@ -332,9 +332,9 @@ static int track_start(struct backup *b)
 			return 0;
 		}
 	}
-	b->changes.kind = CHANGES_TRACKING;
-	b->changes.all = false;
-	note(b, "changed-block tracking since checkpoint %s", b->parent.m.point);
+	b->cs.changes.kind = CHANGES_TRACKING;
+	b->cs.changes.all = false;
+	note(b, "changed-block tracking since checkpoint %s", b->chain.parent.m.point);
 	return 0;
 }
 
@@ -358,10 +358,10 @@ static int kernel_cbt_next(struct backup *b)
 	char name[64], why[300];
 	int ret;
 
-	if (!b->has_parent || b->changes.kind != CHANGES_TRACKING)
+	if (!b->chain.has_parent || b->cs.changes.kind != CHANGES_TRACKING)
 		return 0;
-	b->track_round++;
-	snprintf(name, sizeof(name), "%s.r%d", b->point_hex, b->track_round);
+	b->cs.track_round++;
+	snprintf(name, sizeof(name), "%s.r%d", b->point_hex, b->cs.track_round);
 	for (int i = 0; i < b->ndev; i++) {
 		struct device *d = &b->dev[i];
 		uint64_t *bits = NULL;
@@ -396,7 +396,7 @@ static int kernel_cbt_next(struct backup *b)
 
 int kernel_cbt_pause(struct backup *b, char *msg, size_t msglen)
 {
-	bool tracking = b->has_parent && b->changes.kind == CHANGES_TRACKING;
+	bool tracking = b->chain.has_parent && b->cs.changes.kind == CHANGES_TRACKING;
 	char why[300];
 	int ret;
 
@@ -452,7 +452,7 @@ int kernel_cbt_pause(struct backup *b, char *msg, size_t msglen)
 			for (uint64_t w = d->pipe.grid.nmeta / 64 + 1; w <= d->pipe.grid.count / 64; w++)
 				bits[w] = 0;
 		}
-		if (b->has_parent) {
+		if (b->chain.has_parent) {
 			ret = rescan(d, bits, msg, msglen);
 		} else {
 			/* A full point: copy those chunks' bytes again. */
@@ -532,15 +532,15 @@ static void track_offline(struct backup *b)
 				 reason_text(info.reason));
 			goto compare;
 		}
-		if (strcmp(info.name, b->parent.m.point)) {
+		if (strcmp(info.name, b->chain.parent.m.point)) {
 			snprintf(why, sizeof(why), "tracking checkpoint %s is not the parent %s",
-				 info.name[0] ? info.name : "(none)", b->parent.m.point);
+				 info.name[0] ? info.name : "(none)", b->chain.parent.m.point);
 			goto compare;
 		}
 	}
-	b->changes.kind = CHANGES_TRACKING;
-	b->changes.all = false;
-	note(b, "offline: the tracking record since checkpoint %s", b->parent.m.point);
+	b->cs.changes.kind = CHANGES_TRACKING;
+	b->cs.changes.all = false;
+	note(b, "offline: the tracking record since checkpoint %s", b->chain.parent.m.point);
 	return;
 compare:
 	note(b, "%s", why);
@@ -595,9 +595,9 @@ static int kernel_cbt_begin(struct backup *b, bool *serves, char *why, size_t wh
 	/* The reason it does not serve is the manifest's changes_note. */
 	if (b->live)
 		st = track_start(b);
-	else if (b->has_parent)
+	else if (b->chain.has_parent)
 		track_offline(b);
-	*serves = b->has_parent && b->changes.kind == CHANGES_TRACKING;
+	*serves = b->chain.has_parent && b->cs.changes.kind == CHANGES_TRACKING;
 	return st;
 }
 

@@ -14,7 +14,7 @@
  * Anything that is not exactly that (no `cbt` command, a device not open,
  * tracking inconsistent, another checkpoint name, a map that does not fit
  * the COW, busy) makes the comparison source the one used, with the reason
- * in b->changes.note.
+ * in b->cs.changes.note.
  */
 #ifndef UBDK_KERNEL_CBT_H
 #define UBDK_KERNEL_CBT_H

@@ -41,24 +41,24 @@ static void summary(const struct backup *b)
 			chunks += b->dev[i].pipe.er.chunks_stored;
 			rd += b->dev[i].pipe.scanning ? b->dev[i].pipe.scan.read : b->dev[i].pipe.er.read_bytes;
 		}
-		char source[sizeof(b->changes.note) + 40] = "";
+		char source[sizeof(b->cs.changes.note) + 40] = "";
 
 		if (b->live)
 			snprintf(pause, sizeof(pause), "; paused %.1f ms (%s)", b->pause_ms,
 				 method_names[b->method]);
 		/* The source, and why not tracking when it is not. */
-		if (b->has_parent)
+		if (b->chain.has_parent)
 			snprintf(source, sizeof(source), ", changes: %s%s%s%s",
-				 changes_names[b->changes.kind],
-				 b->changes.kind == CHANGES_COMPARISON ? " (" : "",
-				 b->changes.kind == CHANGES_COMPARISON ? b->changes.note : "",
-				 b->changes.kind == CHANGES_COMPARISON ? ")" : "");
+				 changes_names[b->cs.changes.kind],
+				 b->cs.changes.kind == CHANGES_COMPARISON ? " (" : "",
+				 b->cs.changes.kind == CHANGES_COMPARISON ? b->cs.changes.note : "",
+				 b->cs.changes.kind == CHANGES_COMPARISON ? ")" : "");
 		fprintf(stderr, "%s: %s: %s point %s in %s (%s%s%s): %llu chunk%s stored, "
 			"%s%s%.1f MiB; %.1f MiB of COW data read%s\n", cli_prog,
-			b->live ? quote_name(b->gs.g.umid) : "offline", b->has_parent ?
-			"incremental" : "full (the chain had no point)", b->point_name,
-			quote_name(b->o->dest), b->has_parent ? "parent " : "new chain",
-			b->has_parent ? b->parent.name : "", source, (unsigned long long)chunks,
+			b->live ? quote_name(b->gs.g.umid) : "offline", b->chain.has_parent ?
+			"incremental" : "full (the chain had no point)", b->chain.point_name,
+			quote_name(b->o->dest), b->chain.has_parent ? "parent " : "new chain",
+			b->chain.has_parent ? b->chain.parent.name : "", source, (unsigned long long)chunks,
 			chunks == 1 ? "" : "s", b->o->compress ? pack_name(b->o->compress) : "",
 			b->o->compress ? " " : "", (double)stored / 1048576.0,
 			(double)rd / 1048576.0, pause);
@@ -177,7 +177,7 @@ int backup_command(struct options *o)
 	backup_init(&b, o, !o->offline);
 	status = b.live ? backup_live(&b) : backup_offline(&b);
 	if (status == 0 && o->verify)
-		status = o->incremental ? chain_verify(o, b.dest) : verify_dir(o, b.dest, false);
+		status = verify_path(o, b.dest, o->incremental);
 	if (status == 0)
 		summary(&b);
 	backup_end(&b, status);

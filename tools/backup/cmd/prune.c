@@ -206,7 +206,8 @@ static int consolidate(const struct options *o, struct point *pts, int n, int cf
 		struct packer *pk = NULL;
 		struct sink_fd sfd;
 		char hex[XXH_HEX];
-		int fmt = pack_parse(d->compression ? d->compression : "none");
+		int fmt;
+		uint64_t written;
 		uint8_t *bytes;
 		size_t blen;
 
@@ -218,33 +219,8 @@ static int consolidate(const struct options *o, struct point *pts, int n, int cf
 		/* Materialize: the streams from the full point down, as restore does. */
 		snprintf(path, sizeof(path), "%s/.scratch", tmp);
 		ret = afile_open(&scratch, dirfd, path, 0600, true);
-		for (int k = 0; ret == 0 && k < n; k++) {
-			const struct manifest_device *kd = point_device(&pts[k], d->device);
-			struct apply_ctx a = { .fd = scratch.fd, .p = &pts[k], .d = kd };
-			uint8_t dg[16];
-			int fd;
-
-			if (!kd) {
-				snprintf(msg, sizeof(msg), "point %s has no %s", pts[k].name, d->device);
-				ret = -EBADMSG;
-				break;
-			}
-			fd = chainio_open_stream(&pts[k], kd, msg, sizeof(msg));
-			if (fd < 0) {
-				ret = -EBADMSG;
-				break;
-			}
-			ret = xs_read_fd_ex(fd, chainio_apply_record, &a, NULL, &fmt, dg, &tool_interrupted, msg,
-					    sizeof(msg));
-			close(fd);
-			if (ret == 0 && !chainio_hex_is(dg, kd->stream_xxh128)) {
-				snprintf(msg, sizeof(msg), "point %s: %s: digest differs from its "
-					 "manifest's", pts[k].name, kd->file);
-				ret = -EBADMSG;
-			}
-			if (a.msg[0])
-				snprintf(msg, sizeof(msg), "point %s: %s", pts[k].name, a.msg);
-		}
+		if (ret == 0)
+			ret = chain_apply(pts, n, d->device, scratch.fd, &written, msg, sizeof(msg));
 		fmt = pack_parse(d->compression ? d->compression : "none");
 		if (ret == 0 && ftruncate(scratch.fd, (off_t)tab.g.file_size) < 0)
 			ret = -errno;

@@ -4,20 +4,18 @@
 #include "afile.h"
 #include "hostlock.h"
 #include "cli.h"
-#include "extent.h"
 #include "input.h"
 #include "format/manifest.h"
 #include "chain/chainio.h"
-#include "chain/point.h"
+#include "chain/reader.h"
 #include "quote.h"
+#include "samefile.h"
 #include "format/sparse.h"
 #include "format/stream.h"
-#include "format/sums.h"
 #include "codec/unpack.h"
 #include "format/xstream.h"
 #include "ubdk_cow.h"
 #include "codec/pack.h"
-#include "codec/lz4_splice.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,21 +29,19 @@
 #include <dirent.h>
 
 /*
- * What a restore reads is found from its first bytes: an extent stream
- * (the magic, raw or once decompressed) or a whole COW file compressed
- * (written before 0.3).
+ * A point (POINTDIR, or a file its manifest lists) is restored through
+ * the point reader (chain/reader.h).  What else a restore reads, a loose
+ * file or stdin, is found from its first bytes: an extent stream (the
+ * magic, raw or once decompressed), a chain of them, or a whole COW file
+ * compressed (written before 0.3).
  */
 enum { MODE_UNKNOWN, MODE_COW, MODE_STREAM };
 
 struct restore_ctx {
 	struct sparse_out out;
-	struct sums sums;
-	bool want_sums;                 /* a manifest of 0.2.0: crc32 and sha256_tree */
 	int mode;
 	struct xs_parser xp;
 	bool xp_open;
-	struct sums_at sa;
-	bool sa_open;
 	uint64_t file_size;
 	/* Streams one after another (restore -): the chain they make. */
 	bool multi;
@@ -75,7 +71,6 @@ static int bad_stream(struct restore_ctx *r, const char *fmt, ...)
 static int stream_header(struct restore_ctx *r, const struct xs_header *h)
 {
 	char got[33], want[33];
-	int ret;
 
 	r->started++;
 	xs_hex128(h->parent, got);
@@ -89,12 +84,6 @@ static int stream_header(struct restore_ctx *r, const struct xs_header *h)
 			return bad_stream(r, "builds a file of 0 bytes, not a COW file");
 		r->first = *h;
 		r->file_size = h->file_size;
-		if (r->want_sums) {
-			ret = sums_at_init(&r->sa, &r->sums, h->file_size);
-			r->sa_open = ret == 0;
-			if (ret < 0)
-				return ret;
-		}
 		/* The size first: the file is sparse wherever no record writes. */
 		return ftruncate(r->out.fd, (off_t)h->file_size) < 0 ? -errno : 0;
 	}
@@ -130,8 +119,6 @@ static int restore_record(void *ctx, const struct xs_header *h, uint64_t off, ui
 		/* Over the new, empty file a ZERO record changes nothing. */
 		return r->started == 1 ? 0 : chainio_punch_zero(r->out.fd, off, len);
 	}
-	if (r->sa_open)
-		sums_at_data(&r->sa, off, data, (size_t)len);
 	ret = stream_write_all(r->out.fd, data, (size_t)len, (off_t)off);
 	r->out.written += len;
 	return ret;
@@ -154,8 +141,6 @@ static int restore_unit(void *ctx, const uint8_t *data, size_t len)
 	}
 	if (r->mode == MODE_STREAM)
 		return xs_parser_feed(&r->xp, data, len);
-	if (r->want_sums)
-		sums_unit(&r->sums, data, len);
 	return sparse_unit(&r->out, data, len);
 }
 
@@ -205,71 +190,6 @@ static int restore_raw(int fd, struct restore_ctx *rc, uint64_t *total, char *ms
 }
 
 /*
- * An uncompressed backup's COW file, copied as it is: its data extents
- * only, so the copy is as sparse as the backup (the table check follows).
- */
-static int restore_copy(int fd, const struct stat *st, struct restore_ctx *rc, uint64_t *total)
-{
-	struct copy_ctx cc = { 0 };
-	struct extent_iter it;
-	enum copy_side side;
-	uint64_t off, len;
-	int ret;
-
-	*total = (uint64_t)st->st_size;
-	if (ftruncate(rc->out.fd, st->st_size) < 0)
-		return -errno;
-	extent_iter_init(&it, fd, 0, (uint64_t)st->st_size);
-	while ((ret = extent_next(&it, &off, &len)) > 0) {
-		if (tool_interrupted) {
-			ret = -EINTR;
-			break;
-		}
-		ret = copy_range(&cc, fd, off, rc->out.fd, off, len, &side);
-		if (ret < 0)
-			break;
-		rc->out.written += len;
-	}
-	copy_ctx_free(&cc);
-	rc->out.off = (uint64_t)st->st_size;
-	return ret;
-}
-
-/*
- * What the manifest next to FILE says of it: *dv stays NULL without a
- * manifest, or one that does not list FILE.  False after a message: a
- * manifest that cannot be read must not pass as checked.
- */
-static bool manifest_entry(const char *input, const char *base, struct manifest *m,
-			   const struct manifest_device **dv)
-{
-	char dir[PATH_MAX], mpath[PATH_MAX + 32];
-	struct stat st;
-
-	*dv = NULL;
-	if (!strcmp(input, "-"))
-		return true;
-	afile_dir_of(input, dir, sizeof(dir));
-	snprintf(mpath, sizeof(mpath), "%s/%s", dir, MANIFEST);
-	if (lstat(mpath, &st) != 0)
-		return true;
-	if (!manifest_read(dir, m))
-		return false;
-	for (size_t i = 0; i < m->ndev; i++) {
-		if (!m->dev[i].file || !quote_json_matches(base, m->dev[i].file))
-			continue;
-		*dv = &m->dev[i];
-		/* 0.2.0: crc32 and sha256_tree; since: the chunk table. */
-		if (!(*dv)->chunks && (!(*dv)->crc32 || !(*dv)->sha256_tree)) {
-			cli_error("%s: the entry of %s has no checksums", quote_name(mpath),
-				  quote_name(base));
-			return false;
-		}
-	}
-	return true;
-}
-
-/*
  * What the streams built must be a COW file, as every backup is: its
  * header decodes, and the streams' chunk grid started at its data offset.
  * 0, or -EBADMSG with the reason in msg.
@@ -295,17 +215,43 @@ static int built_cow(const struct restore_ctx *rc, int fd, char *msg, size_t msg
 	return 0;
 }
 
-/* -f replaces a file, never a directory or a device node, FIFO, socket.  0 or EXIT_DEST. */
-static int output_check(const struct options *o, const char *out)
+/*
+ * OUTPUT may be replaced: -f replaces a file, never a directory or a
+ * device node, FIFO, socket; and a restore never writes over what it
+ * reads, the input file (NULL: stdin or a directory) or a file of the
+ * points r reads (NULL: none).  0 or EXIT_DEST.
+ */
+static int output_check(const struct options *o, const char *out, const char *input,
+			const struct point_reader *r)
 {
+	const char *point;
 	struct stat st;
 
-	if (lstat(out, &st) == 0 && (!o->force || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))) {
+	if (lstat(out, &st) != 0)
+		return 0;
+	if (!o->force || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))) {
 		cli_error("%s: %s", quote_name(out),
 			  S_ISDIR(st.st_mode) ? "is a directory; name the "
 			  "output file" : !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) ?
 			  "not a regular file; not replacing it" :
 			  "already exists; use -f to replace it");
+		return EXIT_DEST;
+	}
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	if (input && same_file(input, &st, true)) {
+		cli_error("%s: is the input; name another OUTPUT", quote_name(out));
+		return EXIT_DEST;
+	}
+	point = r ? point_reader_holds(r, &st) : NULL;
+	if (point && r->chain) {
+		cli_error("%s: a file of point %s of the chain being restored; name another "
+			  "OUTPUT", quote_name(out), quote_name(point));
+		return EXIT_DEST;
+	}
+	if (point) {
+		cli_error("%s: a file of the backup being restored; name another OUTPUT",
+			  quote_name(out));
 		return EXIT_DEST;
 	}
 	return 0;
@@ -364,227 +310,179 @@ static int output_name(const struct options *o, int fmt, char *out, size_t outle
 	} else {
 		snprintf(out, outlen, "%.*s", (int)(l - sl), o->input);
 	}
-	return output_check(o, out);
+	return 0;
+}
+
+/* Exit status of a failed apply or publish (-errno). */
+static int failed_status(int ret)
+{
+	return ret == -EINTR ? EXIT_INTERRUPTED : ret == -ENOSPC || ret == -EDQUOT ||
+	       ret == -EFBIG || ret == -EEXIST ? EXIT_DEST : EXIT_FAILED;
+}
+
+/* What restore_point says it did. */
+static void restored(const struct options *o, const struct point_reader *r,
+		     const struct manifest_device *dv, const char *out, uint64_t written,
+		     double t0)
+{
+	const struct point *p = point_reader_point(r);
+	bool stream = dv->format && !strcmp(dv->format, "ubdx");
+	char what[400];
+
+	if (o->json)
+		manifest_json_print(json_pack("{s:o, s:o, s:s?, s:i, s:s, s:s, s:I, s:I, s:s?, "
+				     "s:s?, s:s?, s:i, s:b, s:f}", "input",
+				     quote_json_string(o->input), "output", quote_json_string(out),
+				     "point", p->m.point, "points", r->n,
+				     "format", stream ? "ubdx" : "cow", "compression", dv->compression,
+				     "bytes", (json_int_t)dv->cow_bytes, "written", (json_int_t)written,
+				     "stream_xxh128", stream ? dv->stream_xxh128 : NULL,
+				     "crc32", dv->chunks ? NULL : dv->crc32,
+				     "sha256_tree", dv->chunks ? NULL : dv->sha256_tree,
+				     "streams", stream ? r->n : 0, "checked", 1,
+				     "seconds", manifest_json_round(tool_now() - t0, 1000)));
+	if (o->quiet)
+		return;
+	if (!stream)
+		snprintf(what, sizeof(what), "its COW file %s", dv->chunks ? "copied" : "read");
+	else if (r->n == 1)
+		snprintf(what, sizeof(what), "1 stream applied (a full point)");
+	else
+		snprintf(what, sizeof(what), "%d streams applied (full point %s and %d "
+			 "incremental%s)", r->n, r->pts[0].name, r->n - 1, r->n == 2 ? "" : "s");
+	fprintf(stderr, "%s: restored %s to %s (%.1f MiB, %.1f MiB of data): %s, %s\n",
+		cli_prog, quote_name(o->input), quote_name(out), (double)dv->cow_bytes / 1048576.0,
+		(double)written / 1048576.0, what, dv->chunks ? "chunk table matches the "
+		"manifest's" : "checksums match the manifest");
 }
 
 /*
- * The restored file against the point's chunk table: the chunks holding
- * data are read back (SEEK_DATA), so this follows the data too.  0, or
- * -EBADMSG after a message.
+ * A point, as the point reader gives it: POINTDIR (file NULL: the device
+ * -d names, or the only one), or a file of a point (a plain backup's, a
+ * chain point's).  The device at that point goes to a new file, checked
+ * against the point's chunk table (0.2.0: its checksums) before it takes
+ * OUTPUT's name.  NOT_LISTED when the point does not list file (restored
+ * as a loose stream), else 0 or an exit status.
  */
-static int check_table(const char *input, const struct manifest *m,
-		       const struct manifest_device *dv, int fd, const char *out)
+#define NOT_LISTED (-1)
+static int restore_point(const struct options *o, const char *dir, const char *file)
 {
-	char dir[PATH_MAX], msg[400];
-	struct chunk_table want, got;
-	uint64_t rd, diff;
-	int ret;
-
-	afile_dir_of(input, dir, sizeof(dir));
-	if (!point_table(dir, m, dv, &want, msg, sizeof(msg))) {
-		cli_error("%s: %s", quote_name(dir), msg);
-		return -EBADMSG;
-	}
-	ret = table_of_fd(fd, &want.g, want.point, &got, &rd);
-	if (ret < 0) {
-		cli_error("%s: reading back: %s", quote_name(out), strerror(-ret));
-		table_free(&want);
-		return ret;
-	}
-	ret = table_same(&want, &got, &diff) ? 0 : -EBADMSG;
-	if (ret < 0)
-		cli_error("%s: the restored file differs from %s/%s at byte %llu",
-			  quote_name(input), quote_name(dir), dv->chunks, (unsigned long long)diff);
-	table_free(&want);
-	table_free(&got);
-	return ret;
-}
-
-/*
- * restore POINTDIR OUTPUT: the point's stream or COW file of the device
- * chosen as export chooses it (-d, or the only one), restored as if named.
- */
-static int restore_point_dir(const struct options *o)
-{
-	const struct manifest_device *dv;
-	struct options file_o = *o;
-	struct manifest m;
-	char path[PATH_MAX];
-
-	if (!o->output) {
-		cli_error("restore %s: a point directory; name the OUTPUT file", quote_name(o->input));
-		return EXIT_USAGE;
-	}
-	if (!manifest_read(o->input, &m))
-		return EXIT_FAILED;
-	dv = manifest_pick_device(&m, o->input, o->ndevices ? o->devices[0] : NULL);
-	if (!dv) {
-		manifest_free(&m);
-		return EXIT_DEVICE;
-	}
-	if (!dv->file || !*dv->file || strchr(dv->file, '/')) {
-		cli_error("%s/%s: incomplete entry in the manifest", quote_name(o->input), MANIFEST);
-		manifest_free(&m);
-		return EXIT_FAILED;
-	}
-	snprintf(path, sizeof(path), "%s/%s", o->input, dv->file);
-	manifest_free(&m);
-	file_o.input = path;
-	file_o.ndevices = 0;
-	return restore_run(&file_o);
-}
-
-/*
- * --- a chain point ---------------------------------------------------------
- * The streams from its full point down to it, applied in order to a new
- * file, which must then hash to the point's chunk table.
- */
-
-static int chain_restore(const struct options *o)
-{
-	char chaindir[PATH_MAX], name[NAME_MAX + 1], pdir[PATH_MAX], base[NAME_MAX + 1];
-	char out[PATH_MAX], msg[600] = "", tpath[PATH_MAX + 80];
-	static struct point pts[MAX_CHAIN];
-	const struct manifest_device *dev = NULL;
-	struct chunk_table want, got;
+	const struct manifest_device *dv = NULL;
+	const struct point *p;
+	struct point_reader r;
 	struct afile af = { .fd = -1 };
-	struct stat st;
-	uint64_t rd, diff;
-	int n = 0, st_exit = EXIT_FAILED, dirfd = -1, ret = 0;
+	char out[PATH_MAX], msg[600];
+	uint64_t written = 0;
+	int st = EXIT_FAILED, dirfd = -1, ret;
 	double t0 = tool_now();
 
-	chainio_split_point_path(o->input, pdir, sizeof(pdir), base, sizeof(base));
-	chainio_split_point_path(pdir, chaindir, sizeof(chaindir), name, sizeof(name));
-	if (!chain_path(chaindir, name, pts, MAX_CHAIN, &n, msg, sizeof(msg))) {
-		cli_error("%s: cannot restore: %s", quote_name(o->input), msg);
-		return EXIT_FAILED;
+	if (!point_reader_open(&r, dir, msg, sizeof(msg))) {
+		if (msg[0])
+			cli_error("%s: cannot restore: %s", quote_name(o->input), msg);
+		goto out;
 	}
-	for (size_t i = 0; i < pts[n - 1].m.ndev; i++)
-		if (quote_json_matches(base, pts[n - 1].m.dev[i].file))
-			dev = &pts[n - 1].m.dev[i];
-	if (!dev) {
-		cli_error("%s: not listed in %s/%s", quote_name(o->input), quote_name(pdir), MANIFEST);
+	p = point_reader_point(&r);
+	if (!file) {
+		dv = manifest_pick_device(&p->m, dir, o->ndevices ? o->devices[0] : NULL);
+		if (!dv) {
+			st = EXIT_DEVICE;
+			goto out;
+		}
+	}
+	for (size_t i = 0; file && i < p->m.ndev; i++)
+		if (p->m.dev[i].file && quote_json_matches(file, p->m.dev[i].file))
+			dv = &p->m.dev[i];
+	if (!dv) {
+		st = NOT_LISTED;
+		goto out;
+	}
+	if (point_entry_problem(dv, msg, sizeof(msg))) {
+		cli_error("%s: %s", quote_name(o->input), msg);
 		goto out;
 	}
 	if (o->output) {
 		snprintf(out, sizeof(out), "%s", o->output);
-	} else {
+	} else if (r.chain) {
 		cli_error("%s: name the OUTPUT (a chain point's stream has no suffix to strip)",
 			  quote_name(o->input));
-		st_exit = EXIT_USAGE;
+		st = EXIT_USAGE;
 		goto out;
-	}
-	ret = output_check(o, out);
-	if (ret) {
-		st_exit = ret;
-		goto out;
-	}
-	for (int k = 0; k < n && lstat(out, &st) == 0; k++) {
-		if (manifest_lists_file(&pts[k].m, pts[k].dir, &st)) {
-			cli_error("%s: a file of point %s of the chain being restored; name "
-				  "another OUTPUT", quote_name(out), quote_name(pts[k].name));
-			st_exit = EXIT_DEST;
+	} else {
+		st = output_name(o, pack_parse(dv->compression), out, sizeof(out));
+		if (st)
 			goto out;
-		}
+		st = EXIT_FAILED;
 	}
-	ret = output_open(o, out, &af, &dirfd);
+	ret = output_check(o, out, file ? o->input : NULL, &r);
+	if (ret == 0)
+		ret = output_open(o, out, &af, &dirfd);
 	if (ret) {
-		st_exit = ret;
+		st = ret;
 		goto out;
 	}
-	ret = chain_apply(pts, n, dev->device, af.fd, msg, sizeof(msg));
-	if (ret == -EINTR) {
-		st_exit = EXIT_INTERRUPTED;
-		goto out;
-	}
-	if (ret < 0) {
+	ret = point_reader_apply(&r, dv, af.fd, &written, msg, sizeof(msg));
+	if (ret == 0 && fsync(af.fd) < 0)
+		ret = -errno;
+	if (ret < 0 && ret != -EINTR)
 		cli_error("%s: cannot restore: %s", quote_name(o->input), msg[0] ? msg :
 			  strerror(-ret));
-		st_exit = ret == -ENOSPC || ret == -EDQUOT || ret == -EFBIG ? EXIT_DEST :
-			  EXIT_FAILED;
-		goto out;
+	if (ret == 0) {
+		ret = afile_publish(&af, out, o->force);
+		if (ret < 0)
+			cli_error("%s: %s", quote_name(out), ret == -EEXIST ? "already exists; "
+				  "use -f to replace it" : strerror(-ret));
 	}
-	/* The result, chunk by chunk, against the point's table. */
-	snprintf(tpath, sizeof(tpath), "%s/%s", pts[n - 1].dir, dev->chunks);
-	if (!table_read(tpath, &want, msg, sizeof(msg))) {
-		cli_error("%s: %s", quote_name(tpath), msg);
-		goto out;
-	}
-	if (!chainio_hex_is(want.end, dev->chunks_xxh128)) {
-		cli_error("%s: digest differs from its manifest's chunks_xxh128", quote_name(tpath));
-		table_free(&want);
-		goto out;
-	}
-	ret = table_of_fd(af.fd, &want.g, want.point, &got, &rd);
 	if (ret < 0) {
-		cli_error("%s: reading back: %s", quote_name(out), strerror(-ret));
-		table_free(&want);
-		goto out;
-	}
-	if (!table_same(&want, &got, &diff)) {
-		cli_error("%s: the restored file differs from the point's chunk table at byte "
-			  "%llu", quote_name(out), (unsigned long long)diff);
-		table_free(&want);
-		table_free(&got);
-		goto out;
-	}
-	table_free(&want);
-	table_free(&got);
-	ret = fsync(af.fd) < 0 ? -errno : afile_publish(&af, out, o->force);
-	if (ret < 0) {
-		cli_error("%s: %s", quote_name(out), ret == -EEXIST ? "already exists; use -f to "
-			  "replace it" : strerror(-ret));
-		st_exit = EXIT_DEST;
+		st = failed_status(ret);
 		goto out;
 	}
 	fsync(dirfd);
-	if (o->json)
-		manifest_json_print(json_pack("{s:o, s:o, s:s, s:i, s:b, s:f}", "input",
-				     quote_json_string(o->input), "output", quote_json_string(out),
-				     "point", pts[n - 1].m.point, "streams", n, "checked", 1,
-				     "seconds", manifest_json_round(tool_now() - t0, 1000)));
-	if (!o->quiet)
-		fprintf(stderr, "%s: restored %s to %s: %d stream%s applied (%s%s), chunk table "
-			"matches\n", cli_prog, quote_name(o->input), quote_name(out), n,
-			n == 1 ? "" : "s", n == 1 ? "a full point" : "full point ",
-			n == 1 ? "" : pts[0].name);
-	st_exit = 0;
+	restored(o, &r, dv, out, written, t0);
+	st = 0;
 out:
 	afile_discard(&af);
 	if (dirfd >= 0)
 		close(dirfd);
-	for (int k = 0; k < n; k++)
-		point_free(&pts[k]);
-	return st_exit;
+	point_reader_close(&r);
+	return st;
 }
 
 int restore_run(const struct options *o)
 {
-	char out[PATH_MAX], dir[PATH_MAX], msg[300] = "", what[200] = "";
-	const char *base = strrchr(o->input, '/'), *checked = NULL;
-	const struct manifest_device *dv = NULL;
+	char out[PATH_MAX], dir[PATH_MAX], mpath[PATH_MAX + 32], msg[300] = "", what[200] = "";
+	const char *base = strrchr(o->input, '/');
 	bool from_stdin = !strcmp(o->input, "-");
 	struct restore_ctx rc;
 	struct afile af = { .fd = -1 };
-	struct manifest manifest = { 0 };
-	struct stat st, ost;
+	struct stat st;
 	uint64_t total = 0;
 	int fd, fmt, ret, dirfd;
 	char digest_hex[33] = "", point_hex[33] = "";
 	double t0 = tool_now();
 
 	base = base ? base + 1 : o->input;
-	if (!from_stdin && stat(o->input, &st) == 0 && S_ISDIR(st.st_mode))
-		return restore_point_dir(o);
+	if (!from_stdin && stat(o->input, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (!o->output) {
+			cli_error("restore %s: a point directory; name the OUTPUT file",
+				  quote_name(o->input));
+			return EXIT_USAGE;
+		}
+		return restore_point(o, o->input, NULL);
+	}
 	if (o->ndevices) {
 		cli_error("restore: -d chooses a device of a point directory, not of %s",
 			  quote_name(o->input));
 		return EXIT_USAGE;
 	}
-	/* A stream of a chain point: the streams from its full point down. */
+	/* A file of a point (its manifest lists it): restored as the point. */
 	afile_dir_of(o->input, dir, sizeof(dir));
-	if (!from_stdin && chain_is_dir(dir))
-		return chain_restore(o);
+	snprintf(mpath, sizeof(mpath), "%s/%s", dir, MANIFEST);
+	if (!from_stdin && lstat(mpath, &st) == 0) {
+		ret = restore_point(o, dir, base);
+		if (ret != NOT_LISTED)
+			return ret;
+	}
+	/* Else a loose file or a pipe: a stream (or a chain of them) or a compressed COW. */
 	fd = from_stdin ? 0 : input_open(o->input, &st);
 	if (fd < 0) {
 		cli_error("%s: %s%s", quote_name(o->input),
@@ -595,52 +493,24 @@ int restore_run(const struct options *o)
 	/* A pipe is raw: its bytes cannot be looked at twice. */
 	fmt = from_stdin ? -1 : pack_detect(fd);
 	ret = output_name(o, fmt < 0 ? PACK_NONE : fmt, out, sizeof(out));
+	if (ret == 0)
+		ret = output_check(o, out, from_stdin ? NULL : o->input, NULL);
+	if (ret == 0)
+		ret = output_open(o, out, &af, &dirfd);
 	if (ret) {
 		if (!from_stdin)
 			close(fd);
-		return ret;
-	}
-	if (!manifest_entry(o->input, base, &manifest, &dv)) {
-		close(fd);
-		manifest_free(&manifest);
-		return EXIT_FAILED;
-	}
-	/* OUTPUT must not be what is read: the input, or its backup's files. */
-	if (lstat(out, &ost) == 0 && S_ISREG(ost.st_mode)) {
-		afile_dir_of(o->input, dir, sizeof(dir));
-		if ((!from_stdin && ost.st_dev == st.st_dev && ost.st_ino == st.st_ino) ||
-		    (dv && manifest_lists_file(&manifest, dir, &ost))) {
-			cli_error("%s: %s; name another OUTPUT", quote_name(out),
-				  !from_stdin && ost.st_ino == st.st_ino ? "is the input" :
-				  "a file of the backup being restored");
-			if (!from_stdin)
-				close(fd);
-			manifest_free(&manifest);
-			return EXIT_DEST;
-		}
-	}
-	ret = output_open(o, out, &af, &dirfd);
-	if (ret) {
-		if (!from_stdin)
-			close(fd);
-		manifest_free(&manifest);
 		return ret;
 	}
 	memset(&rc, 0, sizeof(rc));
 	rc.out.fd = af.fd;
-	rc.want_sums = dv && !dv->chunks;
-	/* A backup's file holds one stream; a pipe or loose file, a chain of them. */
-	rc.multi = !dv;
-	sums_init(&rc.sums);
-	if (fmt < 0 && dv && dv->chunks && (!dv->format || !strcmp(dv->format, "cow"))) {
-		rc.mode = MODE_COW;
-		ret = restore_copy(fd, &st, &rc, &total);
-	} else if (fmt < 0) {
+	/* A pipe or loose file may hold a chain of streams. */
+	rc.multi = true;
+	if (fmt < 0)
 		ret = restore_raw(fd, &rc, &total, msg, sizeof(msg));
-	} else {
+	else
 		ret = pack_decompress(fd, fmt, restore_unit, &rc, &total, &tool_interrupted, msg,
 				      sizeof(msg));
-	}
 	if (!from_stdin)
 		close(fd);
 	if (rc.mode == MODE_STREAM) {
@@ -658,8 +528,6 @@ int restore_run(const struct options *o)
 			xs_hex128(rc.xp.digest, digest_hex);
 			xs_hex128(rc.xp.h.point, point_hex);
 		}
-		if (rc.sa_open)
-			sums_at_finish(&rc.sa);
 		total = rc.file_size;
 		rc.out.off = rc.file_size;
 	} else if (ret == 0 && rc.mode == MODE_UNKNOWN && fmt < 0) {
@@ -670,48 +538,22 @@ int restore_run(const struct options *o)
 		ret = sparse_finish(&rc.out);
 	if (ret == 0 && fsync(af.fd) < 0)
 		ret = -errno;
-	sums_final(&rc.sums);
-	afile_dir_of(o->input, dir, sizeof(dir));
-	if (ret == -EBADMSG) {
+	if (ret == -EBADMSG)
 		cli_error("%s: %s", from_stdin ? "stdin" : quote_name(o->input), msg);
-	} else if (ret < 0 && ret != -EINTR) {
+	else if (ret < 0 && ret != -EINTR)
 		cli_error("%s: %s", quote_name(out), strerror(-ret));
-	} else if (ret == 0 && dv && dv->stream_xxh128 && strcmp(dv->stream_xxh128, digest_hex)) {
-		cli_error("%s: stream digest mismatch with %s/%s (%s, manifest %s)",
-			  quote_name(o->input), quote_name(dir), MANIFEST,
-			  digest_hex[0] ? digest_hex : "none: not a stream",
-			  quote_name(dv->stream_xxh128));
-		ret = -EBADMSG;
-	} else if (ret == 0 && dv && dv->chunks) {
-		ret = check_table(o->input, &manifest, dv, af.fd, out);
-		checked = "chunk table matches the manifest's";
-	} else if (ret == 0 && dv) {
-		if (strcmp(dv->crc32, rc.sums.crc_hex) || strcmp(dv->sha256_tree, rc.sums.sha_hex)) {
-			cli_error("%s: checksum mismatch with %s/%s (crc32 %s, manifest %s)",
-				  quote_name(o->input), quote_name(dir), MANIFEST, rc.sums.crc_hex,
-				  quote_name(dv->crc32));
-			ret = -EBADMSG;
-		}
-		checked = "checksums match the manifest";
-	}
-	if (ret == 0)
+	if (ret == 0) {
 		ret = afile_publish(&af, out, o->force);
+		if (ret == -EEXIST)
+			cli_error("%s: already exists; use -f to replace it", quote_name(out));
+	}
 	if (ret == 0)
 		fsync(dirfd);
 	afile_discard(&af);
 	close(dirfd);
-	if (ret < 0) {
-		manifest_free(&manifest);
-		if (ret == -EINTR)
-			return EXIT_INTERRUPTED;
-		if (ret == -EBADMSG)
-			return EXIT_FAILED;
-		if (ret == -EEXIST)
-			cli_error("%s: already exists; use -f to replace it", quote_name(out));
-		return ret == -ENOSPC || ret == -EDQUOT || ret == -EFBIG || ret == -EEXIST ?
-		       EXIT_DEST : EXIT_FAILED;
-	}
-	if (rc.mode == MODE_STREAM && !checked) {
+	if (ret < 0)
+		return ret == -EBADMSG ? EXIT_FAILED : failed_status(ret);
+	if (rc.mode == MODE_STREAM) {
 		if (rc.xp.streams > 1)
 			snprintf(what, sizeof(what), "%llu streams of one chain applied (a full "
 				 "point and %llu incrementals), up to point %s; their digests checked",
@@ -719,27 +561,25 @@ int restore_run(const struct options *o)
 				 (unsigned long long)rc.xp.streams - 1, point_hex);
 		else
 			snprintf(what, sizeof(what), "point %s, stream digest checked", point_hex);
+	} else {
+		snprintf(what, sizeof(what), "a COW file, not checked (no manifest lists it)");
 	}
 	if (o->json)
-		manifest_json_print(json_pack("{s:o, s:o, s:s, s:s, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:I, "
-				     "s:b, s:f}", "input", quote_json_string(o->input),
+		manifest_json_print(json_pack("{s:o, s:o, s:s?, s:i, s:s, s:s, s:I, s:I, s:s?, "
+				     "s:s?, s:s?, s:I, s:b, s:f}", "input", quote_json_string(o->input),
 				     "output", quote_json_string(out),
+				     "point", point_hex[0] ? point_hex : NULL, "points",
+				     rc.mode == MODE_STREAM ? (int)rc.xp.streams : 0,
 				     "format", rc.mode == MODE_STREAM ? "ubdx" : "cow",
 				     "compression", pack_name(fmt < 0 ? PACK_NONE : fmt),
 				     "bytes", (json_int_t)total, "written", (json_int_t)rc.out.written,
-				     "crc32", rc.want_sums ? rc.sums.crc_hex : NULL,
-				     "sha256_tree", rc.want_sums ? rc.sums.sha_hex : NULL,
 				     "stream_xxh128", digest_hex[0] ? digest_hex : NULL,
-				     "point", point_hex[0] ? point_hex : NULL,
-				     "streams", (json_int_t)(rc.mode == MODE_STREAM ?
-							     (rc.multi ? rc.xp.streams : 1) : 0),
-				     "checked", checked != NULL, "seconds",
-				     manifest_json_round(tool_now() - t0, 1000)));
+				     "crc32", NULL, "sha256_tree", NULL,
+				     "streams", (json_int_t)(rc.mode == MODE_STREAM ? rc.xp.streams : 0),
+				     "checked", 0, "seconds", manifest_json_round(tool_now() - t0, 1000)));
 	if (!o->quiet)
-		fprintf(stderr, "%s: restored %s to %s (%.1f MiB, %.1f MiB of data), %s\n",
+		fprintf(stderr, "%s: restored %s to %s (%.1f MiB, %.1f MiB of data): %s\n",
 			cli_prog, from_stdin ? "stdin" : quote_name(o->input), quote_name(out),
-			(double)total / 1048576.0, (double)rc.out.written / 1048576.0,
-			checked ? checked : what);
-	manifest_free(&manifest);
+			(double)total / 1048576.0, (double)rc.out.written / 1048576.0, what);
 	return 0;
 }

@@ -1,172 +1,33 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * verify.c - `uml_backup verify DESTDIR|CHAINDIR|POINTDIR`: every point
+ * read through the point reader (chain/reader.h), a plain backup being a
+ * chain of one point, so that one check serves both: each device's stored
+ * data against its chunk table (and, over an incremental, its parent's),
+ * its stream digest, compression and size, its COW header; without
+ * restoring anything.  One line per point and device.
+ */
 #define _GNU_SOURCE
 #include "cmd/verify.h"
 #include "cli.h"
-#include "input.h"
 #include "format/manifest.h"
+#include "chain/chainio.h"
 #include "chain/point.h"
+#include "chain/reader.h"
 #include "quote.h"
 #include "format/stream.h"
-#include "format/sums.h"
-#include "codec/unpack.h"
 #include "format/xstream.h"
-#include "chain/chainio.h"
-#include "afile.h"
-#include "extent.h"
-#include "codec/pack.h"
-#include "codec/lz4_splice.h"
+#include "grow.h"
 #include "ubdk_static.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <stdlib.h>
-
-struct verify_ctx {
-	struct sums sums;
-	uint8_t head[UBDK_HDR_MAX_SIZE];
-	size_t headlen;
-};
-
-static int verify_unit(void *ctx, const uint8_t *data, size_t len)
-{
-	struct verify_ctx *v = ctx;
-
-	if (v->headlen < sizeof(v->head)) {
-		size_t n = sizeof(v->head) - v->headlen < len ? sizeof(v->head) - v->headlen : len;
-
-		if (data)
-			memcpy(v->head + v->headlen, data, n);
-		else
-			memset(v->head + v->headlen, 0, n);
-		v->headlen += n;
-	}
-	sums_unit(&v->sums, data, len);
-	return 0;
-}
-
-/* A stream's records: the COW file's chunks for its table, its header kept. */
-struct verify_xs {
-	struct verify_ctx *v;
-	struct table_builder tb;
-	const struct chunk_grid *g;
-	const struct manifest *m;
-	const struct manifest_device *dv;
-	char msg[200];
-};
-
-static int verify_record(void *ctx, const struct xs_header *h, uint64_t off, uint64_t len,
-			 const uint8_t *data)
-{
-	struct verify_xs *x = ctx;
-	char point[33];
-
-	if (off == XS_HEADER_CALL) {
-		xs_hex128(h->point, point);
-		if (h->flags & XS_FLAG_INCREMENTAL)
-			snprintf(x->msg, sizeof(x->msg), "an incremental stream in a full point");
-		else if (!x->m->point || strcmp(point, x->m->point))
-			snprintf(x->msg, sizeof(x->msg), "a stream of point %s, the manifest's "
-				 "is %s", point, x->m->point ? x->m->point : "none");
-		else if (h->file_size != x->dv->cow_bytes)
-			snprintf(x->msg, sizeof(x->msg), "the stream makes %llu bytes, the "
-				 "manifest says %llu", (unsigned long long)h->file_size,
-				 (unsigned long long)x->dv->cow_bytes);
-		else if (h->chunk_size != x->g->chunk_size || h->data_offset != x->g->data_offset)
-			snprintf(x->msg, sizeof(x->msg), "the stream's chunk grid differs from "
-				 "its chunk table's");
-		if (x->msg[0])
-			return -EBADMSG;
-		/* What no record covers is zeros, as head is already. */
-		x->v->headlen = h->file_size < sizeof(x->v->head) ? (size_t)h->file_size :
-				sizeof(x->v->head);
-		return 0;
-	}
-	/* ZERO records of a full stream change nothing: its base is empty. */
-	if (!data)
-		return 0;
-	if (off < sizeof(x->v->head)) {
-		size_t n = len < sizeof(x->v->head) - off ? (size_t)len : sizeof(x->v->head) - off;
-
-		memcpy(x->v->head + off, data, n);
-	}
-	return tb_data(&x->tb, off, data, len);
-}
-
-/*
- * A backup since 0.3: the file's content against the point's chunk table
- * (its digest as the manifest says), reading only data: a stream's
- * records (and its digest against stream_xxh128), or a COW file's chunks
- * that hold data.  v->head gets the COW header.  0, or -errno after a
- * message in problem.
- */
-static int verify_by_table(const char *dir, int fd, const struct stat *st,
-			   const struct manifest *m, const struct manifest_device *dv,
-			   struct verify_ctx *v, char *problem, size_t plen)
-{
-	struct chunk_table want, got = { 0 };
-	uint64_t rd, diff;
-	char msg[400] = "", hex[33];
-	uint8_t digest[16];
-	int ret;
-
-	if (!point_table(dir, m, dv, &want, problem, plen))
-		return -EBADMSG;
-	if (dv->format && !strcmp(dv->format, "ubdx")) {
-		struct verify_xs x = { .v = v, .g = &want.g, .m = m, .dv = dv };
-
-		int fmt = PACK_NONE;
-
-		ret = tb_init(&x.tb, &want.g, want.point, &got);
-		if (ret == 0)
-			ret = xs_read_fd_ex(fd, verify_record, &x, NULL, &fmt, digest, &tool_interrupted,
-					    msg, sizeof(msg));
-		if (ret == 0 && verify_compression_check(fmt, dv->compression, x.msg, sizeof(x.msg)))
-			ret = -EBADMSG;
-		if (ret == 0)
-			ret = tb_finish(&x.tb);
-		else
-			tb_finish(&x.tb);
-		if (ret == 0) {
-			xs_hex128(digest, hex);
-			if (!dv->stream_xxh128 || strcmp(hex, dv->stream_xxh128)) {
-				snprintf(x.msg, sizeof(x.msg), "stream digest %s, the manifest says "
-					 "%s", hex, dv->stream_xxh128 ? dv->stream_xxh128 : "nothing");
-				ret = -EBADMSG;
-			}
-		}
-		if (ret < 0)
-			snprintf(problem, plen, "%s", x.msg[0] ? x.msg : msg[0] ? msg :
-				 strerror(-ret));
-	} else if (dv->format && strcmp(dv->format, "cow")) {
-		snprintf(problem, plen, "unknown format in the manifest");
-		ret = -EBADMSG;
-	} else if ((uint64_t)st->st_size != dv->cow_bytes) {
-		snprintf(problem, plen, "holds %llu bytes, the manifest says %llu",
-			 (unsigned long long)st->st_size, (unsigned long long)dv->cow_bytes);
-		ret = -EBADMSG;
-	} else {
-		ssize_t n = pread(fd, v->head, sizeof(v->head), 0);
-
-		v->headlen = n > 0 ? (size_t)n : 0;
-		ret = table_of_fd(fd, &want.g, want.point, &got, &rd);
-		if (ret < 0)
-			snprintf(problem, plen, "cannot read: %s", strerror(-ret));
-	}
-	if (ret == 0 && !table_same(&want, &got, &diff)) {
-		snprintf(problem, plen, "differs from its chunk table %s at byte %llu", dv->chunks,
-			 (unsigned long long)diff);
-		ret = -EBADMSG;
-	}
-	table_free(&want);
-	table_free(&got);
-	return ret;
-}
 
 const char *verify_cow_head_check(const uint8_t *head, size_t len, const char *name,
 			   const struct manifest_device *dv, struct ubdk_header *h, char *problem,
@@ -182,6 +43,12 @@ const char *verify_cow_head_check(const uint8_t *head, size_t len, const char *n
 	else if (!quote_json_matches(h->backing, dv->backing) || h->mtime != (uint32_t)dv->mtime)
 		snprintf(problem, plen, "its COW header differs from the manifest (backing file "
 			 "or its mtime)");
+	else if (dv->sectorsize != MANIFEST_ABSENT && h->sectorsize != dv->sectorsize)
+		snprintf(problem, plen, "its COW header says sector size %u, the manifest %llu",
+			 (unsigned)h->sectorsize, (unsigned long long)dv->sectorsize);
+	else if (dv->layout && strcmp(ubdk_layout_name(h->layout), dv->layout))
+		snprintf(problem, plen, "its COW header is of layout %s, the manifest says %s",
+			 ubdk_layout_name(h->layout), quote_name(dv->layout));
 	else
 		return NULL;
 	return problem;
@@ -199,144 +66,18 @@ const char *verify_compression_check(int fmt, const char *compression, char *pro
 	return problem;
 }
 
-/* Check one device's file; NULL if fine, else what is wrong (static buffer). */
-static const char *verify_device(const char *dir, const struct manifest *m,
-				 const struct manifest_device *dv)
-{
-	static char problem[600];
-	const char *file = dv->file;
-	struct verify_ctx v;
-	struct ubdk_backing_check chk;
-	struct ubdk_header h;
-	struct ubdk_err err = { 0 };
-	struct stat st;
-	uint64_t total = 0;
-	char path[PATH_MAX + 80], msg[200];
-	int fd, ret, fmt;
+/* --- one device of one point -------------------------------------------------- */
 
-	if (!file || !dv->compression || !dv->backing || strchr(file, '/') ||
-	    dv->size == MANIFEST_ABSENT || dv->mtime == MANIFEST_ABSENT ||
-	    dv->cow_bytes == MANIFEST_ABSENT || (fmt = pack_parse(dv->compression)) < 0 ||
-	    (!dv->chunks && (!dv->crc32 || !dv->sha256_tree)))
-		return "incomplete entry in the manifest";
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = input_open(path, &st);
-	if (fd >= 0 && !S_ISREG(st.st_mode)) {
-		close(fd);
-		fd = INPUT_E_TYPE;
-	}
-	if (fd < 0) {
-		snprintf(problem, sizeof(problem), "%s%s", fd == INPUT_E_TYPE ||
-			 fd == -EISDIR ? "" : "cannot open: ", input_strerror(fd));
-		return problem;
-	}
-	memset(&v, 0, sizeof(v));
-	if (dv->chunks) {
-		/* Since 0.3: the chunk table, in time that follows the data. */
-		ret = verify_by_table(dir, fd, &st, m, dv, &v, problem, sizeof(problem));
-		close(fd);
-		if (ret < 0)
-			return problem;
-	} else {
-		/* 0.2.0: crc32 and sha256_tree of the whole COW file. */
-		sums_init(&v.sums);
-		if (fmt == PACK_NONE) {
-			ret = pack_stream_fd(fd, (uint64_t)st.st_size, verify_unit, &v,
-					     &tool_interrupted);
-			total = (uint64_t)st.st_size;
-			msg[0] = '\0';
-		} else {
-			ret = pack_decompress(fd, fmt, verify_unit, &v, &total, &tool_interrupted, msg,
-					      sizeof(msg));
-		}
-		close(fd);
-		if (ret < 0) {
-			snprintf(problem, sizeof(problem), "%s", msg[0] ? msg : strerror(-ret));
-			return problem;
-		}
-		sums_final(&v.sums);
-		if (total != dv->cow_bytes) {
-			snprintf(problem, sizeof(problem), "holds %llu bytes, the manifest says %llu",
-				 (unsigned long long)total, (unsigned long long)dv->cow_bytes);
-			return problem;
-		}
-		if (strcmp(v.sums.crc_hex, dv->crc32) || strcmp(v.sums.sha_hex, dv->sha256_tree)) {
-			snprintf(problem, sizeof(problem), "checksum mismatch (crc32 %s, manifest %s)",
-				 v.sums.crc_hex, dv->crc32);
-			return problem;
-		}
-	}
-	if (verify_cow_head_check(v.head, v.headlen, file, dv, &h, problem, sizeof(problem)))
-		return problem;
-	/* Bootable as it is: the backing file must still match the header. */
-	if (ubdk_backing_check(&h, h.backing, &chk, &err) < 0) {
-		snprintf(problem, sizeof(problem), "the backing file changed: %s",
-			 tool_lib_msg(&err, h.backing));
-		return problem;
-	}
-	return NULL;
-}
-
-int verify_dir(const struct options *o, const char *dir, bool print)
-{
-	struct manifest m;
-	json_t *list = json_array();
-	int bad = 0;
-
-	if (!list || !manifest_read(dir, &m)) {
-		json_decref(list);
-		return EXIT_FAILED;
-	}
-	for (size_t i = 0; i < m.ndev; i++) {
-		const char *file = m.dev[i].file;
-		const char *problem = verify_device(dir, &m, &m.dev[i]);
-
-		if (tool_interrupted) {
-			manifest_free(&m);
-			json_decref(list);
-			return EXIT_INTERRUPTED;
-		}
-		if (problem) {
-			cli_error("%s/%s: %s", quote_name(dir), quote_name(file ? file : "?"),
-				  problem);
-			bad++;
-		} else if (print && !o->quiet && !o->json) {
-			fprintf(stderr, "%s: %s/%s: OK\n", cli_prog, quote_name(dir),
-				quote_name(file));
-		}
-		json_array_append_new(list, json_pack("{s:o, s:b, s:o}",
-						      "file", quote_json_string(file ? file : ""),
-						      "ok", !problem,
-						      "problem", problem ? quote_json_string(problem) :
-						      json_null()));
-	}
-	manifest_free(&m);
-	if (print && o->json && manifest_json_print(json_pack("{s:o, s:b}", "verified", list, "ok", !bad)) < 0)
-		bad++;
-	else if (!(print && o->json))
-		json_decref(list);
-	return bad ? EXIT_FAILED : 0;
-}
-
-/*
- * --- chain points and their links -------------------------------------------
- * Without restoring anything: each stream's chunks against its table and
- * its parent's.
- */
-
-/* The chunks a stream touches, rebuilt from its records. */
+/* The chunks a point's records touch, rebuilt from them. */
 struct assemble {
-	const struct chunk_grid *g;
+	const struct chunk_grid *g;     /* NULL: a backup of 0.2.0, no table */
 	const struct point *p;
 	const struct manifest_device *d;
 	uint8_t *buf;
 	uint64_t cur;                   /* chunk being gathered, UINT64_MAX none */
 	struct chunk_table touched;     /* digest, or all zeros for a zero chunk */
 	uint64_t *zero_at;              /* offsets of touched chunks now zero */
-	uint64_t nzero, capzero;
-	/* The COW header: a full stream's first bytes (zeros where no record is). */
-	uint8_t head[UBDK_HDR_MAX_SIZE];
-	size_t headlen;
+	size_t nzero, capzero;
 	char msg[256];
 };
 
@@ -350,15 +91,11 @@ static int assemble_flush(struct assemble *a)
 	grid_chunk(a->g, a->cur, &off, &len);
 	a->cur = UINT64_MAX;
 	if (unit_is_zero(a->buf, (size_t)len)) {
-		if (a->nzero == a->capzero) {
-			uint64_t c = a->capzero ? a->capzero * 2 : 256;
-			uint64_t *z = realloc(a->zero_at, c * sizeof(*z));
+		uint64_t *z = grow_array(a->zero_at, &a->capzero, a->nzero, sizeof(*z), 256);
 
-			if (!z)
-				return -ENOMEM;
-			a->zero_at = z;
-			a->capzero = c;
-		}
+		if (!z)
+			return -ENOMEM;
+		a->zero_at = z;
 		a->zero_at[a->nzero++] = off;
 		return 0;
 	}
@@ -371,37 +108,28 @@ static int assemble_record(void *ctx, const struct xs_header *h, uint64_t off, u
 {
 	struct assemble *a = ctx;
 
+	if (!a->g)
+		return 0;
 	if (off == XS_HEADER_CALL) {
 		if (h->chunk_size != a->g->chunk_size || h->data_offset != a->g->data_offset) {
 			snprintf(a->msg, sizeof(a->msg), "the stream's chunk grid differs from "
 				 "its chunk table's");
 			return -EBADMSG;
 		}
-		a->headlen = h->file_size < sizeof(a->head) ? (size_t)h->file_size :
-			     sizeof(a->head);
 		return chainio_check_header(h, a->p, a->d, a->msg, sizeof(a->msg));
-	}
-	if (off < a->headlen) {
-		size_t n = len < a->headlen - off ? (size_t)len : a->headlen - (size_t)off;
-
-		if (data)
-			memcpy(a->head + off, data, n);
-		else
-			memset(a->head + off, 0, n);
 	}
 	while (len > 0) {
 		uint64_t i = grid_index(a->g, off), coff, clen, n;
 		int ret;
 
+		grid_chunk(a->g, i, &coff, &clen);
 		if (i != a->cur) {
 			ret = assemble_flush(a);
 			if (ret < 0)
 				return ret;
 			a->cur = i;
-			grid_chunk(a->g, i, &coff, &clen);
 			memset(a->buf, 0, (size_t)clen);
 		}
-		grid_chunk(a->g, i, &coff, &clen);
 		n = coff + clen - off < len ? coff + clen - off : len;
 		if (data) {
 			memcpy(a->buf + (off - coff), data, (size_t)n);
@@ -415,127 +143,161 @@ static int assemble_record(void *ctx, const struct xs_header *h, uint64_t off, u
 	return 0;
 }
 
-/*
- * One device of one point: its table (digest as in the manifest), its
- * stream (digest, header), and the stream's chunks against the table: the
- * parent's table (none for a full point) with the stream's chunks
- * replaced must be this point's.  NULL if fine, else the problem.
- */
-static const char *verify_point_device(const struct point *p, const struct point *parent,
-				       const struct manifest_device *d, char *problem,
-				       size_t plen)
+/* The parent's table (none for a full point) with the touched chunks replaced. */
+static void merged_table(const struct assemble *a, const struct chunk_table *ptab,
+			 struct chunk_table *want)
 {
-	struct chunk_table own, ptab = { 0 }, want;
-	struct assemble a;
-	char path[PATH_MAX + 80], msg[400] = "";
-	uint8_t digest[16];
-	uint64_t zi = 0, pi = 0, ti = 0, diff;
-	int fd, fmt = PACK_NONE, ret;
-	bool same;
+	uint64_t zi = 0, pi = 0, ti = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", p->dir, d->chunks);
-	if (!table_read(path, &own, msg, sizeof(msg))) {
-		snprintf(problem, plen, "%s: %s", d->chunks, msg);
-		return problem;
-	}
-	if (!chainio_hex_is(own.end, d->chunks_xxh128) || memcmp(own.point, p->id, 16) ||
-	    own.g.file_size != d->cow_bytes) {
-		snprintf(problem, plen, "%s: not the table its manifest names (digest, point "
-			 "or size differ)", d->chunks);
-		table_free(&own);
-		return problem;
-	}
-	if (parent) {
-		const struct manifest_device *pd = point_device(parent, d->device);
+	while (pi < ptab->n || ti < a->touched.n) {
+		uint64_t po = pi < ptab->n ? ptab->e[pi].off : UINT64_MAX;
+		uint64_t to = ti < a->touched.n ? a->touched.e[ti].off : UINT64_MAX;
 
-		if (!pd) {
-			snprintf(problem, plen, "parent %s has no %s", parent->name, d->device);
-			table_free(&own);
-			return problem;
-		}
-		snprintf(path, sizeof(path), "%s/%s", parent->dir, pd->chunks);
-		if (!table_read(path, &ptab, msg, sizeof(msg)) || !chainio_hex_is(ptab.end,
-									   pd->chunks_xxh128)) {
-			snprintf(problem, plen, "parent %s: %s: %s", parent->name, pd->chunks,
-				 msg[0] ? msg : "digest differs from its manifest's");
-			table_free(&own);
-			table_free(&ptab);
-			return problem;
-		}
-	}
-	memset(&a, 0, sizeof(a));
-	a.g = &own.g;
-	a.p = p;
-	a.d = d;
-	a.cur = UINT64_MAX;
-	a.buf = malloc(own.g.chunk_size);
-	table_init(&a.touched, &own.g, p->id);
-	fd = a.buf ? chainio_open_stream(p, d, msg, sizeof(msg)) : -1;
-	if (fd < 0) {
-		snprintf(problem, plen, "%s", a.buf ? msg : "out of memory");
-		goto done_bad;
-	}
-	ret = xs_read_fd_ex(fd, assemble_record, &a, NULL, &fmt, digest, &tool_interrupted, msg,
-			    sizeof(msg));
-	close(fd);
-	if (ret == 0)
-		ret = assemble_flush(&a);
-	if (ret < 0) {
-		snprintf(problem, plen, "%s: %s", d->file, a.msg[0] ? a.msg : msg[0] ? msg :
-			 strerror(-ret));
-		goto done_bad;
-	}
-	if (!chainio_hex_is(digest, d->stream_xxh128)) {
-		snprintf(problem, plen, "%s: digest differs from its manifest's stream_xxh128",
-			 d->file);
-		goto done_bad;
-	}
-	if (verify_compression_check(fmt, d->compression, msg, sizeof(msg))) {
-		snprintf(problem, plen, "%s: %s", d->file, msg);
-		goto done_bad;
-	}
-	/*
-	 * A full stream holds the COW header; an incremental's size is its
-	 * parent's (link_problem), down to a full point.
-	 */
-	if (!p->incremental) {
-		struct ubdk_header h;
-
-		if (verify_cow_head_check(a.head, a.headlen, d->file, d, &h, msg, sizeof(msg))) {
-			snprintf(problem, plen, "%s: %s", d->file, msg);
-			goto done_bad;
-		}
-	}
-	/* The parent's entries, the stream's chunks replacing theirs. */
-	table_init(&want, &own.g, p->id);
-	while (pi < ptab.n || ti < a.touched.n) {
-		uint64_t po = pi < ptab.n ? ptab.e[pi].off : UINT64_MAX;
-		uint64_t to = ti < a.touched.n ? a.touched.e[ti].off : UINT64_MAX;
-
-		while (zi < a.nzero && a.zero_at[zi] < po && a.zero_at[zi] < to)
+		while (zi < a->nzero && a->zero_at[zi] < po && a->zero_at[zi] < to)
 			zi++;
 		if (to <= po) {
-			table_add(&want, to, a.touched.e[ti++].digest);
+			table_add(want, to, a->touched.e[ti++].digest);
 			if (to == po)
 				pi++;
-		} else if (zi < a.nzero && a.zero_at[zi] == po) {
+		} else if (zi < a->nzero && a->zero_at[zi] == po) {
 			pi++;
 		} else {
-			table_add(&want, po, ptab.e[pi++].digest);
+			table_add(want, po, ptab->e[pi++].digest);
 		}
 	}
-	same = table_same(&want, &own, &diff);
-	table_free(&want);
-	if (!same) {
-		snprintf(problem, plen, "%s: its chunks and the parent's do not make its table "
-			 "(first difference at byte %llu)", d->file, (unsigned long long)diff);
-		goto done_bad;
+}
+
+/*
+ * What the stored data says against the manifest, once read: a stream's
+ * digest, size and compression; a COW file's length and (0.2.0) sums; a
+ * full point's COW header.  NULL, or the problem.
+ */
+static const char *data_problem(const struct point *p, const struct manifest_device *d,
+				const struct point_data *pd, char *problem, size_t plen)
+{
+	char hex[33];
+	struct ubdk_header h;
+
+	if (pd->stream) {
+		xs_hex128(pd->digest, hex);
+		if (!d->stream_xxh128 || strcmp(hex, d->stream_xxh128)) {
+			snprintf(problem, plen, "stream digest %s, the manifest says %s", hex,
+				 d->stream_xxh128 ? d->stream_xxh128 : "nothing");
+			return problem;
+		}
+		/* What the manifest says of the stored file: its size, as written. */
+		if (d->stored_bytes != MANIFEST_ABSENT && d->stored_bytes != pd->stored) {
+			snprintf(problem, plen, "holds %llu bytes, the manifest's stored_bytes says "
+				 "%llu", (unsigned long long)pd->stored,
+				 (unsigned long long)d->stored_bytes);
+			return problem;
+		}
+	} else if (pd->file_size != d->cow_bytes) {
+		snprintf(problem, plen, "holds %llu bytes, the manifest says %llu",
+			 (unsigned long long)pd->file_size, (unsigned long long)d->cow_bytes);
+		return problem;
+	}
+	if (verify_compression_check(pd->fmt, d->compression, problem, plen))
+		return problem;
+	if (pd->has_sums && (strcmp(pd->sums.crc_hex, d->crc32) ||
+			     strcmp(pd->sums.sha_hex, d->sha256_tree))) {
+		snprintf(problem, plen, "checksum mismatch (crc32 %s, manifest %s)",
+			 pd->sums.crc_hex, d->crc32);
+		return problem;
+	}
+	/* A full point holds the COW header; an incremental's is its parent's (link_problem). */
+	if (!p->incremental)
+		return verify_cow_head_check(pd->head, pd->headlen, d->file, d, &h, problem, plen);
+	return NULL;
+}
+
+/*
+ * Device d of point p (parent: an incremental's, else NULL): NULL if fine,
+ * else the problem.  plain: a backup of no chain, bootable as it is, so
+ * its backing file must still match its COW header.
+ */
+static const char *verify_device(const struct point *p, const struct point *parent,
+				 const struct manifest_device *d, bool plain, char *problem,
+				 size_t plen)
+{
+	struct chunk_table own = { 0 }, ptab = { 0 }, want;
+	struct point_data *pd = NULL;
+	struct assemble a = { .p = p, .d = d, .cur = UINT64_MAX };
+	char msg[400] = "";
+	uint64_t diff;
+	int ret;
+
+	if (point_entry_problem(d, problem, plen))
+		return problem;
+	if (d->chunks && !point_table(p->dir, &p->m, d, &own, problem, plen))
+		return problem;
+	if (parent) {
+		const struct manifest_device *pd0 = point_device(parent, d->device);
+
+		if (!pd0) {
+			snprintf(problem, plen, "parent %s has no %s", parent->name, d->device);
+			goto bad;
+		}
+		if (!point_table(parent->dir, &parent->m, pd0, &ptab, msg, sizeof(msg))) {
+			snprintf(problem, plen, "parent %s: %s", parent->name, msg);
+			goto bad;
+		}
+	}
+	if (d->chunks) {
+		a.g = &own.g;
+		a.buf = malloc(own.g.chunk_size);
+		table_init(&a.touched, &own.g, p->id);
+	}
+	pd = malloc(sizeof(*pd));
+	if (!pd || (d->chunks && !a.buf)) {
+		snprintf(problem, plen, "out of memory");
+		goto bad;
+	}
+	ret = point_read(p, d, assemble_record, &a, pd);
+	if (ret == 0 && a.g)
+		ret = assemble_flush(&a);
+	if (ret < 0) {
+		snprintf(problem, plen, "%s", a.msg[0] ? a.msg : pd->msg[0] ? pd->msg :
+			 strerror(-ret));
+		goto bad;
+	}
+	if (data_problem(p, d, pd, problem, plen))
+		goto bad;
+	if (a.g) {
+		bool same;
+
+		table_init(&want, &own.g, p->id);
+		merged_table(&a, &ptab, &want);
+		same = table_same(&want, &own, &diff);
+		table_free(&want);
+		if (!same && parent) {
+			snprintf(problem, plen, "its chunks over its parent's do not make its chunk "
+				 "table %s (first difference at byte %llu)", d->chunks,
+				 (unsigned long long)diff);
+			goto bad;
+		}
+		if (!same) {
+			snprintf(problem, plen, "differs from its chunk table %s at byte %llu",
+				 d->chunks, (unsigned long long)diff);
+			goto bad;
+		}
+	}
+	if (plain) {
+		struct ubdk_backing_check chk;
+		struct ubdk_header h;
+		struct ubdk_err err = { 0 };
+
+		/* Bootable as it is: the backing file must still match the header. */
+		verify_cow_head_check(pd->head, pd->headlen, d->file, d, &h, msg, sizeof(msg));
+		if (ubdk_backing_check(&h, h.backing, &chk, &err) < 0) {
+			snprintf(problem, plen, "the backing file changed: %s",
+				 tool_lib_msg(&err, h.backing));
+			goto bad;
+		}
 	}
 	problem = NULL;
-	goto done;
-done_bad:
-	;
-done:
+bad:
+	free(pd);
 	free(a.buf);
 	free(a.zero_at);
 	table_free(&a.touched);
@@ -544,10 +306,31 @@ done:
 	return problem;
 }
 
-/* Devices, backing files and geometry of a point against its parent. */
+/* --- points and their links ------------------------------------------------- */
+
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/*
+ * An incremental's link to its parent: the point it names, of the same
+ * guest, devices, backing files and geometry.  NULL, or the problem.
+ */
 static const char *link_problem(const struct point *p, const struct point *parent, char *buf,
 				size_t len)
 {
+	if (memcmp(parent->id, (uint8_t[16]){ 0 }, 16) == 0 ||
+	    !same_str(parent->m.point, p->m.parent_point)) {
+		snprintf(buf, len, "its parent %s is another point (id %s, expected %s)",
+			 parent->name, parent->m.point, p->m.parent_point);
+		return buf;
+	}
+	if (p->m.guest && parent->m.guest && strcmp(p->m.guest, parent->m.guest)) {
+		snprintf(buf, len, "its parent %s is of another guest (%s)", parent->name,
+			 quote_name(parent->m.guest));
+		return buf;
+	}
 	if (p->m.ndev != parent->m.ndev) {
 		snprintf(buf, len, "%zu devices, its parent %s has %zu", p->m.ndev, parent->name,
 			 parent->m.ndev);
@@ -558,7 +341,8 @@ static const char *link_problem(const struct point *p, const struct point *paren
 		const struct manifest_device *pd = point_device(parent, d->device);
 
 		if (!pd || !d->backing || !pd->backing || strcmp(d->backing, pd->backing) ||
-		    d->size != pd->size || d->mtime != pd->mtime || d->cow_bytes != pd->cow_bytes) {
+		    d->size != pd->size || d->mtime != pd->mtime || d->cow_bytes != pd->cow_bytes ||
+		    d->sectorsize != pd->sectorsize || !same_str(d->layout, pd->layout)) {
 			snprintf(buf, len, "%s differs from its parent %s's (device, backing "
 				 "file or geometry)", d->device, parent->name);
 			return buf;
@@ -567,131 +351,222 @@ static const char *link_problem(const struct point *p, const struct point *paren
 	return NULL;
 }
 
-const char *chain_point_problem(const char *chaindir, const char *name, char *msg, size_t len)
+/* Where verify's results go. */
+struct verdict {
+	bool errors;                    /* a line per problem on stderr */
+	bool oks;                       /* a line per file found fine */
+	json_t *list;                   /* an entry per point or file */
+};
+
+/* A line and a JSON entry for a point (file NULL) or one of its files. */
+static void report(struct verdict *v, const struct point *p, const char *file,
+		   const char *problem)
 {
-	struct point p, parent;
-	char problem[700];
-	const char *bad = NULL;
-	bool have_parent = false;
+	if (problem && file && v->errors)
+		cli_error("%s/%s: %s", quote_name(p->dir), quote_name(file), problem);
+	else if (problem && v->errors)
+		cli_error("%s: %s", quote_name(p->dir), problem);
+	else if (!problem && v->oks)
+		fprintf(stderr, "%s: %s/%s: OK\n", cli_prog, quote_name(p->dir), quote_name(file));
+	json_array_append_new(v->list, json_pack("{s:o, s:o, s:b, s:o}", "point",
+					      quote_json_string(p->name), "file",
+					      file ? quote_json_string(file) : json_null(),
+					      "ok", !problem, "problem", problem ?
+					      quote_json_string(problem) : json_null()));
+}
 
-	msg[0] = '\0';
-	if (!point_load(chaindir, name, &p, msg, len)) {
-		point_free(&p);
-		return msg;
-	}
-	if (p.incremental) {
-		char pm[600];
+/* Point p (after its parent, if incremental): its link, then each device.  Problems found. */
+static int verify_point(struct verdict *v, const struct point *p, const struct point *parent,
+			bool plain)
+{
+	char msg[700];
+	int bad = 0;
 
-		if (!point_load(chaindir, p.m.parent_dir, &parent, pm, sizeof(pm))) {
-			point_free(&parent);
-			snprintf(msg, len, "missing or damaged link: its parent: %s", pm);
-			bad = msg;
-		} else {
-			have_parent = true;
-			if (memcmp(parent.id, (uint8_t[16]){ 0 }, 16) == 0 ||
-			    strcmp(parent.m.point, p.m.parent_point)) {
-				snprintf(msg, len, "its parent %s is another point (id %s, "
-					 "expected %s)", parent.name, parent.m.point,
-					 p.m.parent_point);
-				bad = msg;
-			} else if (p.m.guest && parent.m.guest && strcmp(p.m.guest, parent.m.guest)) {
-				snprintf(msg, len, "its parent %s is of another guest (%s)",
-					 parent.name, quote_name(parent.m.guest));
-				bad = msg;
-			} else {
-				bad = link_problem(&p, &parent, msg, len);
-			}
-		}
+	if (parent && link_problem(p, parent, msg, sizeof(msg))) {
+		report(v, p, NULL, msg);
+		return 1;
 	}
-	for (size_t i = 0; !bad && i < p.m.ndev; i++) {
-		const char *pr = verify_point_device(&p, have_parent ? &parent : NULL, &p.m.dev[i],
-						     problem, sizeof(problem));
+	for (size_t i = 0; i < p->m.ndev && !tool_interrupted; i++) {
+		const char *problem = verify_device(p, parent, &p->m.dev[i], plain, msg,
+						   sizeof(msg));
 
 		if (tool_interrupted)
 			break;
+		report(v, p, p->m.dev[i].file ? p->m.dev[i].file : "?", problem);
+		bad += problem != NULL;
+	}
+	return bad;
+}
+
+/*
+ * Point NAME of CHAINDIR with its parent loaded (not its whole path), for
+ * a chain's every point: 0 and the points, or 1 after a report.
+ */
+static int load_named(struct verdict *v, const char *chaindir, const char *name, struct point *p,
+		      struct point *parent, bool *have_parent)
+{
+	char msg[700], pm[600];
+
+	*have_parent = false;
+	if (!point_load(chaindir, name, p, msg, sizeof(msg))) {
+		report(v, p, NULL, msg);
+		return 1;
+	}
+	if (!p->incremental)
+		return 0;
+	if (!point_load(chaindir, p->m.parent_dir, parent, pm, sizeof(pm))) {
+		point_free(parent);
+		snprintf(msg, sizeof(msg), "missing or damaged link: its parent: %s", pm);
+		report(v, p, NULL, msg);
+		return 1;
+	}
+	*have_parent = true;
+	return 0;
+}
+
+const char *chain_point_problem(const char *chaindir, const char *name, char *msg, size_t len)
+{
+	/* The problems go to the list only: prune names the first. */
+	struct verdict v = { .list = json_array() };
+	struct point p, parent;
+	const char *bad = NULL;
+	bool have_parent;
+
+	if (load_named(&v, chaindir, name, &p, &parent, &have_parent) == 0)
+		verify_point(&v, &p, have_parent ? &parent : NULL, false);
+	for (size_t i = 0; i < json_array_size(v.list) && !bad; i++) {
+		json_t *e = json_array_get(v.list, i);
+		const char *file = json_string_value(json_object_get(e, "file"));
+		const char *pr = json_string_value(json_object_get(e, "problem"));
+
 		if (pr) {
-			snprintf(msg, len, "%s", pr);
+			snprintf(msg, len, "%s%s%s", file ? file : "", file ? ": " : "", pr);
 			bad = msg;
 		}
 	}
+	json_decref(v.list);
 	point_free(&p);
 	if (have_parent)
 		point_free(&parent);
 	return bad;
 }
 
-/* Verify the point `name`: a line if it has a problem (or, with print, if not); 1 or 0. */
-static int verify_one(const char *chaindir, const char *name, bool print, const struct options *o,
-		      json_t *list)
+/*
+ * Point-named directories of a chain without a manifest: a run that did
+ * not finish left an empty one (said, not a failure); one holding files
+ * is a point that lost its manifest, or a run killed before writing it.
+ * Problems found.
+ */
+static int verify_leftovers(struct verdict *v, const char *chaindir, bool quiet)
 {
-	char msg[700];
-	const char *bad = chain_point_problem(chaindir, name, msg, sizeof(msg));
-	int nbad = 0;
-
-	if (bad) {
-		cli_error("%s/%s: %s", quote_name(chaindir), quote_name(name), bad);
-		nbad++;
-	} else if (print && !o->quiet && !o->json) {
-		fprintf(stderr, "%s: %s/%s: OK\n", cli_prog, quote_name(chaindir), quote_name(name));
-	}
-	json_array_append_new(list, json_pack("{s:s, s:b, s:o}", "point", name, "ok", !bad,
-					      "problem", bad ? quote_json_string(bad) :
-					      json_null()));
-	return nbad;
-}
-
-int chain_verify(const struct options *o, const char *dir)
-{
-	char chaindir[PATH_MAX], name[NAME_MAX + 1], path[PATH_MAX + 32];
-	static struct point pts[MAX_CHAIN];
-	json_t *list = json_array();
-	struct stat st;
+	DIR *dir = opendir(chaindir);
+	struct dirent *e;
 	int bad = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST);
-	if (stat(path, &st) == 0) {
-		/* A FIFO must not block us: verify refuses it with a message. */
-		if (!S_ISREG(st.st_mode))
-			return false;
-		/* A point: it and its ancestors. */
-		char msg[600];
-		int n;
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir))) {
+		char path[PATH_MAX];
+		struct stat st;
+		struct point p = { 0 };
+		DIR *sub;
+		int files = 0;
 
-		chainio_split_point_path(dir, chaindir, sizeof(chaindir), name, sizeof(name));
-		if (!chain_path(chaindir, name, pts, MAX_CHAIN, &n, msg, sizeof(msg))) {
-			cli_error("%s: missing or damaged link: %s", quote_name(dir), msg);
-			json_decref(list);
-			return EXIT_FAILED;
+		if (!point_name_ok(e->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s", chaindir, e->d_name, MANIFEST);
+		if (lstat(path, &st) == 0 || errno != ENOENT)
+			continue;
+		snprintf(p.dir, sizeof(p.dir), "%s/%s", chaindir, e->d_name);
+		snprintf(p.name, sizeof(p.name), "%s", e->d_name);
+		sub = opendir(p.dir);
+		if (!sub)
+			continue;
+		for (struct dirent *f; (f = readdir(sub));)
+			files += strcmp(f->d_name, ".") && strcmp(f->d_name, "..");
+		closedir(sub);
+		if (files) {
+			report(v, &p, NULL, "no manifest.json, but files: a point that "
+			       "lost its manifest, or a backup run killed before writing it");
+			bad++;
+		} else if (!quiet) {
+			fprintf(stderr, "%s: %s: an empty point directory without a manifest (a "
+				"backup run that did not finish): not a point\n", cli_prog,
+				quote_name(p.dir));
 		}
-		for (int k = 0; k < n && !tool_interrupted; k++)
-			bad += verify_one(chaindir, pts[k].name, true, o, list);
-		for (int k = 0; k < n; k++)
-			point_free(&pts[k]);
-	} else {
-		struct chain_list l;
-		int ret = chain_list(dir, &l);
-
-		if (ret < 0) {
-			cli_error("%s: %s", quote_name(dir), strerror(-ret));
-			json_decref(list);
-			return EXIT_FAILED;
-		}
-		for (int k = 0; k < l.n && !tool_interrupted; k++)
-			bad += verify_one(dir, l.name[k], true, o, list);
-		chain_list_free(&l);
 	}
+	closedir(dir);
+	return bad;
+}
+
+/* Every point of a chain directory, each with its parent; problems found. */
+static int verify_chain(struct verdict *v, const char *chaindir, const struct chain_list *l)
+{
+	int bad = 0;
+
+	for (int k = 0; k < l->n && !tool_interrupted; k++) {
+		struct point p, parent;
+		bool have_parent;
+
+		if (load_named(v, chaindir, l->name[k], &p, &parent, &have_parent))
+			bad++;
+		else
+			bad += verify_point(v, &p, have_parent ? &parent : NULL, false);
+		point_free(&p);
+		if (have_parent)
+			point_free(&parent);
+	}
+	return bad;
+}
+
+int verify_path(const struct options *o, const char *dir, bool print)
+{
+	struct verdict v = { .errors = true, .oks = print && !o->quiet && !o->json,
+			     .list = json_array() };
+	char path[PATH_MAX + 32], msg[700];
+	struct chain_list l = { 0 };
+	struct point_reader r;
+	struct stat st;
+	int bad = 0, ret = -ENOENT;
+
+	if (!v.list)
+		return EXIT_FAILED;
+	snprintf(path, sizeof(path), "%s/%s", dir, MANIFEST);
+	/* A chain directory: points below it, no manifest of its own. */
+	if (lstat(path, &st) != 0 && errno == ENOENT)
+		ret = chain_list(dir, &l);
+	if (ret == 0 && l.n) {
+		bad = verify_chain(&v, dir, &l);
+		bad += verify_leftovers(&v, dir, o->quiet);
+	} else {
+		/* A point: a plain backup, or a chain's with its ancestors. */
+		if (!point_reader_open(&r, dir, msg, sizeof(msg))) {
+			if (msg[0])
+				cli_error("%s: %s%s", quote_name(dir), r.chain ? "missing or damaged "
+					  "link: " : "", msg);
+			point_reader_close(&r);
+			chain_list_free(&l);
+			json_decref(v.list);
+			return EXIT_FAILED;
+		}
+		for (int k = 0; k < r.n && !tool_interrupted; k++)
+			bad += verify_point(&v, &r.pts[k], k ? &r.pts[k - 1] : NULL, !r.chain);
+		point_reader_close(&r);
+	}
+	chain_list_free(&l);
 	if (tool_interrupted) {
-		json_decref(list);
+		json_decref(v.list);
 		return EXIT_INTERRUPTED;
 	}
-	if (o->json)
-		manifest_json_print(json_pack("{s:o, s:b}", "verified", list, "ok", !bad));
-	else
-		json_decref(list);
+	if (print && o->json && manifest_json_print(json_pack("{s:o, s:b}", "verified", v.list,
+							      "ok", !bad)) < 0)
+		bad++;
+	else if (!(print && o->json))
+		json_decref(v.list);
 	return bad ? EXIT_FAILED : 0;
 }
 
 int verify_command(const struct options *o)
 {
-	return chain_is_dir(o->dest) ? chain_verify(o, o->dest) : verify_dir(o, o->dest, true);
+	return verify_path(o, o->dest, true);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* verify.h - check a backup directory against its manifest. */
+/* verify.h - check backup points against their manifests. */
 #ifndef UBDK_VERIFY_H
 #define UBDK_VERIFY_H
 
@@ -12,16 +12,17 @@
 #include "ubdk_cow.h"
 
 /*
- * Each file: its length and checksums, its COW header against the
- * manifest, its backing file against the header.  print: say so for each
- * (or, with -j, one JSON object on stdout).  0 or an exit status.
+ * Verify DIR: a plain backup or a chain point (with its ancestors), read
+ * by the point reader, or every point of a chain directory.  A line per
+ * problem; print: a line per file found fine too (or, with -j, one JSON
+ * object on stdout).  0 or an exit status.
  */
-int verify_dir(const struct options *o, const char *dir, bool print);
+int verify_path(const struct options *o, const char *dir, bool print);
 
 /*
  * A COW file's first len bytes decoded into h and checked against the
- * manifest's entry (size, backing file, its mtime): NULL, or the problem
- * in problem.
+ * manifest's entry (size, backing file, its mtime, sector size, layout):
+ * NULL, or the problem in problem.
  */
 const char *verify_cow_head_check(const uint8_t *head, size_t len, const char *name,
 			   const struct manifest_device *dv, struct ubdk_header *h, char *problem,
@@ -31,8 +32,6 @@ const char *verify_compression_check(int fmt, const char *compression, char *pro
 
 /* uml_backup verify DESTDIR|CHAINDIR|POINTDIR; an exit status. */
 int verify_command(const struct options *o);
-/* uml_backup verify of a chain directory or a point in one; an exit status. */
-int chain_verify(const struct options *o, const char *dir);
 /*
  * What verify finds wrong with point `name` of chaindir (its manifest, its
  * link to its parent, each device's table and stream): NULL, or the

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "input.h"
 #include "quote.h"
+#include "samefile.h"
 #include "tool.h"
 
 #include <errno.h>
@@ -385,26 +386,25 @@ const struct manifest_device *manifest_pick_device(const struct manifest *m, con
 	return dv;
 }
 
-/* Whether DIR/NAME is the file st is. */
-static bool same_file(const char *dir, const char *name, const struct stat *st)
+/* Whether DIR/NAME is the file st is (a link in the point is not its target). */
+static bool point_file_is(const char *dir, const char *name, const struct stat *st)
 {
 	char path[PATH_MAX];
-	struct stat o;
 
 	if (!name || strchr(name, '/'))
 		return false;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return lstat(path, &o) == 0 && o.st_dev == st->st_dev && o.st_ino == st->st_ino;
+	return same_file(path, st, false);
 }
 
 bool manifest_lists_file(const struct manifest *m, const char *dir, const struct stat *st)
 {
 	if (!S_ISREG(st->st_mode))
 		return false;
-	if (same_file(dir, MANIFEST, st))
+	if (point_file_is(dir, MANIFEST, st))
 		return true;
 	for (size_t i = 0; i < m->ndev; i++)
-		if (same_file(dir, m->dev[i].file, st) || same_file(dir, m->dev[i].chunks, st))
+		if (point_file_is(dir, m->dev[i].file, st) || point_file_is(dir, m->dev[i].chunks, st))
 			return true;
 	return false;
 }

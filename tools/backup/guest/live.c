@@ -266,7 +266,7 @@ static int choose_source(struct backup *b)
 	if (st)
 		return st;
 	if (serves) {
-		b->src = &changes_kernel_cbt;
+		b->cs.src = &changes_kernel_cbt;
 		if (b->method == M_AUTO || b->method == M_TRACK) {
 			/* The kernel's checkpoints tell what the tracer would. */
 			b->method = M_TRACK;
@@ -277,14 +277,14 @@ static int choose_source(struct backup *b)
 	}
 	if (b->method != M_AUTO && b->method != M_TRACK) {
 		/* An incremental's chunks are compared whatever the copy's method. */
-		b->src = b->method == M_COMPARE || b->has_parent ? &changes_compare : NULL;
+		b->cs.src = b->method == M_COMPARE || b->chain.has_parent ? &changes_compare : NULL;
 		return 0;
 	}
 	st = changes_io_tracer.begin(b, &serves, why, sizeof(why));
 	if (st)
 		return st;
 	if (serves) {
-		b->src = &changes_io_tracer;
+		b->cs.src = &changes_io_tracer;
 		b->method = M_TRACK;
 		return 0;
 	}
@@ -294,7 +294,7 @@ static int choose_source(struct backup *b)
 	}
 	snprintf(b->method_note, sizeof(b->method_note), "not tracked: %s", why);
 	b->method = M_COMPARE;
-	b->src = &changes_compare;
+	b->cs.src = &changes_compare;
 	return 0;
 }
 
@@ -308,7 +308,7 @@ static int precopy(struct backup *b)
 
 	if (b->method == M_REFLINK || b->method == M_COPY)
 		return 0;
-	if (b->has_parent)
+	if (b->chain.has_parent)
 		return writer_precopy(b);
 	for (int i = 0; i < b->ndev; i++) {
 		struct snap_file f;
@@ -325,7 +325,7 @@ static int precopy(struct backup *b)
 /* While the guest runs: what it wrote meanwhile, copied again. */
 static int catch_up_running(struct backup *b)
 {
-	return b->src && b->src->next ? b->src->next(b) : 0;
+	return b->cs.src && b->cs.src->next ? b->cs.src->next(b) : 0;
 }
 
 /* While the guest is stopped: make the copies equal to the COW files. */
@@ -334,8 +334,8 @@ static int paused_copy(struct backup *b, struct snap_ctx *c)
 	int ret;
 
 	stall_hook();
-	if (b->src)
-		return b->src->finish(b, c);
+	if (b->cs.src)
+		return b->cs.src->finish(b, c);
 	/* --method reflink or copy: the whole file, while stopped. */
 	for (int i = 0; i < b->ndev; i++) {
 		struct snap_file f;
@@ -539,8 +539,8 @@ int backup_live(struct backup *b)
 		st = pause_and_copy(b);
 	else
 		watchdog_release(&b->gs.wd);       /* never stopped */
-	if (b->src && b->src->end)
-		b->src->end(b);
+	if (b->cs.src && b->cs.src->end)
+		b->cs.src->end(b);
 	if (st == 0 && tool_interrupted)
 		st = EXIT_INTERRUPTED;
 	if (st == 0)

@@ -36,7 +36,7 @@ static int refuse(struct backup *b, const char *fmt, ...)
 /* This run's devices against the parent's: same guest, devices, masters. */
 static int check_parent(struct backup *b)
 {
-	const struct point *p = &b->parent;
+	const struct point *p = &b->chain.parent;
 	char why[300];
 
 	if (b->live && p->m.guest && strcmp(p->m.guest, b->gs.g.umid))
@@ -104,18 +104,18 @@ int parent_prepare(struct backup *b)
 			  ret == -E2BIG ? "too many points" : strerror(-ret));
 		return EXIT_DEST;
 	}
-	b->changes.kind = CHANGES_COMPARISON;
-	b->changes.all = true;
+	b->cs.changes.kind = CHANGES_COMPARISON;
+	b->cs.changes.all = true;
 	if (l.n > 0) {
 		/* The whole path must be there: a chain with a hole cannot grow. */
 		if (!chain_path(b->o->dest, l.name[l.n - 1], path, 1024, &n, msg, sizeof(msg))) {
 			chain_list_free(&l);
 			return refuse(b, "missing or damaged link: %s", msg);
 		}
-		b->parent = path[n - 1];
+		b->chain.parent = path[n - 1];
 		for (int i = 0; i < n - 1; i++)
 			point_free(&path[i]);
-		b->has_parent = true;
+		b->chain.has_parent = true;
 		ret = check_parent(b);
 		if (ret) {
 			chain_list_free(&l);
@@ -134,22 +134,21 @@ int parent_prepare(struct backup *b)
 		}
 	}
 	chain_list_free(&l);
-	ret = point_id_new(b->point_id);
+	ret = point_id_new(b->point);
 	if (ret < 0) {
 		cli_error("cannot make a point id: %s", strerror(-ret));
 		return EXIT_FAILED;
 	}
 	/* One id for the run: the stream headers' and the manifest's. */
-	memcpy(b->point, b->point_id, 16);
 	xs_hex128(b->point, b->point_hex);
 	/* Names are milliseconds: wait for the next one rather than share it. */
 	for (int tries = 0; tries < 100; tries++) {
-		point_name_now(b->point_name);
-		if (b->has_parent && strcmp(b->point_name, b->parent.name) <= 0) {
+		point_name_now(b->chain.point_name);
+		if (b->chain.has_parent && strcmp(b->chain.point_name, b->chain.parent.name) <= 0) {
 			usleep(1000);
 			continue;
 		}
-		snprintf(dir, sizeof(dir), "%s/%s", b->o->dest, b->point_name);
+		snprintf(dir, sizeof(dir), "%s/%s", b->o->dest, b->chain.point_name);
 		if (mkdir(dir, 0755) == 0) {
 			snprintf(b->dest, sizeof(b->dest), "%s", dir);
 			b->made_dest = true;

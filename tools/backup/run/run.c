@@ -43,9 +43,8 @@ void backup_init(struct backup *b, const struct options *o, bool live)
 			b->point[i] ^= (uint8_t)((uint64_t)ts.tv_nsec >> (i % 4 * 8)) ^
 				       (uint8_t)(getpid() >> (i % 2 * 8)) ^ (uint8_t)(ts.tv_sec >> i);
 	}
-	xs_hex128(b->point, b->point_hex);
 	/* A plain backup is a point too (its stream and table carry the id). */
-	memcpy(b->point_id, b->point, sizeof(b->point_id));
+	xs_hex128(b->point, b->point_hex);
 }
 
 struct device *backup_device_new(struct backup *b, int unit)
@@ -80,7 +79,6 @@ int backup_read_header(struct device *d, const char *what)
 			cli_error("%s", err.msg);
 		return EXIT_DEVICE;
 	}
-	d->data_offset = d->geo.data_offset;
 	return 0;
 }
 
@@ -176,7 +174,7 @@ int backup_check_space(struct backup *b)
 	uint64_t need = 0, avail;
 
 	/* An incremental's size is known only once compared: ENOSPC then. */
-	if (b->method == M_REFLINK || b->has_parent || fstatvfs(b->dirfd, &vfs) < 0)
+	if (b->method == M_REFLINK || b->chain.has_parent || fstatvfs(b->dirfd, &vfs) < 0)
 		return 0;
 	for (int i = 0; i < b->ndev; i++)
 		need += b->dev[i].data_bytes;
@@ -299,8 +297,17 @@ void backup_end(struct backup *b, int status)
 			scan_free(&b->dev[i].pipe.scan);
 		free(b->dev[i].cbt.bits);
 	}
-	if (b->has_parent)
-		point_free(&b->parent);
+	if (b->chain.has_parent)
+		point_free(&b->chain.parent);
 	if (b->dirfd >= 0)
 		close(b->dirfd);
+}
+
+int backup_device_grid(struct device *d)
+{
+	if (!grid_init(&d->pipe.grid, (uint64_t)d->st.st_size, d->geo.data_offset, CHUNK_SIZE)) {
+		cli_error("%s: %s: data offset past the file's end", d->name, quote_name(d->cow));
+		return EXIT_DEVICE;
+	}
+	return 0;
 }

@@ -59,8 +59,7 @@ struct device {
 	int unit;
 	char cow[PATH_MAX];
 	struct ubdk_header hdr;
-	struct ubdk_geometry geo;
-	uint64_t data_offset;           /* of the COW: the chunk grid's origin */
+	struct ubdk_geometry geo;       /* its data offset: the chunk grid's origin */
 	int src;
 	struct stat st;
 	uint64_t data_bytes;            /* allocated in the COW */
@@ -69,7 +68,23 @@ struct device {
 	struct device_cbt cbt;
 };
 
-/* The run: its devices, destination, method and source of changes, times, ids. */
+/* Where a run learns what changed (changes/changes.h): its source's state. */
+struct run_changes {
+	const struct change_source *src;        /* live: where the copy learns what changed */
+	struct changes changes;
+	struct iotrack *track;                  /* the I/O-thread tracer's */
+	uint64_t tracked_writes;
+	int track_round;                /* kernel tracking: checkpoints "<id>.rN" taken */
+};
+
+/* --incremental: the new point's name in the chain, and its parent. */
+struct run_chain {
+	char point_name[POINT_NAME_LEN + 1];
+	bool has_parent;
+	struct point parent;
+};
+
+/* The run: its devices, destination, method, times, id, source of changes, chain. */
 struct backup {
 	const struct options *o;
 	bool live;
@@ -83,19 +98,10 @@ struct backup {
 	char method_note[300];
 	double t_start, t_precopy, t_sync, pause_ms, t_post, t_compress, t_fsync;
 	char created[32];
-	uint8_t point[16];              /* random: this backup's id */
+	uint8_t point[16];              /* random: this backup's id, a plain one's too */
 	char point_hex[33];
-	/* the source of changes (changes/changes.h) */
-	const struct change_source *src;        /* live: where the copy learns what changed */
-	struct changes changes;
-	struct iotrack *track;
-	uint64_t tracked_writes;
-	int track_round;                /* checkpoints "<id>.rN" taken */
-	/* --incremental: this point and its parent */
-	char point_name[POINT_NAME_LEN + 1];
-	uint8_t point_id[16];
-	bool has_parent;
-	struct point parent;
+	struct run_changes cs;
+	struct run_chain chain;
 };
 
 void backup_init(struct backup *b, const struct options *o, bool live);
@@ -104,6 +110,8 @@ void backup_end(struct backup *b, int status);
 
 /* A new entry in b->dev (not counted yet) for the COW file at d->cow. */
 struct device *backup_device_new(struct backup *b, int unit);
+/* d's chunk grid, from its size and data offset; 0 or an exit status. */
+int backup_device_grid(struct device *d);
 /* Open d->cow for copying and read its header; 0 or an exit status. */
 int backup_open_source(struct device *d);
 int backup_read_header(struct device *d, const char *what);

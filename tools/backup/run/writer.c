@@ -81,10 +81,9 @@ static int start_scan(struct device *d, int dst)
 {
 	int ret;
 
-	if (!grid_init(&d->pipe.grid, (uint64_t)d->st.st_size, d->geo.data_offset, CHUNK_SIZE)) {
-		cli_error("%s: %s: data offset past the file's end", d->name, quote_name(d->cow));
-		return EXIT_DEVICE;
-	}
+	ret = backup_device_grid(d);
+	if (ret)
+		return ret;
 	ret = scan_init(&d->pipe.scan, &d->pipe.grid, &d->pipe.ptab, d->src, d->cow, dst, d->out.file);
 	if (ret < 0)
 		return scan_error(&d->pipe.scan, ret);
@@ -128,14 +127,11 @@ static int write_device(struct backup *b, struct device *d)
 
 	if (!b->live || !d->pipe.scanning) {
 		/* Offline (nothing writes), or the full point of a live chain. */
-		if (!grid_init(&d->pipe.grid, (uint64_t)d->st.st_size, d->geo.data_offset,
-			       CHUNK_SIZE)) {
-			cli_error("%s: %s: data offset past the file's end", d->name,
-				  quote_name(d->cow));
-			return EXIT_DEVICE;
-		}
+		ret = backup_device_grid(d);
+		if (ret)
+			return ret;
 	}
-	if (!b->live && b->has_parent) {
+	if (!b->live && b->chain.has_parent) {
 		st = start_scan(d, -1);
 		if (st)
 			return st;
@@ -158,8 +154,8 @@ static int write_device(struct backup *b, struct device *d)
 			return EXIT_FAILED;
 		}
 	}
-	ret = point_emit(rfd, b->live ? d->out.file : d->cow, &d->pipe.grid, b->point_id,
-			 b->has_parent ? &d->pipe.ptab : NULL, b->has_parent ? &d->pipe.scan : NULL,
+	ret = point_emit(rfd, b->live ? d->out.file : d->cow, &d->pipe.grid, b->point,
+			 b->chain.has_parent ? &d->pipe.ptab : NULL, b->chain.has_parent ? &d->pipe.scan : NULL,
 			 pk ? packer_unit : xs_fd_sink, pk ? (void *)pk : (void *)&sinkfd, &d->pipe.er);
 	d->pipe.stored_bytes = d->pipe.er.stream_bytes;
 	if (ret == 0 && pk)
@@ -252,12 +248,11 @@ static int finish_device(struct backup *b, struct device *d)
 		return EXIT_FAILED;
 	}
 	d->data_bytes = extent_data_bytes(d->out.af.fd, (uint64_t)d->st.st_size);
-	if (!grid_init(&d->pipe.grid, (uint64_t)d->st.st_size, d->data_offset, CHUNK_SIZE)) {
-		cli_error("%s: %s: data offset past the file's end", d->name, quote_name(d->cow));
-		return EXIT_DEVICE;
-	}
+	ret = backup_device_grid(d);
+	if (ret)
+		return ret;
 	t0 = tool_now();
-	ret = table_of_fd(d->out.af.fd, &d->pipe.grid, b->point_id, &d->pipe.er.tab, &d->pipe.er.read_bytes);
+	ret = table_of_fd(d->out.af.fd, &d->pipe.grid, b->point, &d->pipe.er.tab, &d->pipe.er.read_bytes);
 	b->t_compress += tool_now() - t0;
 	if (tool_interrupted)
 		return EXIT_INTERRUPTED;
@@ -321,19 +316,19 @@ static char *manifest_of(const struct backup *b, size_t *len)
 	m.t_fsync = b->t_fsync * 1000;
 	m.t_total = (b->t_post - b->t_start) * 1000;
 	if (b->method == M_TRACK)
-		m.tracked_writes = b->tracked_writes;
+		m.tracked_writes = b->cs.tracked_writes;
 	char parent_hex[XXH_HEX], sxx[MAX_DEV][XXH_HEX], cxx[MAX_DEV][XXH_HEX];
 	bool stream = b->o->compress || b->o->incremental;
 
 	if (b->o->incremental) {
 		/* parent_prepare made the id: b->point_hex is it. */
-		m.kind = b->has_parent ? "incremental" : "full";
-		if (b->has_parent) {
-			digest_hex(b->parent.id, parent_hex);
+		m.kind = b->chain.has_parent ? "incremental" : "full";
+		if (b->chain.has_parent) {
+			digest_hex(b->chain.parent.id, parent_hex);
 			m.parent_point = parent_hex;
-			m.parent_dir = b->parent.name;
-			m.changes = changes_names[b->changes.kind];
-			m.changes_note = b->changes.note[0] ? b->changes.note : NULL;
+			m.parent_dir = b->chain.parent.name;
+			m.changes = changes_names[b->cs.changes.kind];
+			m.changes_note = b->cs.changes.note[0] ? b->cs.changes.note : NULL;
 		}
 	}
 	for (int i = 0; i < b->ndev; i++) {
