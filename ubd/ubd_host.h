@@ -69,6 +69,8 @@ struct ubdh_req {
 	/* Reads of a COW device: pages offered for mapping, in the order of
 	 * the segments. */
 	int nmap;
+	int nruns;                   /* host mappings the thread made for
+	                                them (one per run of neighbours) */
 	int mem_fd;                  /* physmem */
 	struct ubdh_map map[UBDH_MAX_SEGS];
 };

@@ -377,6 +377,7 @@ static blk_status_t ubd_queue_rq(struct blk_mq_hw_ctx *hctx,
 	req->len = blk_rq_bytes(rq);
 	req->error = 0;
 	req->nmap = 0;
+	req->nruns = 0;
 	map = req->op == UBDH_OP_READ && ubd->map && ubd->info.cow;
 	dev_off = req->off;
 	if (req->op == UBDH_OP_READ || req->op == UBDH_OP_WRITE) {
@@ -625,6 +626,18 @@ static ssize_t pages_mapped_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(pages_mapped);
 
+/* Host mappings made for them: one per run of pages that are neighbours
+ * both in physmem and on the device. */
+static ssize_t map_runs_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	struct ubd *ubd = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%ld\n",
+			  atomic_long_read(&ubd->map_stats.runs));
+}
+static DEVICE_ATTR_RO(map_runs);
+
 /* Mapped pages taken back into physmem because the kernel wrote to them. */
 static ssize_t pages_unmapped_on_write_show(struct device *dev,
 					    struct device_attribute *attr,
@@ -665,6 +678,7 @@ static struct attribute *ubd_attrs[] = {
 	&dev_attr_cbt.attr,
 	&dev_attr_map_on_read.attr,
 	&dev_attr_pages_mapped.attr,
+	&dev_attr_map_runs.attr,
 	&dev_attr_pages_unmapped_on_write.attr,
 	&dev_attr_pages_unmapped_on_map.attr,
 	&dev_attr_map_fallbacks.attr,

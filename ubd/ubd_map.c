@@ -103,5 +103,7 @@ void ubd_map_done(struct ubdh_req *req, int owner, struct ubd_map_stats *st)
 		if (m->state == UBDH_MAP_FAILED)
 			atomic_long_inc(&st->fallbacks);
 	}
+	atomic_long_add(req->nruns, &st->runs);
 	req->nmap = 0;
+	req->nruns = 0;
 }

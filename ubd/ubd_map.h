@@ -11,6 +11,7 @@
 struct ubd_map_stats {
 	atomic_long_t mapped;        /* pages mapped on read, ever */
 	atomic_long_t fallbacks;     /* pages that could be mapped, copied */
+	atomic_long_t runs;          /* host mappings made for mapped pages */
 	/* Opens of the device's files: pages mapped from one open never
 	 * share a host mapping with pages of another (another open file). */
 	unsigned long opens;

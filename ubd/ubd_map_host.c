@@ -21,34 +21,77 @@
 
 #define MAP_PAGE 4096UL
 
-static int map_page(struct ubdk_cow *cow, int mem_fd, struct ubdh_map *m)
+/* The merged view's runs over a request, walked as its pages ask. */
+struct plan {
+	struct ubdk_cow *cow;
+	uint64_t ss;                 /* sector size */
+	uint64_t pos, end;           /* sectors: the next run's start, the end */
+	struct ubdk_run run;
+	int have;
+};
+
+/*
+ * Where the whole page at dev_off reads from: UBDK_RUN_BACKING or
+ * UBDK_RUN_ZERO when one run holds all its sectors, else -1 (COW sectors,
+ * mixed sources, or an unreadable bitmap: the copy reports that).  Pages
+ * are asked for in increasing order.
+ */
+static int page_source(struct plan *p, uint64_t dev_off)
 {
-	struct ubdk_run runs[2];
-	uint64_t end;
-	size_t n;
-	int done = UBDH_MAP_DONE;
+	uint64_t first = dev_off / p->ss;
+	uint64_t stop = (dev_off + MAP_PAGE + p->ss - 1) / p->ss;
+
+	while (!p->have || p->run.start + p->run.count <= first) {
+		if (p->pos < first)
+			p->pos = first;
+		if (ubdk_cow_next_run(p->cow, &p->pos, p->end, &p->run,
+				      NULL) <= 0)
+			return -1;
+		p->have = 1;
+	}
+	if (p->run.start > first || p->run.start + p->run.count < stop ||
+	    (p->run.src != UBDK_RUN_BACKING && p->run.src != UBDK_RUN_ZERO))
+		return -1;
+	return p->run.src;
+}
+
+/* Do the pages a and b share one host mapping if both are mapped? */
+static int neighbours(const struct ubdh_map *a, const struct ubdh_map *b)
+{
+	return (char *)b->addr == (char *)a->addr + MAP_PAGE &&
+		b->mem_off == a->mem_off + MAP_PAGE &&
+		b->dev_off == a->dev_off + MAP_PAGE;
+}
+
+/*
+ * Map the n pages from m on, neighbours that all read from src, with one
+ * host mapping, and punch physmem under them.  Sets their states.
+ */
+static void map_run(struct ubdk_cow *cow, struct ubdh_req *req,
+		    struct ubdh_map *m, int n, int src)
+{
+	int fd = ubdk_cow_backing_fd(cow), mem_fd = req->mem_fd, i;
+	int state = UBDH_MAP_DONE;
+	size_t len = (size_t)n * MAP_PAGE;
 	void *p;
 
-	if (ubdk_cow_plan_read(cow, m->dev_off, MAP_PAGE, runs, 2, &n, &end,
-			       NULL) < 0 || n != 1 ||
-	    end != m->dev_off + MAP_PAGE)
-		return UBDH_MAP_COPY;
-	switch (runs[0].src) {
-	case UBDK_RUN_BACKING:
-		/* A run of backing sectors starts before the backing's end:
-		 * the page past it reads zeros, as the library's copy. */
-		p = mmap(m->addr, MAP_PAGE, PROT_READ,
-			 MAP_SHARED | MAP_FIXED | MAP_POPULATE,
-			 ubdk_cow_backing_fd(cow), (off_t)m->dev_off);
-		break;
-	case UBDK_RUN_ZERO:
-		p = mmap(m->addr, MAP_PAGE, PROT_READ,
+	if (src == UBDK_RUN_BACKING) {
+		/*
+		 * Pages the host has not cached yet come in exactly: a fault
+		 * on one would read the file's whole read-ahead window around
+		 * it (mmap read-around), most of it never read by the guest.
+		 * A run of backing sectors starts before the backing's end:
+		 * the page past it reads zeros, as the library's copy.
+		 */
+		(void)readahead(fd, (off_t)m->dev_off, len);
+		p = mmap(m->addr, len, PROT_READ,
+			 MAP_SHARED | MAP_FIXED | MAP_POPULATE, fd,
+			 (off_t)m->dev_off);
+	} else {
+		p = mmap(m->addr, len, PROT_READ,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_POPULATE,
 			 -1, 0);
-		done = UBDH_MAP_ZERO;
-		break;
-	default:
-		return UBDH_MAP_COPY;
+		state = UBDH_MAP_ZERO;
 	}
 	if (p == MAP_FAILED) {
 		/*
@@ -56,14 +99,49 @@ static int map_page(struct ubdk_cow *cow, int mem_fd, struct ubdh_map *m)
 		 * mapping down; should a later step have failed, physmem goes
 		 * back (merging with its neighbours, it needs no new map).
 		 */
-		mmap(m->addr, MAP_PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		mmap(m->addr, len, PROT_READ | PROT_WRITE | PROT_EXEC,
 		     MAP_SHARED | MAP_FIXED, mem_fd, (off_t)m->mem_off);
-		return UBDH_MAP_FAILED;
+		state = UBDH_MAP_FAILED;
+	} else {
+		/* Best effort: a page left in physmem only costs memory. */
+		(void)fallocate(mem_fd,
+				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)m->mem_off, (off_t)len);
+		req->nruns++;
 	}
-	/* Best effort: a page left in physmem only costs memory. */
-	(void)fallocate(mem_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			(off_t)m->mem_off, MAP_PAGE);
-	return done;
+	for (i = 0; i < n; i++)
+		m[i].state = state;
+}
+
+/*
+ * Map the offered pages: the request's runs are planned once, and pages
+ * that are neighbours in physmem and on the device, reading from the same
+ * source, share one mapping and one punch.
+ */
+static void map_pages(struct ubdk_cow *cow, struct ubdh_req *req)
+{
+	struct plan plan = {
+		.cow = cow,
+		.ss = ubdk_cow_header(cow)->sectorsize,
+	};
+	int i = 0, n, src;
+
+	plan.pos = req->off / plan.ss;
+	plan.end = (req->off + req->len + plan.ss - 1) / plan.ss;
+	while (i < req->nmap) {
+		src = page_source(&plan, req->map[i].dev_off);
+		if (src < 0) {
+			req->map[i++].state = UBDH_MAP_COPY;
+			continue;
+		}
+		n = 1;
+		while (i + n < req->nmap &&
+		       neighbours(&req->map[i + n - 1], &req->map[i + n]) &&
+		       page_source(&plan, req->map[i + n].dev_off) == src)
+			n++;
+		map_run(cow, req, &req->map[i], n, src);
+		i += n;
+	}
 }
 
 /* Copy the pieces gathered in req->scratch, which read from *start on. */
@@ -98,8 +176,7 @@ int ubdh_map_read(struct ubdk_cow *cow, struct ubdh_req *req)
 	unsigned long long start = req->off;
 	int i, k = 0, n = 0, ret;
 
-	for (i = 0; i < req->nmap; i++)
-		req->map[i].state = map_page(cow, req->mem_fd, &req->map[i]);
+	map_pages(cow, req);
 	/* The rest, as runs of pieces between mapped pages.  A segment holds
 	 * whole pages or none of the mapped ones (the kernel offers whole
 	 * bvec pages, in the segments' order). */

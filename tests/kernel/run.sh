@@ -1246,4 +1246,60 @@ EOS
 	cmp master.img master.orig || fail "the master changed"
 }
 
+# Pages read in one request that are neighbours in physmem and on the
+# device share one host mapping (and one punch of physmem), not one each.
+t_map_on_read_neighbours_share_one_host_mapping() {
+	map_master 16
+	cat >body <<'EOS'
+mount -o ro /dev/ubda /mnt || echo MOUNT-FAILED
+s=/sys/block/ubda
+echo "SUM=$(md5sum </mnt/data.bin | cut -d' ' -f1)"
+echo "MAPPED=$(cat $s/pages_mapped)"
+echo "RUNS=$(cat $s/map_runs)"
+umount /mnt
+EOS
+	ours mapr body log ubdam="$T/c.cow,$T/master.img" || true
+	ended log
+	grep -q MOUNT-FAILED log && fail "mount failed"
+	[ "$(guest_val log SUM)" = "$(md5 m/data.bin)" ] || fail "mapped read differs"
+	mapped=$(guest_val log MAPPED) runs=$(guest_val log RUNS)
+	[ "$mapped" -ge 4096 ] || fail "pages_mapped $mapped, want >= 4096 (16 MiB read)"
+	# The guest reads ahead up to 32 pages at once; pages it allocates
+	# one after another are mostly neighbours in physmem.
+	[ -n "$runs" ] && [ "$runs" -ge 1 ] && [ $((runs * 4)) -le "$mapped" ] ||
+		fail "map_runs '$runs' for $mapped pages mapped: want at most a quarter"
+	cmp master.img master.orig || fail "the master changed"
+}
+
+# The host reads no more of the master than the guest asks for: faulting
+# in a page of the master the host has not cached would read its whole
+# read-ahead window around it (mmap read-around).
+t_map_on_read_host_reads_only_what_the_guest_reads() {
+	map_master 32
+	[ "$(stat -f -c %T master.img)" != tmpfs ] ||
+		skip "the master is on tmpfs: the host reads nothing ahead there"
+	# Out of the host's page cache: written back first, then dropped.
+	sync master.img
+	dd if=master.img iflag=nocache count=0 status=none
+	cached=$(fincore -b -n -o RES master.img)
+	[ "$cached" -le 65536 ] || skip "the host keeps $cached bytes of the master cached"
+	cat >body <<'EOS'
+mount -o ro /dev/ubda /mnt || echo MOUNT-FAILED
+/mnt/maptool stride /mnt/data.bin 64 -
+echo "MAPPED=$(cat /sys/block/ubda/pages_mapped)"
+umount /mnt
+echo "SECTORS=$(awk '{ print $3 }' /sys/block/ubda/stat)"
+EOS
+	ours mapra body log ubdam="$T/c.cow,$T/master.img" || true
+	ended log
+	grep -q MOUNT-FAILED log && fail "mount failed"
+	grep -qx 'STRIDE-READ 128' log || fail "stride: $(grep STRIDE log)"
+	[ "$(guest_val log MAPPED)" -ge 128 ] || fail "pages_mapped $(guest_val log MAPPED), want >= 128"
+	read_pages=$(($(guest_val log SECTORS) / 8))
+	host_pages=$(($(fincore -b -n -o RES master.img) / 4096))
+	[ "$host_pages" -le $((read_pages * 2 + 64)) ] ||
+		fail "the host cached $host_pages pages of the master for $read_pages the guest read"
+	cmp master.img master.orig || fail "the master changed"
+}
+
 run_tests "$@"
