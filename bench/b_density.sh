@@ -28,12 +28,16 @@
 # Besides /proc/meminfo deltas, which other work on a shared host moves,
 # each table has the guests' own memory: their physmem files' blocks plus
 # the master's and COWs' pages in the host's page cache (fincore).
-# DENSITY_TIMEOUT caps each wait for guests (seconds, default 300).
+# DENSITY_TIMEOUT caps each wait for guests (seconds, default 300);
+# DENSITY_PARTS picks parts (default "read boot fio").
 
 DENSITY_VERSION=1
 DN_SIZES="1 4 8"
 DN_BOOT_N=8
 DN_TIMEOUT=${DENSITY_TIMEOUT:-300}
+DN_PARTS=${DENSITY_PARTS:-read boot fio}
+
+_dn_part() { case " $DN_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 bench_density() {
 	: >"$T/dn.read"
@@ -41,11 +45,13 @@ bench_density() {
 	: >"$T/dn.boot"
 	_dn_master || return 1
 	_dn_kernels || return 1
-	for _n in $DN_SIZES; do
-		_dn_read_rounds "$_n" || return 1
-	done
-	_dn_boot_rounds || return 1
-	_dn_fio || return 1
+	if _dn_part read; then
+		for _n in $DN_SIZES; do
+			_dn_read_rounds "$_n" || return 1
+		done
+	fi
+	! _dn_part boot || _dn_boot_rounds || return 1
+	! _dn_part fio || _dn_fio || return 1
 	_dn_emit
 }
 
@@ -482,6 +488,16 @@ _dn_emit() {
 	emit "(fincore). Pss (smaps_rollup, summed over each guest's host processes, each"
 	emit "address space once) is per guest."
 	emit ""
+	! _dn_part read || _dn_emit_read
+	! _dn_part boot || _dn_emit_boot
+	! _dn_part fio || _dn_emit_fio
+	emit "Reproduce: \`make kernel && bench/run.sh build density\` (as root: the"
+	emit "master is built once with mmdebstrap, a few minutes, into build/density/;"
+	emit "DENSITY_KERNEL_MAP=PATH adds a kernel with map-on-read built elsewhere)."
+	emit ""
+}
+
+_dn_emit_read() {
 	emit "### N guests read the same 256 MiB, then idle"
 	emit ""
 	emit "Each guest mounts the master read-only and, with the master's own programs"
@@ -529,6 +545,9 @@ _dn_emit() {
 	emit ""
 	emit "Goal: at least 80% back within 10 s."
 	emit ""
+}
+
+_dn_emit_boot() {
 	emit "### $DN_BOOT_N guests boot to a login prompt"
 	emit ""
 	emit "$DN_BOOT_N guests started together with root=/dev/ubda (the master through"
@@ -547,6 +566,9 @@ _dn_emit() {
 	emit ""
 	emit "Goal: at least 25% less host memory than stock (aim: 40%)."
 	emit ""
+}
+
+_dn_emit_fio() {
 	emit "### In-guest read throughput of master data"
 	emit ""
 	emit "fio in one mem=384M guest on 32 of the data files (128 MiB) of the master,"
@@ -578,9 +600,5 @@ _dn_emit() {
 	done
 	emit ""
 	emit "Goal: map-on-read at least 0.9x ubdkit without it everywhere."
-	emit ""
-	emit "Reproduce: \`make kernel && bench/run.sh build density\` (as root: the"
-	emit "master is built once with mmdebstrap, a few minutes, into build/density/;"
-	emit "DENSITY_KERNEL_MAP=PATH adds a kernel with map-on-read built elsewhere)."
 	emit ""
 }
