@@ -32,12 +32,14 @@
  */
 /* _GNU_SOURCE comes with the kernel's host flags. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -331,6 +333,22 @@ const char *ubdh_backing(const struct ubdh_dev *dev)
 unsigned long long ubdh_bitmap_mem(const struct ubdh_dev *dev)
 {
 	return dev->cow ? ubdk_cow_mem(dev->cow) : 0;
+}
+
+int ubdh_backing_map_fd(const struct ubdh_dev *dev, int *exec)
+{
+	int fd = dev->cow ? ubdk_cow_backing_fd(dev->cow) : -1;
+	void *p;
+
+	/* Open read-only, the host refuses any writable mapping of it. */
+	if (fd < 0 || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY)
+		return -1;
+	/* A file on a noexec mount cannot be mapped PROT_EXEC. */
+	p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	*exec = p != MAP_FAILED;
+	if (p != MAP_FAILED)
+		munmap(p, 4096);
+	return fd;
 }
 
 void ubdh_write_back(struct ubdh_dev *dev)

@@ -120,6 +120,11 @@ const char *ubdh_backing(const struct ubdh_dev *dev);
 /* Bytes of host memory the COW library holds for the device's bitmap. */
 unsigned long long ubdh_bitmap_mem(const struct ubdh_dev *dev);
 /*
+ * Map-on-read into processes: the COW device's backing file descriptor
+ * when it is open read-only, else -1; *exec: it can be mapped PROT_EXEC.
+ */
+int ubdh_backing_map_fd(const struct ubdh_dev *dev, int *exec);
+/*
  * Changed-block tracking (docs/cbt.md), callable in kernel context while
  * the I/O thread runs, also from mconsole's stop loop (no sleeping, no
  * kernel memory).  Each writes one line to out: the status, or the

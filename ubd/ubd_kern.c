@@ -480,6 +480,9 @@ static int ubd_open_host(struct ubd *ubd)
 		       'a' + ubd->unit, c->file, msg, -err);
 	} else {
 		ubd->map_stats.opens++;
+		if (ubd->map && ubd->info.cow)
+			ubd_map_file_open(ubd->unit + 1, ubd->hdev,
+					  &ubd->map_stats);
 		if (ubd->info.created)
 			pr_info("Creating \"%s\" as COW file for \"%s\"\n",
 				c->file, c->backing);
@@ -519,6 +522,8 @@ static void ubd_release(struct gendisk *disk, fmode_t mode)
 	mutex_lock(&ubd_open_lock);
 	if (--ubd->count == 0) {
 		ubd_quiesce(ubd);
+		if (ubd->map)
+			ubd_map_file_close(ubd->unit + 1);
 		ubdh_close(ubd->hdev);
 		ubd->hdev = NULL;
 	}
@@ -649,7 +654,7 @@ static ssize_t pages_unmapped_on_write_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(pages_unmapped_on_write);
 
-/* ... because a process (or vmalloc) mapped them. */
+/* ... because a process needed them writable, or vmalloc mapped them. */
 static ssize_t pages_unmapped_on_map_show(struct device *dev,
 					  struct device_attribute *attr,
 					  char *buf)
@@ -659,6 +664,18 @@ static ssize_t pages_unmapped_on_map_show(struct device *dev,
 	return sysfs_emit(buf, "%lu\n", physmem_subst_maps(ubd->unit + 1));
 }
 static DEVICE_ATTR_RO(pages_unmapped_on_map);
+
+/* Host mappings of the backing file made for processes (read-only ptes of
+ * mapped pages: program text, libraries, read-only file mappings). */
+static ssize_t pages_user_mapped_show(struct device *dev,
+				      struct device_attribute *attr, char *buf)
+{
+	struct ubd *ubd = dev_to_disk(dev)->private_data;
+
+	return sysfs_emit(buf, "%lu\n",
+			  physmem_subst_user_maps(ubd->unit + 1));
+}
+static DEVICE_ATTR_RO(pages_user_mapped);
 
 /* Pages that could have been mapped and were copied: the budget was used
  * up (vm.max_map_count) or the host refused the mapping. */
@@ -681,6 +698,7 @@ static struct attribute *ubd_attrs[] = {
 	&dev_attr_map_runs.attr,
 	&dev_attr_pages_unmapped_on_write.attr,
 	&dev_attr_pages_unmapped_on_map.attr,
+	&dev_attr_pages_user_mapped.attr,
 	&dev_attr_map_fallbacks.attr,
 	NULL,
 };

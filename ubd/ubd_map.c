@@ -5,9 +5,11 @@
  * With the 'm' flag, a read's whole, page-aligned pages of the page cache
  * are offered to the I/O thread, which maps those whose sectors all come
  * from the backing file (or are zeros) read-only over the page's linear
- * map address (ubd_map_host.c).  The arch side (kernel/patches/0003) keeps
- * them read-only everywhere: a kernel write, a user or vmalloc mapping,
- * and freeing put physmem back first.
+ * map address (ubd_map_host.c).  The arch side (kernel/patches/0003, 0004)
+ * keeps them read-only everywhere: processes map the backing file itself,
+ * read-only, through the fd named here (ubd_map_file_open); a kernel
+ * write, a writable user mapping, a vmalloc mapping and freeing put
+ * physmem back first.
  */
 #include <linux/mm.h>
 #include <linux/page-flags.h>
@@ -31,6 +33,19 @@ int ubd_map_setup(void)
 		told = true;
 	}
 	return err;
+}
+
+void ubd_map_file_open(int owner, const struct ubdh_dev *hdev,
+		       const struct ubd_map_stats *st)
+{
+	int exec = 0, fd = ubdh_backing_map_fd(hdev, &exec);
+
+	physmem_subst_set_file(owner, fd, st->opens, exec);
+}
+
+void ubd_map_file_close(int owner)
+{
+	physmem_subst_set_file(owner, -1, 0, 0);
 }
 
 void ubd_map_unshare(const struct bio_vec *bv)
@@ -90,7 +105,7 @@ void ubd_map_done(struct ubdh_req *req, int owner, struct ubd_map_stats *st)
 		struct ubdh_map *m = &req->map[i];
 		/* Consecutive only within one open of the backing file. */
 		unsigned long file_page = (m->dev_off >> PAGE_SHIFT) + 1 +
-			(st->opens << 40);
+			(st->opens << PHYSMEM_SUBST_OPEN_SHIFT);
 
 		if (m->state == UBDH_MAP_DONE || m->state == UBDH_MAP_ZERO) {
 			physmem_subst_set(uml_to_phys(m->addr), owner,

@@ -19,6 +19,13 @@ struct ubd_map_stats {
 
 /* Size the substitution table and its budget: 0 or a negative errno. */
 int ubd_map_setup(void);
+/*
+ * The device (owner) opened, or is about to close, its files: processes
+ * may map its pages from the backing file while it is open.
+ */
+void ubd_map_file_open(int owner, const struct ubdh_dev *hdev,
+		       const struct ubd_map_stats *st);
+void ubd_map_file_close(int owner);
 /* Before a read is sent: pages it reads into go back to physmem. */
 void ubd_map_unshare(const struct bio_vec *bv);
 /* Offer the read's page bv, at device byte dev_off, for mapping. */

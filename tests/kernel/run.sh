@@ -1201,6 +1201,113 @@ t_map_on_read_master_untouched_writes_in_cow() {
 	cmp master.img master.orig || fail "the master changed"
 }
 
+# Processes map pages of the master read-only (kernel/patches/0004): a
+# read-only shared mapping sees another process's write(); a shared
+# writable mapping's write reaches every mapping, the COW and no master;
+# a private mapping's write stays in its process.
+t_map_on_read_processes_see_writes() {
+	map_master 16
+	cp m/data.bin expect.bin
+	printf COHERENT-2 |
+		dd of=expect.bin bs=1 seek=$((45 * 4096)) conv=notrunc status=none
+	printf MSHARED-TEXT |
+		dd of=expect.bin bs=1 seek=$((50 * 4096)) conv=notrunc status=none
+	cat >body <<'EOS'
+mount /dev/ubda /mnt || echo MOUNT-FAILED
+s=/sys/block/ubda
+echo "SUM0=$(md5sum </mnt/data.bin | cut -d' ' -f1)"
+u0=$(cat $s/pages_user_mapped)
+/mnt/maptool coherent /mnt/data.bin $((45 * 4096)) COHERENT-2
+u1=$(cat $s/pages_user_mapped)
+/mnt/maptool mshared /mnt/data.bin $((50 * 4096)) MSHARED-TEXT
+u2=$(cat $s/pages_user_mapped)
+/mnt/maptool mprivate /mnt/data.bin $((60 * 4096)) MPRIVATE-TEXT
+u3=$(cat $s/pages_user_mapped)
+echo "USER=$((u1 - u0)) $((u2 - u1)) $((u3 - u2))"
+echo "SUM1=$(md5sum </mnt/data.bin | cut -d' ' -f1)"
+sync
+echo 3 >/proc/sys/vm/drop_caches
+echo "SUM2=$(md5sum </mnt/data.bin | cut -d' ' -f1)"
+umount /mnt
+EOS
+	UML_MEM=96M ours mapw body log ubdam="$T/c.cow,$T/master.img" || true
+	ended log
+	grep -q MOUNT-FAILED log && fail "mount failed"
+	[ "$(guest_val log SUM0)" = "$(md5 m/data.bin)" ] || fail "mapped read differs"
+	# Each step mapped the page it then wrote from the master first.
+	set -- $(guest_val log USER)
+	[ $# = 3 ] && [ "$1" -ge 1 ] && [ "$2" -ge 3 ] && [ "$3" -ge 2 ] ||
+		fail "pages_user_mapped moved by '$*', want >= 1 3 2"
+	# (What a stale mapping shows is random bytes: cat -v.)
+	grep -qx COHERENT-OK log || fail "read-only mapping: $(grep -a COHERENT log | cat -v)"
+	grep -qx MSHARED-OK log || fail "shared writable mapping: $(grep -a MSHARED log | cat -v)"
+	grep -qx MPRIVATE-OK log || fail "private mapping: $(grep -a MPRIVATE log | cat -v)"
+	[ "$(guest_val log SUM1)" = "$(md5 expect.bin)" ] || fail "cached contents after writes"
+	[ "$(guest_val log SUM2)" = "$(md5 expect.bin)" ] || fail "contents re-read after writes"
+	cmp master.img master.orig || fail "the master changed"
+	echo 'mount -o ro /dev/ubda /mnt; echo "SUM=$(md5sum </mnt/data.bin | cut -d" " -f1)"' >body2
+	stock mapw2 body2 log2 ubda="$T/c.cow,$T/master.img" || true
+	ended log2
+	[ "$(guest_val log2 SUM)" = "$(md5 expect.bin)" ] || fail "the COW read by the stock kernel: $(guest_val log2 SUM)"
+}
+
+# Does a child of host process $1 map file $3 at address $2?
+child_maps_file_at() { # PID ADDR FILE
+	for _cm in $(pgrep -P "$1"); do
+		while read -r _cm_r _cm_p _cm_o _cm_d _cm_i _cm_f; do
+			[ "$_cm_f" = "$3" ] || continue
+			[ $(( $2 >= 0x${_cm_r%-*} && $2 < 0x${_cm_r#*-} )) = 1 ] &&
+				return 0
+		done <"/proc/$_cm/maps"
+	done 2>/dev/null
+	return 1
+}
+
+# A program run from the master and the file it maps read-only are the
+# host's pages of the master in the guest's process (kernel/patches/0004).
+t_map_on_read_program_text_from_the_master() {
+	map_master 16
+	{
+		guest_prologue
+		cat <<'EOS'
+mount -o ro /dev/ubda /mnt || echo MOUNT-FAILED
+s=/sys/block/ubda
+cat /mnt/data.bin /mnt/maptool >/dev/null
+u0=$(cat $s/pages_user_mapped)
+/mnt/maptool hold /mnt/data.bin -
+echo "USER=$(( $(cat $s/pages_user_mapped) - u0 ))"
+echo GUEST-END
+poweroff -f
+EOS
+	} >text.init
+	chmod +x text.init
+	UML=$OURS UML_MEM=96M uml_start text log root=/dev/root \
+		rootfstype=hostfs hostfs=/ ro init="$T/text.init" \
+		ubdam="$T/c.cow,$T/master.img"
+	trap 'kill "$uml_started_pid" 2>/dev/null' EXIT
+	wait_line log '^HOLD' 120 "$uml_started_pid" || { tail -n 20 log >&2; fail "no HOLD from the guest"; }
+	grep -q MOUNT-FAILED log && fail "mount failed"
+	pid=$(uml_pid text)
+	set -- $(tr -d '\r' <log | sed -n 's/^HOLD data=\(0x[0-9a-f]*\) text=\(0x[0-9a-f]*\) sum=.*/\1 \2/p')
+	[ $# = 2 ] || fail "HOLD line: $(grep HOLD log)"
+	child_maps_file_at "$pid" "$1" "$T/master.img" ||
+		fail "no host process of the guest maps the master at $1 (data)"
+	child_maps_file_at "$pid" $(($1 + 8 * 1048576)) "$T/master.img" ||
+		fail "no host process of the guest maps the master at $1 + 8 MiB"
+	child_maps_file_at "$pid" "$2" "$T/master.img" ||
+		fail "no host process of the guest maps the master at $2 (text)"
+	uml_type text go || fail "cannot type to the guest"
+	wait "$uml_started_pid"
+	ended log
+	want=$("$MAPTOOL" sum m/data.bin - | sed 's/^SUM //')
+	tr -d '\r' <log | grep -qx "HOLD .* $want" || fail "HOLD: $(grep HOLD log), want $want"
+	tr -d '\r' <log | grep -qx "HELD $want" || fail "HELD: $(grep HELD log), want $want"
+	# Every page of the 16 MiB file, and the program's text.
+	[ "$(guest_val log USER | tr -d '\r')" -ge 4097 ] ||
+		fail "pages_user_mapped moved by $(guest_val log USER)"
+	cmp master.img master.orig || fail "the master changed"
+}
+
 t_map_on_read_past_max_map_count_falls_back() {
 	[ "$(id -u)" = 0 ] || skip "needs root to lower vm.max_map_count"
 	old=$(cat /proc/sys/vm/max_map_count)
