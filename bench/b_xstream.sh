@@ -78,6 +78,14 @@ EOS
 	rm -rf "$_x"
 }
 
+# One row of the before/after table: ACTION by both builds, timed.
+#   _xs_vs ACTION FUNCTION FLOOR
+_xs_vs() {
+	set -- "$1" "$3" $(BUILDS="$BEFORE $B" median_time "$2")
+	read -r _cb _ca <"$T/cpu.medians"
+	echo "$1: $_what|$3|$4|$2|$_cb|$_ca" >>"$T/xs.rows"
+}
+
 # Before/after mode: the same backups, restores and verifies by both builds
 # in turn.  Floors: a durable copy of the COW's allocated data
 # (cp --sparse=always and sync, for the backup and the restore: both
@@ -91,16 +99,13 @@ bench_xstream_vs() {
 		rm -f "$_x/floor.cow"
 		for _fmt in lz4 gzip none; do
 			_what="${_c#*:}, $(_xs_fmt_name)"
-			set -- $(BUILDS="$BEFORE $B" median_time _xs_backup)
-			echo "backup: $_what|$1|$2|$_fl_cp" >>"$T/xs.rows"
+			_xs_vs backup _xs_backup "$_fl_cp"
 			echo "stored (bytes): $_what|$(_xs_stored before)|$(_xs_stored after)|" >>"$T/xs.rows"
 			if [ "$_fmt" != none ]; then
-				set -- $(BUILDS="$BEFORE $B" median_time _xs_restore)
-				echo "restore: $_what|$1|$2|$_fl_cp" >>"$T/xs.rows"
+				_xs_vs restore _xs_restore "$_fl_cp"
 			fi
 			_fl_rd=$(median_time read_extents "$_x/bk.after"/*)
-			set -- $(BUILDS="$BEFORE $B" median_time _xs_verify)
-			echo "verify: $_what|$1|$2|$_fl_rd" >>"$T/xs.rows"
+			_xs_vs verify _xs_verify "$_fl_rd"
 			rm -rf "$_x"/bk.* "$_x"/r.*.cow
 		done
 	done 3<<EOS
@@ -114,11 +119,12 @@ EOS
 	emit "run, alternating: before is $(vs_label "$BEFORE"), after $(vs_label "$B")."
 	emit "Floors: \`cp --sparse=always\` of the COW and \`sync\` of the copy (backup,"
 	emit "restore: both fsync what they write) and reading the backup's data"
-	emit "extents once (verify; a python script, its start included)."
+	emit "extents once (verify; a python script, its start included). CPU:"
+	emit "user + system time of each run."
 	emit ""
 	vs_head s
-	while IFS='|' read -r _w _b _a _fl; do
-		vs_row "$_w" "$_b" "$_a" "$_fl"
+	while IFS='|' read -r _w _b _a _fl _cb _ca; do
+		vs_row "$_w" "$_b" "$_a" "$_fl" "$_cb" "$_ca"
 	done <"$T/xs.rows"
 	emit ""
 	emit "Reproduce: \`BENCH_BEFORE=OLD/build bench/run.sh build xstream\`"

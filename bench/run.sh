@@ -25,12 +25,25 @@ export B T CACHE BEFORE
 . "$ROOT/tests/lib/common.sh"
 . "$ROOT/bench/workload.sh"
 
+# CPU seconds (user + system) of the shell's waited-for children so far,
+# into _cpu; the difference of two readings is what the commands between
+# them used (10 ms ticks).  Not in a command substitution: a subshell's
+# count starts at zero.
+cpu_now() {
+	times >"$T/cpu.now"
+	_cpu=$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); n += p[1] * 60 + p[2] } printf "%.3f\n", n }' "$T/cpu.now")
+}
+
+# Median of the numbers in a file, with three decimals.
+median_of() { sort -n "$1" | awk '{ a[NR] = $1 } END { if (NR) printf "%.3f\n", a[int((NR + 1) / 2)]; else print "n/a" }'; }
+
 # Median wall time in seconds of a command run REPEAT times; PREP, when
 # set, runs before each repetition, untimed (e.g. removing the output).
 # With BUILDS set to two build directories (before/after mode), the runs
 # alternate between them, the order turned round every round (ABBA), BB
 # is the build of each run (for a command that is a function reading it),
-# and one median per build is printed, in BUILDS' order.
+# and one median per build is printed, in BUILDS' order.  The medians of
+# the CPU time the runs used go to $T/cpu.medians, in the same order.
 #   t=$(median_time CMD...)
 median_time() {
 	_mt_builds=${BUILDS:-$B}
@@ -38,6 +51,7 @@ median_time() {
 	for BB in $_mt_builds; do
 		_mt_k=$((_mt_k + 1))
 		: >"$T/times.$_mt_k"
+		: >"$T/cpus.$_mt_k"
 	done
 	_mt_i=0
 	while [ "$_mt_i" -lt "$REPEAT" ]; do
@@ -46,20 +60,28 @@ median_time() {
 		while read -r _mt_k BB; do
 			export BB
 			[ -n "${PREP:-}" ] && sh -c "$PREP"
+			cpu_now
+			_mt_c=$_cpu
 			_mt_a=$(date +%s%N)
 			"$@" >/dev/null 2>"$T/err" </dev/null || { cat "$T/err" >&2; echo "bench: failed: $* (build $BB)" >&2; return 1; }
 			_mt_b=$(date +%s%N)
+			cpu_now
 			echo $(( _mt_b - _mt_a )) >>"$T/times.$_mt_k"
+			awk -v a="$_mt_c" -v b="$_cpu" 'BEGIN { printf "%.3f\n", b - a }' >>"$T/cpus.$_mt_k"
 		done <<EOS
 $_mt_order
 EOS
 		_mt_i=$((_mt_i + 1))
 	done
 	_mt_k=0
+	: >"$T/cpu.medians"
 	for _mt_b in $_mt_builds; do
 		_mt_k=$((_mt_k + 1))
+		median_of "$T/cpus.$_mt_k" >>"$T/cpu.medians"
 		sort -n "$T/times.$_mt_k" | awk '{ a[NR] = $1 } END { printf "%.3f\n", a[int((NR + 1) / 2)] / 1e9 }'
 	done | paste -sd' '
+	_mt_cm=$(paste -sd' ' "$T/cpu.medians")
+	echo "$_mt_cm" >"$T/cpu.medians"
 }
 
 # Peak resident set size in KiB of one run of a command.
@@ -94,26 +116,27 @@ for path in sys.argv[1:]:
 EOS
 }
 
-# Before/after mode: the header of a table and one row of it (what, the two
-# medians, after / before, the floor and each against it; "-" for no floor).
-#   vs_head UNIT; vs_row WHAT BEFORE AFTER [FLOOR]
+# Before/after mode: the header of a table and one row of it (what, the
+# two medians of wall time, after / before, the same for CPU time, the
+# floor and each wall time against it; "-" for none).
+#   vs_head UNIT; vs_row WHAT BEFORE AFTER [FLOOR [CPU_BEFORE CPU_AFTER]]
 vs_head() {
-	emit "| what | before ($1) | after ($1) | after / before | floor ($1) | before / floor | after / floor |"
-	emit "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+	emit "| what | before ($1) | after ($1) | after / before | CPU before (s) | CPU after (s) | CPU after / before | floor ($1) | before / floor | after / floor |"
+	emit "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 }
 vs_row() {
-	if [ -n "${4:-}" ]; then
-		emit "| $1 | $2 | $3 | $(ratio "$3" "$2") | $4 | $(ratio "$2" "$4") | $(ratio "$3" "$4") |"
-	else
-		emit "| $1 | $2 | $3 | $(ratio "$3" "$2") | - | - | - |"
-	fi
+	_vr_cpu="- | - | -"
+	[ -z "${5:-}" ] || _vr_cpu="$5 | $6 | $(ratio "$6" "$5")"
+	_vr_fl="- | - | -"
+	[ -z "${4:-}" ] || _vr_fl="$4 | $(ratio "$2" "$4") | $(ratio "$3" "$4")"
+	emit "| $1 | $2 | $3 | $(ratio "$3" "$2") | $_vr_cpu | $_vr_fl |"
 }
 
-# Before/after mode: the commit a build directory was made from (the
-# build's source tree is its parent), marked when sources outside bench/
-# differ from it.
+# Before/after mode: the last commit that changed the sources a build
+# directory was made from (the build's source tree is its parent; bench/
+# and BENCHMARKS.md left out), marked when they differ from it.
 vs_label() {
-	_vl=$(git -C "$1/.." log -1 --format=%h 2>/dev/null) || { echo "$1"; return; }
+	_vl=$(git -C "$1/.." log -1 --format=%h -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null) || { echo "$1"; return; }
 	if [ -n "$(git -C "$1/.." status --porcelain --untracked-files=no -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null)" ]; then
 		_vl="$_vl with uncommitted changes"
 	fi
