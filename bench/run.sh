@@ -169,8 +169,12 @@ for b in $benches; do
 		command -v "$fn" >/dev/null || { echo "bench: $b has no before/after mode" >&2; exit 1; }
 	fi
 	: >"$RESULTS/$CURRENT.md.tmp"
-	emit "<!-- $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), median of $REPEAT -->"
+	emit "<!-- $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), median of $REPEAT${BEFORE:+, load average at the start $(cut -d' ' -f1-3 /proc/loadavg)} -->"
 	"$fn"
+	if [ -n "$BEFORE" ]; then
+		emit "<!-- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) -->"
+		emit ""
+	fi
 	mv "$RESULTS/$CURRENT.md.tmp" "$RESULTS/$CURRENT.md"
 done
 
