@@ -80,6 +80,18 @@ EOS
 	cat "$_live" >/dev/null
 }
 
+# The guest's loops so far (_n_end), a last backup of it to compress
+# ($_cow, holding _data bytes), and the guest stopped.
+_bk_guest_stop() {
+	_n_end=$(sed -n 's/^N \([0-9]*\).*/\1/p' "$T/work.log" | tail -n 1)
+	rm -rf "$T/dest"
+	"$B/bin/uml_backup" -q "$_sock" "$T/dest" 2>"$T/err" || { cat "$T/err" >&2; return 1; }
+	touch "$T/stop-work"
+	wait $_guest
+	_cow=$T/dest/ubd0.cow
+	_data=$(( $(stat -c %b "$_cow") * 512 ))
+}
+
 # The naive backup (stopped for the whole copy) and the floors: copying
 # the COW's allocated data with the guest running, and with a sync (the
 # floor of a durable backup).  Sets t_naive, t_floor, t_floor_sync and
@@ -169,16 +181,8 @@ bench_backup() {
 	w_auto=$(_bk_median <"$T/walls.auto.after")
 	w_copy=$(_bk_median <"$T/walls.copy.after")
 	w_cmp=$(_bk_median <"$T/walls.compare.after")
-	_n_end=$(sed -n 's/^N \([0-9]*\).*/\1/p' "$T/work.log" | tail -n 1)
-
-	# Compression, on the backup just taken (the COW as a stream).
-	rm -rf "$T/dest"
-	"$B/bin/uml_backup" -q "$_sock" "$T/dest" 2>"$T/err" || { cat "$T/err" >&2; return 1; }
-	touch "$T/stop-work"
-	wait $_guest
-	_cow=$T/dest/ubd0.cow
+	_bk_guest_stop || return 1
 	_apparent=$(stat -c %s "$_cow")
-	_data=$(( $(stat -c %b "$_cow") * 512 ))
 	_bk_compress_runs || return 1
 	t_ours_lz4=$(_bk_median <"$T/ct.lz4.after")
 	t_ours_gz=$(_bk_median <"$T/ct.gzip.after")
@@ -238,13 +242,7 @@ bench_backup_vs() {
 	_bk_guest_start || return 1
 	_bk_floors || return 1
 	BUILDS="$BEFORE $B" _bk_live_runs || return 1
-	_n_end=$(sed -n 's/^N \([0-9]*\).*/\1/p' "$T/work.log" | tail -n 1)
-	rm -rf "$T/dest"
-	"$B/bin/uml_backup" -q "$_sock" "$T/dest" 2>"$T/err" || { cat "$T/err" >&2; return 1; }
-	touch "$T/stop-work"
-	wait $_guest
-	_cow=$T/dest/ubd0.cow
-	_data=$(( $(stat -c %b "$_cow") * 512 ))
+	_bk_guest_stop || return 1
 	t_read=$(median_time read_extents "$_cow")
 	t_copy_sync=$(PREP="rm -f $T/floor.cow" median_time sh -c "cp --sparse=always '$_cow' '$T/floor.cow' && sync '$T/floor.cow'")
 	rm -f "$T/floor.cow"
