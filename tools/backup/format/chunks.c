@@ -230,6 +230,23 @@ bool table_read(const char *path, struct chunk_table *t, char *msg, size_t msgle
 	return ok;
 }
 
+/*
+ * [d, d + n) of fd into buf, which holds the file from base; *read_bytes
+ * grows by the bytes read.  Short (the file shrank): what is not there
+ * reads as zeros.  0 or -errno.
+ */
+static int read_span(int fd, uint8_t *buf, uint64_t base, uint64_t d, uint64_t n,
+		     uint64_t *read_bytes)
+{
+	ssize_t got = pread(fd, buf + (d - base), (size_t)n, (off_t)d);
+
+	if (got < 0)
+		return -errno;
+	memset(buf + (d - base) + (size_t)got, 0, (size_t)n - (size_t)got);
+	*read_bytes += (uint64_t)got;
+	return 0;
+}
+
 int chunk_walk(int fd, const struct chunk_grid *g, chunk_fn fn, void *ctx,
 	       uint64_t *read_bytes)
 {
@@ -249,7 +266,14 @@ int chunk_walk(int fd, const struct chunk_grid *g, chunk_fn fn, void *ctx,
 			if (i == last)
 				continue;
 			last = i;
-			ret = chunk_read(fd, g, i, buf, &coff, &clen, &rd);
+			grid_chunk(g, i, &coff, &clen);
+			/* A chunk inside the extent is all data: one read, no
+			 * seeks for its extents (two per chunk made a full
+			 * point of a live 1 GiB COW take twice the CPU). */
+			if (d <= coff && coff + clen <= d + n)
+				ret = read_span(fd, buf, coff, coff, clen, &rd);
+			else
+				ret = chunk_read(fd, g, i, buf, &coff, &clen, &rd);
 			if (ret == 0)
 				ret = fn(ctx, i, coff, clen, buf);
 		}
@@ -265,20 +289,15 @@ int chunk_read(int fd, const struct chunk_grid *g, uint64_t i, uint8_t *buf, uin
 {
 	struct extent_iter it;
 	uint64_t d, n;
+	int ret = 0;
 
 	grid_chunk(g, i, off, len);
 	memset(buf, 0, (size_t)*len);
 	extent_iter_init(&it, fd, *off, *off + *len);
 	/* A walk that fails gives the rest as data: reading too much is safe. */
-	while (extent_next(&it, &d, &n) != 0) {
-		ssize_t got = pread(fd, buf + (d - *off), (size_t)n, (off_t)d);
-
-		if (got < 0)
-			return -errno;
-		/* Short: the file shrank; what is not there reads as zeros. */
-		*read_bytes += (uint64_t)got;
-	}
-	return 0;
+	while (ret == 0 && extent_next(&it, &d, &n) != 0)
+		ret = read_span(fd, buf, *off, d, n, read_bytes);
+	return ret;
 }
 
 static int hash_chunk(void *ctx, uint64_t i, uint64_t off, uint64_t len, const uint8_t *buf)
