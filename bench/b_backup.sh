@@ -293,6 +293,7 @@ bench_backup_vs() {
 	vs_row "\`uml_backup restore\` of the lz4 stream" "$t_r_lz4_b" "$t_r_lz4_a" "$t_copy_sync" "$c_r_lz4_b" "$c_r_lz4_a"
 	vs_row "\`uml_backup restore\` of the gzip stream" "$t_r_gz_b" "$t_r_gz_a" "$t_copy_sync" "$c_r_gz_b" "$c_r_gz_a"
 	emit ""
-	emit "Reproduce: \`BENCH_BEFORE=OLD/build bench/run.sh build backup\`"
+	emit "Reproduce: \`git worktree add --detach /tmp/before OLD && make -C /tmp/before -j2\`,"
+	emit "then \`BENCH_BEFORE=/tmp/before/build bench/run.sh build backup\` (OLD: the before commit)."
 	emit ""
 }

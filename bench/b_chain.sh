@@ -268,7 +268,8 @@ bench_chain_vs() {
 	emit "$(mib "$(_medb 3 "$T/trk.after")") MiB, stored $(mib "$(_medb 4 "$T/trk.before")") / $(mib "$(_medb 4 "$T/trk.after")") MiB; comparison stored"
 	emit "$(mib "$(_ch_bytes "$(_ch_stored "$T/ch.err.before")")") / $(mib "$(_ch_bytes "$(_ch_stored "$T/ch.err.after")")") MiB of $(mib "$_chg_c") MiB changed (before / after)."
 	emit ""
-	emit "Reproduce: \`make kernel && BENCH_BEFORE=OLD/build bench/run.sh build chain\`"
-	emit "(BENCH_KERNEL=PATH: another kernel for both guests)."
+	emit "Reproduce: \`git worktree add --detach /tmp/before OLD && make -C /tmp/before -j2\`,"
+	emit "then \`make kernel && BENCH_BEFORE=/tmp/before/build bench/run.sh build chain\`"
+	emit "(OLD: the before commit; BENCH_KERNEL=PATH: another kernel for both guests)."
 	emit ""
 }

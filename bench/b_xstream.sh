@@ -127,7 +127,8 @@ EOS
 		vs_row "$_w" "$_b" "$_a" "$_fl" "$_cb" "$_ca"
 	done <"$T/xs.rows"
 	emit ""
-	emit "Reproduce: \`BENCH_BEFORE=OLD/build bench/run.sh build xstream\`"
+	emit "Reproduce: \`git worktree add --detach /tmp/before OLD && make -C /tmp/before -j2\`,"
+	emit "then \`BENCH_BEFORE=/tmp/before/build bench/run.sh build xstream\` (OLD: the before commit)."
 	emit ""
 	rm -rf "$_x"
 }
