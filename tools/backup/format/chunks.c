@@ -251,33 +251,40 @@ int chunk_walk(int fd, const struct chunk_grid *g, chunk_fn fn, void *ctx,
 	       uint64_t *read_bytes)
 {
 	struct extent_iter it;
-	uint64_t d, n, last = UINT64_MAX, coff, clen, rd = 0;
+	uint64_t d, n, cur = UINT64_MAX, coff = 0, clen = 0, rd = 0;
 	uint8_t *buf = malloc(g->chunk_size);
 	int ret = 0;
 
 	if (!buf)
 		return -ENOMEM;
 	extent_iter_init(&it, fd, 0, g->file_size);
-	/* A walk that fails gives the rest as data: reading too much is safe. */
+	/*
+	 * One pass over the extents, each piece of one read into the chunk
+	 * it falls in; a chunk goes to fn when the walk leaves it.  (Walking
+	 * each chunk's extents again cost two lseeks per chunk: a full point
+	 * of a live 1 GiB COW made 30,939 instead of 1,395.)  A walk that
+	 * fails gives the rest as data: reading too much is safe.
+	 */
 	while (ret == 0 && extent_next(&it, &d, &n) != 0) {
-		/* Each chunk the extent touches, once (an extent before it in
-		 * the same chunk may have read it already). */
-		for (uint64_t i = grid_index(g, d); ret == 0 && i <= grid_index(g, d + n - 1); i++) {
-			if (i == last)
-				continue;
-			last = i;
-			grid_chunk(g, i, &coff, &clen);
-			/* A chunk inside the extent is all data: one read, no
-			 * seeks for its extents (two per chunk made a full
-			 * point of a live 1 GiB COW take twice the CPU). */
-			if (d <= coff && coff + clen <= d + n)
-				ret = read_span(fd, buf, coff, coff, clen, &rd);
-			else
-				ret = chunk_read(fd, g, i, buf, &coff, &clen, &rd);
-			if (ret == 0)
-				ret = fn(ctx, i, coff, clen, buf);
+		for (uint64_t pos = d; ret == 0 && pos < d + n;) {
+			uint64_t i = grid_index(g, pos), end;
+
+			if (i != cur) {
+				if (cur != UINT64_MAX)
+					ret = fn(ctx, cur, coff, clen, buf);
+				if (ret < 0)
+					break;
+				cur = i;
+				grid_chunk(g, i, &coff, &clen);
+				memset(buf, 0, (size_t)clen);
+			}
+			end = d + n < coff + clen ? d + n : coff + clen;
+			ret = read_span(fd, buf, coff, pos, end - pos, &rd);
+			pos = end;
 		}
 	}
+	if (ret == 0 && cur != UINT64_MAX)
+		ret = fn(ctx, cur, coff, clen, buf);
 	free(buf);
 	if (read_bytes)
 		*read_bytes = rd;
