@@ -187,7 +187,9 @@ done
 	echo "machines are shared and noisy."
 	echo
 	echo "Reproduce everything with \`make bench\`, one benchmark with"
-	echo "\`bench/run.sh build NAME\`."
+	echo "\`bench/run.sh build NAME\`. The sections \"before and after\" compare"
+	echo "two builds in one run: \`BENCH_BEFORE=OLD_BUILD_DIR bench/run.sh build"
+	echo "backup chain xstream\` (OLD_BUILD_DIR: \`make\` in a worktree of an older commit)."
 	echo
 	echo "Workload: $(workload_describe)"
 	echo
