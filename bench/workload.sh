@@ -53,9 +53,9 @@ EOS
 
 # One line describing the workload, for BENCHMARKS.md.
 workload_describe() {
-	_wl_used=$(( $(stat -c %b "$CACHE/master.img") * 512 ))
+	_wl_used=$(( $(stat -L -c %b "$CACHE/master.img") * 512 ))
 	_wl_cow=$(( $("$B/tests/cowutil" info "$CACHE/guest.cow" | sed -n 's/^cow_sectors=//p') * 512 ))
 	printf 'master.img: %s apparent, %s allocated (ext4 of /usr/share and /usr/include); guest.cow: %s of sectors written by a linux.uml guest\n' \
-		"$(stat -c %s "$CACHE/master.img" | numfmt --to=iec)" \
+		"$(stat -L -c %s "$CACHE/master.img" | numfmt --to=iec)" \
 		"$(echo "$_wl_used" | numfmt --to=iec)" "$(echo "$_wl_cow" | numfmt --to=iec)"
 }

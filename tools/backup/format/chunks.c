@@ -230,30 +230,61 @@ bool table_read(const char *path, struct chunk_table *t, char *msg, size_t msgle
 	return ok;
 }
 
+/*
+ * [d, d + n) of fd into buf, which holds the file from base; *read_bytes
+ * grows by the bytes read.  Short (the file shrank): what is not there
+ * reads as zeros.  0 or -errno.
+ */
+static int read_span(int fd, uint8_t *buf, uint64_t base, uint64_t d, uint64_t n,
+		     uint64_t *read_bytes)
+{
+	ssize_t got = pread(fd, buf + (d - base), (size_t)n, (off_t)d);
+
+	if (got < 0)
+		return -errno;
+	memset(buf + (d - base) + (size_t)got, 0, (size_t)n - (size_t)got);
+	*read_bytes += (uint64_t)got;
+	return 0;
+}
+
 int chunk_walk(int fd, const struct chunk_grid *g, chunk_fn fn, void *ctx,
 	       uint64_t *read_bytes)
 {
 	struct extent_iter it;
-	uint64_t d, n, last = UINT64_MAX, coff, clen, rd = 0;
+	uint64_t d, n, cur = UINT64_MAX, coff = 0, clen = 0, rd = 0;
 	uint8_t *buf = malloc(g->chunk_size);
 	int ret = 0;
 
 	if (!buf)
 		return -ENOMEM;
 	extent_iter_init(&it, fd, 0, g->file_size);
-	/* A walk that fails gives the rest as data: reading too much is safe. */
+	/*
+	 * One pass over the extents, each piece of one read into the chunk
+	 * it falls in; a chunk goes to fn when the walk leaves it.  (Walking
+	 * each chunk's extents again cost two lseeks per chunk: a full point
+	 * of a live 1 GiB COW made 30,939 instead of 1,395.)  A walk that
+	 * fails gives the rest as data: reading too much is safe.
+	 */
 	while (ret == 0 && extent_next(&it, &d, &n) != 0) {
-		/* Each chunk the extent touches, once (an extent before it in
-		 * the same chunk may have read it already). */
-		for (uint64_t i = grid_index(g, d); ret == 0 && i <= grid_index(g, d + n - 1); i++) {
-			if (i == last)
-				continue;
-			last = i;
-			ret = chunk_read(fd, g, i, buf, &coff, &clen, &rd);
-			if (ret == 0)
-				ret = fn(ctx, i, coff, clen, buf);
+		for (uint64_t pos = d; ret == 0 && pos < d + n;) {
+			uint64_t i = grid_index(g, pos), end;
+
+			if (i != cur) {
+				if (cur != UINT64_MAX)
+					ret = fn(ctx, cur, coff, clen, buf);
+				if (ret < 0)
+					break;
+				cur = i;
+				grid_chunk(g, i, &coff, &clen);
+				memset(buf, 0, (size_t)clen);
+			}
+			end = d + n < coff + clen ? d + n : coff + clen;
+			ret = read_span(fd, buf, coff, pos, end - pos, &rd);
+			pos = end;
 		}
 	}
+	if (ret == 0 && cur != UINT64_MAX)
+		ret = fn(ctx, cur, coff, clen, buf);
 	free(buf);
 	if (read_bytes)
 		*read_bytes = rd;
@@ -265,20 +296,15 @@ int chunk_read(int fd, const struct chunk_grid *g, uint64_t i, uint8_t *buf, uin
 {
 	struct extent_iter it;
 	uint64_t d, n;
+	int ret = 0;
 
 	grid_chunk(g, i, off, len);
 	memset(buf, 0, (size_t)*len);
 	extent_iter_init(&it, fd, *off, *off + *len);
 	/* A walk that fails gives the rest as data: reading too much is safe. */
-	while (extent_next(&it, &d, &n) != 0) {
-		ssize_t got = pread(fd, buf + (d - *off), (size_t)n, (off_t)d);
-
-		if (got < 0)
-			return -errno;
-		/* Short: the file shrank; what is not there reads as zeros. */
-		*read_bytes += (uint64_t)got;
-	}
-	return 0;
+	while (ret == 0 && extent_next(&it, &d, &n) != 0)
+		ret = read_span(fd, buf, *off, d, n, read_bytes);
+	return ret;
 }
 
 static int hash_chunk(void *ctx, uint64_t i, uint64_t off, uint64_t len, const uint8_t *buf)
