@@ -19,7 +19,8 @@ MOO=$B/bin/uml_moo
 PEER_MOO=/usr/bin/uml_moo
 KILL_ROUNDS=${KILL_ROUNDS:-20}
 
-[ -x "$OURS" ] || { echo "kernel: $OURS missing: run make kernel" >&2; exit 1; }
+# TAP's way to stop the whole run (prove), as the serial runner stops.
+[ -x "$OURS" ] || { echo "Bail out! kernel: $OURS missing: run make kernel"; exit 1; }
 
 # boot KERNEL UMID INIT-BODY-FILE LOG ubd-args...: the body is appended to
 # the guest prologue and followed by poweroff.
@@ -1310,6 +1311,12 @@ EOS
 
 t_map_on_read_past_max_map_count_falls_back() {
 	[ "$(id -u)" = 0 ] || skip "needs root to lower vm.max_map_count"
+	# The limit is the host's: one test at a time lowers it (tests run in
+	# parallel, check-kernel and check-kernel-map side by side, other
+	# trees too), or one would save another's lowered value as the one to
+	# put back.  Held until the limit is back.
+	exec 9>/tmp/ubdkit-max_map_count.lock
+	flock 9 || fail "flock /tmp/ubdkit-max_map_count.lock"
 	old=$(cat /proc/sys/vm/max_map_count)
 	trap 'echo "$old" >/proc/sys/vm/max_map_count' EXIT
 	# The budget is (limit - maps in use (about 50) - 4096) / 2 runs of
@@ -1329,12 +1336,14 @@ echo 3 >/proc/sys/vm/drop_caches
 echo "SUM1=$(md5sum </mnt/data.bin | cut -d' ' -f1)"
 umount /mnt
 EOS
-	ours mapc body log ubdam="$T/c.cow,$T/master.img" &
+	ours mapc body log ubdam="$T/c.cow,$T/master.img" 9>&- &
 	pid=$!
 	# The guest reads the limit once, at boot: the host's other processes
 	# get theirs back at once.
 	wait_line log 'map-on-read maps at most'
 	echo "$old" >/proc/sys/vm/max_map_count
+	trap - EXIT
+	exec 9>&-
 	wait $pid
 	ended log
 	grep -q MOUNT-FAILED log && fail "mount failed"
