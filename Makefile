@@ -1,7 +1,9 @@
 # ubdkit - top-level build.  Everything is built under $(B).
 #   make            library, tools, man pages (never installs anything)
 #   make deps       install the Debian packages make needs (as root)
-#   make check      unit tests (plain and ASan+UBSan), interop tests, fuzz smoke
+#   make check      unit tests (plain and ASan+UBSan), fuzz smoke, the shell
+#                   suites (tests/SUITE/*.t under prove); make -j2 check runs
+#                   two at once
 #   make demo       the end-to-end demo with a real UML guest
 #   make bench      benchmarks against the real peers (writes BENCHMARKS.md)
 #   make fuzz       run the header fuzzer for longer
@@ -123,6 +125,16 @@ endef
 
 # --- tests --------------------------------------------------------------
 
+# The shell suites: one file per behaviour, tests/SUITE/NAME.t, printing
+# TAP (tests/lib/tap.sh), run by prove, $(2) at once (each suite chooses
+# its number for what its tests load: guests, CPU; PROVE_J overrides).
+# PROVE_FLAGS=-v shows every test's output.  One test alone:
+#   B=build prove -v tests/SUITE/NAME.t
+PROVE ?= prove
+PROVE_FLAGS ?= --timer
+prove-suite = B=$(abspath $(B)) $(PROVE) -j$(or $(PROVE_J),$(2)) --directives --comments \
+	$(PROVE_FLAGS) tests/$(1)/
+
 $(B)/tests/unit: $(TEST_SRC) $(TEST_HDR) $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Icow -o $@ $(TEST_SRC) $(STLIB) $(CHECK_LIBS)
@@ -174,7 +186,10 @@ endef
 $(B)/tests/fuzz-header: $(B)/obj/tests/fuzz/fuzz_header.o $(LIB_OBJ)
 	$(call fuzz-link)
 
-check: all check-unit check-asan check-escape check-api check-fuzz check-interop
+# The kernel first: under make -j2 its build (ten minutes on a fresh clone)
+# runs beside everything that does not need it.
+check: $(if $(wildcard kernel/rules.mk),kernel) all check-unit check-asan check-escape check-api \
+	check-fuzz check-interop
 
 check-unit: $(B)/tests/unit $(B)/tests/unit-fault
 	cd $(B)/tests && CK_FORK=yes ./unit && CK_FORK=yes ./unit-fault
@@ -230,7 +245,7 @@ fuzz: fuzz-build
 		-artifact_prefix=$(B)/fuzz-crashes/ $(B)/fuzz-corpus
 
 check-interop: all $(B)/tests/cowutil
-	tests/interop/run.sh $(B)
+	$(call prove-suite,interop,2)
 
 # --- demo and benchmarks -----------------------------------------------
 
