@@ -126,14 +126,12 @@ endef
 # --- tests --------------------------------------------------------------
 
 # The shell suites: one file per behaviour, tests/SUITE/NAME.t, printing
-# TAP (tests/lib/tap.sh), run by prove, $(2) at once (each suite chooses
-# its number for what its tests load: guests, CPU; PROVE_J overrides).
-# PROVE_FLAGS=-v shows every test's output.  One test alone:
+# TAP (tests/lib/tap.sh), run by prove (tests/lib/prove-suite.sh), $(2) at
+# once: each suite chooses its number for what its tests load (guests,
+# CPU).  PROVE_J=N overrides it, PROVE_FLAGS=-v shows every test's output.
+# One test alone:
 #   B=build prove -v tests/SUITE/NAME.t
-PROVE ?= prove
-PROVE_FLAGS ?= --timer
-prove-suite = B=$(abspath $(B)) $(PROVE) -j$(or $(PROVE_J),$(2)) --directives --comments \
-	$(PROVE_FLAGS) tests/$(1)/
+prove-suite = B=$(abspath $(B)) tests/lib/prove-suite.sh $(1) $(2)
 
 $(B)/tests/unit: $(TEST_SRC) $(TEST_HDR) $(STLIB)
 	@mkdir -p $(@D)
