@@ -8,4 +8,4 @@ CHECK_SUITES += check-moo
 
 .PHONY: check-moo
 check-moo: all $(B)/tests/cowutil
-	$(call prove-suite,moo,2)
+	$(call prove-suite,moo,3)
