@@ -184,10 +184,12 @@ endef
 $(B)/tests/fuzz-header: $(B)/obj/tests/fuzz/fuzz_header.o $(LIB_OBJ)
 	$(call fuzz-link)
 
-# The kernel first: under make -j2 its build (ten minutes on a fresh clone)
-# runs beside everything that does not need it.
-check: $(if $(wildcard kernel/rules.mk),kernel) all check-unit check-asan check-escape check-api \
-	check-fuzz check-interop
+# Started in this order (make -j2 check runs two at once): the kernel first,
+# whose build (ten minutes on a fresh clone) runs beside everything that
+# does not need it; then the shell suites (CHECK_SUITES, below; the longest,
+# backup, first), which mostly wait on guests; then the CPU-bound checks.
+# The suites that boot our kernel start once it is built.
+check: $(if $(wildcard kernel/rules.mk),kernel) all
 
 check-unit: $(B)/tests/unit $(B)/tests/unit-fault
 	cd $(B)/tests && CK_FORK=yes ./unit && CK_FORK=yes ./unit-fault
@@ -290,4 +292,4 @@ include $(wildcard tools/*/rules.mk)
 $(foreach t,$(TOOLS),$(eval $(call tool-rule,$(t))))
 # Here, after the rules.mk files: prerequisites are expanded as read.
 tools: $(TOOL_BINS)
-check: $(CHECK_SUITES)
+check: $(CHECK_SUITES) check-interop check-unit check-asan check-escape check-api check-fuzz
