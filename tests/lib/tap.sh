@@ -2,9 +2,9 @@
 # tests/SUITE/NAME.t, which sources its suite's functions.sh (which sources
 # this file), defines one function t_NAME and ends with `run_test t_NAME`.
 # It prints TAP (one test point, or a plan of 0 when skipped) for prove:
-#   prove -j2 --directives --comments tests/SUITE/      (what make check-SUITE runs)
-#   prove -v tests/SUITE/NAME.t                         (one test, its output shown)
-#   tests/SUITE/NAME.t                                  (the same without prove)
+#   prove -j2 --directives --comments tests/SUITE/  (make check-SUITE: prove-suite.sh)
+#   prove -v tests/SUITE/NAME.t                     (one test, its output shown)
+#   tests/SUITE/NAME.t                              (the same without prove)
 # B names the build directory (default: build at the top of the tree).
 # The test runs in a subshell in an empty scratch directory $T of its own,
 # removed afterwards; `fail` ends it, `skip` ends it as skipped.
