@@ -28,6 +28,7 @@ BACKUP_LIBS = $(shell pkg-config --libs $(BACKUP_PKGS))
 
 TOOLS += uml_backup
 CHECK_SUITES += check-backup check-backup-kernel
+CHECK_BINS += $(B)/tests/mconsole_test $(B)/tests/backup_kat $(B)/tests/xs_test
 
 uml_backup_SRC := $(BACKUP_SRC)
 uml_backup_PKGS := $(BACKUP_PKGS)
