@@ -1,7 +1,9 @@
 # ubdkit - top-level build.  Everything is built under $(B).
 #   make            library, tools, man pages (never installs anything)
 #   make deps       install the Debian packages make needs (as root)
-#   make check      unit tests (plain and ASan+UBSan), interop tests, fuzz smoke
+#   make check      unit tests (plain and ASan+UBSan), fuzz smoke, the shell
+#                   suites (tests/SUITE/*.t under prove); make -j2 check runs
+#                   two at once
 #   make demo       the end-to-end demo with a real UML guest
 #   make bench      benchmarks against the real peers (writes BENCHMARKS.md)
 #   make fuzz       run the header fuzzer for longer
@@ -125,6 +127,14 @@ endef
 
 # --- tests --------------------------------------------------------------
 
+# The shell suites: one file per behaviour, tests/SUITE/NAME.t, printing
+# TAP (tests/lib/tap.sh), run by prove (tests/lib/prove-suite.sh), $(2) at
+# once: each suite chooses its number for what its tests load (guests,
+# CPU).  PROVE_J=N overrides it, PROVE_FLAGS=-v shows every test's output.
+# One test alone:
+#   B=build prove -v tests/SUITE/NAME.t
+prove-suite = B=$(abspath $(B)) tests/lib/prove-suite.sh $(1) $(2)
+
 $(B)/tests/unit: $(TEST_SRC) $(TEST_HDR) $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Icow -o $@ $(TEST_SRC) $(STLIB) $(CHECK_LIBS)
@@ -181,8 +191,6 @@ endef
 $(B)/tests/fuzz-header: $(B)/obj/tests/fuzz/fuzz_header.o $(LIB_OBJ)
 	$(call fuzz-link)
 
-check: all check-unit check-asan check-escape check-api check-fuzz check-interop
-
 check-unit: $(B)/tests/unit $(B)/tests/unit-fault
 	cd $(B)/tests && CK_FORK=yes ./unit && CK_FORK=yes ./unit-fault
 
@@ -238,7 +246,7 @@ fuzz: fuzz-build
 		-artifact_prefix=$(B)/fuzz-crashes/ $(B)/fuzz-corpus
 
 check-interop: all $(B)/tests/cowutil
-	tests/interop/run.sh $(B)
+	$(call prove-suite,interop,2)
 
 # --- demo and benchmarks -----------------------------------------------
 
@@ -276,13 +284,27 @@ clean:
 	rm -rf $(B)
 
 # Each tool brings its rules in tools/NAME/rules.mk: `TOOLS += NAME` with
-# NAME_SRC and NAME_PKGS (linked by tool-rule above), and its check-NAME
-# suite added to CHECK_SUITES.  Included last so that everything above is
-# defined.
+# NAME_SRC and NAME_PKGS (linked by tool-rule above), its check-NAME suite
+# added to CHECK_SUITES and what that runs to CHECK_BINS.  Included last so
+# that everything above is defined.
 CHECK_SUITES :=
+CHECK_BINS := $(B)/tests/cowutil
 include $(wildcard tools/*/rules.mk)
 -include kernel/rules.mk
 $(foreach t,$(TOOLS),$(eval $(call tool-rule,$(t))))
 # Here, after the rules.mk files: prerequisites are expanded as read.
 tools: $(TOOL_BINS)
-check: $(CHECK_SUITES)
+
+# make check builds what the first suites run (CHECK_BINS), then starts the
+# checks in check-run's order: under make -j a target whose prerequisites
+# are still being built when make reaches it waits for make's next pass over
+# the list, and would start last.  The kernel first: its build (ten minutes
+# on a fresh clone) runs beside everything that does not need it; then the
+# shell suites (the longest, backup, first), which mostly wait on guests;
+# then the CPU-bound checks.  The suites that boot our kernel start once it
+# is built.  make -j2 check runs two at once.
+.PHONY: check-run
+check: all $(CHECK_BINS)
+	+@$(MAKE) --no-print-directory check-run
+check-run: $(if $(wildcard kernel/rules.mk),kernel) $(CHECK_SUITES) check-interop check-unit \
+	check-asan check-escape check-api check-fuzz

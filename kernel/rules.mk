@@ -15,7 +15,7 @@ kernel-stock:
 
 check-kernel: all kernel $(B)/tests/cowutil $(B)/tests/eio_preload.so \
 		$(B)/tests/maptool
-	tests/kernel/run.sh $(B)
+	$(call prove-suite,kernel,2)
 
 # Fails chosen reads of a chosen file inside a booted kernel (LD_PRELOAD).
 $(B)/tests/eio_preload.so: tests/kernel/eio_preload.c
@@ -34,7 +34,7 @@ $(B)/tests/maptool: tests/kernel/maptool.c
 check-kernel-map: all kernel $(B)/tests/cowutil $(B)/tests/eio_preload.so \
 		$(B)/tests/maptool
 	rm -f $(B)/kernel-map.log
-	UBD_MAP=1 UBD_MAP_LOG=$(abspath $(B))/kernel-map.log KILL_ROUNDS=5 tests/kernel/run.sh $(B)
+	UBD_MAP=1 UBD_MAP_LOG=$(abspath $(B))/kernel-map.log KILL_ROUNDS=5 $(call prove-suite,kernel,2)
 	@awk '{ n += $$NF } END { printf "kernel (m): %d pages mapped over the suite\n", n; exit n == 0 }' \
 		$(B)/kernel-map.log
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * LD_PRELOAD'ed into a UML kernel by tests/kernel/run.sh: pread() of the
+ * LD_PRELOAD'ed into a UML kernel by the kernel tests: pread() of the
  * bytes [UBDK_TEST_EIO_FROM, UBDK_TEST_EIO_TO) of a file whose path ends
  * with UBDK_TEST_EIO_FILE fails with EIO, as a disk with a bad block in a
  * COW's bitmap would.  Everything else passes through.

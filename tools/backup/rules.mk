@@ -27,7 +27,8 @@ BACKUP_CFLAGS = $(shell pkg-config --cflags $(BACKUP_PKGS))
 BACKUP_LIBS = $(shell pkg-config --libs $(BACKUP_PKGS))
 
 TOOLS += uml_backup
-CHECK_SUITES += check-backup
+CHECK_SUITES += check-backup check-backup-kernel
+CHECK_BINS += $(B)/tests/mconsole_test $(B)/tests/backup_kat $(B)/tests/xs_test
 
 uml_backup_SRC := $(BACKUP_SRC)
 uml_backup_PKGS := $(BACKUP_PKGS)
@@ -47,11 +48,16 @@ $(B)/tests/backup_kat: tests/backup/kat_test.c tests/common/check.h tools/backup
 	$(CC) $(ALL_CFLAGS) $(BACKUP_CFLAGS) -Icow $(BACKUP_TEST_INC) -Itools/common -o $@ \
 		$(filter %.c,$^) $(BACKUP_LIBS)
 
-.PHONY: check-backup
-# kernel: the tracking-source tests boot our kernel (make kernel builds it once).
-check-backup: all kernel $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/backup_kat \
+.PHONY: check-backup check-backup-kernel
+# Guests boot Debian's linux.uml: no need of our kernel.
+check-backup: all $(B)/tests/cowutil $(B)/tests/mconsole_test $(B)/tests/backup_kat \
 		$(B)/tests/xs_test
-	tests/backup/run.sh $(B)
+	$(call prove-suite,backup,3)
+
+# The tracking-source tests (tests/backup-kernel/, helpers in
+# tests/backup/functions.sh) boot our kernel: make kernel builds it once.
+check-backup-kernel: all kernel $(B)/tests/cowutil
+	$(call prove-suite,backup-kernel,2)
 
 # The extent stream (xstream.h) against its spec, with sanitizers: it
 # parses untrusted files and pipes.  It also writes the fuzz seeds.

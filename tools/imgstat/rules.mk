@@ -20,7 +20,7 @@ uml_imgstat_PKGS := blkid ext2fs com_err jansson
 # (UBDK_ASAN_BIN).
 ASAN_TARGETS += $(ASAN_B)/bin/uml_imgstat
 check-imgstat: all $(B)/tests/cowutil asan-build
-	UBDK_ASAN_BIN=$(abspath $(ASAN_B)/bin/uml_imgstat) tests/imgstat/run.sh $(B)
+	UBDK_ASAN_BIN=$(abspath $(ASAN_B)/bin/uml_imgstat) $(call prove-suite,imgstat,2)
 
 # The --files engine under libFuzzer on damaged ext4 images made at test
 # time (tests/fuzz/seed-files.sh); tests/fuzz/fuzz_files.c says what an

@@ -9,4 +9,4 @@ CHECK_SUITES += check-mkcow
 
 .PHONY: check-mkcow
 check-mkcow: all $(B)/tests/cowutil
-	tests/mkcow/run.sh $(B)
+	$(call prove-suite,mkcow,2)

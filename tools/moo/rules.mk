@@ -8,4 +8,4 @@ CHECK_SUITES += check-moo
 
 .PHONY: check-moo
 check-moo: all $(B)/tests/cowutil
-	tests/moo/run.sh $(B)
+	$(call prove-suite,moo,3)

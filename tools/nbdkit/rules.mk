@@ -15,7 +15,7 @@ $(NBDKIT_PLUGIN): tools/nbdkit/ubd.c tools/nbdkit/plugin.map $(LIB_PIC) $(LIB_HD
 
 .PHONY: check-nbdkit install-nbdkit uninstall-nbdkit
 check-nbdkit: all $(B)/tests/cowutil $(NBDKIT_PLUGIN)
-	tests/nbdkit/run.sh $(B)
+	$(call prove-suite,nbdkit,2)
 
 # Into nbdkit's own plugin directory, where `nbdkit ubd` finds it.
 install: install-nbdkit
