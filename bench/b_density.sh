@@ -30,12 +30,14 @@
 # the master's and COWs' pages in the host's page cache (fincore).
 # DENSITY_TIMEOUT caps each wait for guests (seconds, default 300).
 # DENSITY_PARTS picks parts to run (default "read boot fio", all); the
-# section then holds only their tables and says which ran.
+# section then holds only their tables and says which ran.  DENSITY_SIZES
+# picks the N of the read part (default "1 4 8"); the section says so.
 
 DENSITY_VERSION=1
-DN_SIZES="1 4 8"
+DN_SIZES=${DENSITY_SIZES:-1 4 8}
 DN_BOOT_N=8
 DN_TIMEOUT=${DENSITY_TIMEOUT:-300}
+DN_DROP_MIN_KIB=4096
 DN_PARTS=${DENSITY_PARTS:-read boot fio}
 
 bench_density() {
@@ -46,6 +48,11 @@ bench_density() {
 		case $_p in
 		read | boot | fio) ;;
 		*) echo "bench: density: unknown part '$_p' in DENSITY_PARTS (read, boot, fio)" >&2; return 1 ;;
+		esac
+	done
+	for _n in $DN_SIZES; do
+		case $_n in
+		'' | *[!0-9]* | 0) echo "bench: density: DENSITY_SIZES holds '$_n', not a number of guests" >&2; return 1 ;;
 		esac
 	done
 	_dn_master || return 1
@@ -183,6 +190,42 @@ _dn_cached_kib() {
 	fincore -b -n -o RES "$@" | awk '{ s += $1 } END { printf "%d\n", s / 1024 }'
 }
 
+# KiB of guest memory that the guest's kernel process $1 shows from the
+# master (map-on-read: its mappings of the master file) or from the host's
+# zero page (read-only private anonymous mappings among physmem's), none
+# of which is in its physmem file.  Sizes of those mappings, not their Rss:
+# every page of them is mapped (MAP_POPULATE), zero-page ptes never count in
+# Rss, and a master page the host has since reclaimed is still the guest's
+# page.  smaps lists mappings in address order: a zero-page mapping counts
+# when it lies between physmem's or the master's mappings (substitutions
+# split physmem's mapping); physmem is the unlinked O_TMPFILE file.
+_dn_mapped_kib() {
+	awk -v master="$(realpath "$DN_MASTER")" '
+		/^[0-9a-f]+-[0-9a-f]+ / {
+			name = ""
+			for (i = 6; i <= NF; i++) name = name (i > 6 ? " " : "") $i
+			if (name == master) kind = "m"
+			else if (name ~ /\/#[0-9]+ \(deleted\)$/) kind = "p"
+			else if (name == "" && $2 == "r--p") kind = "z"
+			else kind = "o"
+			next
+		}
+		/^Size:/ {
+			if (kind == "m" || kind == "p") {
+				if (inside) mapped += pending
+				inside = 1
+				pending = 0
+				if (kind == "m") mapped += $2
+			} else if (kind == "z") {
+				if (inside) pending += $2
+			} else {
+				inside = 0
+				pending = 0
+			}
+		}
+		END { print mapped + 0 }' "/proc/$1/smaps"
+}
+
 # --- 1. N guests read the same files ----------------------------------------------
 
 # Guest init: read the file set with the master's own programs, report,
@@ -215,7 +258,7 @@ EOS
 # $T/dn.read "kernel N used shmem filecache pss_shmem pss_file readms cpu
 # own" (own: the guests' physmem files and the master's and COWs' pages in
 # the host's page cache, which other work on the host does not move)
-# and to $T/dn.drop "kernel N freed returned10s t80".
+# and to $T/dn.drop what _dn_drop_one measures of each guest.
 _dn_read_round() {
 	_rk=$1 _rn=$2
 	_rkern=$(echo "$DN_KERNELS" | awk -v k="$_rk" '$1 == k { print $2 }')
@@ -292,35 +335,48 @@ _dn_read_round() {
 	[ -n "$_ok" ]
 }
 
-# Guest $3 drops its caches: how much of what it freed leaves its physmem
-# file within 10 s, and when 80% had (or "-").  Stops early once all of it
-# is back, or when nothing moved for 3 s after the guest's drop ended.
+# Guest $3 drops its caches.  What it frees (MemFree) is of two kinds:
+# pages it showed from the master or the zero page (map-on-read), which
+# were never in its physmem file and which freeing unmaps (the host's page
+# cache keeps the master's pages, shared, for the host to reclaim), and the
+# rest, which was in physmem and which free page reporting should punch out
+# of it.  Appends "kernel N freed returned t80 mapped" to $T/dn.drop:
+# returned, what left the physmem file within 10 s of the command; mapped,
+# what the kernel process no longer maps from the master (_dn_mapped_kib);
+# t80, when returned reached 80% of freed - mapped (or "-").  Stops early
+# once all of that is back, or when nothing moved for 3 s after the
+# guest's drop ended.
 _dn_drop_one() {
 	_dk=$1 _dnn=$2 _du=$3
 	_dpid=$(uml_pid "$_du")
 	_p0=$(uml_physmem_kib "$_dpid") || return 1
+	_m0=$(_dn_mapped_kib "$_dpid") || return 1
 	_t0=$(date +%s%N)
 	uml_type "$_du" drop || return 1
 	_freed='' _t80=- _last=$_p0 _still=$_t0
 	while :; do
 		_now=$(date +%s%N)
 		_p=$(uml_physmem_kib "$_dpid") || return 1
+		_m=$(_dn_mapped_kib "$_dpid") || return 1
 		[ "$_p" = "$_last" ] || { _last=$_p _still=$_now; }
 		if [ -z "$_freed" ] && grep -q '^DROPPED' "$T/$_du.log"; then
 			_freed=$(sed -n 's/^DROPPED \([-0-9]*\).*/\1/p' "$T/$_du.log")
 			_still=$_now
 		fi
 		if [ -n "$_freed" ] && [ "$_freed" -gt 0 ]; then
-			[ "$_t80" != - ] || [ $(( (_p0 - _p) * 10 )) -lt $((_freed * 8)) ] ||
+			# What was in physmem: the freeing unmapped the rest
+			# before DROPPED (arch_free_page(), synchronous).
+			_due=$((_freed - (_m0 - _m)))
+			[ "$_t80" != - ] || [ $(( (_p0 - _p) * 10 )) -lt $((_due * 8)) ] ||
 				_t80=$(awk -v a="$_t0" -v b="$_now" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
-			[ $((_p0 - _p)) -lt "$_freed" ] || break
+			[ $((_p0 - _p)) -lt "$_due" ] || break
 			[ $((_now - _still)) -lt 3000000000 ] || break
 		fi
 		[ $((_now - _t0)) -lt 10000000000 ] || break
 		sleep 0.1
 	done
 	[ -n "$_freed" ] || { echo "bench: density: $_du did not drop its caches" >&2; return 1; }
-	echo "$_dk $_dnn $_freed $((_p0 - _p)) $_t80" >>"$T/dn.drop"
+	echo "$_dk $_dnn $_freed $((_p0 - _p)) $_t80 $((_m0 - _m))" >>"$T/dn.drop"
 }
 
 _dn_read_rounds() {
@@ -478,7 +534,7 @@ _dn_med() {
 	awk -v key="$2" -v c="$3" 'index($0, key " ") == 1 && $c != "-" { print $c }' "$1" |
 		sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "-" }'
 }
-_dn_mib() { [ "$1" = - ] && echo - || awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
+_dn_mib() { [ "$1" = - ] && echo - || awk -v k="$1" 'BEGIN { m = sprintf("%.0f", k / 1024); print (m == "-0" ? 0 : m) }'; }
 _dn_kernel_name() {
 	case $1 in
 	stock) echo "Debian linux.uml" ;;
@@ -509,6 +565,8 @@ _dn_emit() {
 	emit "address space once) is per guest."
 	[ "$DN_PARTS" = "read boot fio" ] ||
 		emit "This run had only these parts (DENSITY_PARTS): $DN_PARTS."
+	! _dn_part read || [ "$DN_SIZES" = "1 4 8" ] ||
+		emit "The read part ran only N = $DN_SIZES (DENSITY_SIZES)."
 	emit ""
 	! _dn_part read || _dn_emit_read
 	! _dn_part boot || _dn_emit_boot
@@ -516,7 +574,8 @@ _dn_emit() {
 	emit "Reproduce: \`make kernel && bench/run.sh build density\` (as root: the"
 	emit "master is built once with mmdebstrap, a few minutes, into build/density/;"
 	emit "DENSITY_KERNEL_MAP=PATH adds a kernel with map-on-read built elsewhere,"
-	emit "DENSITY_PARTS=\"boot fio\" runs only some parts)."
+	emit "DENSITY_PARTS=\"boot fio\" runs only some parts, DENSITY_SIZES=\"8\" only"
+	emit "some N of the read part)."
 	emit ""
 }
 
@@ -547,22 +606,44 @@ _dn_emit_read() {
 	emit ""
 	emit "### A guest drops its caches"
 	emit ""
-	emit "Then each guest in turn runs \`sync; echo 3 >/proc/sys/vm/drop_caches\`;"
-	emit "\"freed\" is what that added to the guest's MemFree, \"back\" what left its"
-	emit "physmem file on the host (the unlinked tmpfs file UML maps, its allocated"
-	emit "blocks) within 10 s of the command (watching stops earlier once all of it is"
-	emit "back, or when nothing moved for 3 s after the guest's drop ended); medians"
-	emit "over all guests of all rounds."
+	emit "Then each guest in turn runs \`sync; echo 3 >/proc/sys/vm/drop_caches\`."
+	emit "\"Freed\" is what that added to the guest's MemFree. With map-on-read, most"
+	emit "of it are pages the guest showed from the master (its kernel process's"
+	emit "mappings of the master file) or from the host's zero page: they never were in"
+	emit "the guest's physmem file (its page was punched when the page was mapped), and"
+	emit "freeing them unmaps them (\`arch_free_page()\`), which leaves the master's"
+	emit "pages in the host's page cache, shared with the other guests, reclaimable by"
+	emit "the host like any file page. \"Mapped from the master\" is what the kernel"
+	emit "process stopped mapping from the master and the zero page during the drop (the"
+	emit "sizes of those mappings in /proc/PID/smaps, before and after; 0 without"
+	emit "map-on-read). \"Physmem returned\" is what left the physmem file (the unlinked"
+	emit "tmpfs file UML maps, its allocated blocks) within 10 s of the command, through"
+	emit "free page reporting. \"Back\" = physmem returned / (freed - mapped from the"
+	emit "master): of what the guest freed that the host held for it alone, how much the"
+	emit "host got back; without map-on-read that is all of what it freed. A guest whose"
+	emit "freed - mapped is under $((DN_DROP_MIN_KIB / 1024)) MiB is left out of \"back\", the time and the"
+	emit "guests reaching 80%, and counted apart: it had nothing measurable in physmem"
+	emit "to give back (what the drop itself allocates and frees moves both figures by"
+	emit "a few MiB; mapped can exceed freed). Watching stops earlier once all of it is"
+	emit "back, or when nothing moved for 3 s after the guest's drop ended. Medians"
+	emit "over all guests of all rounds; physmem returned is negative when the file grew."
 	emit ""
-	emit "| kernel | N | freed in the guest (MiB) | back to the host | time to 80% back (s) | guests reaching 80% |"
-	emit "| --- | ---: | ---: | ---: | ---: | ---: |"
+	emit "| kernel | N | freed in the guest (MiB) | of which mapped from the master (MiB) | physmem returned (MiB) | back | time to 80% back (s) | guests reaching 80% |"
+	emit "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for _n in $DN_SIZES; do
 		for _k in $_kn; do
-			awk -v key="$_k $_n" 'index($0, key " ") == 1 { print ($3 > 0 ? $4 / $3 * 100 : 0) }' "$T/dn.drop" >"$T/dn.pct"
+			# Guests that had less than DN_DROP_MIN_KIB of what they freed in
+			# physmem are left out of "back" and counted apart: a drop's own
+			# allocations and frees move the figures by a few MiB.
+			awk -v key="$_k $_n" -v min="$DN_DROP_MIN_KIB" 'index($0, key " ") == 1 && $3 - $6 >= min { print $4 / ($3 - $6) * 100 }' "$T/dn.drop" >"$T/dn.pct"
 			# (A physmem file that grew a little while watched is 0% back, not "-0%".)
 			_pct=$(sort -g "$T/dn.pct" | awk '{ a[NR] = $1 } END { if (NR) { m = a[int((NR + 1) / 2)]; printf "%.0f%%", ((m > -0.5 && m < 0.5) ? 0 : m) } else print "-" }')
-			_reach=$(awk -v key="$_k $_n" 'index($0, key " ") == 1 { n++; if ($5 != "-") r++ } END { printf "%d of %d", r, n }' "$T/dn.drop")
-			emit "| $(_dn_kernel_name "$_k") | $_n | $(_dn_mib "$(_dn_med "$T/dn.drop" "$_k $_n" 3)") | $_pct | $(_dn_med "$T/dn.drop" "$_k $_n" 5) | $_reach |"
+			_reach=$(awk -v key="$_k $_n" -v min="$DN_DROP_MIN_KIB" 'index($0, key " ") != 1 { next }
+				$3 - $6 < min { few++; next } { n++; if ($5 != "-") r++ }
+				END { if (n) printf "%d of %d", r, n; else printf "-"
+				      if (few) printf " (%d of %d had < %d MiB in physmem)", few, n + few, min / 1024 }' "$T/dn.drop")
+			awk -v min="$DN_DROP_MIN_KIB" '$3 - $6 >= min' "$T/dn.drop" >"$T/dn.due"
+			emit "| $(_dn_kernel_name "$_k") | $_n | $(_dn_mib "$(_dn_med "$T/dn.drop" "$_k $_n" 3)") | $(_dn_mib "$(_dn_med "$T/dn.drop" "$_k $_n" 6)") | $(_dn_mib "$(_dn_med "$T/dn.drop" "$_k $_n" 4)") | $_pct | $(_dn_med "$T/dn.due" "$_k $_n" 5) | $_reach |"
 		done
 	done
 	emit ""
