@@ -200,16 +200,31 @@ bench_chain_vs() {
 	_ch_guest() { if [ "$1" = before ]; then echo chb; else echo cha; fi; }
 	_ch_build() { if [ "$1" = before ]; then echo "$BEFORE"; else echo "$B"; fi; }
 
-	# Full points: each side REPEAT times, the last one starts its chain.
+	# Full points: each build backs up both guests REPEAT times, into a
+	# throwaway chain, so that what differs between the guests (their COW
+	# files, their place in memory) weighs on both builds alike; measured
+	# with one guest per build, a full point's CPU time came out 2 times
+	# apart in both directions run to run.  Then each build's own guest
+	# once more, untimed: a full point is the base of the tracking rounds,
+	# and its checkpoint must be the chain's own.
 	: >"$T/full.before"
 	: >"$T/full.after"
 	_r=0
 	while [ $_r -lt "$REPEAT" ]; do
+		_gs="chb cha"
+		[ $(((_r / 2) % 2)) -eq 0 ] || _gs="cha chb"
 		for _s in $(_ch_order $_r); do
-			rm -rf "$T/chain.$_s"
-			BB=$(_ch_build $_s) _ch_point "$(_ch_guest $_s)" "$T/chain.$_s" >>"$T/full.$_s" || return 1
+			for _g in $_gs; do
+				rm -rf "$T/chain.x"
+				BB=$(_ch_build $_s) _ch_point "$_g" "$T/chain.x" >>"$T/full.$_s" || return 1
+			done
 		done
 		_r=$((_r + 1))
+	done
+	rm -rf "$T/chain.x"
+	for _s in before after; do
+		rm -rf "$T/chain.$_s"
+		BB=$(_ch_build $_s) _ch_point "$(_ch_guest $_s)" "$T/chain.$_s" >/dev/null || return 1
 	done
 
 	# Tracking rounds: the same writes in both guests, then a point of each.
@@ -251,8 +266,9 @@ bench_chain_vs() {
 	emit "one kernel ($(vs_label "$(dirname "$(dirname "$_ours")")")), each with $(mib "$_data") MiB of data in its"
 	emit "1 GiB COW and the same 164 writes per round (10.25 MiB of changed 64 KiB"
 	emit "chunks), one backed up by each build: before is $(vs_label "$BEFORE"), after"
-	emit "$(vs_label "$B"). Medians of $REPEAT full points, $REPEAT tracking rounds and"
-	emit "$REPEAT comparisons per build, the builds alternating. Floors: a durable copy of"
+	emit "$(vs_label "$B"). Medians of $((REPEAT * 2)) full points (each build backs up both"
+	emit "guests $REPEAT times), $REPEAT tracking rounds and $REPEAT comparisons per build,"
+	emit "the builds alternating. Floors: a durable copy of"
 	emit "the COW's data (\`cp --sparse=always\` + \`sync\`, guest running) for a full"
 	emit "point, reading its allocated extents once for the comparison. CPU:"
 	emit "user + system time of each run."

@@ -368,3 +368,23 @@ chain_restore_all() {
 		[ "$c" -le $((a + 1)) ] || fail "point $_ra holds $c records, more than the $a written when it returned"
 	done
 }
+
+# $T/x.cow over a sparse 64 MiB image, all of it random data, for a test
+# that counts a point's seeks with strace (skipped without a usable one).
+random_cow_for_strace() {
+	command -v strace >/dev/null || skip "no strace"
+	strace -f -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	truncate -s 64M "$T/x.img" || fail "truncate"
+	"$MKCOW" -q "$T/x.cow" "$T/x.img" || fail "uml_mkcow"
+	head -c 64M /dev/urandom >"$T/data" || fail "head"
+	"$COWUTIL" write "$T/x.cow" 0 "$T/data" >/dev/null || fail "cowutil write"
+}
+
+# Fails unless strace's count in FILE has fewer than 256 lseeks (the 1,024
+# chunks of random_cow_for_strace, WHAT, read by extents, not by chunk).
+#   few_seeks FILE WHAT
+few_seeks() {
+	_fs_n=$(awk '$NF == "lseek" { print $4 }' "$1")
+	echo "$2 of 64 MiB of data (1,024 chunks): ${_fs_n:-no} lseeks"
+	[ -n "$_fs_n" ] && [ "$_fs_n" -lt 256 ] || fail "${_fs_n:-no} lseeks for 1,024 chunks of data"
+}

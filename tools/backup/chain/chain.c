@@ -321,13 +321,14 @@ static bool getbit(const uint64_t *b, uint64_t i)
 	return b[i / 64] >> (i % 64) & 1;
 }
 
-int scan_chunk(struct scan *s, uint64_t i)
+/* Chunk i, [d, d + n) known to be data in the source (n = 0: nothing known). */
+static int scan_chunk_in(struct scan *s, uint64_t i, uint64_t d, uint64_t n)
 {
 	const struct chunk_entry *pe;
 	uint64_t off, len;
 	uint8_t dig[16];
 	bool was;
-	int ret = chunk_read(s->src, s->g, i, s->buf, &off, &len, &s->read);
+	int ret = chunk_read_in(s->src, s->g, i, s->buf, &off, &len, &s->read, d, n);
 
 	if (ret < 0)
 		return scan_fail(s, -ret, s->src_name, "reading");
@@ -356,6 +357,11 @@ int scan_chunk(struct scan *s, uint64_t i)
 	if (s->intr && *s->intr)
 		return -EINTR;
 	return 0;
+}
+
+int scan_chunk(struct scan *s, uint64_t i)
+{
+	return scan_chunk_in(s, i, 0, 0);
 }
 
 /*
@@ -393,7 +399,12 @@ static int scan_all(struct scan *s)
 		}
 		if (next == UINT64_MAX || next >= s->g->count)
 			break;
-		ret = scan_chunk(s, next);
+		/*
+		 * The extent the walk is in tells where the data is: a chunk
+		 * inside it is read without seeking its extents again (a
+		 * comparison of a 1 GiB COW made 33,111 lseeks, 4cc136a 11).
+		 */
+		ret = scan_chunk_in(s, next, more ? d : 0, more ? n : 0);
 		i = next + 1;
 	}
 	return ret;

@@ -307,6 +307,15 @@ int chunk_read(int fd, const struct chunk_grid *g, uint64_t i, uint8_t *buf, uin
 	return ret;
 }
 
+int chunk_read_in(int fd, const struct chunk_grid *g, uint64_t i, uint8_t *buf, uint64_t *off,
+		  uint64_t *len, uint64_t *read_bytes, uint64_t d, uint64_t n)
+{
+	grid_chunk(g, i, off, len);
+	if (*off >= d && *off + *len <= d + n)
+		return read_span(fd, buf, *off, *off, *len, read_bytes);
+	return chunk_read(fd, g, i, buf, off, len, read_bytes);
+}
+
 static int hash_chunk(void *ctx, uint64_t i, uint64_t off, uint64_t len, const uint8_t *buf)
 {
 	struct chunk_table *t = ctx;

@@ -100,6 +100,14 @@ int chunk_read(int fd, const struct chunk_grid *g, uint64_t i, uint8_t *buf, uin
 	       uint64_t *len, uint64_t *read_bytes);
 
 /*
+ * As chunk_read, for a caller that walks the extents itself and knows that
+ * [d, d + n) is data: a chunk inside it is read with one pread, without
+ * seeking its extents again (two lseeks a chunk).
+ */
+int chunk_read_in(int fd, const struct chunk_grid *g, uint64_t i, uint8_t *buf, uint64_t *off,
+		  uint64_t *len, uint64_t *read_bytes, uint64_t d, uint64_t n);
+
+/*
  * Hash a whole file's chunks (holes not read): the table of a COW file or
  * of a restored one.  0 or -errno (-ENOMEM, a read error); *read_bytes gets
  * the bytes read.
