@@ -19,6 +19,19 @@ double tool_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void tool_utc_stamp(char *buf, size_t len, bool basic)
+{
+	struct timespec ts;
+	struct tm tm;
+	char day[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	if (!strftime(day, sizeof(day), basic ? "%Y%m%dT%H%M%S" : "%Y-%m-%dT%H:%M:%S", &tm))
+		day[0] = '\0';
+	snprintf(buf, len, "%s.%03dZ", day, (int)(ts.tv_nsec / 1000000));
+}
+
 const char *tool_lib_msg(const struct ubdk_err *err, const char *path)
 {
 	static char buf[2048];

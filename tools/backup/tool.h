@@ -56,6 +56,10 @@ extern volatile sig_atomic_t tool_interrupted;
 /* Seconds on the monotonic clock. */
 double tool_now(void);
 
+/* The time now in UTC to the millisecond, ISO 8601: extended
+ * (2026-12-07T14:12:34.567Z) or basic (20261207T141234.567Z, a point's name). */
+void tool_utc_stamp(char *buf, size_t len, bool basic);
+
 /*
  * The library's message, for cli_error().  Its buffer is cut at UBDK_ERR_MSG_MAX
  * when a long path fills it: then a message of ours that keeps the reason.

@@ -97,14 +97,7 @@ int point_id_new(uint8_t id[16])
 
 void point_name_now(char name[POINT_NAME_LEN + 1])
 {
-	struct timespec ts;
-	struct tm tm;
-	char day[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(day, sizeof(day), "%Y%m%dT%H%M%S", &tm);
-	snprintf(name, POINT_NAME_LEN + 1, "%.15s.%03dZ", day, (int)(ts.tv_nsec / 1000000));
+	tool_utc_stamp(name, POINT_NAME_LEN + 1, true);
 }
 
 bool point_id_parse(const char *hex, uint8_t id[16])

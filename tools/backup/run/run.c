@@ -249,15 +249,7 @@ int backup_try_reflink(struct backup *b)
 
 void backup_utc_now(char *buf, size_t len)
 {
-	struct timespec ts;
-	struct tm tm;
-
-	char day[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%.20s.%03dZ", day, (int)(ts.tv_nsec / 1000000));
+	tool_utc_stamp(buf, len, false);
 }
 
 /* Remove what this run published: without a manifest it is no backup. */
