@@ -258,3 +258,10 @@ wait_stopped() {
 		sleep 0.01
 	done
 }
+
+# Content and mtime of files, to check that nothing changed.
+snap() {
+	for _sn_f in "$@"; do
+		printf '%s %s %s\n' "$_sn_f" "$(md5sum <"$_sn_f" | cut -c1-32)" "$(stat -c %y "$_sn_f")"
+	done
+}

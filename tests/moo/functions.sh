@@ -34,13 +34,6 @@ no_progress() {
 		fail "progress without a terminal: $(od -c err.txt | head -n 5)"
 }
 
-# Content and mtime of files, to check that nothing changed.
-snap() {
-	for _sn_f in "$@"; do
-		printf '%s %s %s\n' "$_sn_f" "$(md5sum <"$_sn_f" | cut -c1-32)" "$(stat -c %y "$_sn_f")"
-	done
-}
-
 # A synthetic pair in $T: master.img (MB MiB of random data, mtime in the
 # past), c.cow (v3 by uml-utilities) with RUNS runs of COW data about
 # 1.25 MiB apart (one of them zeros over random backing data, one the last

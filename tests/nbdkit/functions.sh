@@ -31,13 +31,6 @@ need() {
 	done
 }
 
-# Content and mtime of files, to check that nothing changed.
-snap() {
-	for _sn_f in "$@"; do
-		printf '%s %s %s\n' "$_sn_f" "$(md5sum <"$_sn_f" | cut -c1-32)" "$(stat -c %y "$_sn_f")"
-	done
-}
-
 # A pair in $T: master.img (MB MiB of random data, mtime in the past),
 # c.cow (v3 by uml-utilities) with COW data in a few runs (one of zeros
 # over random data, one the last sector), and exp.img, uml-utilities'
